@@ -1,0 +1,277 @@
+//! JSON shapes of the `/api/v1` HTTP API, shared by the server and the client.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{DeliveryId, DeliveryState, SubmissionId, SubmissionState};
+
+/// Response header carrying the lowercase hex SHA-256 of a delivery's plaintext content.
+pub const CONTENT_SHA256_HEADER: &str = "x-content-sha256";
+
+/// An organisation as the other party sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRef {
+    pub code: String,
+    pub name: String,
+}
+
+/// The sender's view of one submission; returned on upload as the sender's receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionView {
+    pub id: SubmissionId,
+    pub filename: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the plaintext, computed by the server while receiving.
+    pub sha256: String,
+    pub state: SubmissionState,
+    #[serde(with = "timestamp")]
+    pub received_at: OffsetDateTime,
+    #[serde(with = "timestamp::option", default)]
+    pub withdrawn_at: Option<OffsetDateTime>,
+    pub sender: OrgRef,
+    pub deliveries: Vec<SubmissionDelivery>,
+}
+
+/// One delivery of a submission, as its sender sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionDelivery {
+    pub id: DeliveryId,
+    pub receiver: OrgRef,
+    pub state: DeliveryState,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "timestamp::option", default)]
+    pub first_downloaded_at: Option<OffsetDateTime>,
+    #[serde(with = "timestamp::option", default)]
+    pub confirmed_at: Option<OffsetDateTime>,
+    /// When the content was destroyed (confirmation, expiry or withdrawal).
+    #[serde(with = "timestamp::option", default)]
+    pub shredded_at: Option<OffsetDateTime>,
+}
+
+/// The receiver's view of one delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub id: DeliveryId,
+    pub submission_id: SubmissionId,
+    pub sender: OrgRef,
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+    pub state: DeliveryState,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+    /// Unconfirmed deliveries are destroyed at this time.
+    #[serde(with = "timestamp")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "timestamp::option", default)]
+    pub first_downloaded_at: Option<OffsetDateTime>,
+    pub download_count: u32,
+    #[serde(with = "timestamp::option", default)]
+    pub confirmed_at: Option<OffsetDateTime>,
+    #[serde(with = "timestamp::option", default)]
+    pub shredded_at: Option<OffsetDateTime>,
+}
+
+/// A page of a listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Number of items matching the filter, across all pages.
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// Every error response: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Stable error codes. Clients branch on these, never on messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No client certificate was presented on an `/api` request.
+    ClientCertificateRequired,
+    /// The certificate was revoked.
+    CertificateRevoked,
+    /// The certificate is signed by our CA but not registered (or its organisation is gone).
+    CertificateUnknown,
+    /// The caller's organisation may not do this at all (e.g. an insurer uploading).
+    Forbidden,
+    /// No such object for this caller. Also the answer for other organisations' objects.
+    NotFound,
+    /// The object exists but its content was destroyed (confirmed, expired or withdrawn).
+    Gone,
+    /// The request is malformed; the message says which parameter and why.
+    InvalidRequest,
+    /// The submission cannot be withdrawn: a receiver has already downloaded it.
+    AlreadyDownloaded,
+    /// 受信完了 before any download.
+    NotDownloaded,
+    /// The request conflicts with the object's current state.
+    InvalidState,
+    /// The upload exceeds the configured size limit.
+    PayloadTooLarge,
+    /// The server's storage is full; nothing was stored.
+    StorageFull,
+    /// The upload ended before its announced length; nothing was stored.
+    UploadIncomplete,
+    /// Stored content failed authentication; no bytes of it were released.
+    IntegrityError,
+    /// The service cannot answer now (database or storage unavailable).
+    Unavailable,
+    /// An unexpected server error; the server log has the details.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ClientCertificateRequired => "client_certificate_required",
+            ErrorCode::CertificateRevoked => "certificate_revoked",
+            ErrorCode::CertificateUnknown => "certificate_unknown",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Gone => "gone",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::AlreadyDownloaded => "already_downloaded",
+            ErrorCode::NotDownloaded => "not_downloaded",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::StorageFull => "storage_full",
+            ErrorCode::UploadIncomplete => "upload_incomplete",
+            ErrorCode::IntegrityError => "integrity_error",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// `GET /health`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`, `degraded` (working, but something needs attention, such as an unsynchronised
+    /// clock), or `error` (database or storage unusable; answered with 503).
+    pub status: String,
+    pub version: String,
+    pub database: ComponentHealth,
+    pub storage: StorageHealth,
+    pub clock: ClockHealth,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentHealth {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StorageHealth {
+    pub ok: bool,
+    pub free_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+/// The guideline asks for trustworthy time on every record; this reports what the kernel says
+/// about its synchronisation with a time source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClockHealth {
+    pub synchronized: bool,
+    /// Kernel's estimate of the maximum error, microseconds, when known.
+    pub max_error_us: Option<i64>,
+    #[serde(with = "timestamp")]
+    pub now: OffsetDateTime,
+    pub source: String,
+}
+
+/// Timestamps on the wire: RFC 3339, UTC, millisecond precision (`2026-04-01T09:30:00.123Z`).
+pub mod timestamp {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    use time::{OffsetDateTime, UtcOffset};
+
+    pub fn format(at: OffsetDateTime) -> String {
+        let fmt = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        at.to_offset(UtcOffset::UTC)
+            .format(&fmt)
+            .expect("a UTC timestamp always formats")
+    }
+
+    pub fn serialize<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*at))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = String::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            at: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match at {
+                Some(at) => s.serialize_str(&format(*at)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| {
+                    OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+                })
+                .transpose()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_are_utc_milliseconds() {
+        let at = datetime!(2026-04-01 18:30:00.123456 +09:00);
+        assert_eq!(timestamp::format(at), "2026-04-01T09:30:00.123Z");
+    }
+
+    #[test]
+    fn error_codes_serialise_as_their_stable_names() {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: ErrorCode::AlreadyDownloaded,
+                message: "m".into(),
+            },
+        };
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(
+            json,
+            r#"{"error":{"code":"already_downloaded","message":"m"}}"#
+        );
+        assert_eq!(ErrorCode::AlreadyDownloaded.as_str(), "already_downloaded");
+    }
+}

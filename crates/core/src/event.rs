@@ -1,0 +1,66 @@
+//! The kinds of events recorded about files.
+//!
+//! Each lifecycle transition appends one event row. Event rows carry identifiers, organisation
+//! codes, sizes, counts and times, never personal data: not even a file name, which a clerk may
+//! have typed a person's name into. The transparency ledger takes these events over.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::string_enum;
+use crate::validate::InvalidValue;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An upload was stored, encrypted and durable; the sender holds a receipt.
+    Received,
+    /// A delivery was made available to a receiver.
+    Delivered,
+    /// A receiver started a download.
+    Downloaded,
+    /// A receiver confirmed receipt (受信完了).
+    Confirmed,
+    /// The sender withdrew a submission.
+    Withdrawn,
+    /// A delivery was not confirmed in time.
+    Expired,
+    /// A stored object's data key and blob were destroyed.
+    Shredded,
+    /// A stored object failed authentication when read.
+    IntegrityFailure,
+}
+
+string_enum!(EventKind, "event kind", {
+    Received => "received",
+    Delivered => "delivered",
+    Downloaded => "downloaded",
+    Confirmed => "confirmed",
+    Withdrawn => "withdrawn",
+    Expired => "expired",
+    Shredded => "shredded",
+    IntegrityFailure => "integrity_failure",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in [
+            EventKind::Received,
+            EventKind::Delivered,
+            EventKind::Downloaded,
+            EventKind::Confirmed,
+            EventKind::Withdrawn,
+            EventKind::Expired,
+            EventKind::Shredded,
+            EventKind::IntegrityFailure,
+        ] {
+            assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), kind);
+        }
+    }
+}

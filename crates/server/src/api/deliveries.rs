@@ -1,0 +1,148 @@
+//! The receiver's side: inbox, download, 受信完了.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use futures::TryStreamExt;
+use kenshin_core::api::{DeliveryView, Page, CONTENT_SHA256_HEADER};
+use kenshin_core::{DeliveryId, DeliveryState};
+use time::OffsetDateTime;
+
+use super::auth::Caller;
+use super::{parse_id, views, ListQuery};
+use crate::error::ApiError;
+use crate::vault::VaultError;
+use crate::{relay, AppState};
+
+/// `GET /api/v1/deliveries`
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Page<DeliveryView>>, ApiError> {
+    let filter = query.filter::<DeliveryState>()?;
+    let (records, total) = state.db.list_deliveries(caller.org.id, &filter).await?;
+    Ok(Json(Page {
+        items: records.into_iter().map(views::delivery).collect(),
+        total,
+        limit: filter.limit,
+        offset: filter.offset,
+    }))
+}
+
+/// `GET /api/v1/deliveries/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryView>, ApiError> {
+    let id: DeliveryId = parse_id(&id)?;
+    Ok(Json(views::delivery(
+        state.db.delivery(caller.org.id, id).await?,
+    )))
+}
+
+/// `GET /api/v1/deliveries/{id}/content`: the plaintext, decrypted while it streams.
+pub async fn content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: DeliveryId = parse_id(&id)?;
+    let grant = state.db.download_grant(caller.org.id, id).await?;
+    let actor = caller.actor();
+    let stream = match state.vault.open_stream(&grant.object).await {
+        Ok(stream) => stream,
+        Err(err) => {
+            if matches!(err, VaultError::Integrity(_)) {
+                let _ = state
+                    .db
+                    .record_integrity_failure(&grant.delivery, &actor, OffsetDateTime::now_utc())
+                    .await;
+            }
+            return Err(err.into());
+        }
+    };
+    // Recorded only once the first chunk authenticated, and refused if the content was
+    // destroyed meanwhile.
+    let delivery = state
+        .db
+        .record_download(caller.org.id, id, &actor, OffsetDateTime::now_utc())
+        .await?;
+    tracing::info!(delivery = %id, receiver = %caller.org.code, size = delivery.size, "download started");
+
+    let db = state.db.clone();
+    let failed = delivery.clone();
+    let stream = stream.inspect_err(move |err| {
+        // A chunk failed authentication mid-stream: the response is cut short (the client
+        // sees fewer bytes than Content-Length), and the failure is recorded.
+        tracing::error!(delivery = %failed.id, error = %err, "download aborted by an integrity failure");
+        let db = db.clone();
+        let failed = failed.clone();
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            let _ = db
+                .record_integrity_failure(&failed, &actor, OffsetDateTime::now_utc())
+                .await;
+        });
+    });
+
+    let digest = hex::decode(&delivery.sha256).unwrap_or_default();
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(delivery.size));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(&delivery.filename),
+    );
+    if let Ok(value) = HeaderValue::from_str(&delivery.sha256) {
+        headers.insert(CONTENT_SHA256_HEADER, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "sha-256=:{}:",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )) {
+        // RFC 9530, for generic HTTP tooling.
+        headers.insert("repr-digest", value);
+    }
+    Ok(response)
+}
+
+/// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266/8187).
+fn content_disposition(filename: &str) -> HeaderValue {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded =
+        percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+/// `POST /api/v1/deliveries/{id}/confirm`: 受信完了. The content is destroyed.
+pub async fn confirm(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryView>, ApiError> {
+    let id: DeliveryId = parse_id(&id)?;
+    let delivery = relay::confirm(&state, &caller.org, id, &caller.actor()).await?;
+    tracing::info!(delivery = %id, receiver = %caller.org.code, "receipt confirmed; content destroyed");
+    Ok(Json(views::delivery(delivery)))
+}

@@ -1,0 +1,56 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use kenshin_core::api::{ComponentHealth, Health, StorageHealth};
+
+use crate::AppState;
+
+/// `GET /health`: no authentication, no organisation data.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let database = match state.db.ping().await {
+        Ok(()) => ComponentHealth {
+            ok: true,
+            message: None,
+        },
+        Err(err) => ComponentHealth {
+            ok: false,
+            message: Some(err.to_string()),
+        },
+    };
+    let blobs = state.vault.blobs().clone();
+    let storage = match tokio::task::spawn_blocking(move || blobs.free_bytes()).await {
+        Ok(Ok(free)) => StorageHealth {
+            ok: free > 0,
+            free_bytes: Some(free),
+            message: (free == 0).then(|| "storage is full".to_owned()),
+        },
+        Ok(Err(err)) => StorageHealth {
+            ok: false,
+            free_bytes: None,
+            message: Some(err.to_string()),
+        },
+        Err(err) => StorageHealth {
+            ok: false,
+            free_bytes: None,
+            message: Some(err.to_string()),
+        },
+    };
+    let clock = crate::clock::status();
+    let (status, code) = if !database.ok || !storage.ok {
+        ("error", StatusCode::SERVICE_UNAVAILABLE)
+    } else if !clock.synchronized {
+        ("degraded", StatusCode::OK)
+    } else {
+        ("ok", StatusCode::OK)
+    };
+    (
+        code,
+        Json(Health {
+            status: status.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            database,
+            storage,
+            clock,
+        }),
+    )
+}

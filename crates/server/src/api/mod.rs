@@ -1,0 +1,94 @@
+//! The HTTP interface: `/api/v1` (client certificate required) and `/health`.
+
+pub mod auth;
+mod deliveries;
+mod health;
+mod submissions;
+mod views;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use kenshin_core::api::ErrorCode;
+use serde::Deserialize;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/submissions",
+            post(submissions::create).get(submissions::list),
+        )
+        .route(
+            "/submissions/{id}",
+            get(submissions::show).delete(submissions::withdraw),
+        )
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{id}", get(deliveries::show))
+        .route("/deliveries/{id}/content", get(deliveries::content))
+        .route("/deliveries/{id}/confirm", post(deliveries::confirm))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "no such endpoint",
+            )
+        });
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(health::health))
+        // Uploads are streamed and limited by max_upload_bytes, not buffered.
+        .layer(DefaultBodyLimit::disable())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(state)
+}
+
+/// `?limit=&offset=&state=` on listings.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub limit: Option<u32>,
+    pub offset: Option<u64>,
+    pub state: Option<String>,
+}
+
+impl ListQuery {
+    fn filter<S: std::str::FromStr>(&self) -> Result<kenshin_store::ListFilter, ApiError>
+    where
+        S::Err: std::fmt::Display,
+    {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid("limit must be between 1 and 1000"));
+        }
+        if let Some(state) = &self.state {
+            state
+                .parse::<S>()
+                .map_err(|e| ApiError::invalid(format!("state: {e}")))?;
+        }
+        Ok(kenshin_store::ListFilter {
+            state: self.state.clone(),
+            limit,
+            offset: self.offset.unwrap_or(0),
+        })
+    }
+}
+
+/// Parses an id from the path. A malformed id is just another id that does not exist.
+fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
+    text.parse().map_err(|_| ApiError::not_found())
+}

@@ -1,0 +1,133 @@
+//! The sender's side: upload, list, show, withdraw.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use kenshin_core::api::{ErrorCode, Page, SubmissionView};
+use kenshin_core::{OrgCode, SubmissionId, SubmissionState};
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::{parse_id, views, ListQuery};
+use crate::error::ApiError;
+use crate::{relay, AppState};
+
+#[derive(Debug, Deserialize)]
+pub struct CreateQuery {
+    to: Option<String>,
+    filename: Option<String>,
+}
+
+/// `POST /api/v1/submissions?to=ORGCODE&filename=NAME` with the raw file as the body.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<CreateQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
+    if !caller.org.kind.may_send() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            format!(
+                "organisations of kind {} ({}) cannot send files",
+                caller.org.kind,
+                caller.org.kind.label_ja()
+            ),
+        ));
+    }
+    let to = query.to.as_deref().ok_or_else(|| {
+        ApiError::invalid("the query parameter `to` (receiving organisation code) is required")
+    })?;
+    let to: OrgCode = to
+        .parse()
+        .map_err(|e| ApiError::invalid(format!("to: {e}")))?;
+    let filename = query
+        .filename
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("the query parameter `filename` is required"))?;
+    let filename = kenshin_core::validate::filename(filename)
+        .map_err(|e| ApiError::invalid(format!("filename: {e}")))?;
+    if let Some(length) = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if length > state.config.max_upload_bytes {
+            return Err(crate::vault::VaultError::TooLarge {
+                limit: state.config.max_upload_bytes,
+            }
+            .into());
+        }
+    }
+    let actor = caller.actor();
+    let (submission, deliveries) = relay::submit(
+        &state,
+        &caller.org,
+        Some(caller.cert.serial.clone()),
+        to.as_str(),
+        filename,
+        body.into_data_stream(),
+        &actor,
+    )
+    .await?;
+    tracing::info!(
+        submission = %submission.id,
+        sender = %caller.org.code,
+        receiver = %to,
+        size = submission.size,
+        "submission received"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(views::submission(submission, deliveries)),
+    ))
+}
+
+/// `GET /api/v1/submissions`
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Page<SubmissionView>>, ApiError> {
+    let filter = query.filter::<SubmissionState>()?;
+    let (records, total) = state.db.list_submissions(caller.org.id, &filter).await?;
+    let mut items = Vec::with_capacity(records.len());
+    for record in records {
+        let deliveries = state.db.submission_deliveries(record.id).await?;
+        items.push(views::submission(record, deliveries));
+    }
+    Ok(Json(Page {
+        items,
+        total,
+        limit: filter.limit,
+        offset: filter.offset,
+    }))
+}
+
+/// `GET /api/v1/submissions/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SubmissionView>, ApiError> {
+    let id: SubmissionId = parse_id(&id)?;
+    let record = state.db.submission(caller.org.id, id).await?;
+    let deliveries = state.db.submission_deliveries(record.id).await?;
+    Ok(Json(views::submission(record, deliveries)))
+}
+
+/// `DELETE /api/v1/submissions/{id}`: withdraw while nothing was downloaded.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SubmissionView>, ApiError> {
+    let id: SubmissionId = parse_id(&id)?;
+    let record = relay::withdraw(&state, &caller.org, id, &caller.actor()).await?;
+    let deliveries = state.db.submission_deliveries(record.id).await?;
+    tracing::info!(submission = %id, sender = %caller.org.code, "submission withdrawn");
+    Ok(Json(views::submission(record, deliveries)))
+}

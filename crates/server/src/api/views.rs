@@ -1,0 +1,57 @@
+//! Store records → API views.
+
+use kenshin_core::api::{DeliveryView, OrgRef, SubmissionDelivery, SubmissionView};
+use kenshin_store::{DeliveryRecord, SubmissionRecord};
+
+pub fn submission(record: SubmissionRecord, deliveries: Vec<DeliveryRecord>) -> SubmissionView {
+    SubmissionView {
+        id: record.id,
+        filename: record.filename,
+        size: record.size,
+        sha256: record.sha256,
+        state: record.state,
+        received_at: record.received_at,
+        withdrawn_at: record.withdrawn_at,
+        sender: OrgRef {
+            code: record.sender_code,
+            name: record.sender_name,
+        },
+        deliveries: deliveries
+            .into_iter()
+            .map(|d| SubmissionDelivery {
+                id: d.id,
+                receiver: OrgRef {
+                    code: d.receiver_code,
+                    name: d.receiver_name,
+                },
+                state: d.state,
+                created_at: d.created_at,
+                expires_at: d.expires_at,
+                first_downloaded_at: d.first_downloaded_at,
+                confirmed_at: d.confirmed_at,
+                shredded_at: d.shredded_at,
+            })
+            .collect(),
+    }
+}
+
+pub fn delivery(record: DeliveryRecord) -> DeliveryView {
+    DeliveryView {
+        id: record.id,
+        submission_id: record.submission_id,
+        sender: OrgRef {
+            code: record.sender_code,
+            name: record.sender_name,
+        },
+        filename: record.filename,
+        size: record.size,
+        sha256: record.sha256,
+        state: record.state,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        first_downloaded_at: record.first_downloaded_at,
+        download_count: record.download_count,
+        confirmed_at: record.confirmed_at,
+        shredded_at: record.shredded_at,
+    }
+}

@@ -1,0 +1,307 @@
+//! The data directory and the configuration.
+//!
+//! ```text
+//! DATA_DIR/            0700, owned by the service account
+//!   config.toml        settings (environment variables KENSHIN_RELAY_* override them)
+//!   relay.db           SQLite metadata database (+ -wal, -shm)
+//!   keys/kek.key       key-encryption key, 0600
+//!   pki/ca.pem         the built-in CA certificate (give it to clients)
+//!   pki/ca.key         the CA's private key, 0600 (used by admin commands only)
+//!   pki/crl.pem        the current certificate revocation list
+//!   pki/server.pem     the server certificate, and pki/server.key (0600)
+//!   blobs/             encrypted blobs
+//! ```
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Names of the settings, which are also the environment overrides' names after the prefix
+/// (other `KENSHIN_RELAY_*` variables belong to the CLI).
+const SETTINGS: [&str; 8] = [
+    "listen",
+    "server_names",
+    "max_upload_bytes",
+    "retention_days",
+    "retention_sweep_seconds",
+    "crl_reload_seconds",
+    "shutdown_grace_seconds",
+    "log_format",
+];
+
+/// Settings of a relay, from `config.toml` with `KENSHIN_RELAY_<NAME>` environment overrides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Host names and addresses the server certificate is issued for (used by `init`).
+    pub server_names: Vec<String>,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Days a delivery may stay unconfirmed before it is destroyed.
+    pub retention_days: u32,
+    /// Seconds between two runs of the retention task.
+    pub retention_sweep_seconds: u64,
+    /// Seconds between two checks for a new CRL.
+    pub crl_reload_seconds: u64,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            server_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            retention_days: 30,
+            retention_sweep_seconds: 300,
+            crl_reload_seconds: 5,
+            shutdown_grace_seconds: 30,
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the data directory's `config.toml` if present, then the environment.
+    pub fn load(data_dir: &DataDir) -> anyhow::Result<Config> {
+        Self::load_with_env(data_dir, Env::prefixed("KENSHIN_RELAY_"))
+    }
+
+    fn load_with_env(data_dir: &DataDir, env: Env) -> anyhow::Result<Config> {
+        let path = data_dir.config_path();
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&path))
+            .merge(env.only(&SETTINGS))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration error ({}): {e}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.max_upload_bytes > 0,
+            "max_upload_bytes must be positive"
+        );
+        anyhow::ensure!(
+            (1..=3650).contains(&self.retention_days),
+            "retention_days must be between 1 and 3650, not {}",
+            self.retention_days
+        );
+        anyhow::ensure!(
+            self.retention_sweep_seconds > 0 && self.crl_reload_seconds > 0,
+            "retention_sweep_seconds and crl_reload_seconds must be positive"
+        );
+        anyhow::ensure!(
+            matches!(self.log_format.as_str(), "text" | "json"),
+            "log_format must be \"text\" or \"json\", not {:?}",
+            self.log_format
+        );
+        anyhow::ensure!(
+            !self.server_names.is_empty(),
+            "server_names needs at least one host name"
+        );
+        Ok(())
+    }
+
+    /// The TOML written by `init`, documenting each setting.
+    pub fn to_commented_toml(&self) -> String {
+        let names = self
+            .server_names
+            .iter()
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "# Kenshin Relay configuration. Environment variables KENSHIN_RELAY_<NAME> override\n\
+             # each setting (e.g. KENSHIN_RELAY_LISTEN=0.0.0.0:8443).\n\n\
+             # Address and port the HTTPS server listens on.\n\
+             listen = \"{}\"\n\n\
+             # Names and addresses in the server certificate (used when it is issued).\n\
+             server_names = [{names}]\n\n\
+             # Largest accepted upload in bytes.\n\
+             max_upload_bytes = {}\n\n\
+             # Unconfirmed deliveries are destroyed after this many days.\n\
+             retention_days = {}\n\n\
+             # How often the retention task runs, in seconds.\n\
+             retention_sweep_seconds = {}\n\n\
+             # How often the server looks for a new certificate revocation list, in seconds.\n\
+             crl_reload_seconds = {}\n\n\
+             # Seconds that in-flight requests get to finish on shutdown.\n\
+             shutdown_grace_seconds = {}\n\n\
+             # Log line format: \"text\" or \"json\".\n\
+             log_format = \"{}\"\n",
+            self.listen,
+            self.max_upload_bytes,
+            self.retention_days,
+            self.retention_sweep_seconds,
+            self.crl_reload_seconds,
+            self.shutdown_grace_seconds,
+            self.log_format,
+        )
+    }
+}
+
+/// The paths inside a data directory.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn database_path(&self) -> PathBuf {
+        self.root.join("relay.db")
+    }
+    pub fn kek_path(&self) -> PathBuf {
+        self.root.join("keys").join("kek.key")
+    }
+    pub fn pki_dir(&self) -> PathBuf {
+        self.root.join("pki")
+    }
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.pki_dir().join("ca.pem")
+    }
+    pub fn ca_key_path(&self) -> PathBuf {
+        self.pki_dir().join("ca.key")
+    }
+    pub fn crl_path(&self) -> PathBuf {
+        self.pki_dir().join("crl.pem")
+    }
+    pub fn server_cert_path(&self) -> PathBuf {
+        self.pki_dir().join("server.pem")
+    }
+    pub fn server_key_path(&self) -> PathBuf {
+        self.pki_dir().join("server.key")
+    }
+    pub fn blobs_path(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+
+    /// Refuses to serve from a data directory that is missing pieces or readable by others,
+    /// with a message that says what to do.
+    pub fn check_for_serving(&self) -> anyhow::Result<()> {
+        let root = &self.root;
+        let meta = std::fs::metadata(root).map_err(|e| {
+            anyhow::anyhow!(
+                "data directory {} is not usable ({e}); create it with `kenshin-relay init --data-dir {}`",
+                root.display(),
+                root.display()
+            )
+        })?;
+        anyhow::ensure!(meta.is_dir(), "{} is not a directory", root.display());
+        check_private(root, meta.permissions().mode(), 0o700)?;
+        for (path, what) in [
+            (self.database_path(), "database"),
+            (self.kek_path(), "key-encryption key"),
+            (self.ca_cert_path(), "CA certificate"),
+            (self.crl_path(), "certificate revocation list"),
+            (self.server_cert_path(), "server certificate"),
+            (self.server_key_path(), "server private key"),
+        ] {
+            anyhow::ensure!(
+                path.exists(),
+                "the {what} is missing at {}: this data directory was not initialised completely \
+                 (run `kenshin-relay init`) or was damaged (restore it from a backup)",
+                path.display()
+            );
+        }
+        for secret in [self.kek_path(), self.server_key_path(), self.ca_key_path()] {
+            if let Ok(meta) = std::fs::metadata(&secret) {
+                check_private(&secret, meta.permissions().mode(), 0o600)?;
+            }
+        }
+        for dir in [self.root.join("keys"), self.pki_dir(), self.blobs_path()] {
+            if let Ok(meta) = std::fs::metadata(&dir) {
+                check_private(&dir, meta.permissions().mode(), 0o700)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_private(path: &Path, mode: u32, expected: u32) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "refusing to start: {} has mode {:o}, which lets other users read it; \
+         run `chmod {:o} {}`",
+        path.display(),
+        mode & 0o777,
+        expected,
+        path.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_and_environment_layer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        std::fs::write(
+            data.config_path(),
+            "retention_days = 7\nmax_upload_bytes = 1000\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KRTEST_MAX_UPLOAD_BYTES", "2000");
+            let config = Config::load_with_env(&data, Env::prefixed("KRTEST_")).unwrap();
+            assert_eq!(config.retention_days, 7);
+            assert_eq!(config.max_upload_bytes, 2000);
+            assert_eq!(config.listen, Config::default().listen);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn written_config_reads_back_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let mut config = Config::default();
+        config.retention_days = 10;
+        std::fs::write(data.config_path(), config.to_commented_toml()).unwrap();
+        let loaded = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap();
+        assert_eq!(loaded, config);
+    }
+
+    #[test]
+    fn unknown_or_invalid_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        std::fs::write(data.config_path(), "retention_dayz = 7\n").unwrap();
+        let err = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap_err();
+        assert!(err.to_string().contains("retention_dayz"), "{err}");
+        std::fs::write(data.config_path(), "retention_days = 0\n").unwrap();
+        let err = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap_err();
+        assert!(err.to_string().contains("retention_days"), "{err}");
+    }
+
+    #[test]
+    fn a_world_readable_data_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = DataDir::new(dir.path()).check_for_serving().unwrap_err();
+        assert!(err.to_string().contains("chmod 700"), "{err}");
+    }
+}

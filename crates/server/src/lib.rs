@@ -1,0 +1,148 @@
+//! The Kenshin Relay HTTPS service.
+//!
+//! - [`config`]: the data directory's layout, the configuration file and its environment
+//!   overrides, and the start-up checks that refuse an unsafe data directory.
+//! - [`tls`]: TLS 1.3 only, client certificates verified against the built-in CA and its CRL;
+//!   the connection loop that hands each request the peer's certificate.
+//! - [`vault`]: encryption at rest — streams uploads into sealed blobs and blobs back out,
+//!   and destroys them (crypto-shredding).
+//! - [`relay`]: the file lifecycle on top of the store and the vault; the place where a route's
+//!   mode decides what happens to a received file.
+//! - [`api`]: the `/api/v1` JSON handlers and `/health`.
+//! - [`retention`]: the background task that expires unconfirmed deliveries.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod relay;
+pub mod retention;
+pub mod tls;
+pub mod vault;
+
+use std::sync::Arc;
+
+use kenshin_store::{BlobStore, Database};
+
+pub use config::{Config, DataDir};
+pub use error::ApiError;
+
+/// Everything a request handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub vault: vault::Vault,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    /// Opens the stores of a data directory. Safe while a server runs on it (admin commands).
+    pub async fn open(data_dir: &DataDir, config: Config) -> anyhow::Result<AppState> {
+        let keys = kenshin_crypto::LocalKeyFile::load(&data_dir.kek_path())?;
+        let db = Database::open(&data_dir.database_path()).await?;
+        let blobs = BlobStore::open(&data_dir.blobs_path())?;
+        Ok(AppState {
+            db,
+            vault: vault::Vault::new(blobs, Arc::new(keys)),
+            config: Arc::new(config),
+        })
+    }
+}
+
+impl AppState {
+    /// Removes partial uploads and blobs no live object refers to. Only at start-up, before
+    /// any upload can be in progress: a partial upload in flight looks just like a crashed one.
+    pub async fn recover(&self) -> anyhow::Result<kenshin_store::Recovery> {
+        let live = self.db.live_object_ids().await?;
+        let blobs = self.vault.blobs().clone();
+        let recovery = tokio::task::spawn_blocking(move || blobs.recover(&live)).await??;
+        if recovery.partial_removed > 0 || recovery.orphans_removed > 0 {
+            tracing::warn!(
+                partial_uploads_removed = recovery.partial_removed,
+                orphan_blobs_removed = recovery.orphans_removed,
+                "recovered blob store after an unclean stop"
+            );
+        }
+        Ok(recovery)
+    }
+}
+
+/// A server running in this process (used by `serve`, `demo` and the tests).
+pub struct RunningServer {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Checks the data directory, opens the stores (recovering after a crash), binds the
+    /// listener and starts serving with the background tasks.
+    pub async fn start(data_dir: &DataDir, config: Config) -> anyhow::Result<RunningServer> {
+        data_dir.check_for_serving()?;
+        let tls = tls::TlsState::new(tls::server_config(data_dir)?);
+        let state = AppState::open(data_dir, config.clone()).await?;
+        state.recover().await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let background = vec![
+            tls.watch_crl(
+                data_dir.clone(),
+                std::time::Duration::from_secs(config.crl_reload_seconds),
+            ),
+            retention::spawn(
+                state.clone(),
+                std::time::Duration::from_secs(config.retention_sweep_seconds),
+            ),
+        ];
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = api::router(state.clone());
+        let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
+        let handle = tokio::spawn(tls::serve(
+            listener,
+            tls,
+            app,
+            async move {
+                let _ = rx.await;
+            },
+            grace,
+        ));
+        tracing::info!(%addr, "Kenshin Relay listening (TLS 1.3, client certificates)");
+        Ok(RunningServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+            handle,
+            background,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the grace period, and closes the
+    /// stores.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let result = (&mut self.handle).await?;
+        for task in &self.background {
+            task.abort();
+        }
+        self.state.db.close().await;
+        result
+    }
+
+    /// Serves until the process receives SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}

@@ -1,0 +1,258 @@
+//! Encryption at rest: uploads stream into sealed blobs, blobs stream back out as plaintext.
+//!
+//! Each object gets a fresh data key, wrapped by the key provider and bound to the object id.
+//! The plaintext exists only in memory, one chunk at a time, on a blocking thread that hashes,
+//! seals and writes; the async side only moves `Bytes` through a bounded channel, so memory use
+//! is fixed whatever the file size, and the network and the crypto run on different cores.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use kenshin_core::ObjectId;
+use kenshin_crypto::{CryptoError, DataKey, KeyProvider, Opener, Sealer, Sha256, WrappedKey};
+use kenshin_store::{BlobStore, BlobWriter, ObjectRecord};
+use tokio::sync::mpsc;
+
+/// Blobs are written in batches of about this size: large enough to make system calls rare,
+/// small enough to keep memory flat.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// Ciphertext read per step when opening a blob.
+const READ_BATCH: usize = 256 * 1024;
+/// Frames in flight between the network and the crypto thread.
+const CHANNEL_DEPTH: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("the upload exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the upload did not complete: {0}")]
+    Incomplete(String),
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    #[error("the object's key was destroyed")]
+    Shredded,
+    #[error("key provider: {0}")]
+    Key(String),
+    #[error("storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<CryptoError> for VaultError {
+    fn from(err: CryptoError) -> VaultError {
+        match err {
+            CryptoError::Integrity(detail) => VaultError::Integrity(detail.to_string()),
+            CryptoError::Io(io) => VaultError::Io(io),
+            other => VaultError::Key(other.to_string()),
+        }
+    }
+}
+
+/// A durable, sealed blob, ready to be registered in the database.
+#[derive(Clone, Debug)]
+pub struct SealedObject {
+    pub id: ObjectId,
+    pub kek_id: String,
+    pub wrapped_key: WrappedKey,
+    pub plaintext_size: u64,
+    pub plaintext_sha256: String,
+    pub ciphertext_size: u64,
+}
+
+#[derive(Clone)]
+pub struct Vault {
+    blobs: BlobStore,
+    keys: Arc<dyn KeyProvider>,
+}
+
+enum Frame {
+    Data(Bytes),
+    End,
+}
+
+impl Vault {
+    pub fn new(blobs: BlobStore, keys: Arc<dyn KeyProvider>) -> Vault {
+        Vault { blobs, keys }
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Seals a stream of plaintext into a new durable blob. On any error — the stream failing
+    /// (client gone), the limit exceeded, the disk full — the partial blob is removed and
+    /// nothing is left behind.
+    pub async fn seal_stream<S, E>(
+        &self,
+        mut body: S,
+        limit: u64,
+    ) -> Result<SealedObject, VaultError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let id = ObjectId::new();
+        let key = DataKey::generate()?;
+        let wrapped_key = self.keys.wrap(&key, id.to_string().as_bytes())?;
+        let writer = self.blobs.create(id)?;
+        let (tx, rx) = mpsc::channel::<Frame>(CHANNEL_DEPTH);
+        let worker = tokio::task::spawn_blocking(move || seal_worker(key, writer, rx));
+
+        let mut received: u64 = 0;
+        let outcome: Result<(), VaultError> = async {
+            while let Some(frame) = body.next().await {
+                let frame = frame.map_err(|e| VaultError::Incomplete(e.to_string()))?;
+                received += frame.len() as u64;
+                if received > limit {
+                    return Err(VaultError::TooLarge { limit });
+                }
+                if tx.send(Frame::Data(frame)).await.is_err() {
+                    // The worker stopped early: its own error explains why.
+                    return Ok(());
+                }
+            }
+            let _ = tx.send(Frame::End).await;
+            Ok(())
+        }
+        .await;
+        drop(tx);
+        let sealed = worker
+            .await
+            .map_err(|e| VaultError::Io(std::io::Error::other(e)))?;
+        // A stream error wins over the worker's view (which only saw the channel close).
+        outcome?;
+        let (plaintext_size, plaintext_sha256, ciphertext_size) = sealed?;
+        Ok(SealedObject {
+            id,
+            kek_id: self.keys.kek_id().to_owned(),
+            wrapped_key,
+            plaintext_size,
+            plaintext_sha256,
+            ciphertext_size,
+        })
+    }
+
+    /// Opens an object for reading. The first authenticated plaintext is awaited before this
+    /// returns, so a blob that is missing, unreadable or tampered at its start fails here,
+    /// before any response is committed; later failures end the stream with an error and no
+    /// unauthenticated byte is ever yielded.
+    pub async fn open_stream(
+        &self,
+        object: &ObjectRecord,
+    ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static, VaultError>
+    {
+        let wrapped = object.wrapped_key.clone().ok_or(VaultError::Shredded)?;
+        let key = self.keys.unwrap(
+            &WrappedKey::from_bytes(wrapped),
+            object.id.to_string().as_bytes(),
+        )?;
+        let file = self.blobs.open_blob(object.id)?;
+        let (tx, mut rx) = mpsc::channel::<Result<Bytes, VaultError>>(4);
+        tokio::task::spawn_blocking(move || open_worker(key, file, tx));
+        let first = match rx.recv().await {
+            Some(Ok(bytes)) => Some(bytes),
+            Some(Err(err)) => return Err(err),
+            None => None,
+        };
+        let rest = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| {
+                (
+                    item.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+                    rx,
+                )
+            })
+        });
+        Ok(futures::stream::iter(first.map(Ok)).chain(rest))
+    }
+
+    /// Deletes the blobs of objects whose keys were destroyed. Failures are logged, not
+    /// returned: the key is already gone, so the content is unreadable either way, and
+    /// start-up recovery deletes any blob left behind.
+    pub async fn delete_blobs(&self, ids: Vec<ObjectId>) {
+        if ids.is_empty() {
+            return;
+        }
+        let blobs = self.blobs.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            for id in ids {
+                if let Err(err) = blobs.delete(id) {
+                    tracing::warn!(object = %id, error = %err, "could not delete a shredded blob; recovery will retry");
+                }
+            }
+        })
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "blob deletion task failed");
+        }
+    }
+}
+
+fn seal_worker(
+    key: DataKey,
+    mut writer: BlobWriter,
+    mut rx: mpsc::Receiver<Frame>,
+) -> Result<(u64, String, u64), VaultError> {
+    let mut out = Vec::with_capacity(WRITE_BATCH + 128 * 1024);
+    let mut sealer = Sealer::start(&key, &mut out)?;
+    let mut sha = Sha256::new();
+    loop {
+        match rx.blocking_recv() {
+            Some(Frame::Data(bytes)) => {
+                sha.update(&bytes);
+                sealer.update(&bytes, &mut out)?;
+                if out.len() >= WRITE_BATCH {
+                    writer.write_all(&out)?;
+                    out.clear();
+                }
+            }
+            Some(Frame::End) => break,
+            // The sender went away without End: the upload failed; dropping the writer
+            // removes the partial blob.
+            None => return Err(VaultError::Incomplete("upload aborted".into())),
+        }
+    }
+    let plaintext_size = sealer.plaintext_len();
+    sealer.finish(&mut out)?;
+    writer.write_all(&out)?;
+    let ciphertext_size = writer.commit()?;
+    Ok((plaintext_size, sha.finish_hex(), ciphertext_size))
+}
+
+fn open_worker(key: DataKey, mut file: std::fs::File, tx: mpsc::Sender<Result<Bytes, VaultError>>) {
+    let mut opener = Opener::new(&key);
+    let mut input = vec![0u8; READ_BATCH];
+    let mut out = Vec::with_capacity(READ_BATCH + 64 * 1024);
+    loop {
+        let n = match file.read(&mut input) {
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                let _ = tx.blocking_send(Err(err.into()));
+                return;
+            }
+        };
+        let step = if n == 0 {
+            let result = std::mem::replace(&mut opener, Opener::new(&key)).finish(&mut out);
+            result
+        } else {
+            opener.update(&input[..n], &mut out)
+        };
+        if let Err(err) = step {
+            let _ = tx.blocking_send(Err(err.into()));
+            return;
+        }
+        if !out.is_empty() || n == 0 {
+            let chunk = Bytes::from(std::mem::replace(
+                &mut out,
+                Vec::with_capacity(READ_BATCH + 64 * 1024),
+            ));
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return; // the receiver hung up
+            }
+        }
+        if n == 0 {
+            return;
+        }
+    }
+}

@@ -1,0 +1,178 @@
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::error::unique_violation;
+use crate::timefmt::{from_ms, opt_from_ms, to_ms};
+use crate::{Database, StoreError};
+
+/// A client certificate to register (the certificate itself is handed to its device, not kept).
+#[derive(Clone, Debug)]
+pub struct NewCert {
+    pub serial: String,
+    pub fingerprint: String,
+    pub org_id: i64,
+    pub device: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertRecord {
+    pub serial: String,
+    pub fingerprint: String,
+    pub org_id: i64,
+    pub org_code: String,
+    pub device: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub issued_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub revocation_reason: Option<String>,
+}
+
+const CERT_SELECT: &str =
+    "SELECT c.serial, c.fingerprint, c.org_id, o.code AS org_code, c.device, \
+     c.not_before, c.not_after, c.issued_at, c.revoked_at, c.revocation_reason \
+     FROM certificates c JOIN orgs o ON o.id = c.org_id";
+
+fn cert_from_row(row: sqlx::sqlite::SqliteRow) -> CertRecord {
+    CertRecord {
+        serial: row.get("serial"),
+        fingerprint: row.get("fingerprint"),
+        org_id: row.get("org_id"),
+        org_code: row.get("org_code"),
+        device: row.get("device"),
+        not_before: from_ms(row.get("not_before")),
+        not_after: from_ms(row.get("not_after")),
+        issued_at: from_ms(row.get("issued_at")),
+        revoked_at: opt_from_ms(row.get("revoked_at")),
+        revocation_reason: row.get("revocation_reason"),
+    }
+}
+
+impl Database {
+    pub async fn insert_cert(
+        &self,
+        cert: &NewCert,
+        now: OffsetDateTime,
+    ) -> Result<CertRecord, StoreError> {
+        sqlx::query(
+            "INSERT INTO certificates (serial, fingerprint, org_id, device, not_before, not_after, issued_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&cert.serial)
+        .bind(&cert.fingerprint)
+        .bind(cert.org_id)
+        .bind(&cert.device)
+        .bind(to_ms(cert.not_before))
+        .bind(to_ms(cert.not_after))
+        .bind(to_ms(now))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| unique_violation(e, || format!("certificate {} is already registered", cert.serial)))?;
+        self.cert_by_serial(&cert.serial).await
+    }
+
+    pub async fn cert_by_serial(&self, serial: &str) -> Result<CertRecord, StoreError> {
+        sqlx::query(&format!("{CERT_SELECT} WHERE c.serial = ?"))
+            .bind(serial.to_ascii_lowercase())
+            .fetch_optional(&self.reader)
+            .await?
+            .map(cert_from_row)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The certificate a TLS peer presented, by the SHA-256 fingerprint of its DER encoding.
+    pub async fn cert_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<CertRecord>, StoreError> {
+        Ok(
+            sqlx::query(&format!("{CERT_SELECT} WHERE c.fingerprint = ?"))
+                .bind(fingerprint)
+                .fetch_optional(&self.reader)
+                .await?
+                .map(cert_from_row),
+        )
+    }
+
+    pub async fn list_certs(&self, org_code: Option<&str>) -> Result<Vec<CertRecord>, StoreError> {
+        let rows = match org_code {
+            Some(code) => {
+                sqlx::query(&format!(
+                    "{CERT_SELECT} WHERE o.code = ? ORDER BY c.issued_at"
+                ))
+                .bind(code)
+                .fetch_all(&self.reader)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!("{CERT_SELECT} ORDER BY o.code, c.issued_at"))
+                    .fetch_all(&self.reader)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(cert_from_row).collect())
+    }
+
+    /// Marks a certificate revoked and returns the next CRL number, in one transaction, so two
+    /// revocations can never publish CRLs with the same number.
+    pub async fn revoke_cert(
+        &self,
+        serial: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(CertRecord, u64), StoreError> {
+        let serial = serial.to_ascii_lowercase();
+        let mut tx = self.writer.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE certificates SET revoked_at = ?, revocation_reason = ? \
+             WHERE serial = ? AND revoked_at IS NULL",
+        )
+        .bind(to_ms(now))
+        .bind(reason)
+        .bind(&serial)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM certificates WHERE serial = ?")
+                    .bind(&serial)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Err(match exists {
+                Some(_) => {
+                    StoreError::InvalidState(format!("certificate {serial} is already revoked"))
+                }
+                None => StoreError::NotFound,
+            });
+        }
+        let number: i64 = sqlx::query_scalar(
+            "UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((self.cert_by_serial(&serial).await?, number as u64))
+    }
+
+    /// Takes the next CRL number without revoking anything (for the initial, empty CRL and for
+    /// re-publishing before the previous CRL's nextUpdate).
+    pub async fn next_crl_number(&self) -> Result<u64, StoreError> {
+        let number: i64 = sqlx::query_scalar(
+            "UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number",
+        )
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(number as u64)
+    }
+
+    pub async fn revoked_certs(&self) -> Result<Vec<CertRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{CERT_SELECT} WHERE c.revoked_at IS NOT NULL ORDER BY c.revoked_at"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(cert_from_row).collect())
+    }
+}

@@ -1,0 +1,134 @@
+use kenshin_core::{DeliveryId, EventKind, ObjectId, SubmissionId};
+use sqlx::{Row, SqliteConnection};
+use time::OffsetDateTime;
+
+use crate::timefmt::{from_ms, to_ms};
+use crate::{Database, StoreError};
+
+/// One event to append. Only identifiers, organisation codes, sizes, reasons and times: the
+/// type has no field that could carry personal data.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    /// Who caused it: `cert:<serial>` for a machine, `system:<task>` for background work,
+    /// `admin:cli` for the administrator's command line.
+    pub actor: String,
+    pub actor_org: Option<String>,
+    pub submission_id: Option<SubmissionId>,
+    pub delivery_id: Option<DeliveryId>,
+    pub object_id: Option<ObjectId>,
+    pub sender_org: Option<String>,
+    pub receiver_org: Option<String>,
+    /// Why, as a stable token (`confirmed`, `expired`, `withdrawn`, …).
+    pub reason: Option<String>,
+    pub size: Option<u64>,
+    pub ciphertext_size: Option<u64>,
+}
+
+impl NewEvent {
+    pub fn new(kind: EventKind, actor: &str) -> NewEvent {
+        NewEvent {
+            kind,
+            actor: actor.to_owned(),
+            actor_org: None,
+            submission_id: None,
+            delivery_id: None,
+            object_id: None,
+            sender_org: None,
+            receiver_org: None,
+            reason: None,
+            size: None,
+            ciphertext_size: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord {
+    pub seq: i64,
+    pub at: OffsetDateTime,
+    pub kind: EventKind,
+    pub actor: String,
+    pub actor_org: Option<String>,
+    pub submission_id: Option<String>,
+    pub delivery_id: Option<String>,
+    pub object_id: Option<String>,
+    pub sender_org: Option<String>,
+    pub receiver_org: Option<String>,
+    pub reason: Option<String>,
+    pub size: Option<i64>,
+    pub ciphertext_size: Option<i64>,
+}
+
+pub(crate) async fn append(
+    conn: &mut SqliteConnection,
+    event: &NewEvent,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (at, kind, actor, actor_org, submission_id, delivery_id, object_id, \
+         sender_org, receiver_org, reason, size, ciphertext_size) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(to_ms(at))
+    .bind(event.kind.as_str())
+    .bind(&event.actor)
+    .bind(&event.actor_org)
+    .bind(event.submission_id.map(|id| id.to_string()))
+    .bind(event.delivery_id.map(|id| id.to_string()))
+    .bind(event.object_id.map(|id| id.to_string()))
+    .bind(&event.sender_org)
+    .bind(&event.receiver_org)
+    .bind(&event.reason)
+    .bind(event.size.map(|n| n as i64))
+    .bind(event.ciphertext_size.map(|n| n as i64))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Database {
+    /// Events in order, after sequence number `after` (0 for all), at most `limit`.
+    pub async fn list_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(event_from_row).collect()
+    }
+
+    pub async fn events_for_submission(
+        &self,
+        submission: SubmissionId,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE submission_id = ? ORDER BY seq")
+            .bind(submission.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(event_from_row).collect()
+    }
+}
+
+fn event_from_row(row: sqlx::sqlite::SqliteRow) -> Result<EventRecord, StoreError> {
+    let kind: String = row.get("kind");
+    Ok(EventRecord {
+        seq: row.get("seq"),
+        at: from_ms(row.get("at")),
+        kind: kind.parse().map_err(|e| StoreError::corrupt("events", e))?,
+        actor: row.get("actor"),
+        actor_org: row.get("actor_org"),
+        submission_id: row.get("submission_id"),
+        delivery_id: row.get("delivery_id"),
+        object_id: row.get("object_id"),
+        sender_org: row.get("sender_org"),
+        receiver_org: row.get("receiver_org"),
+        reason: row.get("reason"),
+        size: row.get("size"),
+        ciphertext_size: row.get("ciphertext_size"),
+    })
+}

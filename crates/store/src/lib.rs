@@ -1,0 +1,29 @@
+//! Persistence for Kenshin Relay.
+//!
+//! Two stores, deliberately ignorant of cryptography:
+//! - [`Database`]: the metadata database (SQLite by default) — organisations, routes,
+//!   certificates, objects with their *wrapped* data keys, submissions, deliveries and the
+//!   append-only event record. Every lifecycle transition is one transaction that also appends
+//!   its events, so the record can never disagree with the state.
+//! - [`BlobStore`]: a directory of opaque blobs (ciphertext, written by the server's vault),
+//!   made durable with fsync before any row refers to them.
+
+mod blobs;
+mod certs;
+mod db;
+mod error;
+mod events;
+mod orgs;
+mod relay;
+mod timefmt;
+
+pub use blobs::{BlobStore, BlobWriter, Recovery};
+pub use certs::{CertRecord, NewCert};
+pub use db::Database;
+pub use error::{is_storage_full, StoreError};
+pub use events::{EventRecord, NewEvent};
+pub use orgs::{NewOrg, Org, Route};
+pub use relay::{
+    DeliveryRecord, DownloadGrant, ListFilter, NewObject, NewSubmission, ObjectRecord, ShredList,
+    SubmissionRecord,
+};

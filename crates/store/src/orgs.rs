@@ -1,0 +1,239 @@
+use kenshin_core::{InsurerNumber, OrgCode, OrgKind, RouteMode};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::error::unique_violation;
+use crate::timefmt::{from_ms, to_ms};
+use crate::{Database, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct NewOrg {
+    pub code: OrgCode,
+    pub kind: OrgKind,
+    pub name: String,
+    pub insurer_numbers: Vec<InsurerNumber>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Org {
+    pub id: i64,
+    pub code: OrgCode,
+    pub kind: OrgKind,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+    pub insurer_numbers: Vec<InsurerNumber>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub id: i64,
+    pub sender: OrgCode,
+    pub receiver: OrgCode,
+    pub receiver_id: i64,
+    pub mode: RouteMode,
+    pub created_at: OffsetDateTime,
+}
+
+impl Database {
+    pub async fn create_org(&self, new: &NewOrg, now: OffsetDateTime) -> Result<Org, StoreError> {
+        let name = new.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(StoreError::Conflict(
+                "organisation name must be 1 to 200 characters".into(),
+            ));
+        }
+        if !new.insurer_numbers.is_empty() && new.kind != OrgKind::Insurer {
+            return Err(StoreError::Conflict(format!(
+                "only insurer organisations hold 保険者番号, not {}",
+                new.kind
+            )));
+        }
+        let mut tx = self.writer.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO orgs (code, kind, name, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.code.as_str())
+        .bind(new.kind.as_str())
+        .bind(name)
+        .bind(to_ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            unique_violation(e, || {
+                format!("an organisation with code {} already exists", new.code)
+            })
+        })?;
+        for number in &new.insurer_numbers {
+            sqlx::query("INSERT INTO insurer_numbers (number, org_id) VALUES (?, ?)")
+                .bind(number.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    unique_violation(e, || {
+                        format!("保険者番号 {number} already belongs to an organisation")
+                    })
+                })?;
+        }
+        tx.commit().await?;
+        self.org_by_id(id).await
+    }
+
+    pub async fn org_by_id(&self, id: i64) -> Result<Org, StoreError> {
+        let row = sqlx::query("SELECT id, code, kind, name, created_at FROM orgs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.org_from_row(row).await
+    }
+
+    pub async fn org_by_code(&self, code: &str) -> Result<Org, StoreError> {
+        let row = sqlx::query("SELECT id, code, kind, name, created_at FROM orgs WHERE code = ?")
+            .bind(code)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.org_from_row(row).await
+    }
+
+    pub async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
+        let rows = sqlx::query("SELECT id, code, kind, name, created_at FROM orgs ORDER BY code")
+            .fetch_all(&self.reader)
+            .await?;
+        let mut orgs = Vec::with_capacity(rows.len());
+        for row in rows {
+            orgs.push(self.org_from_row(row).await?);
+        }
+        Ok(orgs)
+    }
+
+    async fn org_from_row(&self, row: sqlx::sqlite::SqliteRow) -> Result<Org, StoreError> {
+        let id: i64 = row.get("id");
+        let code: String = row.get("code");
+        let kind: String = row.get("kind");
+        let numbers: Vec<String> = sqlx::query_scalar(
+            "SELECT number FROM insurer_numbers WHERE org_id = ? ORDER BY number",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(Org {
+            id,
+            code: code.parse().map_err(|e| StoreError::corrupt("orgs", e))?,
+            kind: kind.parse().map_err(|e| StoreError::corrupt("orgs", e))?,
+            name: row.get("name"),
+            created_at: from_ms(row.get("created_at")),
+            insurer_numbers: numbers
+                .into_iter()
+                .map(|n| {
+                    n.parse()
+                        .map_err(|e| StoreError::corrupt("insurer_numbers", e))
+                })
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Creates a route. Senders must be kinds that send and receivers kinds that receive.
+    pub async fn create_route(
+        &self,
+        sender: &OrgCode,
+        receiver: &OrgCode,
+        mode: RouteMode,
+        now: OffsetDateTime,
+    ) -> Result<Route, StoreError> {
+        let from = self
+            .org_by_code(sender.as_str())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => StoreError::Conflict(format!("no organisation {sender}")),
+                other => other,
+            })?;
+        let to = self
+            .org_by_code(receiver.as_str())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => StoreError::Conflict(format!("no organisation {receiver}")),
+                other => other,
+            })?;
+        if !from.kind.may_send() {
+            return Err(StoreError::Conflict(format!(
+                "{} is an organisation of kind {}, which does not send files",
+                from.code, from.kind
+            )));
+        }
+        if !to.kind.may_receive() {
+            return Err(StoreError::Conflict(format!(
+                "{} is an organisation of kind {}, which does not receive files",
+                to.code, to.kind
+            )));
+        }
+        if from.id == to.id {
+            return Err(StoreError::Conflict(
+                "a route needs two different organisations".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO routes (sender_org_id, receiver_org_id, mode, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(from.id)
+        .bind(to.id)
+        .bind(mode.as_str())
+        .bind(to_ms(now))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            unique_violation(e, || format!("a route from {sender} to {receiver} already exists"))
+        })?;
+        self.route_between(from.id, receiver.as_str())
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The route from the sending organisation to the organisation with code `receiver`, if any.
+    pub async fn route_between(
+        &self,
+        sender_org_id: i64,
+        receiver: &str,
+    ) -> Result<Option<Route>, StoreError> {
+        let row = sqlx::query(ROUTE_SELECT_WHERE_SENDER_AND_RECEIVER)
+            .bind(sender_org_id)
+            .bind(receiver)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(route_from_row).transpose()
+    }
+
+    pub async fn list_routes(&self) -> Result<Vec<Route>, StoreError> {
+        let rows = sqlx::query(&format!("{ROUTE_SELECT} ORDER BY s.code, r.code"))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(route_from_row).collect()
+    }
+}
+
+const ROUTE_SELECT: &str = "SELECT routes.id, s.code AS sender, r.code AS receiver, r.id AS receiver_id, \
+     routes.mode, routes.created_at \
+     FROM routes JOIN orgs s ON s.id = routes.sender_org_id JOIN orgs r ON r.id = routes.receiver_org_id";
+const ROUTE_SELECT_WHERE_SENDER_AND_RECEIVER: &str = "SELECT routes.id, s.code AS sender, r.code AS receiver, r.id AS receiver_id, \
+     routes.mode, routes.created_at \
+     FROM routes JOIN orgs s ON s.id = routes.sender_org_id JOIN orgs r ON r.id = routes.receiver_org_id \
+     WHERE routes.sender_org_id = ? AND r.code = ?";
+
+fn route_from_row(row: sqlx::sqlite::SqliteRow) -> Result<Route, StoreError> {
+    let sender: String = row.get("sender");
+    let receiver: String = row.get("receiver");
+    let mode: String = row.get("mode");
+    Ok(Route {
+        id: row.get("id"),
+        sender: sender
+            .parse()
+            .map_err(|e| StoreError::corrupt("routes", e))?,
+        receiver: receiver
+            .parse()
+            .map_err(|e| StoreError::corrupt("routes", e))?,
+        receiver_id: row.get("receiver_id"),
+        mode: mode.parse().map_err(|e| StoreError::corrupt("routes", e))?,
+        created_at: from_ms(row.get("created_at")),
+    })
+}

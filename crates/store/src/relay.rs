@@ -1,0 +1,738 @@
+//! Submissions, deliveries and their encrypted objects: every transition of a file's life is
+//! one transaction here, which also appends the events that describe it.
+//!
+//! Tenant isolation starts in these queries: a submission is only ever looked up together with
+//! its sender's organisation id, a delivery together with its receiver's, so another
+//! organisation's identifier finds nothing.
+
+use kenshin_core::{DeliveryId, DeliveryState, EventKind, ObjectId, SubmissionId, SubmissionState};
+use sqlx::{Row, SqliteConnection};
+use time::OffsetDateTime;
+
+use crate::events::{append, NewEvent};
+use crate::timefmt::{from_ms, opt_from_ms, to_ms};
+use crate::{Database, StoreError};
+
+/// An encrypted blob that is durable in the blob store and about to be registered.
+#[derive(Clone, Debug)]
+pub struct NewObject {
+    pub id: ObjectId,
+    pub kek_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub plaintext_size: u64,
+    pub plaintext_sha256: String,
+    pub ciphertext_size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRecord {
+    pub id: ObjectId,
+    pub kek_id: String,
+    /// `None` once shredded.
+    pub wrapped_key: Option<Vec<u8>>,
+    pub plaintext_size: u64,
+    pub plaintext_sha256: String,
+    pub ciphertext_size: u64,
+    pub created_at: OffsetDateTime,
+    pub shredded_at: Option<OffsetDateTime>,
+}
+
+/// A new submission, delivered straight away to the given receivers (pass-through routes).
+#[derive(Clone, Debug)]
+pub struct NewSubmission {
+    pub id: SubmissionId,
+    pub sender_org_id: i64,
+    pub sender_cert_serial: Option<String>,
+    pub filename: String,
+    pub object: NewObject,
+    /// `(receiver org id, delivery expiry)`; each receiver gets a delivery of the object.
+    pub deliver_to: Vec<(i64, OffsetDateTime)>,
+    pub actor: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmissionRecord {
+    pub id: SubmissionId,
+    pub sender_org_id: i64,
+    pub sender_code: String,
+    pub sender_name: String,
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+    pub state: SubmissionState,
+    pub object_id: ObjectId,
+    pub received_at: OffsetDateTime,
+    pub withdrawn_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub id: DeliveryId,
+    pub submission_id: SubmissionId,
+    pub receiver_org_id: i64,
+    pub receiver_code: String,
+    pub receiver_name: String,
+    pub sender_code: String,
+    pub sender_name: String,
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+    pub object_id: ObjectId,
+    pub state: DeliveryState,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub first_downloaded_at: Option<OffsetDateTime>,
+    pub download_count: u32,
+    pub confirmed_at: Option<OffsetDateTime>,
+    pub shredded_at: Option<OffsetDateTime>,
+}
+
+/// What a receiver needs to stream a delivery: the delivery and its object's wrapped key.
+#[derive(Clone, Debug)]
+pub struct DownloadGrant {
+    pub delivery: DeliveryRecord,
+    pub object: ObjectRecord,
+}
+
+/// Objects whose data keys a transaction destroyed; the caller deletes their blobs next.
+pub type ShredList = Vec<ObjectId>;
+
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub state: Option<String>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+const SUBMISSION_SELECT: &str = "SELECT sub.id, sub.sender_org_id, o.code AS sender_code, \
+     o.name AS sender_name, sub.filename, sub.size, sub.sha256, sub.state, sub.object_id, \
+     sub.received_at, sub.withdrawn_at \
+     FROM submissions sub JOIN orgs o ON o.id = sub.sender_org_id";
+
+const DELIVERY_SELECT: &str = "SELECT d.id, d.submission_id, d.receiver_org_id, \
+     r.code AS receiver_code, r.name AS receiver_name, s.code AS sender_code, s.name AS sender_name, \
+     d.filename, obj.plaintext_size AS size, obj.plaintext_sha256 AS sha256, d.object_id, d.state, \
+     d.created_at, d.expires_at, d.first_downloaded_at, d.download_count, d.confirmed_at, d.shredded_at \
+     FROM deliveries d \
+     JOIN submissions sub ON sub.id = d.submission_id \
+     JOIN orgs r ON r.id = d.receiver_org_id \
+     JOIN orgs s ON s.id = sub.sender_org_id \
+     JOIN objects obj ON obj.id = d.object_id";
+
+fn parse<T: std::str::FromStr>(table: &'static str, text: String) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e| StoreError::corrupt(table, e))
+}
+
+fn submission_from_row(row: sqlx::sqlite::SqliteRow) -> Result<SubmissionRecord, StoreError> {
+    Ok(SubmissionRecord {
+        id: parse("submissions", row.get("id"))?,
+        sender_org_id: row.get("sender_org_id"),
+        sender_code: row.get("sender_code"),
+        sender_name: row.get("sender_name"),
+        filename: row.get("filename"),
+        size: row.get::<i64, _>("size") as u64,
+        sha256: row.get("sha256"),
+        state: parse("submissions", row.get("state"))?,
+        object_id: parse("submissions", row.get("object_id"))?,
+        received_at: from_ms(row.get("received_at")),
+        withdrawn_at: opt_from_ms(row.get("withdrawn_at")),
+    })
+}
+
+fn delivery_from_row(row: sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord, StoreError> {
+    Ok(DeliveryRecord {
+        id: parse("deliveries", row.get("id"))?,
+        submission_id: parse("deliveries", row.get("submission_id"))?,
+        receiver_org_id: row.get("receiver_org_id"),
+        receiver_code: row.get("receiver_code"),
+        receiver_name: row.get("receiver_name"),
+        sender_code: row.get("sender_code"),
+        sender_name: row.get("sender_name"),
+        filename: row.get("filename"),
+        size: row.get::<i64, _>("size") as u64,
+        sha256: row.get("sha256"),
+        object_id: parse("deliveries", row.get("object_id"))?,
+        state: parse("deliveries", row.get("state"))?,
+        created_at: from_ms(row.get("created_at")),
+        expires_at: from_ms(row.get("expires_at")),
+        first_downloaded_at: opt_from_ms(row.get("first_downloaded_at")),
+        download_count: row.get::<i64, _>("download_count") as u32,
+        confirmed_at: opt_from_ms(row.get("confirmed_at")),
+        shredded_at: opt_from_ms(row.get("shredded_at")),
+    })
+}
+
+fn object_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ObjectRecord, StoreError> {
+    Ok(ObjectRecord {
+        id: parse("objects", row.get("id"))?,
+        kek_id: row.get("kek_id"),
+        wrapped_key: row.get("wrapped_key"),
+        plaintext_size: row.get::<i64, _>("plaintext_size") as u64,
+        plaintext_sha256: row.get("plaintext_sha256"),
+        ciphertext_size: row.get::<i64, _>("ciphertext_size") as u64,
+        created_at: from_ms(row.get("created_at")),
+        shredded_at: opt_from_ms(row.get("shredded_at")),
+    })
+}
+
+fn limit_of(filter: &ListFilter) -> i64 {
+    i64::from(filter.limit.clamp(1, 1000))
+}
+
+impl Database {
+    /// Registers a durable, encrypted upload and its deliveries in one transaction. Until this
+    /// commits, the blob is an orphan that recovery removes; after, the sender holds a receipt.
+    pub async fn record_submission(
+        &self,
+        new: &NewSubmission,
+        now: OffsetDateTime,
+    ) -> Result<(SubmissionRecord, Vec<DeliveryRecord>), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let object = &new.object;
+        sqlx::query(
+            "INSERT INTO objects (id, kek_id, wrapped_key, plaintext_size, plaintext_sha256, \
+             ciphertext_size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(object.id.to_string())
+        .bind(&object.kek_id)
+        .bind(&object.wrapped_key)
+        .bind(object.plaintext_size as i64)
+        .bind(&object.plaintext_sha256)
+        .bind(object.ciphertext_size as i64)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let state = if new.deliver_to.is_empty() {
+            SubmissionState::Received
+        } else {
+            SubmissionState::Delivered
+        };
+        sqlx::query(
+            "INSERT INTO submissions (id, sender_org_id, sender_cert_serial, filename, size, sha256, \
+             state, object_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(new.id.to_string())
+        .bind(new.sender_org_id)
+        .bind(&new.sender_cert_serial)
+        .bind(&new.filename)
+        .bind(object.plaintext_size as i64)
+        .bind(&object.plaintext_sha256)
+        .bind(state.as_str())
+        .bind(object.id.to_string())
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let sender_code = org_code(&mut tx, new.sender_org_id).await?;
+        let mut received = NewEvent::new(EventKind::Received, &new.actor);
+        received.actor_org = Some(sender_code.clone());
+        received.sender_org = Some(sender_code.clone());
+        received.submission_id = Some(new.id);
+        received.object_id = Some(object.id);
+        received.size = Some(object.plaintext_size);
+        received.ciphertext_size = Some(object.ciphertext_size);
+        append(&mut tx, &received, now).await?;
+
+        let mut delivery_ids = Vec::with_capacity(new.deliver_to.len());
+        for &(receiver_org_id, expires_at) in &new.deliver_to {
+            let delivery_id = DeliveryId::new();
+            sqlx::query(
+                "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
+                 state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, 'ready', ?, ?)",
+            )
+            .bind(delivery_id.to_string())
+            .bind(new.id.to_string())
+            .bind(receiver_org_id)
+            .bind(object.id.to_string())
+            .bind(&new.filename)
+            .bind(to_ms(now))
+            .bind(to_ms(expires_at))
+            .execute(&mut *tx)
+            .await?;
+            let mut delivered = NewEvent::new(EventKind::Delivered, &new.actor);
+            delivered.actor_org = Some(sender_code.clone());
+            delivered.sender_org = Some(sender_code.clone());
+            delivered.receiver_org = Some(org_code(&mut tx, receiver_org_id).await?);
+            delivered.submission_id = Some(new.id);
+            delivered.delivery_id = Some(delivery_id);
+            delivered.object_id = Some(object.id);
+            delivered.size = Some(object.plaintext_size);
+            append(&mut tx, &delivered, now).await?;
+            delivery_ids.push(delivery_id);
+        }
+        tx.commit().await?;
+        let submission = self.submission(new.sender_org_id, new.id).await?;
+        let deliveries = self.submission_deliveries(new.id).await?;
+        Ok((submission, deliveries))
+    }
+
+    /// One of the sender's submissions. Another organisation's id answers `NotFound`.
+    pub async fn submission(
+        &self,
+        sender_org_id: i64,
+        id: SubmissionId,
+    ) -> Result<SubmissionRecord, StoreError> {
+        sqlx::query(&format!(
+            "{SUBMISSION_SELECT} WHERE sub.id = ? AND sub.sender_org_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(sender_org_id)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(submission_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn list_submissions(
+        &self,
+        sender_org_id: i64,
+        filter: &ListFilter,
+    ) -> Result<(Vec<SubmissionRecord>, u64), StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SUBMISSION_SELECT} WHERE sub.sender_org_id = ?1 AND (?2 IS NULL OR sub.state = ?2) \
+             ORDER BY sub.received_at DESC, sub.id DESC LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(sender_org_id)
+        .bind(&filter.state)
+        .bind(limit_of(filter))
+        .bind(filter.offset as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM submissions WHERE sender_org_id = ?1 AND (?2 IS NULL OR state = ?2)",
+        )
+        .bind(sender_org_id)
+        .bind(&filter.state)
+        .fetch_one(&self.reader)
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(submission_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok((items, total as u64))
+    }
+
+    /// The deliveries of a submission (call only after the caller proved it is the sender).
+    pub async fn submission_deliveries(
+        &self,
+        submission: SubmissionId,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{DELIVERY_SELECT} WHERE d.submission_id = ? ORDER BY r.code, d.id"
+        ))
+        .bind(submission.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(delivery_from_row).collect()
+    }
+
+    /// One of the receiver's deliveries. Another organisation's id answers `NotFound`.
+    pub async fn delivery(
+        &self,
+        receiver_org_id: i64,
+        id: DeliveryId,
+    ) -> Result<DeliveryRecord, StoreError> {
+        sqlx::query(&format!(
+            "{DELIVERY_SELECT} WHERE d.id = ? AND d.receiver_org_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(receiver_org_id)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(delivery_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn list_deliveries(
+        &self,
+        receiver_org_id: i64,
+        filter: &ListFilter,
+    ) -> Result<(Vec<DeliveryRecord>, u64), StoreError> {
+        let rows = sqlx::query(&format!(
+            "{DELIVERY_SELECT} WHERE d.receiver_org_id = ?1 AND (?2 IS NULL OR d.state = ?2) \
+             ORDER BY d.created_at DESC, d.id DESC LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(receiver_org_id)
+        .bind(&filter.state)
+        .bind(limit_of(filter))
+        .bind(filter.offset as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE receiver_org_id = ?1 AND (?2 IS NULL OR state = ?2)",
+        )
+        .bind(receiver_org_id)
+        .bind(&filter.state)
+        .fetch_one(&self.reader)
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(delivery_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok((items, total as u64))
+    }
+
+    pub async fn object(&self, id: ObjectId) -> Result<ObjectRecord, StoreError> {
+        sqlx::query("SELECT * FROM objects WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .map(object_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// What the receiver needs to start a download; changes nothing. A delivery whose content
+    /// was destroyed answers `Gone`.
+    pub async fn download_grant(
+        &self,
+        receiver_org_id: i64,
+        id: DeliveryId,
+    ) -> Result<DownloadGrant, StoreError> {
+        let delivery = self.delivery(receiver_org_id, id).await?;
+        if !delivery.state.has_content() {
+            return Err(gone(&delivery));
+        }
+        let object = self.object(delivery.object_id).await?;
+        if object.wrapped_key.is_none() {
+            return Err(gone(&delivery));
+        }
+        Ok(DownloadGrant { delivery, object })
+    }
+
+    /// Records that a download started. Fails with `Gone` if the content was destroyed since
+    /// the grant (a withdrawal racing the download), so destroyed content is never served.
+    pub async fn record_download(
+        &self,
+        receiver_org_id: i64,
+        id: DeliveryId,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<DeliveryRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE deliveries SET state = 'downloaded', \
+             first_downloaded_at = COALESCE(first_downloaded_at, ?), download_count = download_count + 1 \
+             WHERE id = ? AND receiver_org_id = ? AND state IN ('ready', 'downloaded')",
+        )
+        .bind(to_ms(now))
+        .bind(id.to_string())
+        .bind(receiver_org_id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            drop(tx);
+            let delivery = self.delivery(receiver_org_id, id).await?;
+            return Err(gone(&delivery));
+        }
+        let delivery = delivery_in_tx(&mut tx, id).await?;
+        let mut event = delivery_event(EventKind::Downloaded, actor, &delivery);
+        event.actor_org = Some(delivery.receiver_code.clone());
+        event.size = Some(delivery.size);
+        append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(delivery)
+    }
+
+    /// 受信完了: the receiver confirms; the content is destroyed in the same transaction.
+    /// Confirming again is harmless and returns the confirmed delivery.
+    pub async fn confirm_delivery(
+        &self,
+        receiver_org_id: i64,
+        id: DeliveryId,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(DeliveryRecord, ShredList), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let delivery = sqlx::query(&format!(
+            "{DELIVERY_SELECT} WHERE d.id = ? AND d.receiver_org_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(receiver_org_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(delivery_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)?;
+        match delivery.state {
+            DeliveryState::Confirmed => return Ok((delivery, Vec::new())),
+            DeliveryState::Ready => return Err(StoreError::NotDownloaded),
+            DeliveryState::Expired | DeliveryState::Withdrawn => return Err(gone(&delivery)),
+            DeliveryState::Downloaded => {}
+        }
+        sqlx::query(
+            "UPDATE deliveries SET state = 'confirmed', confirmed_at = ?1, shredded_at = ?1 WHERE id = ?2",
+        )
+        .bind(to_ms(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let mut event = delivery_event(EventKind::Confirmed, actor, &delivery);
+        event.actor_org = Some(delivery.receiver_code.clone());
+        append(&mut tx, &event, now).await?;
+        let shredded = shred_if_unreferenced(
+            &mut tx,
+            delivery.object_id,
+            actor,
+            "confirmed",
+            &delivery,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((
+            delivery_or_reload(self, receiver_org_id, id).await?,
+            shredded,
+        ))
+    }
+
+    /// The sender withdraws a submission. Refused once any receiver has downloaded it.
+    pub async fn withdraw_submission(
+        &self,
+        sender_org_id: i64,
+        id: SubmissionId,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(SubmissionRecord, ShredList), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let submission = sqlx::query(&format!(
+            "{SUBMISSION_SELECT} WHERE sub.id = ? AND sub.sender_org_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(sender_org_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(submission_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)?;
+        match submission.state {
+            SubmissionState::Withdrawn => {
+                return Err(StoreError::Gone(format!(
+                    "the submission was already withdrawn at {}",
+                    kenshin_core::api::timestamp::format(submission.withdrawn_at.unwrap_or(now))
+                )))
+            }
+            SubmissionState::Rejected => {
+                return Err(StoreError::InvalidState(
+                    "the submission was rejected; there is nothing to withdraw".into(),
+                ))
+            }
+            SubmissionState::Received
+            | SubmissionState::Converting
+            | SubmissionState::Delivered => {}
+        }
+        let deliveries: Vec<DeliveryRecord> =
+            sqlx::query(&format!("{DELIVERY_SELECT} WHERE d.submission_id = ?"))
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(delivery_from_row)
+                .collect::<Result<_, _>>()?;
+        if deliveries.iter().any(|d| d.first_downloaded_at.is_some()) {
+            return Err(StoreError::AlreadyDownloaded);
+        }
+        sqlx::query("UPDATE submissions SET state = 'withdrawn', withdrawn_at = ? WHERE id = ?")
+            .bind(to_ms(now))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let mut withdrawn = NewEvent::new(EventKind::Withdrawn, actor);
+        withdrawn.actor_org = Some(submission.sender_code.clone());
+        withdrawn.sender_org = Some(submission.sender_code.clone());
+        withdrawn.submission_id = Some(id);
+        withdrawn.reason = Some("withdrawn".into());
+        append(&mut tx, &withdrawn, now).await?;
+        let mut objects = vec![submission.object_id];
+        for delivery in &deliveries {
+            if !delivery.state.has_content() {
+                continue;
+            }
+            sqlx::query("UPDATE deliveries SET state = 'withdrawn', shredded_at = ? WHERE id = ?")
+                .bind(to_ms(now))
+                .bind(delivery.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            let mut event = delivery_event(EventKind::Withdrawn, actor, delivery);
+            event.actor_org = Some(submission.sender_code.clone());
+            event.reason = Some("withdrawn".into());
+            append(&mut tx, &event, now).await?;
+            objects.push(delivery.object_id);
+        }
+        objects.sort();
+        objects.dedup();
+        let mut shredded = Vec::new();
+        for object in objects {
+            let mut context = NewEvent::new(EventKind::Shredded, actor);
+            context.actor_org = Some(submission.sender_code.clone());
+            context.sender_org = Some(submission.sender_code.clone());
+            context.submission_id = Some(id);
+            shredded.extend(shred_in_tx(&mut tx, object, context, "withdrawn", now).await?);
+        }
+        tx.commit().await?;
+        Ok((self.submission(sender_org_id, id).await?, shredded))
+    }
+
+    /// Expires every open delivery whose time is up at `now`, destroying its content.
+    pub async fn expire_due(
+        &self,
+        now: OffsetDateTime,
+        actor: &str,
+    ) -> Result<(Vec<DeliveryRecord>, ShredList), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let due: Vec<DeliveryRecord> = sqlx::query(&format!(
+            "{DELIVERY_SELECT} WHERE d.state IN ('ready', 'downloaded') AND d.expires_at <= ? \
+             ORDER BY d.expires_at LIMIT 500"
+        ))
+        .bind(to_ms(now))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(delivery_from_row)
+        .collect::<Result<_, _>>()?;
+        let mut shredded = Vec::new();
+        for delivery in &due {
+            sqlx::query("UPDATE deliveries SET state = 'expired', shredded_at = ? WHERE id = ?")
+                .bind(to_ms(now))
+                .bind(delivery.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            let mut event = delivery_event(EventKind::Expired, actor, delivery);
+            event.reason = Some("retention_period_elapsed".into());
+            append(&mut tx, &event, now).await?;
+            shredded.extend(
+                shred_if_unreferenced(&mut tx, delivery.object_id, actor, "expired", delivery, now)
+                    .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok((due, shredded))
+    }
+
+    /// Ids of objects whose keys still exist: every other blob on disk is garbage.
+    pub async fn live_object_ids(&self) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")
+                .fetch_all(&self.reader)
+                .await?;
+        ids.into_iter().map(|id| parse("objects", id)).collect()
+    }
+
+    /// Records that a stored object failed authentication when read.
+    pub async fn record_integrity_failure(
+        &self,
+        delivery: &DeliveryRecord,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut event = delivery_event(EventKind::IntegrityFailure, actor, delivery);
+        event.reason = Some("authentication_failed".into());
+        append(&mut conn, &event, now).await
+    }
+}
+
+fn gone(delivery: &DeliveryRecord) -> StoreError {
+    let when = delivery
+        .shredded_at
+        .map(kenshin_core::api::timestamp::format)
+        .unwrap_or_default();
+    let why = match delivery.state {
+        DeliveryState::Confirmed => "receipt was confirmed (受信完了)",
+        DeliveryState::Expired => "it expired unconfirmed",
+        DeliveryState::Withdrawn => "the sender withdrew it",
+        DeliveryState::Ready | DeliveryState::Downloaded => "it was destroyed",
+    };
+    StoreError::Gone(format!("the content was destroyed at {when} because {why}"))
+}
+
+fn delivery_event(kind: EventKind, actor: &str, delivery: &DeliveryRecord) -> NewEvent {
+    let mut event = NewEvent::new(kind, actor);
+    event.submission_id = Some(delivery.submission_id);
+    event.delivery_id = Some(delivery.id);
+    event.object_id = Some(delivery.object_id);
+    event.sender_org = Some(delivery.sender_code.clone());
+    event.receiver_org = Some(delivery.receiver_code.clone());
+    event
+}
+
+async fn org_code(conn: &mut SqliteConnection, org_id: i64) -> Result<String, StoreError> {
+    Ok(sqlx::query_scalar("SELECT code FROM orgs WHERE id = ?")
+        .bind(org_id)
+        .fetch_one(conn)
+        .await?)
+}
+
+async fn delivery_in_tx(
+    conn: &mut SqliteConnection,
+    id: DeliveryId,
+) -> Result<DeliveryRecord, StoreError> {
+    sqlx::query(&format!("{DELIVERY_SELECT} WHERE d.id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?
+        .map(delivery_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
+}
+
+async fn delivery_or_reload(
+    db: &Database,
+    receiver_org_id: i64,
+    id: DeliveryId,
+) -> Result<DeliveryRecord, StoreError> {
+    db.delivery(receiver_org_id, id).await
+}
+
+/// Destroys an object's key if no open delivery and no unfinished submission still needs it.
+async fn shred_if_unreferenced(
+    conn: &mut SqliteConnection,
+    object: ObjectId,
+    actor: &str,
+    reason: &str,
+    delivery: &DeliveryRecord,
+    now: OffsetDateTime,
+) -> Result<ShredList, StoreError> {
+    let still_needed: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM deliveries WHERE object_id = ?1 AND state IN ('ready', 'downloaded')) \
+              + (SELECT COUNT(*) FROM submissions WHERE object_id = ?1 AND state IN ('received', 'converting'))",
+    )
+    .bind(object.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    if still_needed > 0 {
+        return Ok(Vec::new());
+    }
+    let context = delivery_event(EventKind::Shredded, actor, delivery);
+    shred_in_tx(conn, object, context, reason, now).await
+}
+
+async fn shred_in_tx(
+    conn: &mut SqliteConnection,
+    object: ObjectId,
+    mut event: NewEvent,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<ShredList, StoreError> {
+    let ciphertext_size: Option<i64> = sqlx::query_scalar(
+        "UPDATE objects SET wrapped_key = NULL, shredded_at = ? \
+         WHERE id = ? AND wrapped_key IS NOT NULL RETURNING ciphertext_size",
+    )
+    .bind(to_ms(now))
+    .bind(object.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(ciphertext_size) = ciphertext_size else {
+        return Ok(Vec::new());
+    };
+    event.kind = EventKind::Shredded;
+    event.object_id = Some(object);
+    event.reason = Some(reason.to_owned());
+    event.ciphertext_size = Some(ciphertext_size as u64);
+    append(conn, &event, now).await?;
+    Ok(vec![object])
+}

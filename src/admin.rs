@@ -1,0 +1,498 @@
+//! `kenshin-relay admin`: organisations, routes, client certificates, retention.
+//!
+//! These commands work on the data directory directly (they need its CA key), so they are for
+//! the operator on the server machine; they are safe to run while the server is serving.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use kenshin_core::{InsurerNumber, OrgCode, OrgKind, RouteMode};
+use kenshin_pki::CertificateAuthority;
+use kenshin_server::{AppState, Config, DataDir};
+use kenshin_store::{CertRecord, Database, NewCert, NewOrg, Org, Route};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::files::{private_dir, write_public, write_secret};
+use crate::output::{emit, time};
+use crate::DataDirArg;
+
+/// Default client certificate validity: a little over two years.
+const CLIENT_CERT_DAYS: u32 = 825;
+
+#[derive(clap::Args, Debug)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Organisations (institutions, insurers, agents, clinics, operators).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Routes: which organisation may send to which.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// Client certificates for organisations' devices and batch jobs.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Retention: destroy deliveries not confirmed within the retention period.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    /// Create an organisation.
+    Create {
+        /// Short ASCII code (A-Z a-z 0-9 - _), used in URLs and certificates.
+        #[arg(long)]
+        code: OrgCode,
+        /// institution | insurer | agent | clinic | operator
+        #[arg(long)]
+        kind: OrgKind,
+        /// Display name, e.g. さくら健診センター.
+        #[arg(long)]
+        name: String,
+        /// 保険者番号 (8 digits) held by an insurer; repeatable.
+        #[arg(long = "insurer-number", value_name = "NUMBER")]
+        insurer_numbers: Vec<InsurerNumber>,
+    },
+    /// List organisations.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum RouteCommand {
+    /// Allow an organisation to send to another.
+    Create {
+        #[arg(long)]
+        from: OrgCode,
+        #[arg(long)]
+        to: OrgCode,
+        /// pass-through: the receiver gets the sender's bytes unchanged.
+        #[arg(long, default_value = "pass-through")]
+        mode: RouteMode,
+    },
+    /// List routes.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum CertCommand {
+    /// Issue a client certificate for one device of an organisation.
+    Issue {
+        /// Organisation code.
+        #[arg(long)]
+        org: OrgCode,
+        /// Device or job name, e.g. 健診システム1号機.
+        #[arg(long = "name")]
+        device: String,
+        /// Directory to write cert.pem, key.pem (0600), ca.pem and client.p12 into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Days of validity.
+        #[arg(long, default_value_t = CLIENT_CERT_DAYS)]
+        days: u32,
+        /// File holding the PKCS#12 password; if omitted, a random one is written to
+        /// client.p12.password (0600).
+        #[arg(long)]
+        p12_password_file: Option<PathBuf>,
+    },
+    /// List issued certificates.
+    List {
+        #[arg(long)]
+        org: Option<OrgCode>,
+    },
+    /// Revoke a certificate: refused at its next request and, once the server reloads the
+    /// CRL (within seconds), at the TLS handshake.
+    Revoke {
+        /// Serial number (hex), as shown by `cert list`.
+        serial: String,
+        /// unspecified | key-compromise | affiliation-changed | superseded | cessation-of-operation
+        #[arg(long, default_value = "unspecified")]
+        reason: kenshin_pki::RevocationReason,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RetentionCommand {
+    /// Expire every delivery whose retention period is over, now.
+    Run,
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let data = DataDir::new(&args.data.data_dir);
+    anyhow::ensure!(
+        data.database_path().exists(),
+        "{} is not an initialised data directory (run `kenshin-relay init --data-dir {}`)",
+        data.root().display(),
+        data.root().display()
+    );
+    let db = Database::open(&data.database_path()).await?;
+    let json = args.json;
+    let result = match args.command {
+        AdminCommand::Org(OrgCommand::Create {
+            code,
+            kind,
+            name,
+            insurer_numbers,
+        }) => {
+            let org = create_org(&db, code, kind, &name, insurer_numbers).await?;
+            let view = OrgView::from(&org);
+            emit(json, &view, || {
+                format!("作成しました / created: {}", view.line())
+            });
+            Ok(())
+        }
+        AdminCommand::Org(OrgCommand::List) => {
+            let orgs: Vec<OrgView> = db.list_orgs().await?.iter().map(OrgView::from).collect();
+            emit(json, &orgs, || {
+                orgs.iter()
+                    .map(OrgView::line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        AdminCommand::Route(RouteCommand::Create { from, to, mode }) => {
+            let route = db
+                .create_route(&from, &to, mode, OffsetDateTime::now_utc())
+                .await?;
+            let view = RouteView::from(&route);
+            emit(json, &view, || {
+                format!("作成しました / created: {}", view.line())
+            });
+            Ok(())
+        }
+        AdminCommand::Route(RouteCommand::List) => {
+            let routes: Vec<RouteView> = db
+                .list_routes()
+                .await?
+                .iter()
+                .map(RouteView::from)
+                .collect();
+            emit(json, &routes, || {
+                routes
+                    .iter()
+                    .map(RouteView::line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        AdminCommand::Cert(CertCommand::Issue {
+            org,
+            device,
+            out,
+            days,
+            p12_password_file,
+        }) => {
+            let ca = crate::init::load_ca(&data)?;
+            let issued = issue_cert(
+                &db,
+                &ca,
+                &org,
+                &device,
+                &out,
+                days,
+                p12_password_file.as_deref(),
+            )
+            .await?;
+            emit(json, &issued, || issued.human());
+            Ok(())
+        }
+        AdminCommand::Cert(CertCommand::List { org }) => {
+            let certs: Vec<CertView> = db
+                .list_certs(org.as_ref().map(OrgCode::as_str))
+                .await?
+                .iter()
+                .map(CertView::from)
+                .collect();
+            emit(json, &certs, || {
+                certs
+                    .iter()
+                    .map(CertView::line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        AdminCommand::Cert(CertCommand::Revoke { serial, reason }) => {
+            let ca = crate::init::load_ca(&data)?;
+            let (cert, crl_number) = db
+                .revoke_cert(serial.trim(), reason.as_str(), OffsetDateTime::now_utc())
+                .await
+                .map_err(|e| match e {
+                    kenshin_store::StoreError::NotFound => {
+                        anyhow::anyhow!("no certificate with serial {serial}")
+                    }
+                    other => other.into(),
+                })?;
+            crate::init::write_crl(&db, &ca, &data, crl_number).await?;
+            let view = CertView::from(&cert);
+            emit(json, &view, || {
+                format!(
+                    "失効しました / revoked: {}\n  CRL #{crl_number} written to {}",
+                    view.line(),
+                    data.crl_path().display()
+                )
+            });
+            Ok(())
+        }
+        AdminCommand::Retention(RetentionCommand::Run) => {
+            let config = Config::load(&data)?;
+            let state = AppState::open(&data, config).await?;
+            let expired = kenshin_server::relay::expire_due(&state, OffsetDateTime::now_utc())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let report = serde_json::json!({ "expired": expired });
+            emit(json, &report, || {
+                format!("期限切れ {expired} 件を破棄しました / expired and destroyed {expired} deliveries")
+            });
+            state.db.close().await;
+            Ok(())
+        }
+    };
+    db.close().await;
+    result
+}
+
+pub async fn create_org(
+    db: &Database,
+    code: OrgCode,
+    kind: OrgKind,
+    name: &str,
+    insurer_numbers: Vec<InsurerNumber>,
+) -> anyhow::Result<Org> {
+    Ok(db
+        .create_org(
+            &NewOrg {
+                code,
+                kind,
+                name: name.to_owned(),
+                insurer_numbers,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .await?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct IssuedView {
+    pub serial: String,
+    pub org: String,
+    pub device: String,
+    pub fingerprint_sha256: String,
+    pub not_after: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub pkcs12: PathBuf,
+    /// Set when the password was generated (the file holding it).
+    pub pkcs12_password_file: Option<PathBuf>,
+}
+
+impl IssuedView {
+    fn human(&self) -> String {
+        let mut text = format!(
+            "発行しました / issued certificate {} for {} / {}\n  valid until {}\n  cert: {}\n  key:  {}  (keep secret)\n  ca:   {}\n  p12:  {}",
+            self.serial,
+            self.org,
+            self.device,
+            self.not_after,
+            self.cert.display(),
+            self.key.display(),
+            self.ca.display(),
+            self.pkcs12.display()
+        );
+        if let Some(password) = &self.pkcs12_password_file {
+            text.push_str(&format!("\n  p12 password: in {}", password.display()));
+        }
+        text
+    }
+}
+
+/// Issues and registers a client certificate, writing its files into `out`.
+pub async fn issue_cert(
+    db: &Database,
+    ca: &CertificateAuthority,
+    org_code: &OrgCode,
+    device: &str,
+    out: &Path,
+    days: u32,
+    p12_password_file: Option<&Path>,
+) -> anyhow::Result<IssuedView> {
+    let org = db
+        .org_by_code(org_code.as_str())
+        .await
+        .map_err(|_| anyhow::anyhow!("no organisation {org_code}"))?;
+    let issued = ca.issue_client(org.code.as_str(), device, days)?;
+    let password = match p12_password_file {
+        Some(path) => zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        ),
+        None => kenshin_pki::generate_password(),
+    };
+    anyhow::ensure!(!password.is_empty(), "the PKCS#12 password file is empty");
+    let bundle = kenshin_pki::pkcs12(&issued, &ca.cert_der(), device, &password)?;
+
+    private_dir(out)?;
+    let cert_path = out.join("cert.pem");
+    let key_path = out.join("key.pem");
+    let ca_path = out.join("ca.pem");
+    let p12_path = out.join("client.p12");
+    write_public(&cert_path, issued.cert_pem.as_bytes())?;
+    write_secret(&key_path, issued.key_pem.as_bytes())?;
+    if !ca_path.exists() {
+        write_public(&ca_path, ca.cert_pem().as_bytes())?;
+    }
+    write_secret(&p12_path, &bundle)?;
+    let password_path = match p12_password_file {
+        Some(_) => None,
+        None => {
+            let path = out.join("client.p12.password");
+            write_secret(&path, format!("{}\n", password.as_str()).as_bytes())?;
+            Some(path)
+        }
+    };
+    // Registered last: a certificate whose files could not be written is never usable.
+    let record = db
+        .insert_cert(
+            &NewCert {
+                serial: issued.serial_hex.clone(),
+                fingerprint: issued.fingerprint_sha256.clone(),
+                org_id: org.id,
+                device: device.to_owned(),
+                not_before: issued.not_before,
+                not_after: issued.not_after,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    Ok(IssuedView {
+        serial: record.serial,
+        org: org.code.to_string(),
+        device: record.device,
+        fingerprint_sha256: record.fingerprint,
+        not_after: time(record.not_after),
+        cert: cert_path,
+        key: key_path,
+        ca: ca_path,
+        pkcs12: p12_path,
+        pkcs12_password_file: password_path,
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct OrgView {
+    code: String,
+    kind: String,
+    kind_ja: String,
+    name: String,
+    insurer_numbers: Vec<String>,
+    created_at: String,
+}
+
+impl From<&Org> for OrgView {
+    fn from(org: &Org) -> Self {
+        OrgView {
+            code: org.code.to_string(),
+            kind: org.kind.to_string(),
+            kind_ja: org.kind.label_ja().to_owned(),
+            name: org.name.clone(),
+            insurer_numbers: org.insurer_numbers.iter().map(|n| n.to_string()).collect(),
+            created_at: time(org.created_at),
+        }
+    }
+}
+
+impl OrgView {
+    fn line(&self) -> String {
+        let numbers = if self.insurer_numbers.is_empty() {
+            String::new()
+        } else {
+            format!("  保険者番号 {}", self.insurer_numbers.join(","))
+        };
+        format!(
+            "{:<24} {:<12} {}  ({}){numbers}",
+            self.code, self.kind, self.name, self.kind_ja
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct RouteView {
+    from: String,
+    to: String,
+    mode: String,
+    created_at: String,
+}
+
+impl From<&Route> for RouteView {
+    fn from(route: &Route) -> Self {
+        RouteView {
+            from: route.sender.to_string(),
+            to: route.receiver.to_string(),
+            mode: route.mode.to_string(),
+            created_at: time(route.created_at),
+        }
+    }
+}
+
+impl RouteView {
+    fn line(&self) -> String {
+        format!("{} → {}  [{}]", self.from, self.to, self.mode)
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CertView {
+    serial: String,
+    org: String,
+    device: String,
+    fingerprint_sha256: String,
+    not_after: String,
+    revoked_at: Option<String>,
+    revocation_reason: Option<String>,
+}
+
+impl From<&CertRecord> for CertView {
+    fn from(cert: &CertRecord) -> Self {
+        CertView {
+            serial: cert.serial.clone(),
+            org: cert.org_code.clone(),
+            device: cert.device.clone(),
+            fingerprint_sha256: cert.fingerprint.clone(),
+            not_after: time(cert.not_after),
+            revoked_at: cert.revoked_at.map(time),
+            revocation_reason: cert.revocation_reason.clone(),
+        }
+    }
+}
+
+impl CertView {
+    fn line(&self) -> String {
+        let status = match &self.revoked_at {
+            Some(at) => format!(
+                "REVOKED {at} ({})",
+                self.revocation_reason.as_deref().unwrap_or("unspecified")
+            ),
+            None => format!("valid until {}", self.not_after),
+        };
+        format!(
+            "{}  {:<20} {}  {status}",
+            self.serial, self.org, self.device
+        )
+    }
+}

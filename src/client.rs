@@ -1,0 +1,336 @@
+//! `kenshin-relay client`: the service from a batch job, over TLS 1.3 with a client certificate.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use kenshin_client::{ClientIdentity, RelayClient};
+use kenshin_core::api::{DeliveryView, SubmissionView};
+
+use crate::output::{emit, human_size, opt_time, time};
+
+#[derive(clap::Args, Debug)]
+pub struct ClientArgs {
+    /// Server URL.
+    #[arg(
+        long,
+        env = "KENSHIN_RELAY_SERVER",
+        default_value = "https://localhost:8443",
+        global = true
+    )]
+    server: String,
+    /// This device's certificate (PEM).
+    #[arg(
+        long,
+        env = "KENSHIN_RELAY_CERT",
+        default_value = "cert.pem",
+        global = true
+    )]
+    cert: PathBuf,
+    /// This device's private key (PEM).
+    #[arg(
+        long,
+        env = "KENSHIN_RELAY_KEY",
+        default_value = "key.pem",
+        global = true
+    )]
+    key: PathBuf,
+    /// The relay's CA certificate (PEM), to authenticate the server.
+    #[arg(
+        long,
+        env = "KENSHIN_RELAY_CA",
+        default_value = "ca.pem",
+        global = true
+    )]
+    ca: PathBuf,
+    /// Machine-readable JSON on stdout (no progress bar).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    command: ClientCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Upload a file to a receiving organisation; prints the receipt.
+    Send {
+        file: PathBuf,
+        /// Receiving organisation code.
+        #[arg(long)]
+        to: String,
+        /// Name the receiver sees (default: the file's name).
+        #[arg(long)]
+        filename: Option<String>,
+    },
+    /// List the inbox (deliveries to you) or what you sent.
+    List {
+        #[arg(value_enum, default_value = "inbox")]
+        what: ListWhat,
+        /// Only this state (ready, downloaded, confirmed, expired, withdrawn; or for sent:
+        /// received, delivered, withdrawn, …).
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Show one submission you sent, with the state of each delivery.
+    Status { submission: String },
+    /// Download a delivery to a file, verifying its SHA-256.
+    Fetch {
+        delivery: String,
+        /// Output file (default: the delivery's file name, in the current directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Confirm receipt (受信完了): the server destroys its copy.
+    Confirm { delivery: String },
+    /// Withdraw a submission that no receiver has downloaded yet.
+    Withdraw { submission: String },
+    /// Ask the server for its health (no certificate needed).
+    Health,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ListWhat {
+    Inbox,
+    Sent,
+}
+
+pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
+    let ca = std::fs::read(&args.ca).with_context(|| {
+        format!(
+            "cannot read the CA certificate {} (--ca)",
+            args.ca.display()
+        )
+    })?;
+    let needs_identity = !matches!(args.command, ClientCommand::Health);
+    let identity = if needs_identity {
+        Some(
+            ClientIdentity::from_files(&args.cert, &args.key)
+                .context("cannot read this device's certificate and key (--cert, --key)")?,
+        )
+    } else {
+        None
+    };
+    let client = RelayClient::new(&args.server, &ca, identity.as_ref())?;
+    let json = args.json;
+    let show_progress = !json && std::io::stderr().is_terminal();
+    match args.command {
+        ClientCommand::Send { file, to, filename } => {
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?
+                .len();
+            let bar = progress_bar(show_progress, size, "送信中 sending");
+            let progress = bar.clone();
+            let receipt = client
+                .send_file(&file, &to, filename.as_deref(), move |done| {
+                    progress.set_position(done)
+                })
+                .await;
+            bar.finish_and_clear();
+            let receipt = receipt?;
+            emit(json, &receipt, || {
+                submission_text(&receipt, "受付しました / received")
+            });
+        }
+        ClientCommand::List {
+            what: ListWhat::Inbox,
+            state,
+            limit,
+            offset,
+        } => {
+            let page = client
+                .list_deliveries(state.as_deref(), limit, offset)
+                .await?;
+            emit(json, &page, || {
+                if page.items.is_empty() {
+                    return "受信箱は空です / inbox is empty".into();
+                }
+                let mut lines = vec![format!(
+                    "{:<36}  {:<10}  {:>10}  {:<24}  {:<24}  file",
+                    "delivery", "state", "size", "from", "expires"
+                )];
+                lines.extend(page.items.iter().map(delivery_line));
+                lines.push(format!("{} of {} shown", page.items.len(), page.total));
+                lines.join("\n")
+            });
+        }
+        ClientCommand::List {
+            what: ListWhat::Sent,
+            state,
+            limit,
+            offset,
+        } => {
+            let page = client
+                .list_submissions(state.as_deref(), limit, offset)
+                .await?;
+            emit(json, &page, || {
+                if page.items.is_empty() {
+                    return "送信履歴はありません / nothing sent yet".into();
+                }
+                let mut lines = vec![format!(
+                    "{:<36}  {:<10}  {:>10}  {:<24}  file → receivers",
+                    "submission", "state", "size", "received"
+                )];
+                lines.extend(page.items.iter().map(|s| {
+                    let receivers = s
+                        .deliveries
+                        .iter()
+                        .map(|d| format!("{}:{}", d.receiver.code, d.state))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!(
+                        "{:<36}  {:<10}  {:>10}  {:<24}  {} → {receivers}",
+                        s.id,
+                        s.state.as_str(),
+                        human_size(s.size),
+                        time(s.received_at),
+                        s.filename
+                    )
+                }));
+                lines.push(format!("{} of {} shown", page.items.len(), page.total));
+                lines.join("\n")
+            });
+        }
+        ClientCommand::Status { submission } => {
+            let view = client.submission(&submission).await?;
+            emit(json, &view, || submission_text(&view, "送信状況 / status"));
+        }
+        ClientCommand::Fetch {
+            delivery,
+            out,
+            force,
+        } => {
+            let info = client.delivery(&delivery).await?;
+            let out = match out {
+                Some(out) => out,
+                None => PathBuf::from(safe_local_name(&info.filename)),
+            };
+            anyhow::ensure!(
+                force || !out.exists(),
+                "{} exists; choose another --out or pass --force",
+                out.display()
+            );
+            let bar = progress_bar(show_progress, info.size, "受信中 fetching");
+            let progress = bar.clone();
+            let fetched = client
+                .fetch_to_file(&delivery, &out, move |done, _| progress.set_position(done))
+                .await;
+            bar.finish_and_clear();
+            let fetched = fetched?;
+            let report = serde_json::json!({
+                "delivery": delivery,
+                "path": fetched.path,
+                "size": fetched.size,
+                "sha256": fetched.sha256,
+                "verified": true,
+            });
+            emit(json, &report, || {
+                format!(
+                    "受信しました / fetched {} ({}), SHA-256 verified {}\n受信完了するには / to confirm receipt: kenshin-relay client confirm {delivery}",
+                    fetched.path.display(),
+                    human_size(fetched.size),
+                    fetched.sha256
+                )
+            });
+        }
+        ClientCommand::Confirm { delivery } => {
+            let view = client.confirm(&delivery).await?;
+            emit(json, &view, || {
+                format!(
+                    "受信完了 / receipt confirmed at {}; the server's copy was destroyed\n{}",
+                    opt_time(view.confirmed_at),
+                    delivery_line(&view)
+                )
+            });
+        }
+        ClientCommand::Withdraw { submission } => {
+            let view = client.withdraw(&submission).await?;
+            emit(json, &view, || {
+                submission_text(&view, "取り下げました / withdrawn")
+            });
+        }
+        ClientCommand::Health => {
+            let health = client.health().await?;
+            emit(json, &health, || {
+                format!(
+                    "status {}  version {}\n  database: {}\n  storage:  {} ({} free)\n  clock:    {} ({})",
+                    health.status,
+                    health.version,
+                    if health.database.ok { "ok" } else { "ERROR" },
+                    if health.storage.ok { "ok" } else { "ERROR" },
+                    health.storage.free_bytes.map(human_size).unwrap_or_else(|| "?".into()),
+                    if health.clock.synchronized { "synchronised" } else { "NOT synchronised" },
+                    health.clock.source
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(visible: bool, total: u64, label: &'static str) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(label);
+    bar
+}
+
+fn submission_text(view: &SubmissionView, heading: &str) -> String {
+    let mut lines = vec![
+        format!("{heading}: submission {}", view.id),
+        format!("  file:     {} ({})", view.filename, human_size(view.size)),
+        format!("  sha256:   {}", view.sha256),
+        format!("  state:    {}", view.state.as_str()),
+        format!("  received: {}", time(view.received_at)),
+    ];
+    for d in &view.deliveries {
+        lines.push(format!(
+            "  → {} ({}): {}  delivery {}  expires {}",
+            d.receiver.code,
+            d.receiver.name,
+            d.state.as_str(),
+            d.id,
+            time(d.expires_at)
+        ));
+    }
+    lines.join("\n")
+}
+
+fn delivery_line(d: &DeliveryView) -> String {
+    format!(
+        "{:<36}  {:<10}  {:>10}  {:<24}  {:<24}  {}",
+        d.id,
+        d.state.as_str(),
+        human_size(d.size),
+        d.sender.code,
+        time(d.expires_at),
+        d.filename
+    )
+}
+
+/// A file name from the server is used locally only after it is reduced to a plain name in
+/// the current directory.
+fn safe_local_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    match base {
+        "" | "." | ".." => "delivery.bin".into(),
+        other => other.trim_start_matches('.').to_owned(),
+    }
+}

@@ -1,0 +1,260 @@
+//! `kenshin-relay demo`: a complete relay on this machine, with three demo organisations,
+//! their routes and client certificates, and a synthetic sample file.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use kenshin_core::{OrgCode, OrgKind, RouteMode};
+use kenshin_server::{Config, DataDir, RunningServer};
+use kenshin_store::{Database, StoreError};
+use time::OffsetDateTime;
+
+use crate::files::{private_dir, write_public};
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Data directory (created if missing).
+    #[arg(
+        long,
+        env = "KENSHIN_RELAY_DATA_DIR",
+        default_value = "kenshin-relay-data"
+    )]
+    data_dir: PathBuf,
+    /// Port to listen on (on 127.0.0.1); 0 picks a free one.
+    #[arg(long, default_value_t = 8443)]
+    port: u16,
+}
+
+struct DemoOrg {
+    code: &'static str,
+    kind: OrgKind,
+    name: &'static str,
+    insurer_numbers: &'static [&'static str],
+}
+
+/// Fictional organisations; the insurer number is a made-up value.
+const ORGS: [DemoOrg; 3] = [
+    DemoOrg {
+        code: "demo-institution",
+        kind: OrgKind::Institution,
+        name: "さくら健診センター (demo)",
+        insurer_numbers: &[],
+    },
+    DemoOrg {
+        code: "demo-insurer",
+        kind: OrgKind::Insurer,
+        name: "みどり健康保険組合 (demo)",
+        insurer_numbers: &["06999901"],
+    },
+    DemoOrg {
+        code: "demo-clinic",
+        kind: OrgKind::Clinic,
+        name: "ひまわりクリニック (demo)",
+        insurer_numbers: &[],
+    },
+];
+
+const ROUTES: [(&str, &str); 3] = [
+    ("demo-institution", "demo-insurer"),
+    ("demo-institution", "demo-clinic"),
+    ("demo-clinic", "demo-insurer"),
+];
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    crate::init_logging("text");
+    let root = absolute(&args.data_dir)?;
+    let data = DataDir::new(&root);
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    if !data.database_path().exists() {
+        let mut config = Config::default();
+        config.listen = listen;
+        crate::init::initialise(&root, config).await?;
+    }
+    prepare(&data).await?;
+    let mut config = Config::load(&data)?;
+    config.listen = listen;
+    let server = RunningServer::start(&data, config).await?;
+    println!("{}", instructions(&data, server.addr.port()));
+    server.run_until_signalled().await
+}
+
+/// Creates what is missing of the demo organisations, routes, certificates and sample file.
+async fn prepare(data: &DataDir) -> anyhow::Result<()> {
+    let db = Database::open(&data.database_path()).await?;
+    let ca = crate::init::load_ca(data)?;
+    let demo = data.root().join("demo");
+    private_dir(&demo)?;
+    if !demo.join("ca.pem").exists() {
+        write_public(&demo.join("ca.pem"), ca.cert_pem().as_bytes())?;
+    }
+    for org in &ORGS {
+        let code: OrgCode = org.code.parse()?;
+        match db.org_by_code(org.code).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => {
+                let numbers = org
+                    .insurer_numbers
+                    .iter()
+                    .map(|n| n.parse())
+                    .collect::<Result<Vec<_>, _>>()?;
+                crate::admin::create_org(&db, code.clone(), org.kind, org.name, numbers).await?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let dir = demo.join(org.code);
+        if !dir.join("cert.pem").exists() {
+            crate::admin::issue_cert(&db, &ca, &code, "demo batch job", &dir, 825, None).await?;
+        }
+    }
+    let routes = db.list_routes().await?;
+    for (from, to) in ROUTES {
+        if routes
+            .iter()
+            .any(|r| r.sender.as_str() == from && r.receiver.as_str() == to)
+        {
+            continue;
+        }
+        db.create_route(
+            &from.parse()?,
+            &to.parse()?,
+            RouteMode::PassThrough,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    }
+    let sample = demo.join("sample-results.csv");
+    if !sample.exists() {
+        write_public(&sample, sample_csv().as_bytes())?;
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// A small synthetic checkup export (fictional people, fake numbers), in the style of an
+/// institution's own CSV layout.
+fn sample_csv() -> String {
+    const PEOPLE: [(&str, &str, &str); 6] = [
+        ("ヤマダ タロウ", "1968-05-14", "1"),
+        ("スズキ ハナコ", "1975-11-02", "2"),
+        ("タナカ ケンジ", "1959-03-27", "1"),
+        ("サトウ ミユキ", "1982-08-09", "2"),
+        ("イトウ マサル", "1971-01-30", "1"),
+        ("ワタナベ ユイ", "1990-12-18", "2"),
+    ];
+    let mut csv = String::from(
+        "受診券整理番号,保険者番号,カナ氏名,生年月日,性別,健診実施日,身長,体重,腹囲,収縮期血圧,拡張期血圧,HbA1c,尿糖,尿蛋白\r\n",
+    );
+    for (i, (kana, birth, sex)) in PEOPLE.iter().enumerate() {
+        let height = 150.0 + (i as f64 * 4.3) % 30.0;
+        let weight = 48.0 + (i as f64 * 7.1) % 35.0;
+        let _ = write!(
+            csv,
+            "{:011},06999901,{kana},{birth},{sex},2026-04-{:02},{height:.1},{weight:.1},{:.1},{},{},{:.1},{},{}\r\n",
+            90_000_000_001u64 + i as u64,
+            i + 6,
+            70.0 + (i as f64 * 3.7) % 25.0,
+            112 + i * 7,
+            68 + i * 3,
+            5.2 + (i as f64 * 0.3),
+            if i % 3 == 0 { "(-)" } else { "-" },
+            if i == 2 { "(+)" } else { "-" },
+        );
+    }
+    csv
+}
+
+fn instructions(data: &DataDir, port: u16) -> String {
+    let root = data.root().display();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "kenshin-relay".into());
+    let server = format!("https://localhost:{port}");
+    let mut text = String::new();
+    let _ = writeln!(text, "健診リレー デモ / Kenshin Relay demo");
+    let _ = writeln!(
+        text,
+        "  server: {server}   (TLS 1.3, client certificates required for /api)"
+    );
+    let _ = writeln!(text, "  data:   {root}");
+    let _ = writeln!(text, "  CA:     {root}/demo/ca.pem");
+    let _ = writeln!(text);
+    let _ = writeln!(
+        text,
+        "Organisations / 組織 (certificates in {root}/demo/<code>/):"
+    );
+    for org in &ORGS {
+        let _ = writeln!(
+            text,
+            "  {:<18} {:<12} {}",
+            org.code,
+            org.kind.label_ja(),
+            org.name
+        );
+    }
+    let _ = writeln!(
+        text,
+        "Routes / 経路: {}",
+        ROUTES.map(|(a, b)| format!("{a} → {b}")).join(", ")
+    );
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Try it in another terminal / 別の端末で試す:");
+    let _ = writeln!(text, "  KR={exe}");
+    let _ = writeln!(
+        text,
+        "  export KENSHIN_RELAY_SERVER={server} KENSHIN_RELAY_CA={root}/demo/ca.pem"
+    );
+    let inst = format!(
+        "--cert {root}/demo/demo-institution/cert.pem --key {root}/demo/demo-institution/key.pem"
+    );
+    let ins =
+        format!("--cert {root}/demo/demo-insurer/cert.pem --key {root}/demo/demo-insurer/key.pem");
+    let _ = writeln!(
+        text,
+        "  # 健診機関が送信 / the institution sends the sample file to the insurer"
+    );
+    let _ = writeln!(
+        text,
+        "  $KR client {inst} send {root}/demo/sample-results.csv --to demo-insurer"
+    );
+    let _ = writeln!(
+        text,
+        "  # 保険者が受信箱を確認・受信・受信完了 / the insurer lists, fetches and confirms"
+    );
+    let _ = writeln!(text, "  $KR client {ins} list inbox");
+    let _ = writeln!(
+        text,
+        "  $KR client {ins} fetch <DELIVERY_ID> --out received.csv"
+    );
+    let _ = writeln!(text, "  $KR client {ins} confirm <DELIVERY_ID>");
+    let _ = writeln!(
+        text,
+        "  # 送信状況 / the institution sees the delivery state"
+    );
+    let _ = writeln!(text, "  $KR client {inst} list sent");
+    let _ = writeln!(text);
+    let _ = writeln!(text, "With curl:");
+    let curl_inst = format!("curl --cacert {root}/demo/ca.pem --cert {root}/demo/demo-institution/cert.pem --key {root}/demo/demo-institution/key.pem");
+    let curl_ins = format!("curl --cacert {root}/demo/ca.pem --cert {root}/demo/demo-insurer/cert.pem --key {root}/demo/demo-insurer/key.pem");
+    let _ = writeln!(text, "  {curl_inst} --data-binary @{root}/demo/sample-results.csv '{server}/api/v1/submissions?to=demo-insurer&filename=sample-results.csv'");
+    let _ = writeln!(text, "  {curl_ins} {server}/api/v1/deliveries");
+    let _ = writeln!(
+        text,
+        "  {curl_ins} -o received.csv {server}/api/v1/deliveries/<DELIVERY_ID>/content"
+    );
+    let _ = writeln!(
+        text,
+        "  {curl_ins} -X POST {server}/api/v1/deliveries/<DELIVERY_ID>/confirm"
+    );
+    let _ = writeln!(text, "  curl --cacert {root}/demo/ca.pem {server}/health");
+    let _ = writeln!(text);
+    let _ = write!(text, "Ctrl-C で停止 / press Ctrl-C to stop.");
+    text
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}

@@ -1,0 +1,52 @@
+//! Writing key material and certificates with the right permissions.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Context;
+
+/// Creates a directory readable by the owner only (0700), or checks an existing one.
+pub fn private_dir(path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot set permissions of {}", path.display()))
+}
+
+/// Writes a secret (a private key, a password) readable by the owner only; never overwrites.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_new(path, bytes, 0o600)
+}
+
+/// Writes a public file (a certificate); never overwrites.
+pub fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_new(path, bytes, 0o644)
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Replaces a file atomically (write beside, fsync, rename): readers see the old or the new
+/// content, never half of one. Used for the CRL, which the server reloads while running.
+pub fn replace_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let temp = path.with_extension("tmp");
+    let _ = fs::remove_file(&temp);
+    write_new(&temp, bytes, 0o644)?;
+    fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    if let Some(parent) = path.parent() {
+        fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}

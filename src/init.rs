@@ -1,0 +1,164 @@
+//! `kenshin-relay init`: a new data directory with everything `serve` needs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kenshin_pki::CertificateAuthority;
+use kenshin_server::{Config, DataDir};
+use kenshin_store::Database;
+use serde::Serialize;
+
+use crate::files::{private_dir, replace_public, write_public, write_secret};
+use crate::DataDirArg;
+
+/// Validity of the server certificate: browsers cap TLS server certificates at 398 days.
+const SERVER_CERT_DAYS: u32 = 397;
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Host name or IP address the server is reached by (repeatable; default: localhost,
+    /// 127.0.0.1, ::1).
+    #[arg(long = "hostname", value_name = "NAME")]
+    hostnames: Vec<String>,
+    /// Listen address written to config.toml.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Initialised {
+    pub data_dir: PathBuf,
+    pub ca_certificate: PathBuf,
+    pub server_names: Vec<String>,
+    pub listen: String,
+    pub kek_id: String,
+}
+
+pub async fn run(args: InitArgs) -> anyhow::Result<()> {
+    let mut config = Config::default();
+    if !args.hostnames.is_empty() {
+        config.server_names = args.hostnames;
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let done = initialise(&args.data.data_dir, config).await?;
+    crate::output::emit(args.json, &done, || {
+        format!(
+            "初期化しました / Initialised {}\n  CA certificate (give to clients): {}\n  server names: {}\n  listen: {}\n\nNext: create organisations and certificates with `kenshin-relay admin`, then `kenshin-relay serve --data-dir {}`",
+            done.data_dir.display(),
+            done.ca_certificate.display(),
+            done.server_names.join(", "),
+            done.listen,
+            done.data_dir.display()
+        )
+    });
+    Ok(())
+}
+
+/// Creates the data directory. Refuses to touch one that already holds a relay.
+pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialised> {
+    config.validate()?;
+    let data = DataDir::new(root);
+    if data.database_path().exists() || data.kek_path().exists() {
+        anyhow::bail!(
+            "{} is already initialised; refusing to overwrite its keys",
+            root.display()
+        );
+    }
+    private_dir(root)?;
+    write_public(&data.config_path(), config.to_commented_toml().as_bytes())?;
+
+    private_dir(&root.join("keys"))?;
+    let kek = kenshin_crypto::LocalKeyFile::create(&data.kek_path())
+        .with_context(|| "cannot create the key-encryption key")?;
+    let kek_id = kenshin_crypto::KeyProvider::kek_id(&kek).to_owned();
+
+    let db = Database::open(&data.database_path()).await?;
+    private_dir(&data.pki_dir())?;
+    let ca = CertificateAuthority::generate(&format!(
+        "Kenshin Relay CA {}",
+        config
+            .server_names
+            .first()
+            .map(String::as_str)
+            .unwrap_or("")
+    ))?;
+    write_public(&data.ca_cert_path(), ca.cert_pem().as_bytes())?;
+    write_secret(&data.ca_key_path(), ca.key_pem().as_bytes())?;
+    let server = ca.issue_server(&config.server_names, SERVER_CERT_DAYS)?;
+    write_public(&data.server_cert_path(), server.cert_pem.as_bytes())?;
+    write_secret(&data.server_key_path(), server.key_pem.as_bytes())?;
+    publish_crl(&db, &ca, &data).await?;
+    db.close().await;
+
+    private_dir(&data.blobs_path())?;
+    kenshin_store::BlobStore::open(&data.blobs_path())?;
+    Ok(Initialised {
+        data_dir: root.to_owned(),
+        ca_certificate: data.ca_cert_path(),
+        server_names: config.server_names.clone(),
+        listen: config.listen.to_string(),
+        kek_id,
+    })
+}
+
+/// Days until a published CRL's nextUpdate; every revocation publishes a new one.
+const CRL_DAYS: u32 = 30;
+
+/// Writes a CRL listing every revoked certificate, under a fresh CRL number.
+pub async fn publish_crl(
+    db: &Database,
+    ca: &CertificateAuthority,
+    data: &DataDir,
+) -> anyhow::Result<()> {
+    let number = db.next_crl_number().await?;
+    write_crl(db, ca, data, number).await
+}
+
+pub async fn write_crl(
+    db: &Database,
+    ca: &CertificateAuthority,
+    data: &DataDir,
+    number: u64,
+) -> anyhow::Result<()> {
+    let revoked = db
+        .revoked_certs()
+        .await?
+        .into_iter()
+        .map(|cert| {
+            Ok(kenshin_pki::RevokedEntry {
+                serial_hex: cert.serial,
+                revoked_at: cert
+                    .revoked_at
+                    .unwrap_or_else(time::OffsetDateTime::now_utc),
+                reason: cert
+                    .revocation_reason
+                    .as_deref()
+                    .unwrap_or("unspecified")
+                    .parse()
+                    .unwrap_or(kenshin_pki::RevocationReason::Unspecified),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pem = ca.crl_pem(&revoked, number, CRL_DAYS)?;
+    replace_public(&data.crl_path(), pem.as_bytes())
+}
+
+/// Loads the CA for admin commands.
+pub fn load_ca(data: &DataDir) -> anyhow::Result<CertificateAuthority> {
+    let cert = std::fs::read_to_string(data.ca_cert_path())
+        .with_context(|| format!("cannot read {}", data.ca_cert_path().display()))?;
+    let key = std::fs::read_to_string(data.ca_key_path()).with_context(|| {
+        format!(
+            "cannot read the CA key {} (admin commands need the data directory's CA key)",
+            data.ca_key_path().display()
+        )
+    })?;
+    Ok(CertificateAuthority::load(&cert, &key)?)
+}

@@ -1,0 +1,91 @@
+//! `kenshin-relay`: the one binary of Kenshin Relay (健診リレー).
+//!
+//! Subcommands: `init` a data directory, `serve` it, run the `demo`, administer organisations,
+//! routes and certificates (`admin`), and act as a batch client (`client`).
+
+use kenshin_relay::{admin, client, demo, init, init_logging, output, DataDirArg};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kenshin-relay",
+    version,
+    about = "健診リレー Kenshin Relay — secure relay of health-checkup result files",
+    long_about = "健診リレー (Kenshin Relay): checkup institutions upload result files, receivers download \
+                  them and confirm receipt (受信完了), and the files are destroyed. Everything is encrypted \
+                  at rest and every operation is recorded."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a data directory: database, key-encryption key, CA, server certificate.
+    Init(init::InitArgs),
+    /// Run the HTTPS server on an initialised data directory.
+    Serve(ServeArgs),
+    /// Initialise a demo data directory with demo organisations and certificates, and serve it.
+    Demo(demo::DemoArgs),
+    /// Administer organisations, routes, client certificates and retention (operator only).
+    Admin(admin::AdminArgs),
+    /// Use the service from a batch job: send, list, fetch, confirm, withdraw.
+    Client(client::ClientArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Listen address (overrides `listen` in config.toml).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json = matches!(&cli.command, Command::Client(args) if args.json)
+        || matches!(&cli.command, Command::Admin(args) if args.json);
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::print_error(&err, json);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(args) => init::run(args).await,
+        Command::Serve(args) => serve(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Admin(args) => admin::run(args).await,
+        Command::Client(args) => client::run(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = kenshin_server::DataDir::new(&args.data.data_dir);
+    let mut config = kenshin_server::Config::load(&data_dir)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    init_logging(&config.log_format);
+    let server = kenshin_server::RunningServer::start(&data_dir, config).await?;
+    eprintln!("Kenshin Relay listening on https://{}", server.addr);
+    server.run_until_signalled().await
+}

@@ -1,0 +1,248 @@
+//! The README's path for a new user: `kenshin-relay demo`, then the printed `client`
+//! commands, run as real processes.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kr() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kenshin-relay"));
+    command.env("KENSHIN_RELAY_LOG", "warn");
+    command
+}
+
+fn run_json(args: &[&str], org_dir: &Path, server: &str, ca: &Path) -> (bool, serde_json::Value) {
+    let out = kr()
+        .arg("client")
+        .arg("--json")
+        .args(["--server", server])
+        .arg("--ca")
+        .arg(ca)
+        .arg("--cert")
+        .arg(org_dir.join("cert.pem"))
+        .arg("--key")
+        .arg(org_dir.join("key.pem"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), value)
+}
+
+#[test]
+fn demo_then_the_printed_client_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo-data");
+    let mut demo = kr()
+        .args(["demo", "--port", "0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = demo.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    let mut server = None;
+    let mut printed = String::new();
+    while started.elapsed() < Duration::from_secs(120) {
+        let Some(Ok(line)) = lines.next() else { break };
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(rest) = line.trim().strip_prefix("server: ") {
+            server = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let server = server.unwrap_or_else(|| panic!("demo printed no server line:\n{printed}"));
+    assert!(
+        printed.contains("client") && printed.contains("curl"),
+        "{printed}"
+    );
+    let demo_dir = data.join("demo");
+    let ca = demo_dir.join("ca.pem");
+    let institution = demo_dir.join("demo-institution");
+    let insurer = demo_dir.join("demo-insurer");
+    for org in [&institution, &insurer, &demo_dir.join("demo-clinic")] {
+        assert!(org.join("cert.pem").exists() && org.join("key.pem").exists());
+    }
+    let sample = demo_dir.join("sample-results.csv");
+
+    let (ok, receipt) = run_json(
+        &["send", sample.to_str().unwrap(), "--to", "demo-insurer"],
+        &institution,
+        &server,
+        &ca,
+    );
+    assert!(ok, "{receipt}");
+    assert_eq!(receipt["state"], "delivered");
+    let delivery = receipt["deliveries"][0]["id"].as_str().unwrap().to_owned();
+
+    let (ok, inbox) = run_json(&["list", "inbox"], &insurer, &server, &ca);
+    assert!(ok);
+    assert_eq!(inbox["total"], 1);
+    assert_eq!(inbox["items"][0]["id"], delivery.as_str());
+
+    let out = dir.path().join("received.csv");
+    let (ok, fetched) = run_json(
+        &["fetch", &delivery, "--out", out.to_str().unwrap()],
+        &insurer,
+        &server,
+        &ca,
+    );
+    assert!(ok, "{fetched}");
+    assert_eq!(fetched["verified"], true);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&sample).unwrap()
+    );
+
+    let (ok, confirmed) = run_json(&["confirm", &delivery], &insurer, &server, &ca);
+    assert!(ok, "{confirmed}");
+    assert_eq!(confirmed["state"], "confirmed");
+
+    let again = dir.path().join("again.csv");
+    let (ok, error) = run_json(
+        &["fetch", &delivery, "--out", again.to_str().unwrap()],
+        &insurer,
+        &server,
+        &ca,
+    );
+    assert!(!ok);
+    assert_eq!(error["error"]["code"], "gone", "{error}");
+    assert!(!again.exists());
+
+    let (ok, sent) = run_json(&["list", "sent"], &institution, &server, &ca);
+    assert!(ok);
+    assert_eq!(sent["items"][0]["deliveries"][0]["state"], "confirmed");
+
+    // The operator's view of the same data directory.
+    let orgs = kr()
+        .args(["admin", "--json", "--data-dir"])
+        .arg(&data)
+        .args(["org", "list"])
+        .output()
+        .unwrap();
+    assert!(orgs.status.success());
+    let orgs: serde_json::Value = serde_json::from_slice(&orgs.stdout).unwrap();
+    assert_eq!(orgs.as_array().unwrap().len(), 3);
+
+    unsafe {
+        libc::kill(demo.id() as i32, libc::SIGTERM);
+    }
+    assert!(demo.wait().unwrap().success());
+}
+
+#[test]
+fn admin_commands_validate_their_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let init = kr()
+        .args(["init", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let again = kr()
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
+
+    let admin = |args: &[&str]| {
+        kr().args(["admin", "--data-dir"])
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let bad_number = admin(&[
+        "org",
+        "create",
+        "--code",
+        "ins-1",
+        "--kind",
+        "insurer",
+        "--name",
+        "テスト保険組合",
+        "--insurer-number",
+        "1234",
+    ]);
+    assert!(!bad_number.status.success());
+    assert!(String::from_utf8_lossy(&bad_number.stderr).contains("8 ASCII digits"));
+    let ok = admin(&[
+        "org",
+        "create",
+        "--code",
+        "ins-1",
+        "--kind",
+        "insurer",
+        "--name",
+        "テスト保険組合",
+        "--insurer-number",
+        "06999903",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let duplicate = admin(&[
+        "org", "create", "--code", "ins-1", "--kind", "insurer", "--name", "x",
+    ]);
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+    let wrong_way = admin(&["route", "create", "--from", "ins-1", "--to", "ins-1"]);
+    assert!(!wrong_way.status.success());
+    assert!(String::from_utf8_lossy(&wrong_way.stderr).contains("does not send"));
+
+    let certs = dir.path().join("certs");
+    let issued = admin(&[
+        "--json",
+        "cert",
+        "issue",
+        "--org",
+        "ins-1",
+        "--name",
+        "バッチ1",
+        "--out",
+        certs.to_str().unwrap(),
+    ]);
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let issued: serde_json::Value = serde_json::from_slice(&issued.stdout).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(certs.join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    assert!(certs.join("client.p12").exists());
+    let serial = issued["serial"].as_str().unwrap();
+    let revoked = admin(&["cert", "revoke", serial, "--reason", "key-compromise"]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let twice = admin(&["cert", "revoke", serial]);
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("already revoked"));
+}

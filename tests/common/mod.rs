@@ -1,0 +1,211 @@
+//! A real relay for integration tests: a fresh data directory initialised by the same code as
+//! `kenshin-relay init`, organisations and client certificates issued by the built-in CA, and
+//! the server listening on a loopback port over TLS 1.3.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use kenshin_client::{ClientIdentity, RelayClient};
+use kenshin_core::{OrgCode, OrgKind, RouteMode};
+use kenshin_server::{Config, DataDir, RunningServer};
+use kenshin_store::Database;
+use time::OffsetDateTime;
+
+pub const INSTITUTION: &str = "inst-sakura";
+pub const INSURER: &str = "ins-midori";
+pub const CLINIC: &str = "clinic-himawari";
+/// An organisation with a route of its own but no part in the others' files.
+pub const OTHER: &str = "ins-other";
+
+pub struct Relay {
+    pub dir: tempfile::TempDir,
+    pub data: DataDir,
+    pub server: Option<RunningServer>,
+    pub addr: std::net::SocketAddr,
+}
+
+pub fn test_config() -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        crl_reload_seconds: 1,
+        shutdown_grace_seconds: 5,
+        ..Config::default()
+    }
+}
+
+impl Relay {
+    pub async fn start() -> Relay {
+        Self::start_with(test_config()).await
+    }
+
+    pub async fn start_with(config: Config) -> Relay {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        kenshin_relay::init::initialise(&root, config.clone())
+            .await
+            .unwrap();
+        let data = DataDir::new(&root);
+        populate(&data).await;
+        let server = RunningServer::start(&data, config).await.unwrap();
+        let addr = server.addr;
+        Relay {
+            dir,
+            data,
+            server: Some(server),
+            addr,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.data.ca_cert_path()).unwrap()
+    }
+
+    pub fn cert_dir(&self, org: &str) -> PathBuf {
+        self.data.root().join("certs").join(org)
+    }
+
+    pub fn identity(&self, org: &str) -> ClientIdentity {
+        let dir = self.cert_dir(org);
+        ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap()
+    }
+
+    pub fn client(&self, org: &str) -> RelayClient {
+        RelayClient::new(&self.url(), &self.ca_pem(), Some(&self.identity(org))).unwrap()
+    }
+
+    pub fn anonymous(&self) -> RelayClient {
+        RelayClient::new(&self.url(), &self.ca_pem(), None).unwrap()
+    }
+
+    pub fn state(&self) -> &kenshin_server::AppState {
+        &self.server.as_ref().unwrap().state
+    }
+
+    pub async fn db(&self) -> Database {
+        Database::open(&self.data.database_path()).await.unwrap()
+    }
+
+    pub fn blob_root(&self) -> PathBuf {
+        self.data.blobs_path()
+    }
+
+    /// Every committed blob file.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        walk(&self.blob_root().join("objects"), &mut files);
+        files
+    }
+
+    pub fn partial_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        walk(&self.blob_root().join("tmp"), &mut files);
+        files
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+    }
+}
+
+pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// Organisations, routes and one certificate per organisation (under DATA/certs/<org>/).
+pub async fn populate(data: &DataDir) {
+    let db = Database::open(&data.database_path()).await.unwrap();
+    let ca = kenshin_relay::init::load_ca(data).unwrap();
+    let orgs: [(&str, OrgKind, &str, &[&str]); 4] = [
+        (INSTITUTION, OrgKind::Institution, "さくら健診センター", &[]),
+        (
+            INSURER,
+            OrgKind::Insurer,
+            "みどり健康保険組合",
+            &["06999901"],
+        ),
+        (CLINIC, OrgKind::Clinic, "ひまわりクリニック", &[]),
+        (
+            OTHER,
+            OrgKind::Insurer,
+            "あおぞら健康保険組合",
+            &["06999902"],
+        ),
+    ];
+    for (code, kind, name, numbers) in orgs {
+        let code: OrgCode = code.parse().unwrap();
+        kenshin_relay::admin::create_org(
+            &db,
+            code.clone(),
+            kind,
+            name,
+            numbers.iter().map(|n| n.parse().unwrap()).collect(),
+        )
+        .await
+        .unwrap();
+        let dir = data.root().join("certs").join(code.as_str());
+        kenshin_relay::admin::issue_cert(&db, &ca, &code, "テスト端末", &dir, 30, None)
+            .await
+            .unwrap();
+    }
+    for (from, to) in [
+        (INSTITUTION, INSURER),
+        (INSTITUTION, CLINIC),
+        (CLINIC, OTHER),
+    ] {
+        db.create_route(
+            &from.parse().unwrap(),
+            &to.parse().unwrap(),
+            RouteMode::PassThrough,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    }
+    db.close().await;
+}
+
+/// Synthetic checkup export with a marker that must never appear on disk in plaintext.
+pub fn sample_export(rows: usize, marker: &str) -> Vec<u8> {
+    let mut csv = String::from("受診券整理番号,カナ氏名,生年月日,性別,身長,体重,メモ\r\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "{:011},テスト タロウ{i},1970-01-{:02},1,{:.1},{:.1},{marker}\r\n",
+            90_000_000_000u64 + i as u64,
+            i % 28 + 1,
+            150.0 + (i % 40) as f64,
+            50.0 + (i % 30) as f64,
+        ));
+    }
+    csv.into_bytes()
+}
+
+pub fn stream_of(
+    bytes: Vec<u8>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = bytes
+        .chunks(100_000)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(chunks)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+}

@@ -66,8 +66,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let data = DataDir::new(&root);
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     if !data.database_path().exists() {
-        let mut config = Config::default();
-        config.listen = listen;
+        let config = Config {
+            listen,
+            ..Config::default()
+        };
         crate::init::initialise(&root, config).await?;
     }
     prepare(&data).await?;

@@ -256,6 +256,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error type
     fn defaults_file_and_environment_layer_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
@@ -278,8 +279,10 @@ mod tests {
     fn written_config_reads_back_identically() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
-        let mut config = Config::default();
-        config.retention_days = 10;
+        let config = Config {
+            retention_days: 10,
+            ..Config::default()
+        };
         std::fs::write(data.config_path(), config.to_commented_toml()).unwrap();
         let loaded = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap();
         assert_eq!(loaded, config);

@@ -223,8 +223,16 @@ fn open_worker(key: DataKey, mut file: std::fs::File, tx: mpsc::Sender<Result<By
     let mut opener = Opener::new(&key);
     let mut input = vec![0u8; READ_BATCH];
     let mut out = Vec::with_capacity(READ_BATCH + 64 * 1024);
+    let send = |out: &mut Vec<u8>| {
+        let chunk = Bytes::from(std::mem::replace(
+            out,
+            Vec::with_capacity(READ_BATCH + 64 * 1024),
+        ));
+        tx.blocking_send(Ok(chunk)).is_ok()
+    };
     loop {
         let n = match file.read(&mut input) {
+            Ok(0) => break,
             Ok(n) => n,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(err) => {
@@ -232,27 +240,22 @@ fn open_worker(key: DataKey, mut file: std::fs::File, tx: mpsc::Sender<Result<By
                 return;
             }
         };
-        let step = if n == 0 {
-            let result = std::mem::replace(&mut opener, Opener::new(&key)).finish(&mut out);
-            result
-        } else {
-            opener.update(&input[..n], &mut out)
-        };
-        if let Err(err) = step {
+        if let Err(err) = opener.update(&input[..n], &mut out) {
             let _ = tx.blocking_send(Err(err.into()));
             return;
         }
-        if !out.is_empty() || n == 0 {
-            let chunk = Bytes::from(std::mem::replace(
-                &mut out,
-                Vec::with_capacity(READ_BATCH + 64 * 1024),
-            ));
-            if tx.blocking_send(Ok(chunk)).is_err() {
-                return; // the receiver hung up
-            }
-        }
-        if n == 0 {
+        // Stop early when the receiver hung up (client gone).
+        if !out.is_empty() && !send(&mut out) {
             return;
+        }
+    }
+    // End of the blob: the final chunk must authenticate as final, or the blob was truncated.
+    match opener.finish(&mut out) {
+        Ok(()) => {
+            send(&mut out);
+        }
+        Err(err) => {
+            let _ = tx.blocking_send(Err(err.into()));
         }
     }
 }

@@ -58,6 +58,7 @@ echo "|---:|---|---:|---:|---:|---:|---:|"
 for mib in "${sizes[@]}"; do
   file=$work/input-$mib.bin
   head -c "$((mib * 1024 * 1024))" /dev/urandom > "$file"
+  sync  # the generated file's writeback must not compete with the measurement
   bytes=$((mib * 1024 * 1024))
 
   reset_hwm

@@ -577,3 +577,34 @@ async fn health_answers_without_a_certificate() {
     assert_eq!(health.version, env!("CARGO_PKG_VERSION"));
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn malformed_requests_get_json_errors() {
+    let mut relay = Relay::start().await;
+    let identity = relay.identity(INSURER);
+    let tls = kenshin_client::tls_config(&relay.ca_pem(), Some(&identity)).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap();
+    for (method, path, status) in [
+        ("GET", "/api/v1/deliveries?limit=abc", 400),
+        ("GET", "/api/v1/nothing", 404),
+        ("GET", "/nothing", 404),
+        ("PUT", "/api/v1/deliveries", 405),
+        ("GET", "/api/v1/deliveries/not-a-uuid", 404),
+    ] {
+        let response = http
+            .request(method.parse().unwrap(), format!("{}{path}", relay.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let body: kenshin_core::api::ErrorBody = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: not a JSON error body: {e}"));
+        assert!(!body.error.message.is_empty());
+    }
+    relay.stop().await;
+}

@@ -16,7 +16,6 @@ use reqwest::{Method, StatusCode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::de::DeserializeOwned;
-use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -157,6 +156,10 @@ impl RelayClient {
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .connect_timeout(std::time::Duration::from_secs(15))
+            // Files are large: HTTP/2's default 64 KiB windows would throttle a transfer.
+            .http2_initial_stream_window_size(8 * 1024 * 1024)
+            .http2_initial_connection_window_size(16 * 1024 * 1024)
+            .http2_max_frame_size(1024 * 1024)
             .build()?;
         Ok(RelayClient {
             http,
@@ -338,6 +341,9 @@ impl RelayClient {
 
     /// Downloads a delivery to `out`, verifying length and SHA-256 before the file appears
     /// under its name; on any failure the partial file is removed. `progress(done, total)`.
+    ///
+    /// The network task hashes while a blocking thread writes, so the two heaviest steps of a
+    /// large download run on different cores.
     pub async fn fetch_to_file(
         &self,
         id: &str,
@@ -346,18 +352,25 @@ impl RelayClient {
     ) -> Result<Fetched, ClientError> {
         let (length, expected, mut stream) = self.open_content(id).await?;
         let partial = partial_path(out);
-        let file_error = |path: &Path| {
-            let path = path.to_owned();
-            move |source| ClientError::File { path, source }
-        };
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&partial)
-            .await
-            .map_err(file_error(&partial))?;
-        let result: Result<(u64, String), ClientError> = async {
+            .map_err(|source| ClientError::File {
+                path: partial.clone(),
+                source,
+            })?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::io::BufWriter::with_capacity(1024 * 1024, file);
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()
+        });
+        let received: Result<(u64, String), ClientError> = async {
             let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
             let mut received = 0u64;
             while let Some(chunk) = stream.next().await {
@@ -373,10 +386,25 @@ impl RelayClient {
                     Err(err) => return Err(err),
                 };
                 hash.update(&chunk);
-                file.write_all(&chunk).await.map_err(file_error(&partial))?;
                 received += chunk.len() as u64;
+                if tx.send(chunk).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
                 progress(received, length);
             }
+            Ok((received, hex::encode(hash.finish())))
+        }
+        .await;
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r);
+        let result = received.and_then(|(received, actual)| {
+            written.map_err(|source| ClientError::File {
+                path: partial.clone(),
+                source,
+            })?;
             if let Some(expected_len) = length {
                 if received != expected_len {
                     return Err(ClientError::Truncated {
@@ -385,23 +413,22 @@ impl RelayClient {
                     });
                 }
             }
-            let actual = hex::encode(hash.finish());
             if actual != expected {
                 return Err(ClientError::Integrity {
                     expected: expected.clone(),
                     actual,
                 });
             }
-            file.sync_all().await.map_err(file_error(&partial))?;
             Ok((received, actual))
-        }
-        .await;
-        drop(file);
+        });
         match result {
             Ok((size, sha256)) => {
                 tokio::fs::rename(&partial, out)
                     .await
-                    .map_err(file_error(out))?;
+                    .map_err(|source| ClientError::File {
+                        path: out.to_owned(),
+                        source,
+                    })?;
                 Ok(Fetched {
                     path: out.to_owned(),
                     size,

@@ -26,6 +26,10 @@ use tower::ServiceExt;
 
 use crate::DataDir;
 
+const H2_STREAM_WINDOW: u32 = 8 * 1024 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+const H2_MAX_FRAME: u32 = 1024 * 1024;
+
 /// What the connection knows about its peer, attached to every request on it.
 #[derive(Clone, Debug)]
 pub struct PeerInfo {
@@ -184,7 +188,19 @@ pub async fn serve(
                     request.extensions_mut().insert(peer.clone());
                     request
                 });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // A client that never finishes its request headers (slowloris) is cut off.
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30));
+            // Large flow-control windows and frames: files are big, and HTTP/2's defaults
+            // (64 KiB windows, 16 KiB frames) would throttle one upload to a crawl.
+            builder
+                .http2()
+                .initial_stream_window_size(H2_STREAM_WINDOW)
+                .initial_connection_window_size(H2_CONNECTION_WINDOW)
+                .max_frame_size(H2_MAX_FRAME);
             let connection = builder.serve_connection_with_upgrades(
                 TokioIo::new(stream),
                 TowerToHyperService::new(service),

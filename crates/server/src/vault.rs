@@ -97,6 +97,9 @@ impl Vault {
         let wrapped_key = self.keys.wrap(&key, id.to_string().as_bytes())?;
         let writer = self.blobs.create(id)?;
         let (tx, rx) = mpsc::channel::<Frame>(CHANNEL_DEPTH);
+        // Hashing happens here, on the network task, and sealing and writing on the blocking
+        // thread: the two heaviest steps run on different cores.
+        let mut sha = Sha256::new();
         let worker = tokio::task::spawn_blocking(move || seal_worker(key, writer, rx));
 
         let mut received: u64 = 0;
@@ -107,6 +110,7 @@ impl Vault {
                 if received > limit {
                     return Err(VaultError::TooLarge { limit });
                 }
+                sha.update(&frame);
                 if tx.send(Frame::Data(frame)).await.is_err() {
                     // The worker stopped early: its own error explains why.
                     return Ok(());
@@ -122,13 +126,13 @@ impl Vault {
             .map_err(|e| VaultError::Io(std::io::Error::other(e)))?;
         // A stream error wins over the worker's view (which only saw the channel close).
         outcome?;
-        let (plaintext_size, plaintext_sha256, ciphertext_size) = sealed?;
+        let (plaintext_size, ciphertext_size) = sealed?;
         Ok(SealedObject {
             id,
             kek_id: self.keys.kek_id().to_owned(),
             wrapped_key,
             plaintext_size,
-            plaintext_sha256,
+            plaintext_sha256: sha.finish_hex(),
             ciphertext_size,
         })
     }
@@ -192,14 +196,12 @@ fn seal_worker(
     key: DataKey,
     mut writer: BlobWriter,
     mut rx: mpsc::Receiver<Frame>,
-) -> Result<(u64, String, u64), VaultError> {
+) -> Result<(u64, u64), VaultError> {
     let mut out = Vec::with_capacity(WRITE_BATCH + 128 * 1024);
     let mut sealer = Sealer::start(&key, &mut out)?;
-    let mut sha = Sha256::new();
     loop {
         match rx.blocking_recv() {
             Some(Frame::Data(bytes)) => {
-                sha.update(&bytes);
                 sealer.update(&bytes, &mut out)?;
                 if out.len() >= WRITE_BATCH {
                     writer.write_all(&out)?;
@@ -216,7 +218,7 @@ fn seal_worker(
     sealer.finish(&mut out)?;
     writer.write_all(&out)?;
     let ciphertext_size = writer.commit()?;
-    Ok((plaintext_size, sha.finish_hex(), ciphertext_size))
+    Ok((plaintext_size, ciphertext_size))
 }
 
 fn open_worker(key: DataKey, mut file: std::fs::File, tx: mpsc::Sender<Result<Bytes, VaultError>>) {

@@ -1,7 +1,7 @@
 //! The receiver's side: inbox, download, 受信完了.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,7 +12,7 @@ use kenshin_core::{DeliveryId, DeliveryState};
 use time::OffsetDateTime;
 
 use super::auth::Caller;
-use super::{parse_id, views, ListQuery};
+use super::{parse_id, views, ApiQuery, ListQuery};
 use crate::error::ApiError;
 use crate::vault::VaultError;
 use crate::{relay, AppState};
@@ -21,7 +21,7 @@ use crate::{relay, AppState};
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<DeliveryView>>, ApiError> {
     let filter = query.filter::<DeliveryState>()?;
     let (records, total) = state.db.list_deliveries(caller.org.id, &filter).await?;

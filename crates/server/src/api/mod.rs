@@ -31,16 +31,13 @@ pub fn router(state: AppState) -> Router {
         .route("/deliveries/{id}", get(deliveries::show))
         .route("/deliveries/{id}/content", get(deliveries::content))
         .route("/deliveries/{id}/confirm", post(deliveries::confirm))
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                ErrorCode::NotFound,
-                "no such endpoint",
-            )
-        });
+        .fallback(no_such_endpoint)
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))
+        .fallback(no_such_endpoint)
+        .method_not_allowed_fallback(method_not_allowed)
         // Uploads are streamed and limited by max_upload_bytes, not buffered.
         .layer(DefaultBodyLimit::disable())
         .layer(SetResponseHeaderLayer::overriding(
@@ -56,6 +53,46 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state)
+}
+
+async fn no_such_endpoint() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::InvalidRequest,
+        "this endpoint does not accept that method",
+    )
+}
+
+/// A query string decoded into `T`, answering malformed ones with the API's JSON error
+/// (axum's own rejection is plain text).
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| {
+                ApiError::invalid(format!("query string: {}", rejection.body_text()))
+            })
+    }
 }
 
 /// `?limit=&offset=&state=` on listings.

@@ -1,7 +1,7 @@
 //! The sender's side: upload, list, show, withdraw.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use kenshin_core::api::{ErrorCode, Page, SubmissionView};
@@ -9,7 +9,7 @@ use kenshin_core::{OrgCode, SubmissionId, SubmissionState};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::{parse_id, views, ListQuery};
+use super::{parse_id, views, ApiQuery, ListQuery};
 use crate::error::ApiError;
 use crate::{relay, AppState};
 
@@ -23,7 +23,7 @@ pub struct CreateQuery {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<CreateQuery>,
+    ApiQuery(query): ApiQuery<CreateQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
@@ -90,7 +90,7 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<SubmissionView>>, ApiError> {
     let filter = query.filter::<SubmissionState>()?;
     let (records, total) = state.db.list_submissions(caller.org.id, &filter).await?;

@@ -608,3 +608,21 @@ async fn malformed_requests_get_json_errors() {
     }
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let mut relay = Relay::start().await;
+    let second = kenshin_server::RunningServer::start(&relay.data, test_config()).await;
+    let err = second
+        .err()
+        .expect("a second server started on the same data directory");
+    assert!(err.to_string().contains("already serving"), "{err}");
+    // The first one is unaffected.
+    relay.anonymous().health().await.unwrap();
+    relay.stop().await;
+    // Once it stopped, the directory can be served again.
+    let again = kenshin_server::RunningServer::start(&relay.data, test_config())
+        .await
+        .unwrap();
+    again.shutdown().await.unwrap();
+}

@@ -10,6 +10,7 @@
 //!   pki/crl.pem        the current certificate revocation list
 //!   pki/server.pem     the server certificate, and pki/server.key (0600)
 //!   blobs/             encrypted blobs
+//!   serve.lock         held (flock) by the one server serving this directory
 //! ```
 
 use std::net::SocketAddr;

@@ -74,6 +74,9 @@ pub struct RunningServer {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Held while serving: a second server on the same data directory would take the first
+    /// one's uploads in progress for crash debris and delete them.
+    _lock: std::fs::File,
 }
 
 impl RunningServer {
@@ -81,6 +84,7 @@ impl RunningServer {
     /// listener and starts serving with the background tasks.
     pub async fn start(data_dir: &DataDir, config: Config) -> anyhow::Result<RunningServer> {
         data_dir.check_for_serving()?;
+        let lock = lock_data_dir(data_dir)?;
         let tls = tls::TlsState::new(tls::server_config(data_dir)?);
         let state = AppState::open(data_dir, config.clone()).await?;
         state.recover().await?;
@@ -117,6 +121,7 @@ impl RunningServer {
             shutdown: Some(tx),
             handle,
             background,
+            _lock: lock,
         })
     }
 
@@ -145,4 +150,31 @@ impl RunningServer {
         tracing::info!("shutting down");
         self.shutdown().await
     }
+}
+
+/// Takes an exclusive advisory lock on `DATA_DIR/serve.lock`; the kernel releases it when the
+/// process ends, however it ends.
+fn lock_data_dir(data_dir: &DataDir) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.root().join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    // SAFETY: a valid descriptor owned by `file`.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        anyhow::ensure!(
+            err.kind() != std::io::ErrorKind::WouldBlock,
+            "another kenshin-relay server is already serving {}",
+            data_dir.root().display()
+        );
+        anyhow::bail!("cannot lock {}: {err}", path.display());
+    }
+    Ok(file)
 }

@@ -42,23 +42,12 @@ async fn wait_healthy(client: &RelayClient) {
 
 #[tokio::test]
 async fn sigkill_during_an_upload_leaves_nothing_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("data");
-    kenshin_relay::init::initialise(&root, test_config())
-        .await
-        .unwrap();
-    let data = DataDir::new(&root);
-    populate(&data).await;
+    let (dir, data) = prepared_data_dir(&test_config()).await;
+    let root = data.root().to_owned();
     let port = free_port();
     let url = format!("https://localhost:{port}");
-    let ca = std::fs::read(data.ca_cert_path()).unwrap();
-    let identity = |org: &str| {
-        let certs = root.join("certs").join(org);
-        kenshin_client::ClientIdentity::from_files(&certs.join("cert.pem"), &certs.join("key.pem"))
-            .unwrap()
-    };
-    let sender = RelayClient::new(&url, &ca, Some(&identity(INSTITUTION))).unwrap();
-    let receiver = RelayClient::new(&url, &ca, Some(&identity(INSURER))).unwrap();
+    let sender = client_for(&root, &url, INSTITUTION);
+    let receiver = client_for(&root, &url, INSURER);
 
     let mut server = spawn_server(&data, port);
     wait_healthy(&sender).await;

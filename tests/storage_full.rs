@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::*;
 use kenshin_core::api::ErrorCode;
-use kenshin_server::{DataDir, RunningServer};
+use kenshin_server::RunningServer;
 
 /// Unmounts on drop, so a failing assertion does not leave a mount behind.
 struct Tmpfs(PathBuf);
@@ -42,13 +42,8 @@ impl Drop for Tmpfs {
 
 #[tokio::test]
 async fn a_full_disk_refuses_the_upload_and_keeps_what_was_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("data");
-    kenshin_relay::init::initialise(&root, test_config())
-        .await
-        .unwrap();
-    let data = DataDir::new(&root);
-    populate(&data).await;
+    let (dir, data) = prepared_data_dir(&test_config()).await;
+    let root = data.root().to_owned();
     std::fs::remove_dir_all(data.blobs_path()).unwrap();
     std::fs::create_dir(data.blobs_path()).unwrap();
     let _mount = match Tmpfs::mount(&data.blobs_path(), "3m") {
@@ -61,16 +56,7 @@ async fn a_full_disk_refuses_the_upload_and_keeps_what_was_stored() {
     };
     let server = RunningServer::start(&data, test_config()).await.unwrap();
     let url = format!("https://localhost:{}", server.addr.port());
-    let ca = std::fs::read(data.ca_cert_path()).unwrap();
-    let certs = root.join("certs");
-    let client = |org: &str| {
-        let identity = kenshin_client::ClientIdentity::from_files(
-            &certs.join(org).join("cert.pem"),
-            &certs.join(org).join("key.pem"),
-        )
-        .unwrap();
-        kenshin_client::RelayClient::new(&url, &ca, Some(&identity)).unwrap()
-    };
+    let client = |org: &str| client_for(&root, &url, org);
     let sender = client(INSTITUTION);
     let first = sample_export(5_000, "FITS"); // about 400 KB
     let kept = sender

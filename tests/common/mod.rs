@@ -40,13 +40,7 @@ impl Relay {
     }
 
     pub async fn start_with(config: Config) -> Relay {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("data");
-        kenshin_relay::init::initialise(&root, config.clone())
-            .await
-            .unwrap();
-        let data = DataDir::new(&root);
-        populate(&data).await;
+        let (dir, data) = prepared_data_dir(&config).await;
         let server = RunningServer::start(&data, config).await.unwrap();
         let addr = server.addr;
         Relay {
@@ -112,6 +106,18 @@ impl Relay {
             server.shutdown().await.unwrap();
         }
     }
+}
+
+/// A data directory initialised like `kenshin-relay init` and populated, not yet served.
+pub async fn prepared_data_dir(config: &Config) -> (tempfile::TempDir, DataDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    kenshin_relay::init::initialise(&root, config.clone())
+        .await
+        .unwrap();
+    let data = DataDir::new(&root);
+    populate(&data).await;
+    (dir, data)
 }
 
 pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -208,4 +214,26 @@ pub fn stream_of(
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
+}
+
+/// The kinds of the events recorded about a submission, in order.
+pub async fn event_kinds(
+    db: &Database,
+    submission: kenshin_core::SubmissionId,
+) -> Vec<kenshin_core::EventKind> {
+    db.events_for_submission(submission)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+/// A client for `org`, with the certificate `populate` issued under `root/certs/<org>/`.
+pub fn client_for(root: &Path, url: &str, org: &str) -> RelayClient {
+    let certs = root.join("certs").join(org);
+    let identity =
+        ClientIdentity::from_files(&certs.join("cert.pem"), &certs.join("key.pem")).unwrap();
+    let ca = std::fs::read(root.join("pki").join("ca.pem")).unwrap();
+    RelayClient::new(url, &ca, Some(&identity)).unwrap()
 }

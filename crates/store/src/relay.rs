@@ -6,6 +6,7 @@
 //! organisation's identifier finds nothing.
 
 use kenshin_core::{DeliveryId, DeliveryState, EventKind, ObjectId, SubmissionId, SubmissionState};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
@@ -274,16 +275,7 @@ impl Database {
         sender_org_id: i64,
         id: SubmissionId,
     ) -> Result<SubmissionRecord, StoreError> {
-        sqlx::query(&format!(
-            "{SUBMISSION_SELECT} WHERE sub.id = ? AND sub.sender_org_id = ?"
-        ))
-        .bind(id.to_string())
-        .bind(sender_org_id)
-        .fetch_optional(&self.reader)
-        .await?
-        .map(submission_from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)
+        scoped_submission(&self.reader, sender_org_id, id).await
     }
 
     pub async fn list_submissions(
@@ -291,27 +283,42 @@ impl Database {
         sender_org_id: i64,
         filter: &ListFilter,
     ) -> Result<(Vec<SubmissionRecord>, u64), StoreError> {
-        let rows = sqlx::query(&format!(
-            "{SUBMISSION_SELECT} WHERE sub.sender_org_id = ?1 AND (?2 IS NULL OR sub.state = ?2) \
-             ORDER BY sub.received_at DESC, sub.id DESC LIMIT ?3 OFFSET ?4"
-        ))
-        .bind(sender_org_id)
-        .bind(&filter.state)
-        .bind(limit_of(filter))
-        .bind(filter.offset as i64)
-        .fetch_all(&self.reader)
-        .await?;
-        let total: i64 = sqlx::query_scalar(
+        self.page(
+            &format!(
+                "{SUBMISSION_SELECT} WHERE sub.sender_org_id = ?1 AND (?2 IS NULL OR sub.state = ?2) \
+                 ORDER BY sub.received_at DESC, sub.id DESC LIMIT ?3 OFFSET ?4"
+            ),
             "SELECT COUNT(*) FROM submissions WHERE sender_org_id = ?1 AND (?2 IS NULL OR state = ?2)",
+            sender_org_id,
+            filter,
+            submission_from_row,
         )
-        .bind(sender_org_id)
-        .bind(&filter.state)
-        .fetch_one(&self.reader)
-        .await?;
-        let items = rows
-            .into_iter()
-            .map(submission_from_row)
-            .collect::<Result<_, _>>()?;
+        .await
+    }
+
+    /// One page of an organisation's rows: `rows_sql` and `count_sql` take the organisation as
+    /// `?1` and the optional state as `?2`; `rows_sql` also takes limit `?3` and offset `?4`.
+    async fn page<T>(
+        &self,
+        rows_sql: &str,
+        count_sql: &str,
+        org_id: i64,
+        filter: &ListFilter,
+        from_row: fn(SqliteRow) -> Result<T, StoreError>,
+    ) -> Result<(Vec<T>, u64), StoreError> {
+        let rows = sqlx::query(rows_sql)
+            .bind(org_id)
+            .bind(&filter.state)
+            .bind(limit_of(filter))
+            .bind(filter.offset as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        let total: i64 = sqlx::query_scalar(count_sql)
+            .bind(org_id)
+            .bind(&filter.state)
+            .fetch_one(&self.reader)
+            .await?;
+        let items = rows.into_iter().map(from_row).collect::<Result<_, _>>()?;
         Ok((items, total as u64))
     }
 
@@ -335,16 +342,7 @@ impl Database {
         receiver_org_id: i64,
         id: DeliveryId,
     ) -> Result<DeliveryRecord, StoreError> {
-        sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE d.id = ? AND d.receiver_org_id = ?"
-        ))
-        .bind(id.to_string())
-        .bind(receiver_org_id)
-        .fetch_optional(&self.reader)
-        .await?
-        .map(delivery_from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)
+        scoped_delivery(&self.reader, receiver_org_id, id).await
     }
 
     pub async fn list_deliveries(
@@ -352,28 +350,17 @@ impl Database {
         receiver_org_id: i64,
         filter: &ListFilter,
     ) -> Result<(Vec<DeliveryRecord>, u64), StoreError> {
-        let rows = sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE d.receiver_org_id = ?1 AND (?2 IS NULL OR d.state = ?2) \
-             ORDER BY d.created_at DESC, d.id DESC LIMIT ?3 OFFSET ?4"
-        ))
-        .bind(receiver_org_id)
-        .bind(&filter.state)
-        .bind(limit_of(filter))
-        .bind(filter.offset as i64)
-        .fetch_all(&self.reader)
-        .await?;
-        let total: i64 = sqlx::query_scalar(
+        self.page(
+            &format!(
+                "{DELIVERY_SELECT} WHERE d.receiver_org_id = ?1 AND (?2 IS NULL OR d.state = ?2) \
+                 ORDER BY d.created_at DESC, d.id DESC LIMIT ?3 OFFSET ?4"
+            ),
             "SELECT COUNT(*) FROM deliveries WHERE receiver_org_id = ?1 AND (?2 IS NULL OR state = ?2)",
+            receiver_org_id,
+            filter,
+            delivery_from_row,
         )
-        .bind(receiver_org_id)
-        .bind(&filter.state)
-        .fetch_one(&self.reader)
-        .await?;
-        let items = rows
-            .into_iter()
-            .map(delivery_from_row)
-            .collect::<Result<_, _>>()?;
-        Ok((items, total as u64))
+        .await
     }
 
     pub async fn object(&self, id: ObjectId) -> Result<ObjectRecord, StoreError> {
@@ -448,16 +435,7 @@ impl Database {
         now: OffsetDateTime,
     ) -> Result<(DeliveryRecord, ShredList), StoreError> {
         let mut tx = self.writer.begin().await?;
-        let delivery = sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE d.id = ? AND d.receiver_org_id = ?"
-        ))
-        .bind(id.to_string())
-        .bind(receiver_org_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(delivery_from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)?;
+        let delivery = scoped_delivery(&mut *tx, receiver_org_id, id).await?;
         match delivery.state {
             DeliveryState::Confirmed => return Ok((delivery, Vec::new())),
             DeliveryState::Ready => return Err(StoreError::NotDownloaded),
@@ -484,10 +462,7 @@ impl Database {
         )
         .await?;
         tx.commit().await?;
-        Ok((
-            delivery_or_reload(self, receiver_org_id, id).await?,
-            shredded,
-        ))
+        Ok((self.delivery(receiver_org_id, id).await?, shredded))
     }
 
     /// The sender withdraws a submission. Refused once any receiver has downloaded it.
@@ -499,16 +474,7 @@ impl Database {
         now: OffsetDateTime,
     ) -> Result<(SubmissionRecord, ShredList), StoreError> {
         let mut tx = self.writer.begin().await?;
-        let submission = sqlx::query(&format!(
-            "{SUBMISSION_SELECT} WHERE sub.id = ? AND sub.sender_org_id = ?"
-        ))
-        .bind(id.to_string())
-        .bind(sender_org_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(submission_from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)?;
+        let submission = scoped_submission(&mut *tx, sender_org_id, id).await?;
         match submission.state {
             SubmissionState::Withdrawn => {
                 return Err(StoreError::Gone(format!(
@@ -636,6 +602,42 @@ impl Database {
     }
 }
 
+/// A submission by id *and* sender: the tenant check is part of the query.
+async fn scoped_submission<'e, E: sqlx::SqliteExecutor<'e>>(
+    executor: E,
+    sender_org_id: i64,
+    id: SubmissionId,
+) -> Result<SubmissionRecord, StoreError> {
+    sqlx::query(&format!(
+        "{SUBMISSION_SELECT} WHERE sub.id = ? AND sub.sender_org_id = ?"
+    ))
+    .bind(id.to_string())
+    .bind(sender_org_id)
+    .fetch_optional(executor)
+    .await?
+    .map(submission_from_row)
+    .transpose()?
+    .ok_or(StoreError::NotFound)
+}
+
+/// A delivery by id *and* receiver: the tenant check is part of the query.
+async fn scoped_delivery<'e, E: sqlx::SqliteExecutor<'e>>(
+    executor: E,
+    receiver_org_id: i64,
+    id: DeliveryId,
+) -> Result<DeliveryRecord, StoreError> {
+    sqlx::query(&format!(
+        "{DELIVERY_SELECT} WHERE d.id = ? AND d.receiver_org_id = ?"
+    ))
+    .bind(id.to_string())
+    .bind(receiver_org_id)
+    .fetch_optional(executor)
+    .await?
+    .map(delivery_from_row)
+    .transpose()?
+    .ok_or(StoreError::NotFound)
+}
+
 fn gone(delivery: &DeliveryRecord) -> StoreError {
     let when = delivery
         .shredded_at
@@ -678,14 +680,6 @@ async fn delivery_in_tx(
         .map(delivery_from_row)
         .transpose()?
         .ok_or(StoreError::NotFound)
-}
-
-async fn delivery_or_reload(
-    db: &Database,
-    receiver_org_id: i64,
-    id: DeliveryId,
-) -> Result<DeliveryRecord, StoreError> {
-    db.delivery(receiver_org_id, id).await
 }
 
 /// Destroys an object's key if no open delivery and no unfinished submission still needs it.

@@ -46,6 +46,12 @@ enum AdminCommand {
     /// Retention: destroy deliveries not confirmed within the retention period.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Converted records per receiver per month (for usage billing).
+    Usage {
+        /// Only this month (YYYY-MM).
+        #[arg(long)]
+        month: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,9 +70,19 @@ enum OrgCommand {
         /// 保険者番号 (8 digits) held by an insurer; repeatable.
         #[arg(long = "insurer-number", value_name = "NUMBER")]
         insurer_numbers: Vec<InsurerNumber>,
+        /// Parent institution (親機関) whose map this 子機関 uses when it has none.
+        #[arg(long)]
+        parent: Option<OrgCode>,
     },
     /// List organisations.
     List,
+    /// An insurer delegates receiving to an agent (代行機関): its records go to the agent.
+    Delegate {
+        #[arg(long)]
+        insurer: OrgCode,
+        #[arg(long)]
+        agent: OrgCode,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,7 +93,8 @@ enum RouteCommand {
         from: OrgCode,
         #[arg(long)]
         to: OrgCode,
-        /// pass-through: the receiver gets the sender's bytes unchanged.
+        /// pass-through: the receiver gets the sender's bytes unchanged; convert: the sender's
+        /// exports are converted and split by 保険者番号.
         #[arg(long, default_value = "pass-through")]
         mode: RouteMode,
     },
@@ -144,8 +161,16 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             kind,
             name,
             insurer_numbers,
+            parent,
         }) => {
             let org = create_org(&db, code, kind, &name, insurer_numbers).await?;
+            if let Some(parent) = parent {
+                let parent = db
+                    .org_by_code(parent.as_str())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("no organisation {parent}"))?;
+                db.set_parent(org.id, parent.id).await?;
+            }
             let view = OrgView::from(&org);
             emit(json, &view, || {
                 format!("作成しました / created: {}", view.line())
@@ -157,6 +182,49 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             emit(json, &orgs, || {
                 orgs.iter()
                     .map(OrgView::line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        AdminCommand::Org(OrgCommand::Delegate { insurer, agent }) => {
+            let insurer_org = db
+                .org_by_code(insurer.as_str())
+                .await
+                .map_err(|_| anyhow::anyhow!("no organisation {insurer}"))?;
+            let agent_org = db
+                .org_by_code(agent.as_str())
+                .await
+                .map_err(|_| anyhow::anyhow!("no organisation {agent}"))?;
+            anyhow::ensure!(
+                insurer_org.kind == OrgKind::Insurer && agent_org.kind == OrgKind::Agent,
+                "delegation is from an insurer to an agent"
+            );
+            db.delegate(insurer_org.id, agent_org.id, OffsetDateTime::now_utc())
+                .await?;
+            let report = serde_json::json!({"insurer": insurer.as_str(), "agent": agent.as_str()});
+            emit(json, &report, || {
+                format!("{insurer} の受信を {agent} に委託しました / {insurer} now receives through {agent}")
+            });
+            Ok(())
+        }
+        AdminCommand::Usage { month } => {
+            let rows = db.usage(month.as_deref()).await?;
+            let view: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| serde_json::json!({"org": r.org_code, "name": r.org_name, "month": r.month, "records": r.records}))
+                .collect();
+            emit(json, &view, || {
+                if rows.is_empty() {
+                    return "利用実績はありません / no converted records".into();
+                }
+                rows.iter()
+                    .map(|r| {
+                        format!(
+                            "{}  {:<20} {:>10} 件  {}",
+                            r.month, r.org_code, r.records, r.org_name
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             });

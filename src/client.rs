@@ -54,12 +54,13 @@ pub struct ClientArgs {
 
 #[derive(Subcommand, Debug)]
 enum ClientCommand {
-    /// Upload a file to a receiving organisation; prints the receipt.
+    /// Upload a file; prints the receipt. With --to, to that organisation; without, the file
+    /// is converted with your active map and routed by 保険者番号.
     Send {
         file: PathBuf,
-        /// Receiving organisation code.
+        /// Receiving organisation code (omit to convert and route by 保険者番号).
         #[arg(long)]
-        to: String,
+        to: Option<String>,
         /// Name the receiver sees (default: the file's name).
         #[arg(long)]
         filename: Option<String>,
@@ -93,8 +94,28 @@ enum ClientCommand {
     Confirm { delivery: String },
     /// Withdraw a submission that no receiver has downloaded yet.
     Withdraw { submission: String },
+    /// The conversion report of a submission you sent (JSON).
+    Report { submission: String },
+    /// Your map files (変換テーブル): upload a version, list, activate.
+    #[command(subcommand)]
+    Map(MapCommand),
     /// Ask the server for its health (no certificate needed).
     Health,
+}
+
+#[derive(Subcommand, Debug)]
+enum MapCommand {
+    /// Upload a new map version (checked by the server against its profile).
+    Upload {
+        file: PathBuf,
+        /// Make it the map conversions use from now on.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// List your map versions.
+    List,
+    /// Make a version the active one.
+    Activate { map_id: String, version: String },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -130,9 +151,12 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
             let bar = progress_bar(show_progress, size, "送信中 sending");
             let progress = bar.clone();
             let receipt = client
-                .send_file(&file, &to, filename.as_deref(), move |done| {
-                    progress.set_position(done)
-                })
+                .send_file(
+                    &file,
+                    to.as_deref().unwrap_or(""),
+                    filename.as_deref(),
+                    move |done| progress.set_position(done),
+                )
                 .await;
             bar.finish_and_clear();
             let receipt = receipt?;
@@ -257,6 +281,29 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
                 submission_text(&view, "取り下げました / withdrawn")
             });
         }
+        ClientCommand::Report { submission } => {
+            let report = client.report(&submission).await?;
+            emit(true, &report, String::new);
+        }
+        ClientCommand::Map(MapCommand::Upload { file, activate }) => {
+            let content =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let view = client.upload_map(content, activate).await?;
+            emit(json, &view, || map_line(&view));
+        }
+        ClientCommand::Map(MapCommand::List) => {
+            let maps = client.list_maps().await?;
+            emit(json, &maps, || {
+                if maps.is_empty() {
+                    return "マップはまだありません / no map files yet".into();
+                }
+                maps.iter().map(map_line).collect::<Vec<_>>().join("\n")
+            });
+        }
+        ClientCommand::Map(MapCommand::Activate { map_id, version }) => {
+            let view = client.activate_map(&map_id, &version).await?;
+            emit(json, &view, || map_line(&view));
+        }
         ClientCommand::Health => {
             let health = client.health().await?;
             emit(json, &health, || {
@@ -274,6 +321,24 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn map_line(view: &kenshin_core::api::MapView) -> String {
+    format!(
+        "{}@{}  {}  sha256 {}  uploaded {}{}",
+        view.map_id,
+        view.version,
+        if view.active {
+            "有効 ACTIVE"
+        } else {
+            "inactive"
+        },
+        &view.sha256[..16.min(view.sha256.len())],
+        time(view.created_at),
+        view.activated_at
+            .map(|at| format!("  activated {}", time(at)))
+            .unwrap_or_default()
+    )
 }
 
 fn progress_bar(visible: bool, total: u64, label: &'static str) -> ProgressBar {
@@ -300,6 +365,17 @@ fn submission_text(view: &SubmissionView, heading: &str) -> String {
         format!("  state:    {}", view.state.as_str()),
         format!("  received: {}", time(view.received_at)),
     ];
+    if let Some(c) = &view.conversion {
+        lines.push(format!(
+            "  conversion: {} in → {} delivered, {} rejected, {} unrouted (map {}, profile {})",
+            c.records_in,
+            c.records_out,
+            c.records_rejected,
+            c.records_unrouted,
+            c.map.as_deref().unwrap_or("-"),
+            c.profile.as_deref().unwrap_or("-")
+        ));
+    }
     for d in &view.deliveries {
         lines.push(format!(
             "  → {} ({}): {}  delivery {}  expires {}",

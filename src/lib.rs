@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod convert;
 pub mod demo;
 pub mod files;
 pub mod init;

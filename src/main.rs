@@ -3,7 +3,7 @@
 //! Subcommands: `init` a data directory, `serve` it, run the `demo`, administer organisations,
 //! routes and certificates (`admin`), and act as a batch client (`client`).
 
-use kenshin_relay::{admin, client, demo, init, init_logging, output, DataDirArg};
+use kenshin_relay::{admin, client, convert, demo, init, init_logging, output, DataDirArg};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +34,13 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Use the service from a batch job: send, list, fetch, confirm, withdraw.
     Client(client::ClientArgs),
+    /// Convert an export locally with a map into the standard CSV (exit 0 clean, 1 findings,
+    /// 2 unusable input).
+    Convert(convert::ConvertArgs),
+    /// Map files (変換テーブル): draft one from a sample, or check one against a sample.
+    Map(convert::MapArgs),
+    /// Format profiles: show or check one.
+    Profile(convert::ProfileArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -57,10 +64,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let json = matches!(&cli.command, Command::Client(args) if args.json)
-        || matches!(&cli.command, Command::Admin(args) if args.json);
+    let json = match &cli.command {
+        Command::Client(args) => args.json,
+        Command::Admin(args) => args.json,
+        Command::Convert(args) => args.json,
+        Command::Map(args) => args.json,
+        Command::Profile(args) => args.json,
+        _ => false,
+    };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
             output::print_error(&err, json);
             ExitCode::FAILURE
@@ -68,13 +81,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Init(args) => init::run(args).await,
-        Command::Serve(args) => serve(args).await,
-        Command::Demo(args) => demo::run(args).await,
-        Command::Admin(args) => admin::run(args).await,
-        Command::Client(args) => client::run(args).await,
+        Command::Init(args) => init::run(args).await.map(|()| 0),
+        Command::Serve(args) => serve(args).await.map(|()| 0),
+        Command::Demo(args) => demo::run(args).await.map(|()| 0),
+        Command::Admin(args) => admin::run(args).await.map(|()| 0),
+        Command::Client(args) => client::run(args).await.map(|()| 0),
+        Command::Convert(args) => convert::run_convert(args),
+        Command::Map(args) => convert::run_map(args),
+        Command::Profile(args) => convert::run_profile(args),
     }
 }
 

@@ -187,7 +187,8 @@ impl RelayClient {
         serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status, body: text })
     }
 
-    /// Uploads a stream of `length` bytes as `filename` for organisation `to`.
+    /// Uploads a stream of `length` bytes as `filename` for organisation `to`, or, with `to`
+    /// empty, for conversion and routing by 保険者番号.
     pub async fn send_stream<S>(
         &self,
         to: &str,
@@ -200,11 +201,15 @@ impl RelayClient {
     {
         let mut request = self
             .http
-            .post(self.url(&format!(
-                "/api/v1/submissions?to={}&filename={}",
-                escape(to),
-                escape(filename)
-            )))
+            .post(self.url(&if to.is_empty() {
+                format!("/api/v1/submissions?filename={}", escape(filename))
+            } else {
+                format!(
+                    "/api/v1/submissions?to={}&filename={}",
+                    escape(to),
+                    escape(filename)
+                )
+            }))
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(reqwest::Body::wrap_stream(body));
         if let Some(length) = length {
@@ -272,6 +277,51 @@ impl RelayClient {
         self.call(
             Method::DELETE,
             &format!("/api/v1/submissions/{}", escape(id)),
+        )
+        .await
+    }
+
+    /// The conversion report of one of our submissions (JSON, as the server wrote it).
+    pub async fn report(&self, id: &str) -> Result<serde_json::Value, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/submissions/{}/report", escape(id)),
+        )
+        .await
+    }
+
+    /// Uploads a map file version; `activate` makes it the one conversions use.
+    pub async fn upload_map(
+        &self,
+        content: Vec<u8>,
+        activate: bool,
+    ) -> Result<kenshin_core::api::MapView, ClientError> {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/v1/maps?activate={activate}")))
+            .header(reqwest::header::CONTENT_TYPE, "text/csv; charset=utf-8")
+            .body(content)
+            .send()
+            .await?;
+        decode(response).await
+    }
+
+    pub async fn list_maps(&self) -> Result<Vec<kenshin_core::api::MapView>, ClientError> {
+        self.call(Method::GET, "/api/v1/maps").await
+    }
+
+    pub async fn activate_map(
+        &self,
+        map_id: &str,
+        version: &str,
+    ) -> Result<kenshin_core::api::MapView, ClientError> {
+        self.call(
+            Method::POST,
+            &format!(
+                "/api/v1/maps/{}/{}/activate",
+                escape(map_id),
+                escape(version)
+            ),
         )
         .await
     }

@@ -31,6 +31,37 @@ pub struct SubmissionView {
     pub withdrawn_at: Option<OffsetDateTime>,
     pub sender: OrgRef,
     pub deliveries: Vec<SubmissionDelivery>,
+    /// For converted submissions: what the conversion did (the full report is at
+    /// `/api/v1/submissions/{id}/report`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<ConversionSummary>,
+}
+
+/// Counts and provenance of a conversion (真正性: how each output came to be).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionSummary {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub records_rejected: u64,
+    /// Records whose 保険者番号 no receiver takes; listed in the report.
+    pub records_unrouted: u64,
+    pub map: Option<String>,
+    pub profile: Option<String>,
+    pub converter: Option<String>,
+}
+
+/// A map file version, as its institution sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapView {
+    pub org: String,
+    pub map_id: String,
+    pub version: String,
+    pub sha256: String,
+    pub active: bool,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp::option", default)]
+    pub activated_at: Option<OffsetDateTime>,
 }
 
 /// One delivery of a submission, as its sender sees it.
@@ -50,6 +81,9 @@ pub struct SubmissionDelivery {
     /// When the content was destroyed (confirmation, expiry or withdrawal).
     #[serde(with = "timestamp::option", default)]
     pub shredded_at: Option<OffsetDateTime>,
+    /// Records in this delivery (converted deliveries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
 }
 
 /// The receiver's view of one delivery.
@@ -74,6 +108,9 @@ pub struct DeliveryView {
     pub confirmed_at: Option<OffsetDateTime>,
     #[serde(with = "timestamp::option", default)]
     pub shredded_at: Option<OffsetDateTime>,
+    /// Records in this delivery (converted deliveries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
 }
 
 /// A page of a listing.

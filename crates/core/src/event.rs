@@ -17,6 +17,10 @@ use crate::validate::InvalidValue;
 pub enum EventKind {
     /// An upload was stored, encrypted and durable; the sender holds a receipt.
     Received,
+    /// A submission was converted: record counts in, out, rejected, unrouted.
+    Converted,
+    /// A submission could not be converted at all (unusable input); nothing was delivered.
+    Rejected,
     /// A delivery was made available to a receiver.
     Delivered,
     /// A receiver started a download.
@@ -35,6 +39,8 @@ pub enum EventKind {
 
 string_enum!(EventKind, "event kind", {
     Received => "received",
+    Converted => "converted",
+    Rejected => "rejected",
     Delivered => "delivered",
     Downloaded => "downloaded",
     Confirmed => "confirmed",
@@ -52,6 +58,8 @@ mod tests {
     fn kinds_round_trip() {
         for kind in [
             EventKind::Received,
+            EventKind::Converted,
+            EventKind::Rejected,
             EventKind::Delivered,
             EventKind::Downloaded,
             EventKind::Confirmed,

@@ -193,12 +193,16 @@ impl fmt::Display for InsurerNumber {
 pub enum RouteMode {
     /// The receiver gets the sender's bytes unchanged (point-to-point exchange).
     PassThrough,
+    /// The sender's export is converted with its map into the standard format and split by
+    /// 保険者番号: the receiver gets the records of its insurers.
+    Convert,
 }
 
 impl RouteMode {
     pub fn as_str(self) -> &'static str {
         match self {
             RouteMode::PassThrough => "pass-through",
+            RouteMode::Convert => "convert",
         }
     }
 }
@@ -215,7 +219,12 @@ impl FromStr for RouteMode {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "pass-through" => Ok(RouteMode::PassThrough),
-            _ => Err(InvalidValue::new("route mode", s, "pass-through")),
+            "convert" => Ok(RouteMode::Convert),
+            _ => Err(InvalidValue::new(
+                "route mode",
+                s,
+                "pass-through or convert",
+            )),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod relay;
 pub mod retention;
 pub mod tls;
 pub mod vault;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub db: Database,
     pub vault: vault::Vault,
     pub config: Arc<Config>,
+    /// Wakes the conversion worker when a job is queued.
+    pub jobs: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             db,
             vault: vault::Vault::new(blobs, Arc::new(keys)),
             config: Arc::new(config),
+            jobs: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }
@@ -101,6 +105,7 @@ impl RunningServer {
                 state.clone(),
                 std::time::Duration::from_secs(config.retention_sweep_seconds),
             ),
+            worker::spawn(state.clone()),
         ];
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(state.clone());

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use futures::Stream;
+use kenshin_core::api::ErrorCode;
 use kenshin_core::{DeliveryId, RouteMode, SubmissionId};
 use kenshin_store::{DeliveryRecord, NewObject, NewSubmission, Org, SubmissionRecord};
 use time::{Duration, OffsetDateTime};
@@ -17,13 +18,14 @@ use crate::AppState;
 /// Who is acting, as recorded in events (`cert:<serial>`, `system:retention`, …).
 pub type Actor<'a> = &'a str;
 
-/// Receives an upload for `receiver` along an existing route and, for pass-through routes,
-/// delivers it at once. Conversion routes (next: a worker queue) plug in at the `match`.
+/// Receives an upload. With a `receiver`, along the route to it: pass-through routes deliver
+/// at once. Without one, the file is converted: it is queued for a conversion worker, which
+/// splits it by 保険者番号 over the sender's convert routes.
 pub async fn submit<S, E>(
     state: &AppState,
     sender: &Org,
     sender_cert_serial: Option<String>,
-    receiver: &str,
+    receiver: Option<&str>,
     filename: &str,
     body: S,
     actor: Actor<'_>,
@@ -32,29 +34,51 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let route = state
-        .db
-        .route_between(sender.id, receiver)
-        .await?
-        .ok_or_else(|| {
+    let route = match receiver {
+        Some(receiver) => {
+            let route = state.db.route_between(sender.id, receiver).await?;
             // The same answer whether the organisation does not exist or has no route from
             // the sender: the sender learns nothing about who else uses the service.
-            ApiError::new(
-                http::StatusCode::NOT_FOUND,
-                kenshin_core::api::ErrorCode::NotFound,
-                format!("no route from {} to {receiver}", sender.code),
-            )
-        })?;
+            let route = route.ok_or_else(|| {
+                ApiError::new(
+                    http::StatusCode::NOT_FOUND,
+                    ErrorCode::NotFound,
+                    format!("no route from {} to {receiver}", sender.code),
+                )
+            })?;
+            Some(route)
+        }
+        None => {
+            if !state.db.has_convert_route(sender.id).await? {
+                return Err(ApiError::new(
+                    http::StatusCode::NOT_FOUND,
+                    ErrorCode::NotFound,
+                    format!(
+                        "{} has no conversion route; name a receiver with `to`",
+                        sender.code
+                    ),
+                ));
+            }
+            if state.db.active_map(sender.id).await?.is_none() {
+                return Err(ApiError::new(
+                    http::StatusCode::CONFLICT,
+                    ErrorCode::InvalidState,
+                    "no active map file (変換テーブル) for this institution; upload and activate one first",
+                ));
+            }
+            None
+        }
+    };
     let sealed = state
         .vault
         .seal_stream(body, state.config.max_upload_bytes)
         .await?;
     let now = OffsetDateTime::now_utc();
-    let deliver_to = match route.mode {
-        RouteMode::PassThrough => vec![(
-            route.receiver_id,
-            now + Duration::days(i64::from(state.config.retention_days)),
-        )],
+    let expires_at = now + Duration::days(i64::from(state.config.retention_days));
+    let (deliver_to, enqueue) = match route.as_ref().map(|r| (r.mode, r.receiver_id)) {
+        Some((RouteMode::PassThrough, receiver_id)) => (vec![(receiver_id, expires_at)], false),
+        // A named receiver on a convert route, or no receiver: the worker converts and routes.
+        Some((RouteMode::Convert, _)) | None => (Vec::new(), true),
     };
     let new = NewSubmission {
         id: SubmissionId::new(),
@@ -70,10 +94,16 @@ where
             ciphertext_size: sealed.ciphertext_size,
         },
         deliver_to,
+        enqueue,
         actor: actor.to_owned(),
     };
     match state.db.record_submission(&new, now).await {
-        Ok(recorded) => Ok(recorded),
+        Ok(recorded) => {
+            if enqueue {
+                state.jobs.notify_one();
+            }
+            Ok(recorded)
+        }
         Err(err) => {
             // No row names the blob: remove it now rather than wait for recovery.
             state.vault.delete_blobs(vec![sealed.id]).await;
@@ -125,7 +155,7 @@ pub async fn expire_due(state: &AppState, now: OffsetDateTime) -> Result<usize, 
 
 /// After keys were destroyed: delete the blobs and flush the WAL so no copy of a destroyed
 /// wrapped key survives in the database files.
-async fn finish_shredding(state: &AppState, shredded: Vec<kenshin_core::ObjectId>) {
+pub(crate) async fn finish_shredding(state: &AppState, shredded: Vec<kenshin_core::ObjectId>) {
     if shredded.is_empty() {
         return;
     }

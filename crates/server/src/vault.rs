@@ -192,6 +192,102 @@ impl Vault {
     }
 }
 
+/// A new sealed object written synchronously (by the conversion worker): every byte is
+/// hashed and sealed on its way to the blob store.
+pub struct SealingObjectWriter {
+    id: ObjectId,
+    kek_id: String,
+    wrapped_key: WrappedKey,
+    sealer: Option<Sealer>,
+    sha: Sha256,
+    out: Vec<u8>,
+    writer: Option<BlobWriter>,
+}
+
+impl std::io::Write for SealingObjectWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let sealer = self
+            .sealer
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("object already finished"))?;
+        self.sha.update(buf);
+        sealer
+            .update(buf, &mut self.out)
+            .map_err(std::io::Error::from)?;
+        if self.out.len() >= WRITE_BATCH {
+            let writer = self.writer.as_mut().expect("a live writer has its blob");
+            writer.write_all(&self.out)?;
+            self.out.clear();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SealingObjectWriter {
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// Seals the last chunk, makes the blob durable, and describes the object.
+    pub fn finish(mut self) -> Result<SealedObject, VaultError> {
+        let sealer = self.sealer.take().expect("finish runs once");
+        let plaintext_size = sealer.plaintext_len();
+        sealer.finish(&mut self.out)?;
+        let mut writer = self.writer.take().expect("finish runs once");
+        writer.write_all(&self.out)?;
+        let ciphertext_size = writer.commit()?;
+        Ok(SealedObject {
+            id: self.id,
+            kek_id: std::mem::take(&mut self.kek_id),
+            wrapped_key: self.wrapped_key.clone(),
+            plaintext_size,
+            plaintext_sha256: std::mem::take(&mut self.sha).finish_hex(),
+            ciphertext_size,
+        })
+    }
+}
+
+impl Vault {
+    /// Starts a new object written from synchronous code. Dropping the writer without
+    /// `finish` removes the partial blob.
+    pub fn create_sealed(&self) -> Result<SealingObjectWriter, VaultError> {
+        let id = ObjectId::new();
+        let key = DataKey::generate()?;
+        let wrapped_key = self.keys.wrap(&key, id.to_string().as_bytes())?;
+        let writer = self.blobs.create(id)?;
+        let mut out = Vec::with_capacity(WRITE_BATCH + 128 * 1024);
+        let sealer = Sealer::start(&key, &mut out)?;
+        Ok(SealingObjectWriter {
+            id,
+            kek_id: self.keys.kek_id().to_owned(),
+            wrapped_key,
+            sealer: Some(sealer),
+            sha: Sha256::new(),
+            out,
+            writer: Some(writer),
+        })
+    }
+
+    /// Opens an object for synchronous reading; a chunk that fails authentication is an
+    /// `InvalidData` error, never unauthenticated bytes.
+    pub fn open_reader(
+        &self,
+        object: &ObjectRecord,
+    ) -> Result<kenshin_crypto::OpeningReader<std::fs::File>, VaultError> {
+        let wrapped = object.wrapped_key.clone().ok_or(VaultError::Shredded)?;
+        let key = self.keys.unwrap(
+            &WrappedKey::from_bytes(wrapped),
+            object.id.to_string().as_bytes(),
+        )?;
+        let file = self.blobs.open_blob(object.id)?;
+        Ok(kenshin_crypto::OpeningReader::new(&key, file))
+    }
+}
+
 fn seal_worker(
     key: DataKey,
     mut writer: BlobWriter,

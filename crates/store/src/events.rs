@@ -23,6 +23,17 @@ pub struct NewEvent {
     pub reason: Option<String>,
     pub size: Option<u64>,
     pub ciphertext_size: Option<u64>,
+    /// For conversion events: records in, out, rejected, unrouted.
+    pub counts: Option<RecordCounts>,
+}
+
+/// How many records a conversion read, delivered, rejected, and could not route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub records_rejected: u64,
+    pub records_unrouted: u64,
 }
 
 impl NewEvent {
@@ -39,6 +50,7 @@ impl NewEvent {
             reason: None,
             size: None,
             ciphertext_size: None,
+            counts: None,
         }
     }
 }
@@ -58,6 +70,7 @@ pub struct EventRecord {
     pub reason: Option<String>,
     pub size: Option<i64>,
     pub ciphertext_size: Option<i64>,
+    pub counts: Option<RecordCounts>,
 }
 
 pub(crate) async fn append(
@@ -67,8 +80,9 @@ pub(crate) async fn append(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO events (at, kind, actor, actor_org, submission_id, delivery_id, object_id, \
-         sender_org, receiver_org, reason, size, ciphertext_size) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         sender_org, receiver_org, reason, size, ciphertext_size, records_in, records_out, \
+         records_rejected, records_unrouted) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(to_ms(at))
     .bind(event.kind.as_str())
@@ -82,6 +96,10 @@ pub(crate) async fn append(
     .bind(&event.reason)
     .bind(event.size.map(|n| n as i64))
     .bind(event.ciphertext_size.map(|n| n as i64))
+    .bind(event.counts.map(|c| c.records_in as i64))
+    .bind(event.counts.map(|c| c.records_out as i64))
+    .bind(event.counts.map(|c| c.records_rejected as i64))
+    .bind(event.counts.map(|c| c.records_unrouted as i64))
     .execute(conn)
     .await?;
     Ok(())
@@ -130,5 +148,13 @@ fn event_from_row(row: sqlx::sqlite::SqliteRow) -> Result<EventRecord, StoreErro
         reason: row.get("reason"),
         size: row.get("size"),
         ciphertext_size: row.get("ciphertext_size"),
+        counts: row
+            .get::<Option<i64>, _>("records_in")
+            .map(|records_in| RecordCounts {
+                records_in: records_in as u64,
+                records_out: row.get::<Option<i64>, _>("records_out").unwrap_or(0) as u64,
+                records_rejected: row.get::<Option<i64>, _>("records_rejected").unwrap_or(0) as u64,
+                records_unrouted: row.get::<Option<i64>, _>("records_unrouted").unwrap_or(0) as u64,
+            }),
     })
 }

@@ -10,6 +10,7 @@
 
 mod blobs;
 mod certs;
+mod conversion;
 mod db;
 mod error;
 mod events;
@@ -19,11 +20,12 @@ mod timefmt;
 
 pub use blobs::{BlobStore, BlobWriter, Recovery};
 pub use certs::{CertRecord, NewCert};
+pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Receiver, UsageRow};
 pub use db::Database;
 pub use error::{is_storage_full, StoreError};
-pub use events::{EventRecord, NewEvent};
+pub use events::{EventRecord, NewEvent, RecordCounts};
 pub use orgs::{NewOrg, Org, Route};
 pub use relay::{
-    DeliveryRecord, DownloadGrant, ListFilter, NewObject, NewSubmission, ObjectRecord, ShredList,
-    SubmissionRecord,
+    ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewObject, NewSubmission,
+    ObjectRecord, ShredList, SubmissionRecord,
 };

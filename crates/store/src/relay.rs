@@ -48,6 +48,8 @@ pub struct NewSubmission {
     pub object: NewObject,
     /// `(receiver org id, delivery expiry)`; each receiver gets a delivery of the object.
     pub deliver_to: Vec<(i64, OffsetDateTime)>,
+    /// Queue the submission for conversion (its deliveries come from the worker).
+    pub enqueue: bool,
     pub actor: String,
 }
 
@@ -64,6 +66,20 @@ pub struct SubmissionRecord {
     pub object_id: ObjectId,
     pub received_at: OffsetDateTime,
     pub withdrawn_at: Option<OffsetDateTime>,
+    /// Set once a conversion finished.
+    pub conversion: Option<ConversionRecord>,
+}
+
+/// Counts and provenance of a finished conversion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversionRecord {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub records_rejected: u64,
+    pub records_unrouted: u64,
+    pub map_label: Option<String>,
+    pub profile_label: Option<String>,
+    pub converter: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +102,8 @@ pub struct DeliveryRecord {
     pub download_count: u32,
     pub confirmed_at: Option<OffsetDateTime>,
     pub shredded_at: Option<OffsetDateTime>,
+    /// Records in a converted delivery.
+    pub records: Option<u64>,
 }
 
 /// What a receiver needs to stream a delivery: the delivery and its object's wrapped key.
@@ -107,13 +125,15 @@ pub struct ListFilter {
 
 const SUBMISSION_SELECT: &str = "SELECT sub.id, sub.sender_org_id, o.code AS sender_code, \
      o.name AS sender_name, sub.filename, sub.size, sub.sha256, sub.state, sub.object_id, \
-     sub.received_at, sub.withdrawn_at \
+     sub.received_at, sub.withdrawn_at, sub.records_in, sub.records_out, sub.records_rejected, \
+     sub.records_unrouted, sub.map_label, sub.profile_label, sub.converter \
      FROM submissions sub JOIN orgs o ON o.id = sub.sender_org_id";
 
 const DELIVERY_SELECT: &str = "SELECT d.id, d.submission_id, d.receiver_org_id, \
      r.code AS receiver_code, r.name AS receiver_name, s.code AS sender_code, s.name AS sender_name, \
      d.filename, obj.plaintext_size AS size, obj.plaintext_sha256 AS sha256, d.object_id, d.state, \
-     d.created_at, d.expires_at, d.first_downloaded_at, d.download_count, d.confirmed_at, d.shredded_at \
+     d.created_at, d.expires_at, d.first_downloaded_at, d.download_count, d.confirmed_at, d.shredded_at, \
+     d.records \
      FROM deliveries d \
      JOIN submissions sub ON sub.id = d.submission_id \
      JOIN orgs r ON r.id = d.receiver_org_id \
@@ -140,6 +160,17 @@ fn submission_from_row(row: sqlx::sqlite::SqliteRow) -> Result<SubmissionRecord,
         object_id: parse("submissions", row.get("object_id"))?,
         received_at: from_ms(row.get("received_at")),
         withdrawn_at: opt_from_ms(row.get("withdrawn_at")),
+        conversion: row
+            .get::<Option<i64>, _>("records_in")
+            .map(|records_in| ConversionRecord {
+                records_in: records_in as u64,
+                records_out: row.get::<Option<i64>, _>("records_out").unwrap_or(0) as u64,
+                records_rejected: row.get::<Option<i64>, _>("records_rejected").unwrap_or(0) as u64,
+                records_unrouted: row.get::<Option<i64>, _>("records_unrouted").unwrap_or(0) as u64,
+                map_label: row.get("map_label"),
+                profile_label: row.get("profile_label"),
+                converter: row.get("converter"),
+            }),
     })
 }
 
@@ -163,6 +194,7 @@ fn delivery_from_row(row: sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord, Sto
         download_count: row.get::<i64, _>("download_count") as u32,
         confirmed_at: opt_from_ms(row.get("confirmed_at")),
         shredded_at: opt_from_ms(row.get("shredded_at")),
+        records: row.get::<Option<i64>, _>("records").map(|n| n as u64),
     })
 }
 
@@ -236,6 +268,15 @@ impl Database {
         received.ciphertext_size = Some(object.ciphertext_size);
         append(&mut tx, &received, now).await?;
 
+        if new.enqueue {
+            sqlx::query(
+                "INSERT INTO jobs (submission_id, state, created_at, updated_at) VALUES (?1, 'queued', ?2, ?2)",
+            )
+            .bind(new.id.to_string())
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        }
         let mut delivery_ids = Vec::with_capacity(new.deliver_to.len());
         for &(receiver_org_id, expires_at) in &new.deliver_to {
             let delivery_id = DeliveryId::new();
@@ -705,7 +746,7 @@ async fn shred_if_unreferenced(
     shred_in_tx(conn, object, context, reason, now).await
 }
 
-async fn shred_in_tx(
+pub(crate) async fn shred_in_tx(
     conn: &mut SqliteConnection,
     object: ObjectId,
     mut event: NewEvent,

@@ -3,6 +3,7 @@
 pub mod auth;
 mod deliveries;
 mod health;
+mod maps;
 mod submissions;
 mod views;
 
@@ -27,6 +28,14 @@ pub fn router(state: AppState) -> Router {
             "/submissions/{id}",
             get(submissions::show).delete(submissions::withdraw),
         )
+        .route("/submissions/{id}/report", get(submissions::report))
+        .route(
+            "/maps",
+            post(maps::upload)
+                .get(maps::list)
+                .layer(DefaultBodyLimit::max(maps::MAX_MAP_BYTES)),
+        )
+        .route("/maps/{map_id}/{version}/activate", post(maps::activate))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::show))
         .route("/deliveries/{id}/content", get(deliveries::content))

@@ -38,12 +38,13 @@ pub async fn create(
             ),
         ));
     }
-    let to = query.to.as_deref().ok_or_else(|| {
-        ApiError::invalid("the query parameter `to` (receiving organisation code) is required")
-    })?;
-    let to: OrgCode = to
-        .parse()
-        .map_err(|e| ApiError::invalid(format!("to: {e}")))?;
+    // Without `to`, the file is converted and routed by 保険者番号.
+    let to: Option<OrgCode> = query
+        .to
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().map_err(|e| ApiError::invalid(format!("to: {e}"))))
+        .transpose()?;
     let filename = query
         .filename
         .as_deref()
@@ -67,7 +68,7 @@ pub async fn create(
         &state,
         &caller.org,
         Some(caller.cert.serial.clone()),
-        to.as_str(),
+        to.as_ref().map(OrgCode::as_str),
         filename,
         body.into_data_stream(),
         &actor,
@@ -76,7 +77,7 @@ pub async fn create(
     tracing::info!(
         submission = %submission.id,
         sender = %caller.org.code,
-        receiver = %to,
+        receiver = to.as_ref().map(OrgCode::as_str).unwrap_or("(by 保険者番号)"),
         size = submission.size,
         "submission received"
     );
@@ -130,4 +131,38 @@ pub async fn withdraw(
     let deliveries = state.db.submission_deliveries(record.id).await?;
     tracing::info!(submission = %id, sender = %caller.org.code, "submission withdrawn");
     Ok(Json(views::submission(record, deliveries)))
+}
+
+/// `GET /api/v1/submissions/{id}/report`: the conversion report, for the sender only.
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let id: SubmissionId = parse_id(&id)?;
+    let object = state
+        .db
+        .submission_report(caller.org.id, id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidState,
+                "this submission has no conversion report (not converted yet, or pass-through)",
+            )
+        })?;
+    let vault = state.vault.clone();
+    // Reports are small (findings are capped): read whole, authenticated, then answer.
+    let bytes =
+        tokio::task::spawn_blocking(move || -> Result<Vec<u8>, crate::vault::VaultError> {
+            let mut reader = vault.open_reader(&object)?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut reader, &mut bytes)
+                .map_err(|e| crate::vault::VaultError::Integrity(e.to_string()))?;
+            Ok(bytes)
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
+    Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }

@@ -1,6 +1,8 @@
 //! Store records → API views.
 
-use kenshin_core::api::{DeliveryView, OrgRef, SubmissionDelivery, SubmissionView};
+use kenshin_core::api::{
+    ConversionSummary, DeliveryView, OrgRef, SubmissionDelivery, SubmissionView,
+};
 use kenshin_store::{DeliveryRecord, SubmissionRecord};
 
 pub fn submission(record: SubmissionRecord, deliveries: Vec<DeliveryRecord>) -> SubmissionView {
@@ -30,8 +32,18 @@ pub fn submission(record: SubmissionRecord, deliveries: Vec<DeliveryRecord>) -> 
                 first_downloaded_at: d.first_downloaded_at,
                 confirmed_at: d.confirmed_at,
                 shredded_at: d.shredded_at,
+                records: d.records,
             })
             .collect(),
+        conversion: record.conversion.map(|c| ConversionSummary {
+            records_in: c.records_in,
+            records_out: c.records_out,
+            records_rejected: c.records_rejected,
+            records_unrouted: c.records_unrouted,
+            map: c.map_label,
+            profile: c.profile_label,
+            converter: c.converter,
+        }),
     }
 }
 
@@ -53,5 +65,6 @@ pub fn delivery(record: DeliveryRecord) -> DeliveryView {
         download_count: record.download_count,
         confirmed_at: record.confirmed_at,
         shredded_at: record.shredded_at,
+        records: record.records,
     }
 }

@@ -1,0 +1,446 @@
+//! One export row → one standard record, by the rules of a map.
+
+use kenshin_profile::{
+    CheckupRecord, HeaderField, Item, ItemKind, ItemValue, Profile, RangeFlag, Value,
+};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+use crate::delimited::SourceRow;
+use crate::finding::{Finding, Rule, Severity};
+use crate::map::{ColumnRule, MapFile, Missing, SourceRef, Target};
+use crate::normalize::{
+    fold_width, format_date, format_number, lookup_key, parse_date, parse_number, parse_sex, Bound,
+};
+use crate::validate;
+
+use crate::stdcsv::{JOIN, MAX_VALUE_BYTES};
+
+/// A map bound to an export's columns.
+pub struct RecordBuilder<'a> {
+    profile: &'a Profile,
+    map: &'a MapFile,
+    /// For each column rule, the 0-based field index it reads.
+    positions: Vec<(usize, &'a ColumnRule)>,
+    header_len: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the map reads column {column} (map line {line}), which the export does not have")]
+pub struct BindError {
+    pub column: String,
+    pub line: u64,
+}
+
+/// What became of one row.
+pub struct RowOutcome {
+    /// The standard record, unless an error keeps it from delivery.
+    pub record: Option<CheckupRecord>,
+    pub findings: Vec<Finding>,
+}
+
+impl<'a> RecordBuilder<'a> {
+    /// Resolves every column rule against the export's header (or positions).
+    pub fn bind(
+        profile: &'a Profile,
+        map: &'a MapFile,
+        header: Option<&[String]>,
+    ) -> Result<RecordBuilder<'a>, BindError> {
+        let mut positions = Vec::with_capacity(map.columns.len());
+        for rule in &map.columns {
+            let position = match &rule.source {
+                SourceRef::Position(n) => Some(n - 1),
+                SourceRef::Name(name) => header.and_then(|h| {
+                    let wanted = lookup_key(name);
+                    h.iter().position(|c| lookup_key(c) == wanted)
+                }),
+            };
+            let position = position.ok_or_else(|| BindError {
+                column: rule.source.to_string(),
+                line: rule.line,
+            })?;
+            positions.push((position, rule));
+        }
+        Ok(RecordBuilder {
+            profile,
+            map,
+            positions,
+            header_len: header.map(<[String]>::len),
+        })
+    }
+
+    pub fn build(&self, row: &SourceRow) -> RowOutcome {
+        let mut findings = Vec::new();
+        let mut record = CheckupRecord {
+            source_record: row.record,
+            ..CheckupRecord::default()
+        };
+        let finding = |column: Option<&ColumnRule>,
+                       item: Option<&Item>,
+                       rule: Rule,
+                       severity: Severity,
+                       message: String,
+                       value: Option<&str>| Finding {
+            record: row.record,
+            line: row.line,
+            column: column.map(|c| c.source.to_string()),
+            item: item.map(|i| i.code.clone()),
+            item_name: item.map(|i| i.name.clone()),
+            rule,
+            severity,
+            message,
+            value: value.map(str::to_owned),
+        };
+        if let Some(expected) = self.header_len {
+            if row.fields.len() != expected {
+                findings.push(finding(
+                    None,
+                    None,
+                    Rule::RaggedRow,
+                    Severity::Warning,
+                    format!(
+                        "the row has {} fields, the header {expected}",
+                        row.fields.len()
+                    ),
+                    None,
+                ));
+            }
+        }
+        if let Some(number) = self.map.settings.get("institution_number") {
+            record
+                .header
+                .set(HeaderField::InstitutionNumber, number.clone());
+        }
+        // A field whose value was wrong is reported once, as wrong, not again as missing.
+        let mut failed_fields = Vec::new();
+        for &(position, rule) in &self.positions {
+            let raw = row.fields.get(position).map(String::as_str).unwrap_or("");
+            let parts: Vec<&str> = match &rule.split {
+                Some(separator) => raw.split(separator.as_str()).collect(),
+                None => vec![raw],
+            };
+            for part in parts {
+                let part = part.trim();
+                match &rule.target {
+                    Target::Header(field) => {
+                        if let Err((message, severity)) =
+                            self.header_value(&mut record, *field, rule, part)
+                        {
+                            failed_fields.push(*field);
+                            findings.push(finding(
+                                Some(rule),
+                                None,
+                                Rule::Format,
+                                severity,
+                                format!("{}: {message}", field.label_ja()),
+                                Some(part),
+                            ));
+                        }
+                    }
+                    Target::Item(code) => {
+                        let Some(item) = self.profile.item(code) else {
+                            continue; // checked when the map was loaded
+                        };
+                        match self.item_value(item, rule, part) {
+                            Ok(None) => {}
+                            Ok(Some((value, flag, note))) => {
+                                if let Some((rule_id, message)) = note {
+                                    findings.push(finding(
+                                        Some(rule),
+                                        Some(item),
+                                        rule_id,
+                                        Severity::Warning,
+                                        message,
+                                        Some(part),
+                                    ));
+                                }
+                                if let Err(message) =
+                                    merge(&mut record, item, value, part.to_owned(), flag)
+                                {
+                                    findings.push(finding(
+                                        Some(rule),
+                                        Some(item),
+                                        Rule::Duplicate,
+                                        Severity::Error,
+                                        message,
+                                        Some(part),
+                                    ));
+                                }
+                            }
+                            Err((rule_id, message)) => findings.push(finding(
+                                Some(rule),
+                                Some(item),
+                                rule_id,
+                                Severity::Error,
+                                message,
+                                Some(part),
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        for field in HeaderField::ALL {
+            if field.is_required()
+                && record.header.get(field).is_none()
+                && !failed_fields.contains(&field)
+            {
+                findings.push(finding(
+                    None,
+                    None,
+                    Rule::Required,
+                    Severity::Error,
+                    format!("{} ({}) is missing", field.label_ja(), field.key()),
+                    None,
+                ));
+            }
+        }
+        for value in &record.values {
+            let bytes =
+                crate::stdcsv::value_text(self.profile.item(&value.code), &value.value).len();
+            if bytes > MAX_VALUE_BYTES {
+                let item = self.profile.item(&value.code);
+                findings.push(finding(
+                    None,
+                    item,
+                    Rule::ByteLimit,
+                    Severity::Error,
+                    format!("{bytes} bytes; the limit is {MAX_VALUE_BYTES}"),
+                    None,
+                ));
+            }
+        }
+        for (item_code, rule_id, severity, message) in validate::cross_check(self.profile, &record)
+        {
+            let item = self.profile.item(&item_code);
+            findings.push(finding(None, item, rule_id, severity, message, None));
+        }
+        let rejected = findings.iter().any(|f| f.severity == Severity::Error);
+        RowOutcome {
+            record: (!rejected).then_some(record),
+            findings,
+        }
+    }
+
+    fn header_value(
+        &self,
+        record: &mut CheckupRecord,
+        field: HeaderField,
+        rule: &ColumnRule,
+        raw: &str,
+    ) -> Result<(), (String, Severity)> {
+        if raw.is_empty() || matches!(self.map.missing(&rule.source, raw), Some(Missing::Blank)) {
+            return Ok(());
+        }
+        let text = self
+            .map
+            .translate(&rule.source, raw)
+            .map(str::to_owned)
+            .unwrap_or_else(|| fold_width(raw));
+        let digits = |len: &[usize], what: &str| -> Result<String, (String, Severity)> {
+            let d: String = text.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+            if d.bytes().all(|b| b.is_ascii_digit()) && len.contains(&d.len()) {
+                Ok(d)
+            } else {
+                Err((format!("expected {what}"), Severity::Error))
+            }
+        };
+        let value = match field {
+            HeaderField::InsurerNumber => {
+                let d = digits(&[6, 8], "6 or 8 digits")?;
+                // 国民健康保険 numbers have 6 digits; the standard writes 8.
+                if d.len() == 6 {
+                    format!("00{d}")
+                } else {
+                    d
+                }
+            }
+            HeaderField::InstitutionNumber => digits(&[10], "10 digits")?,
+            HeaderField::TicketNumber => digits(&[11], "11 digits")?,
+            HeaderField::Branch => {
+                let d = digits(&[1, 2], "1 or 2 digits")?;
+                format!("{d:0>2}")
+            }
+            HeaderField::BirthDate | HeaderField::ExamDate => parse_date(&text)
+                .map(format_date)
+                .map_err(|m| (m.to_owned(), Severity::Error))?,
+            HeaderField::Sex => parse_sex(&text)
+                .map(str::to_owned)
+                .map_err(|m| (m.to_owned(), Severity::Error))?,
+            HeaderField::PostalCode => digits(&[7], "7 digits")?,
+            HeaderField::Symbol
+            | HeaderField::Number
+            | HeaderField::KanaName
+            | HeaderField::Name
+            | HeaderField::Address => raw.trim().to_owned(),
+        };
+        record.header.set(field, value);
+        Ok(())
+    }
+
+    /// The standard value of one source value for `item`; `None` for a blank.
+    #[allow(clippy::type_complexity)]
+    fn item_value(
+        &self,
+        item: &Item,
+        rule: &ColumnRule,
+        raw: &str,
+    ) -> Result<Option<(Value, Option<RangeFlag>, Option<(Rule, String)>)>, (Rule, String)> {
+        match self.map.missing(&rule.source, raw) {
+            Some(Missing::Blank) => return Ok(None),
+            Some(Missing::NotPerformed) => return Ok(Some((Value::NotPerformed, None, None))),
+            Some(Missing::Unmeasurable) => return Ok(Some((Value::Unmeasurable, None, None))),
+            None => {}
+        }
+        let translated = self.map.translate(&rule.source, raw);
+        let text = translated.unwrap_or(raw);
+        match &item.kind {
+            ItemKind::Numeric { format } => {
+                // A lone dash means "no value" in number columns (in code columns it is 陰性).
+                if matches!(fold_width(text).as_str(), "-" | "--" | "ー" | "*") {
+                    return Ok(None);
+                }
+                let number = parse_number(text)
+                    .map_err(|m| (Rule::Format, format!("{m}; expected a number ({format})")))?;
+                let value = match rule.multiply {
+                    Some(factor) => number.value * factor,
+                    None => number.value,
+                };
+                let formatted = format_number(value, format.integer_digits, format.fraction_digits)
+                    .map_err(|m| (Rule::Format, format!("{m} ({format})")))?;
+                let rounded = Decimal::from_str(&formatted).unwrap_or(value);
+                let flag = range_flag(item, rounded);
+                let note = match (number.bound, flag) {
+                    (Some(bound), _) => Some((
+                        Rule::Bound,
+                        format!(
+                            "given as {} a limit; recorded as the limit",
+                            if bound == Bound::Below {
+                                "below"
+                            } else {
+                                "above"
+                            }
+                        ),
+                    )),
+                    (None, Some(flag)) => Some((
+                        Rule::InputRange,
+                        format!(
+                            "outside the input range {}–{}; kept and flagged {}",
+                            item.input_range
+                                .as_ref()
+                                .and_then(|r| r.low.clone())
+                                .unwrap_or_default(),
+                            item.input_range
+                                .as_ref()
+                                .and_then(|r| r.high.clone())
+                                .unwrap_or_default(),
+                            if flag == RangeFlag::High { "H" } else { "L" }
+                        ),
+                    )),
+                    (None, None) => None,
+                };
+                Ok(Some((Value::Number(formatted), flag, note)))
+            }
+            ItemKind::Code { terms } => {
+                let key = lookup_key(text);
+                let code = terms
+                    .iter()
+                    .find(|t| lookup_key(&t.code) == key || lookup_key(&t.term) == key)
+                    .map(|t| t.code.clone())
+                    .or_else(|| qualitative_code_for(terms, &key));
+                match code {
+                    Some(code) => Ok(Some((Value::Code(vec![code]), None, None))),
+                    None => Err((
+                        Rule::CodeList,
+                        format!(
+                            "not in the code list ({}) and not in the map's dictionary",
+                            terms
+                                .iter()
+                                .map(|t| format!("{}={}", t.code, t.term))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )),
+                }
+            }
+            ItemKind::Date => parse_date(text)
+                .map(|d| Some((Value::Date(format_date(d)), None, None)))
+                .map_err(|m| (Rule::Format, m.to_owned())),
+            ItemKind::Text => Ok(Some((Value::Text(text.to_owned()), None, None))),
+        }
+    }
+}
+
+/// Several source values for one item: codes and texts are joined, numbers may not repeat.
+fn merge(
+    record: &mut CheckupRecord,
+    item: &Item,
+    value: Value,
+    original: String,
+    flag: Option<RangeFlag>,
+) -> Result<(), String> {
+    let Some(existing) = record.values.iter_mut().find(|v| v.code == item.code) else {
+        record.values.push(ItemValue {
+            code: item.code.clone(),
+            value,
+            original,
+            flag,
+        });
+        return Ok(());
+    };
+    match (&mut existing.value, value) {
+        (Value::Code(codes), Value::Code(more)) => {
+            for code in more {
+                if !codes.contains(&code) {
+                    codes.push(code);
+                }
+            }
+        }
+        (Value::Text(text), Value::Text(more)) => {
+            text.push_str(JOIN);
+            text.push_str(&more);
+        }
+        _ => return Err("the item takes one value and the record gives it twice".into()),
+    }
+    existing.original.push_str(JOIN);
+    existing.original.push_str(&original);
+    Ok(())
+}
+
+fn range_flag(item: &Item, value: Decimal) -> Option<RangeFlag> {
+    let range = item.input_range.as_ref()?;
+    let bound = |b: &Option<String>| b.as_deref().and_then(|t| Decimal::from_str(t).ok());
+    if bound(&range.low).is_some_and(|low| value < low) {
+        Some(RangeFlag::Low)
+    } else if bound(&range.high).is_some_and(|high| value > high) {
+        Some(RangeFlag::High)
+    } else {
+        None
+    }
+}
+
+/// The usual spellings of qualitative urine results (−, ±, +, ++, +++), for items whose code
+/// list is that five-step scale.
+pub(crate) fn qualitative_code_for(
+    terms: &[kenshin_profile::CodeTerm],
+    key: &str,
+) -> Option<String> {
+    if terms.len() != 5 || lookup_key(&terms[0].term) != "-" || lookup_key(&terms[4].term) != "+++"
+    {
+        return None;
+    }
+    let step = match key {
+        "-" | "(-)" | "陰性" | "ー" | "(ー)" | "neg" | "negative" => 0,
+        "+-" | "±" | "(±)" | "(+-)" | "疑陽性" | "偽陽性" | "弱陽性" => 1,
+        "+" | "(+)" | "1+" | "(1+)" | "陽性" => 2,
+        "++" | "(++)" | "2+" | "(2+)" => 3,
+        "+++" | "(+++)" | "3+" | "(3+)" | "4+" | "(4+)" => 4,
+        _ => return None,
+    };
+    Some(terms[step].code.clone())
+}
+
+/// Whether `key` is a usual spelling of a step of the item's qualitative scale.
+pub(crate) fn is_qualitative_spelling(terms: &[kenshin_profile::CodeTerm], key: &str) -> bool {
+    qualitative_code_for(terms, key).is_some()
+}

@@ -1,0 +1,267 @@
+//! A whole conversion: read an export, build records by the map, validate, write, account.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use kenshin_profile::{CheckupRecord, HeaderField, Profile};
+use serde::{Deserialize, Serialize};
+
+use crate::delimited::{DelimitedOptions, DelimitedReader, HeaderMode, ReadError, SourceEncoding};
+use crate::finding::{Finding, Rule, Severity};
+use crate::map::MapFile;
+use crate::record::{BindError, RecordBuilder};
+
+/// Version of the converter, recorded with every output (真正性).
+pub const CONVERTER_VERSION: &str = concat!("kenshin-convert ", env!("CARGO_PKG_VERSION"));
+
+/// Findings kept in a report in full; beyond this only counts are kept, so a broken export
+/// of a million rows does not make a million-line report.
+pub const MAX_FINDINGS_KEPT: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The input cannot be read at all (encoding, structure): nothing was converted.
+    #[error("unusable input: {0}")]
+    Read(#[from] ReadError),
+    #[error("the map does not fit this export: {0}")]
+    Bind(#[from] BindError),
+    #[error("{0}")]
+    Setting(String),
+    /// Writing an output failed.
+    #[error("output: {0}")]
+    Output(String),
+}
+
+/// Counts of one (item, rule, severity).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingCount {
+    pub item: Option<String>,
+    pub item_name: Option<String>,
+    pub rule: Rule,
+    pub severity: Severity,
+    pub count: u64,
+}
+
+/// What a conversion did; goes to the sender only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub converter: String,
+    pub profile: String,
+    pub map: Option<String>,
+    pub input_encoding: String,
+    pub input_delimiter: String,
+    pub records_in: u64,
+    pub records_out: u64,
+    pub records_rejected: u64,
+    /// Delivered records per 保険者番号.
+    pub records_by_insurer: BTreeMap<String, u64>,
+    pub errors: u64,
+    pub warnings: u64,
+    pub finding_counts: Vec<FindingCount>,
+    /// The first findings in full (see [`MAX_FINDINGS_KEPT`]).
+    pub findings: Vec<Finding>,
+    /// Source record numbers of the rejected records (the sender's error list).
+    pub rejected_records: Vec<u64>,
+    /// Records whose 保険者番号 no receiver takes: held back and listed for the sender.
+    #[serde(default)]
+    pub records_unrouted: u64,
+    #[serde(default)]
+    pub unrouted_records: Vec<u64>,
+    /// Why nothing could be converted, when the input was unusable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unusable: Option<String>,
+}
+
+/// What a sink did with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routed {
+    Delivered,
+    /// No receiver takes the record's 保険者番号.
+    Unrouted,
+}
+
+impl Report {
+    /// Every input record ended in exactly one place.
+    pub fn reconciles(&self) -> bool {
+        self.records_in == self.records_out + self.records_rejected + self.records_unrouted
+            && self.records_out == self.records_by_insurer.values().sum::<u64>()
+            && self.records_rejected == self.rejected_records.len() as u64
+            && self.records_unrouted == self.unrouted_records.len() as u64
+    }
+
+    /// The report of an input that could not be read at all.
+    pub fn unusable(profile: &Profile, map: Option<&MapFile>, error: &ConvertError) -> Report {
+        let mut report = Report::empty(profile, map);
+        report.unusable = Some(error.to_string());
+        report
+    }
+
+    fn empty(profile: &Profile, map: Option<&MapFile>) -> Report {
+        Report {
+            converter: CONVERTER_VERSION.into(),
+            profile: profile.label(),
+            map: map.map(MapFile::label),
+            input_encoding: String::new(),
+            input_delimiter: String::new(),
+            records_in: 0,
+            records_out: 0,
+            records_rejected: 0,
+            records_by_insurer: BTreeMap::new(),
+            errors: 0,
+            warnings: 0,
+            finding_counts: Vec::new(),
+            findings: Vec::new(),
+            rejected_records: Vec::new(),
+            records_unrouted: 0,
+            unrouted_records: Vec::new(),
+            unusable: None,
+        }
+    }
+
+    /// 0 clean, 1 findings (records delivered, some warnings or rejections).
+    pub fn exit_code(&self) -> i32 {
+        if self.errors == 0 && self.warnings == 0 {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// Reader options from a map's settings.
+pub fn reader_options(map: &MapFile) -> Result<DelimitedOptions, ConvertError> {
+    let mut options = DelimitedOptions::default();
+    if let Some(encoding) = map.settings.get("encoding").filter(|e| *e != "auto") {
+        options.encoding = Some(encoding.parse::<SourceEncoding>().map_err(|_| {
+            ConvertError::Setting(format!("map setting encoding: unknown {encoding:?}"))
+        })?);
+    }
+    if let Some(delimiter) = map.settings.get("delimiter").filter(|d| *d != "auto") {
+        options.delimiter = Some(match delimiter.as_str() {
+            "comma" | "," => b',',
+            "tab" | "\\t" => b'\t',
+            "semicolon" | ";" => b';',
+            other => {
+                return Err(ConvertError::Setting(format!(
+                    "map setting delimiter: use comma, tab or semicolon, not {other:?}"
+                )))
+            }
+        });
+    }
+    if let Some(header) = map.settings.get("header") {
+        options.header = match header.as_str() {
+            "auto" => HeaderMode::Auto,
+            "present" | "yes" | "あり" => HeaderMode::Present,
+            "absent" | "no" | "なし" => HeaderMode::Absent,
+            other => {
+                return Err(ConvertError::Setting(format!(
+                    "map setting header: use present, absent or auto, not {other:?}"
+                )))
+            }
+        };
+    }
+    Ok(options)
+}
+
+/// Converts a delimited export. Each delivered record goes to `sink` as soon as it is built
+/// (memory stays flat); `progress` gets the bytes read so far.
+pub fn convert_delimited<R: Read>(
+    input: R,
+    profile: &Profile,
+    map: &MapFile,
+    mut sink: impl FnMut(&CheckupRecord) -> Result<Routed, String>,
+    mut progress: impl FnMut(u64),
+) -> Result<Report, ConvertError> {
+    let reader = DelimitedReader::new(input, reader_options(map)?)?;
+    let header: Option<Vec<String>> = reader.header().map(<[String]>::to_vec);
+    let builder = RecordBuilder::bind(profile, map, header.as_deref())?;
+    let mut report = Report::empty(profile, Some(map));
+    report.input_encoding = reader.encoding().to_string();
+    report.input_delimiter = match reader.delimiter() {
+        b'\t' => "tab".into(),
+        b',' => "comma".into(),
+        other => (other as char).to_string(),
+    };
+    let mut tally = Tally::default();
+    let mut reader = reader;
+    loop {
+        let row = match reader.next() {
+            None => break,
+            Some(row) => row?,
+        };
+        progress(reader.bytes_read());
+        report.records_in += 1;
+        let outcome = builder.build(&row);
+        for finding in outcome.findings {
+            tally.add(&mut report, finding);
+        }
+        match outcome.record {
+            Some(record) => {
+                let insurer = record
+                    .header
+                    .get(HeaderField::InsurerNumber)
+                    .unwrap_or_default()
+                    .to_owned();
+                match sink(&record).map_err(ConvertError::Output)? {
+                    Routed::Delivered => {
+                        report.records_out += 1;
+                        *report.records_by_insurer.entry(insurer).or_default() += 1;
+                    }
+                    Routed::Unrouted => {
+                        report.records_unrouted += 1;
+                        report.unrouted_records.push(row.record);
+                        tally.add(
+                            &mut report,
+                            Finding {
+                                record: row.record,
+                                line: row.line,
+                                column: None,
+                                item: None,
+                                item_name: None,
+                                rule: Rule::UnknownInsurer,
+                                severity: Severity::Error,
+                                message: "no receiving organisation takes this 保険者番号; the record was held back".into(),
+                                value: Some(insurer),
+                            },
+                        );
+                    }
+                }
+            }
+            None => {
+                report.records_rejected += 1;
+                report.rejected_records.push(row.record);
+            }
+        }
+    }
+    report.finding_counts = tally.counts.into_values().collect();
+    debug_assert!(report.reconciles());
+    Ok(report)
+}
+
+/// Counts findings by (item, rule, severity) and keeps the first ones in full.
+#[derive(Default)]
+struct Tally {
+    counts: BTreeMap<(Option<String>, Rule, Severity), FindingCount>,
+}
+
+impl Tally {
+    fn add(&mut self, report: &mut Report, finding: Finding) {
+        match finding.severity {
+            Severity::Error => report.errors += 1,
+            Severity::Warning => report.warnings += 1,
+        }
+        self.counts
+            .entry((finding.item.clone(), finding.rule, finding.severity))
+            .or_insert_with(|| FindingCount {
+                item: finding.item.clone(),
+                item_name: finding.item_name.clone(),
+                rule: finding.rule,
+                severity: finding.severity,
+                count: 0,
+            })
+            .count += 1;
+        if report.findings.len() < MAX_FINDINGS_KEPT {
+            report.findings.push(finding);
+        }
+    }
+}

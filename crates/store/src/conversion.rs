@@ -1,0 +1,562 @@
+//! Conversion in the store: map versions, the job queue, completed conversions and usage.
+
+use std::collections::HashMap;
+
+use kenshin_core::{DeliveryId, EventKind, ObjectId, SubmissionId};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::error::unique_violation;
+use crate::events::{append, NewEvent, RecordCounts};
+use crate::relay::{shred_in_tx, NewObject, ObjectRecord, ShredList, SubmissionRecord};
+use crate::timefmt::{from_ms, opt_from_ms, to_ms};
+use crate::{Database, StoreError};
+
+/// One version of an institution's map file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapRecord {
+    pub org_id: i64,
+    pub org_code: String,
+    pub map_id: String,
+    pub version: String,
+    pub content: Vec<u8>,
+    pub sha256: String,
+    pub created_at: OffsetDateTime,
+    pub activated_at: Option<OffsetDateTime>,
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+impl MapRecord {
+    pub fn is_active(&self) -> bool {
+        self.activated_at.is_some() && self.retired_at.is_none()
+    }
+}
+
+/// Who receives the records of one 保険者番号.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receiver {
+    pub org_id: i64,
+    pub code: String,
+}
+
+/// A claimed conversion job.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub submission: SubmissionRecord,
+    pub input: ObjectRecord,
+    pub attempts: u32,
+}
+
+/// One converted output for one receiver, durable in the blob store.
+#[derive(Clone, Debug)]
+pub struct ConvertedOutput {
+    pub receiver_org_id: i64,
+    pub object: NewObject,
+    pub filename: String,
+    pub records: u64,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Everything a finished conversion records, in one transaction.
+#[derive(Clone, Debug)]
+pub struct CompletedConversion {
+    pub submission_id: SubmissionId,
+    pub outputs: Vec<ConvertedOutput>,
+    /// The sender's report (encrypted JSON).
+    pub report: NewObject,
+    pub counts: RecordCounts,
+    pub map_label: Option<String>,
+    pub profile_label: String,
+    pub converter: String,
+    /// True when the input was unusable: the submission is rejected.
+    pub rejected: bool,
+    pub actor: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageRow {
+    pub org_code: String,
+    pub org_name: String,
+    pub month: String,
+    pub records: u64,
+}
+
+const MAP_SELECT: &str = "SELECT m.org_id, o.code AS org_code, m.map_id, m.version, m.content, \
+     m.sha256, m.created_at, m.activated_at, m.retired_at FROM maps m JOIN orgs o ON o.id = m.org_id";
+
+fn map_from_row(row: sqlx::sqlite::SqliteRow) -> MapRecord {
+    MapRecord {
+        org_id: row.get("org_id"),
+        org_code: row.get("org_code"),
+        map_id: row.get("map_id"),
+        version: row.get("version"),
+        content: row.get("content"),
+        sha256: row.get("sha256"),
+        created_at: from_ms(row.get("created_at")),
+        activated_at: opt_from_ms(row.get("activated_at")),
+        retired_at: opt_from_ms(row.get("retired_at")),
+    }
+}
+
+async fn insert_object(
+    conn: &mut sqlx::SqliteConnection,
+    object: &NewObject,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO objects (id, kek_id, wrapped_key, plaintext_size, plaintext_sha256, \
+         ciphertext_size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(object.id.to_string())
+    .bind(&object.kek_id)
+    .bind(&object.wrapped_key)
+    .bind(object.plaintext_size as i64)
+    .bind(&object.plaintext_sha256)
+    .bind(object.ciphertext_size as i64)
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Database {
+    /// Stores a new map version (inactive). Versions are unique per organisation and map id.
+    pub async fn insert_map(
+        &self,
+        org_id: i64,
+        map_id: &str,
+        version: &str,
+        content: &[u8],
+        sha256: &str,
+        now: OffsetDateTime,
+    ) -> Result<MapRecord, StoreError> {
+        sqlx::query(
+            "INSERT INTO maps (org_id, map_id, version, content, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(org_id)
+        .bind(map_id)
+        .bind(version)
+        .bind(content)
+        .bind(sha256)
+        .bind(to_ms(now))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            unique_violation(e, || {
+                format!("map {map_id} version {version} already exists; map versions are immutable, give the new one another version")
+            })
+        })?;
+        self.map_version(org_id, map_id, version).await
+    }
+
+    pub async fn map_version(
+        &self,
+        org_id: i64,
+        map_id: &str,
+        version: &str,
+    ) -> Result<MapRecord, StoreError> {
+        sqlx::query(&format!(
+            "{MAP_SELECT} WHERE m.org_id = ? AND m.map_id = ? AND m.version = ?"
+        ))
+        .bind(org_id)
+        .bind(map_id)
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(map_from_row)
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// Makes a version the organisation's active map, retiring the previous one.
+    pub async fn activate_map(
+        &self,
+        org_id: i64,
+        map_id: &str,
+        version: &str,
+        now: OffsetDateTime,
+    ) -> Result<MapRecord, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE maps SET retired_at = ? WHERE org_id = ? AND activated_at IS NOT NULL AND retired_at IS NULL",
+        )
+        .bind(to_ms(now))
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+        let updated = sqlx::query(
+            "UPDATE maps SET activated_at = ?, retired_at = NULL WHERE org_id = ? AND map_id = ? AND version = ?",
+        )
+        .bind(to_ms(now))
+        .bind(org_id)
+        .bind(map_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        self.map_version(org_id, map_id, version).await
+    }
+
+    /// The map that applies to an institution: its own active one, else its parent's.
+    pub async fn active_map(&self, org_id: i64) -> Result<Option<MapRecord>, StoreError> {
+        let own = sqlx::query(&format!(
+            "{MAP_SELECT} WHERE m.org_id = ? AND m.activated_at IS NOT NULL AND m.retired_at IS NULL"
+        ))
+        .bind(org_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        if let Some(row) = own {
+            return Ok(Some(map_from_row(row)));
+        }
+        let parent = sqlx::query(&format!(
+            "{MAP_SELECT} WHERE m.org_id = (SELECT parent_org_id FROM orgs WHERE id = ?) \
+             AND m.activated_at IS NOT NULL AND m.retired_at IS NULL"
+        ))
+        .bind(org_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(parent.map(map_from_row))
+    }
+
+    pub async fn list_maps(&self, org_id: i64) -> Result<Vec<MapRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{MAP_SELECT} WHERE m.org_id = ? ORDER BY m.created_at"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(map_from_row).collect())
+    }
+
+    /// Makes `child` a 子機関 of `parent` (it uses the parent's map when it has none).
+    pub async fn set_parent(&self, child: i64, parent: i64) -> Result<(), StoreError> {
+        if child == parent {
+            return Err(StoreError::Conflict(
+                "an organisation cannot be its own parent".into(),
+            ));
+        }
+        sqlx::query("UPDATE orgs SET parent_org_id = ? WHERE id = ?")
+            .bind(parent)
+            .bind(child)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The insurer's records go to the agent (代行機関) instead.
+    pub async fn delegate(
+        &self,
+        insurer: i64,
+        agent: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO delegations (insurer_org_id, agent_org_id, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (insurer_org_id) DO UPDATE SET agent_org_id = excluded.agent_org_id",
+        )
+        .bind(insurer)
+        .bind(agent)
+        .bind(to_ms(now))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// For a sender: which organisation receives each 保険者番号, over its convert routes. An
+    /// insurer that delegated to an agent is reached through the agent.
+    pub async fn conversion_receivers(
+        &self,
+        sender_org_id: i64,
+    ) -> Result<HashMap<String, Receiver>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT n.number, \
+                    COALESCE(dl.agent_org_id, n.org_id) AS receiver_id, \
+                    o.code AS receiver_code \
+             FROM insurer_numbers n \
+             LEFT JOIN delegations dl ON dl.insurer_org_id = n.org_id \
+             JOIN orgs o ON o.id = COALESCE(dl.agent_org_id, n.org_id) \
+             JOIN routes r ON r.receiver_org_id = COALESCE(dl.agent_org_id, n.org_id) \
+             WHERE r.sender_org_id = ? AND r.mode = 'convert'",
+        )
+        .bind(sender_org_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                (
+                    row.get("number"),
+                    Receiver {
+                        org_id: row.get("receiver_id"),
+                        code: row.get("receiver_code"),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    pub async fn has_convert_route(&self, sender_org_id: i64) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM routes WHERE sender_org_id = ? AND mode = 'convert'",
+        )
+        .bind(sender_org_id)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Claims the oldest queued job, or one whose worker's lease ran out. Jobs that have been
+    /// tried `max_attempts` times are not claimed again (see [`Database::fail_job`]).
+    pub async fn claim_job(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        max_attempts: u32,
+    ) -> Result<Option<Job>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let claimed: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE jobs SET state = 'running', lease_until = ?1, attempts = attempts + 1, updated_at = ?2 \
+             WHERE submission_id = ( \
+                 SELECT submission_id FROM jobs \
+                 WHERE (state = 'queued' OR (state = 'running' AND lease_until < ?2)) AND attempts < ?3 \
+                 ORDER BY created_at LIMIT 1) \
+             RETURNING submission_id, attempts",
+        )
+        .bind(to_ms(now + lease))
+        .bind(to_ms(now))
+        .bind(i64::from(max_attempts))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((submission_id, attempts)) = claimed else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE submissions SET state = 'converting' WHERE id = ? AND state = 'received'",
+        )
+        .bind(&submission_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let id: SubmissionId = submission_id
+            .parse()
+            .map_err(|e| StoreError::corrupt("jobs", e))?;
+        let sender: i64 = sqlx::query_scalar("SELECT sender_org_id FROM submissions WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&self.reader)
+            .await?;
+        let submission = self.submission(sender, id).await?;
+        let input = self.object(submission.object_id).await?;
+        Ok(Some(Job {
+            submission,
+            input,
+            attempts: attempts as u32,
+        }))
+    }
+
+    /// Jobs whose last attempt failed, for retry after a crash or an exhausted budget: the
+    /// error is recorded; the job is queued again unless `give_up`.
+    pub async fn fail_job(
+        &self,
+        submission: SubmissionId,
+        error: &str,
+        give_up: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE submission_id = ?",
+        )
+        .bind(if give_up { "failed" } else { "queued" })
+        .bind(error)
+        .bind(to_ms(now))
+        .bind(submission.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a finished conversion: outputs become deliveries, the report is stored, usage
+    /// counted, the job closed — and the input's key is destroyed, all in one transaction.
+    /// If the submission was withdrawn or finished meanwhile, nothing is recorded and the new
+    /// objects are returned for deletion.
+    pub async fn complete_conversion(
+        &self,
+        done: &CompletedConversion,
+        now: OffsetDateTime,
+    ) -> Result<ShredList, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let state: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT sub.state, sub.object_id, sub.sender_org_id FROM submissions sub WHERE sub.id = ?",
+        )
+        .bind(done.submission_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((state, input_object, sender_org_id)) = state else {
+            return Err(StoreError::NotFound);
+        };
+        if state != "converting" && state != "received" {
+            // Idempotence: a second worker finishing the same job records nothing twice.
+            drop(tx);
+            let mut orphans: Vec<ObjectId> = done.outputs.iter().map(|o| o.object.id).collect();
+            orphans.push(done.report.id);
+            return Ok(orphans);
+        }
+        let sender_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = ?")
+            .bind(sender_org_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        insert_object(&mut tx, &done.report, now).await?;
+        let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+        for output in &done.outputs {
+            insert_object(&mut tx, &output.object, now).await?;
+            let delivery_id = DeliveryId::new();
+            sqlx::query(
+                "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
+                 state, created_at, expires_at, records) VALUES (?, ?, ?, ?, ?, 'ready', ?, ?, ?)",
+            )
+            .bind(delivery_id.to_string())
+            .bind(done.submission_id.to_string())
+            .bind(output.receiver_org_id)
+            .bind(output.object.id.to_string())
+            .bind(&output.filename)
+            .bind(to_ms(now))
+            .bind(to_ms(output.expires_at))
+            .bind(output.records as i64)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO usage (receiver_org_id, month, records) VALUES (?, ?, ?) \
+                 ON CONFLICT (receiver_org_id, month) DO UPDATE SET records = records + excluded.records",
+            )
+            .bind(output.receiver_org_id)
+            .bind(&month)
+            .bind(output.records as i64)
+            .execute(&mut *tx)
+            .await?;
+            let receiver_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = ?")
+                .bind(output.receiver_org_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut event = NewEvent::new(EventKind::Delivered, &done.actor);
+            event.sender_org = Some(sender_code.clone());
+            event.receiver_org = Some(receiver_code);
+            event.submission_id = Some(done.submission_id);
+            event.delivery_id = Some(delivery_id);
+            event.object_id = Some(output.object.id);
+            event.size = Some(output.object.plaintext_size);
+            event.counts = Some(RecordCounts {
+                records_out: output.records,
+                ..RecordCounts::default()
+            });
+            append(&mut tx, &event, now).await?;
+        }
+        let new_state = if done.rejected || done.outputs.is_empty() {
+            "rejected"
+        } else {
+            "delivered"
+        };
+        sqlx::query(
+            "UPDATE submissions SET state = ?, map_label = ?, profile_label = ?, converter = ?, \
+             records_in = ?, records_out = ?, records_rejected = ?, records_unrouted = ?, \
+             report_object_id = ? WHERE id = ?",
+        )
+        .bind(new_state)
+        .bind(&done.map_label)
+        .bind(&done.profile_label)
+        .bind(&done.converter)
+        .bind(done.counts.records_in as i64)
+        .bind(done.counts.records_out as i64)
+        .bind(done.counts.records_rejected as i64)
+        .bind(done.counts.records_unrouted as i64)
+        .bind(done.report.id.to_string())
+        .bind(done.submission_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = ? WHERE submission_id = ?",
+        )
+        .bind(to_ms(now))
+        .bind(done.submission_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let mut event = NewEvent::new(
+            if done.rejected {
+                EventKind::Rejected
+            } else {
+                EventKind::Converted
+            },
+            &done.actor,
+        );
+        event.sender_org = Some(sender_code.clone());
+        event.submission_id = Some(done.submission_id);
+        event.counts = Some(done.counts);
+        append(&mut tx, &event, now).await?;
+        // The input is no longer needed: destroy it (DESIGN §3).
+        let input: ObjectId = input_object
+            .parse()
+            .map_err(|e| StoreError::corrupt("submissions", e))?;
+        let mut shred = NewEvent::new(EventKind::Shredded, &done.actor);
+        shred.sender_org = Some(sender_code);
+        shred.submission_id = Some(done.submission_id);
+        let shredded = shred_in_tx(&mut tx, input, shred, "converted", now).await?;
+        tx.commit().await?;
+        Ok(shredded)
+    }
+
+    /// The encrypted report of one of the sender's submissions.
+    pub async fn submission_report(
+        &self,
+        sender_org_id: i64,
+        id: SubmissionId,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let report: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT report_object_id FROM submissions WHERE id = ? AND sender_org_id = ?",
+        )
+        .bind(id.to_string())
+        .bind(sender_org_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        match report {
+            None => Err(StoreError::NotFound),
+            Some(None) => Ok(None),
+            Some(Some(object)) => Ok(Some(
+                self.object(
+                    object
+                        .parse()
+                        .map_err(|e| StoreError::corrupt("submissions", e))?,
+                )
+                .await?,
+            )),
+        }
+    }
+
+    /// Converted records per receiver per month (for billing), optionally one month.
+    pub async fn usage(&self, month: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.code, o.name, u.month, u.records FROM usage u JOIN orgs o ON o.id = u.receiver_org_id \
+             WHERE ?1 IS NULL OR u.month = ?1 ORDER BY u.month, o.code",
+        )
+        .bind(month)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| UsageRow {
+                org_code: row.get("code"),
+                org_name: row.get("name"),
+                month: row.get("month"),
+                records: row.get::<i64, _>("records") as u64,
+            })
+            .collect())
+    }
+
+    /// Jobs waiting or running, for health and metrics.
+    pub async fn queue_depth(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(n as u64)
+    }
+}

@@ -1,0 +1,277 @@
+//! Conversion in the service, end to end over TLS: an institution's export is converted with
+//! its active map, split by 保険者番号 into one delivery per receiving organisation (an
+//! insurer, and an agent that receives for another insurer), unknown insurers are held back
+//! and reported to the sender, and the input is destroyed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use kenshin_client::ClientError;
+use kenshin_core::api::{ErrorCode, SubmissionView};
+use kenshin_core::{EventKind, OrgCode, OrgKind, RouteMode, SubmissionState};
+use time::OffsetDateTime;
+
+const CONVERTER: &str = "inst-convert";
+const AGENT: &str = "agent-kyokai";
+
+const MAP: &str = "kind,source,item,from,to,options,note
+setting,,,id,inst-convert-main,,
+setting,,,version,1,,
+setting,,,profile,mhlw-tokutei-4ki,,
+column,保険者番号,header.insurer_number,,,,
+column,生年月日,header.birth_date,,,,
+column,性別,header.sex,,,,
+column,受診日,header.exam_date,,,,
+column,身長,9N001000000000001,,,,
+column,体重,9N006000000000001,,,,
+column,最高血圧,9A751000000000001,,,,
+column,最低血圧,9A761000000000001,,,,
+column,尿糖,1A020000000190111,,,,
+value,尿糖,,陰性,1,,
+";
+
+fn export() -> String {
+    let mut csv =
+        String::from("保険者番号,生年月日,性別,受診日,身長,体重,最高血圧,最低血圧,尿糖\r\n");
+    let rows = [
+        ("06999901", "S45.1.1", "男", "120", "80", "陰性"),
+        ("06999901", "1980/2/3", "女", "118", "76", "(+)"),
+        ("06999902", "H2.3.4", "1", "132", "88", "-"),
+        ("06999901", "1975-05-06", "2", "70", "90", "陰性"), // systolic below diastolic: rejected
+        ("12345678", "1990/1/1", "1", "120", "80", "陰性"),  // nobody takes this insurer
+        ("06999902", "令和元年5月1日", "2", "110", "70", "±"),
+        ("06999901", "19600101", "1", "140", "90", "陰性"),
+    ];
+    for (insurer, birth, sex, sbp, dbp, urine) in rows {
+        csv.push_str(&format!(
+            "{insurer},{birth},{sex},2026/4/1,165.0,60.0,{sbp},{dbp},{urine}\r\n"
+        ));
+    }
+    csv
+}
+
+async fn set_up(relay: &Relay) {
+    let db = relay.db().await;
+    let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+    let now = OffsetDateTime::now_utc();
+    for (code, kind, name) in [
+        (CONVERTER, OrgKind::Institution, "さくら健診センター 変換"),
+        (AGENT, OrgKind::Agent, "けんしん代行センター"),
+    ] {
+        let code: OrgCode = code.parse().unwrap();
+        kenshin_relay::admin::create_org(&db, code.clone(), kind, name, vec![])
+            .await
+            .unwrap();
+        let dir = relay.data.root().join("certs").join(code.as_str());
+        kenshin_relay::admin::issue_cert(&db, &ca, &code, "batch", &dir, 30, None)
+            .await
+            .unwrap();
+    }
+    for to in [INSURER, AGENT] {
+        db.create_route(
+            &CONVERTER.parse().unwrap(),
+            &to.parse().unwrap(),
+            RouteMode::Convert,
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    // OTHER (保険者番号 06999902) delegated receiving to the agent.
+    let other = db.org_by_code(OTHER).await.unwrap();
+    let agent = db.org_by_code(AGENT).await.unwrap();
+    db.delegate(other.id, agent.id, now).await.unwrap();
+    db.close().await;
+}
+
+async fn wait_converted(client: &kenshin_client::RelayClient, id: &str) -> SubmissionView {
+    for _ in 0..200 {
+        let view = client.submission(id).await.unwrap();
+        if !matches!(
+            view.state,
+            SubmissionState::Received | SubmissionState::Converting
+        ) {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the submission was not converted in time");
+}
+
+#[tokio::test]
+async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let sender = relay.client(CONVERTER);
+
+    // No active map yet: refused before anything is stored.
+    let early = sender
+        .send_stream("", "export.csv", None, stream_of(export().into_bytes()))
+        .await;
+    assert!(
+        matches!(
+            early,
+            Err(ClientError::Api {
+                code: ErrorCode::InvalidState,
+                ..
+            })
+        ),
+        "{early:?}"
+    );
+    // A map that names an item that does not exist is refused with its line.
+    let bad = MAP.replace("9N001000000000001", "9N001000000000999");
+    let err = sender.upload_map(bad.into_bytes(), true).await.unwrap_err();
+    assert!(err.to_string().contains("line 9"), "{err}");
+    let map = sender
+        .upload_map(MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    assert!(map.active);
+    assert_eq!(
+        (map.map_id.as_str(), map.version.as_str()),
+        ("inst-convert-main", "1")
+    );
+    // Versions are immutable.
+    let again = sender.upload_map(MAP.as_bytes().to_vec(), false).await;
+    assert!(again.is_err());
+
+    let receipt = sender
+        .send_stream("", "export.csv", None, stream_of(export().into_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(receipt.state, SubmissionState::Received);
+    assert!(receipt.deliveries.is_empty());
+    let done = wait_converted(&sender, &receipt.id.to_string()).await;
+    assert_eq!(done.state, SubmissionState::Delivered);
+    let summary = done.conversion.clone().expect("conversion summary");
+    assert_eq!(
+        (
+            summary.records_in,
+            summary.records_out,
+            summary.records_rejected,
+            summary.records_unrouted
+        ),
+        (7, 5, 1, 1)
+    );
+    assert_eq!(summary.map.as_deref(), Some("inst-convert-main@1"));
+    assert!(summary.profile.unwrap().starts_with("mhlw-tokutei-4ki@"));
+    assert!(summary.converter.unwrap().starts_with("kenshin-convert"));
+    let mut by_receiver: Vec<(String, Option<u64>)> = done
+        .deliveries
+        .iter()
+        .map(|d| (d.receiver.code.clone(), d.records))
+        .collect();
+    by_receiver.sort();
+    assert_eq!(
+        by_receiver,
+        [(AGENT.to_owned(), Some(2)), (INSURER.to_owned(), Some(3))]
+    );
+
+    // The insurer gets the standard CSV of its own three examinees.
+    let insurer = relay.client(INSURER);
+    let inbox = insurer.list_deliveries(None, 10, 0).await.unwrap();
+    assert_eq!(inbox.total, 1);
+    let delivery = &inbox.items[0];
+    assert_eq!(delivery.filename, format!("export_{INSURER}.std.csv"));
+    let out = relay.dir.path().join("insurer.csv");
+    insurer
+        .fetch_to_file(&delivery.id.to_string(), &out, |_, _| {})
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut csv = csv::Reader::from_reader(text.trim_start_matches('\u{FEFF}').as_bytes());
+    let header = csv.headers().unwrap().clone();
+    let insurer_column = header.iter().position(|h| h == "保険者番号").unwrap();
+    let urine = header
+        .iter()
+        .position(|h| h.starts_with("尿糖[1A020000000190111]"))
+        .unwrap();
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| &r[insurer_column] == "06999901"));
+    assert_eq!(
+        &rows[0][urine + 1],
+        "陰性",
+        "the original value is kept beside the standard one"
+    );
+
+    // The agent receives for the insurer that delegated to it.
+    let agent = relay.client(AGENT);
+    assert_eq!(
+        agent.list_deliveries(None, 10, 0).await.unwrap().items[0].records,
+        Some(2)
+    );
+    // OTHER itself receives nothing: its records went to its agent.
+    assert_eq!(
+        relay
+            .client(OTHER)
+            .list_deliveries(None, 10, 0)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+
+    // The sender's report names the held-back and the rejected records; receivers cannot read it.
+    let report = sender.report(&receipt.id.to_string()).await.unwrap();
+    assert_eq!(report["unrouted_records"], serde_json::json!([5]));
+    assert_eq!(report["rejected_records"], serde_json::json!([4]));
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule"] == "blood_pressure"));
+    let denied = insurer.report(&receipt.id.to_string()).await.unwrap_err();
+    assert_eq!(denied.code(), Some(ErrorCode::NotFound));
+
+    // The input was destroyed; the outputs and the report remain (encrypted).
+    let db = relay.db().await;
+    let sender_org = db.org_by_code(CONVERTER).await.unwrap();
+    let input = db
+        .submission(sender_org.id, receipt.id)
+        .await
+        .unwrap()
+        .object_id;
+    assert!(db.object(input).await.unwrap().wrapped_key.is_none());
+    assert!(!relay
+        .blob_files()
+        .iter()
+        .any(|p| p.ends_with(input.to_string())));
+    let kinds: Vec<EventKind> = event_kinds(&db, receipt.id).await;
+    assert!(
+        kinds.contains(&EventKind::Converted) && kinds.contains(&EventKind::Shredded),
+        "{kinds:?}"
+    );
+    let usage = db.usage(None).await.unwrap();
+    let count = |code: &str| usage.iter().find(|u| u.org_code == code).map(|u| u.records);
+    assert_eq!((count(INSURER), count(AGENT)), (Some(3), Some(2)));
+    db.close().await;
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn an_unusable_export_is_rejected_with_a_report_and_nothing_delivered() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let sender = relay.client(CONVERTER);
+    sender
+        .upload_map(MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    // A Shift_JIS export with an invalid byte sequence.
+    let mut bytes = encoding_rs::SHIFT_JIS.encode(&export()).0.into_owned();
+    bytes.extend_from_slice(&[0x85, 0x40, b'\r', b'\n']);
+    let receipt = sender
+        .send_stream("", "broken.csv", None, stream_of(bytes))
+        .await
+        .unwrap();
+    let done = wait_converted(&sender, &receipt.id.to_string()).await;
+    assert_eq!(done.state, SubmissionState::Rejected);
+    assert!(done.deliveries.is_empty());
+    let report = sender.report(&receipt.id.to_string()).await.unwrap();
+    let reason = report["unusable"].as_str().unwrap();
+    assert!(reason.contains("line 9"), "{reason}");
+    relay.stop().await;
+}

@@ -53,6 +53,8 @@ pub enum Target {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ColumnRule {
     pub source: SourceRef,
+    /// `source` as written in the map (`身長`, `#3`): the key of its value and missing rules.
+    pub source_key: String,
     pub target: Target,
     pub multiply: Option<rust_decimal::Decimal>,
     pub split: Option<String>,
@@ -78,10 +80,11 @@ pub struct MapFile {
     pub profile: String,
     pub settings: HashMap<String, String>,
     pub columns: Vec<ColumnRule>,
-    /// `(source or "*", lookup key of the institution's value)` → standard code or term.
-    values: HashMap<(String, String), String>,
-    /// `(source or "*", lookup key of the token)` → meaning.
-    missing: HashMap<(String, String), Missing>,
+    /// Source column (or `*`) → lookup key of the institution's value → standard code or
+    /// term. Nested so that a look-up borrows instead of building a key.
+    values: HashMap<String, HashMap<String, String>>,
+    /// Source column (or `*`) → lookup key of the token → meaning.
+    missing: HashMap<String, HashMap<String, Missing>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -179,10 +182,13 @@ impl MapFile {
             settings: HashMap::new(),
             columns: Vec::new(),
             values: HashMap::new(),
-            missing: DEFAULT_MISSING
-                .iter()
-                .map(|(token, meaning)| (("*".to_owned(), lookup_key(token)), *meaning))
-                .collect(),
+            missing: HashMap::from([(
+                "*".to_owned(),
+                DEFAULT_MISSING
+                    .iter()
+                    .map(|(token, meaning)| (lookup_key(token), *meaning))
+                    .collect(),
+            )]),
         };
         let mut value_rules = Vec::new();
         for record in csv.records() {
@@ -221,6 +227,7 @@ impl MapFile {
                     let source = parse_source(get("source"), line)?;
                     let target = resolve_target(get("item"), profile, line)?;
                     let mut rule = ColumnRule {
+                        source_key: source.to_string(),
                         source,
                         target,
                         multiply: None,
@@ -278,7 +285,9 @@ impl MapFile {
                         s => s.to_owned(),
                     };
                     map.missing
-                        .insert((source, lookup_key(get("from"))), meaning);
+                        .entry(source)
+                        .or_default()
+                        .insert(lookup_key(get("from")), meaning);
                 }
                 other => {
                     return Err(err(
@@ -344,26 +353,36 @@ impl MapFile {
             }
             // For text and header columns the value is used as written.
             map.values
-                .insert((source, lookup_key(&from)), resolved.unwrap_or(to));
+                .entry(source)
+                .or_default()
+                .insert(lookup_key(&from), resolved.unwrap_or(to));
         }
         Ok(map)
     }
 
     /// The standard value the map gives an institution's value in `source`, if any.
-    pub fn translate(&self, source: &SourceRef, value: &str) -> Option<&str> {
+    pub fn translate(&self, source: &str, value: &str) -> Option<&str> {
+        if self.values.is_empty() {
+            return None;
+        }
         let key = lookup_key(value);
         self.values
-            .get(&(source.to_string(), key.clone()))
-            .or_else(|| self.values.get(&("*".to_owned(), key)))
+            .get(source)
+            .and_then(|m| m.get(&key))
+            .or_else(|| self.values.get("*").and_then(|m| m.get(&key)))
             .map(String::as_str)
     }
 
     /// What a missing-value token in `source` stands for, if it is one.
-    pub fn missing(&self, source: &SourceRef, value: &str) -> Option<Missing> {
+    pub fn missing(&self, source: &str, value: &str) -> Option<Missing> {
+        if value.is_empty() {
+            return Some(Missing::Blank);
+        }
         let key = lookup_key(value);
         self.missing
-            .get(&(source.to_string(), key.clone()))
-            .or_else(|| self.missing.get(&("*".to_owned(), key)))
+            .get(source)
+            .and_then(|m| m.get(&key))
+            .or_else(|| self.missing.get("*").and_then(|m| m.get(&key)))
             .copied()
     }
 

@@ -229,12 +229,17 @@ impl<'a> RecordBuilder<'a> {
         rule: &ColumnRule,
         raw: &str,
     ) -> Result<(), (String, Severity)> {
-        if raw.is_empty() || matches!(self.map.missing(&rule.source, raw), Some(Missing::Blank)) {
+        if raw.is_empty()
+            || matches!(
+                self.map.missing(&rule.source_key, raw),
+                Some(Missing::Blank)
+            )
+        {
             return Ok(());
         }
         let text = self
             .map
-            .translate(&rule.source, raw)
+            .translate(&rule.source_key, raw)
             .map(str::to_owned)
             .unwrap_or_else(|| fold_width(raw));
         let digits = |len: &[usize], what: &str| -> Result<String, (String, Severity)> {
@@ -286,13 +291,13 @@ impl<'a> RecordBuilder<'a> {
         rule: &ColumnRule,
         raw: &str,
     ) -> Result<Option<(Value, Option<RangeFlag>, Option<(Rule, String)>)>, (Rule, String)> {
-        match self.map.missing(&rule.source, raw) {
+        match self.map.missing(&rule.source_key, raw) {
             Some(Missing::Blank) => return Ok(None),
             Some(Missing::NotPerformed) => return Ok(Some((Value::NotPerformed, None, None))),
             Some(Missing::Unmeasurable) => return Ok(Some((Value::Unmeasurable, None, None))),
             None => {}
         }
-        let translated = self.map.translate(&rule.source, raw);
+        let translated = self.map.translate(&rule.source_key, raw);
         let text = translated.unwrap_or(raw);
         match &item.kind {
             ItemKind::Numeric { format } => {

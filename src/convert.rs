@@ -18,7 +18,8 @@ pub const EXIT_UNUSABLE: u8 = 2;
 
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
-    /// The institution's export (CSV/TSV).
+    /// The input: an institution's export (CSV/TSV, needs --map), an MHLW 特定健診 archive
+    /// (ZIP, no map needed), or a standard CSV written by this command.
     input: PathBuf,
     /// The institution's map file (変換テーブル).
     #[arg(long)]
@@ -29,12 +30,18 @@ pub struct ConvertArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// Output format.
+    /// Output format: the standard CSV, or MHLW XML archives (one per 保険者番号).
     #[arg(long, default_value = "std-csv")]
     format: OutputFormat,
     /// Encoding of the standard CSV: utf-8 (with BOM) or shift_jis.
     #[arg(long, default_value = "utf-8")]
     encoding: String,
+    /// 健診機関番号 (10 digits) of the sender, for MHLW archives (default: from the records).
+    #[arg(long)]
+    institution_number: Option<String>,
+    /// 健診機関名称, for MHLW archives.
+    #[arg(long, default_value = "健診機関")]
+    institution_name: String,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -43,6 +50,251 @@ pub struct ConvertArgs {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum OutputFormat {
     StdCsv,
+    MhlwXml,
+}
+
+/// What the input is, judged by its first bytes.
+enum InputKind {
+    MhlwArchive,
+    StandardCsv,
+    Export,
+}
+
+fn input_kind(path: &Path) -> anyhow::Result<InputKind> {
+    use std::io::Read;
+    let mut head = [0u8; 4096];
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let n = file.read(&mut head)?;
+    let head = &head[..n];
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Ok(InputKind::MhlwArchive);
+    }
+    let first_line =
+        String::from_utf8_lossy(head.split(|&b| b == b'\n').next().unwrap_or_default());
+    if kenshin_convert::stdcsv::is_standard_header(&first_line) {
+        return Ok(InputKind::StandardCsv);
+    }
+    Ok(InputKind::Export)
+}
+
+/// Where converted records go: one standard CSV, or per-insurer buffers for MHLW archives.
+enum Outputs<'p> {
+    StdCsv {
+        writer: StdCsvWriter<'p, std::io::BufWriter<std::fs::File>>,
+        partial: PathBuf,
+        path: PathBuf,
+    },
+    /// Records are spooled per 保険者番号 (JSON lines on disk, so memory stays flat) and written
+    /// as one archive per insurer at the end.
+    Mhlw {
+        spools: std::collections::BTreeMap<String, (PathBuf, std::io::BufWriter<std::fs::File>)>,
+        dir: PathBuf,
+    },
+}
+
+impl Outputs<'_> {
+    fn write(
+        &mut self,
+        record: &kenshin_profile::CheckupRecord,
+    ) -> Result<kenshin_convert::Routed, String> {
+        match self {
+            Outputs::StdCsv { writer, .. } => writer.write(record).map_err(|e| e.to_string())?,
+            Outputs::Mhlw { spools, dir } => {
+                use std::io::Write;
+                let insurer = record
+                    .header
+                    .get(kenshin_profile::HeaderField::InsurerNumber)
+                    .unwrap_or_default()
+                    .to_owned();
+                if !spools.contains_key(&insurer) {
+                    let path = dir.join(format!(".spool-{insurer}.jsonl"));
+                    let file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+                    spools.insert(insurer.clone(), (path, std::io::BufWriter::new(file)));
+                }
+                let (_, spool) = spools.get_mut(&insurer).expect("inserted above");
+                serde_json::to_writer(&mut *spool, record).map_err(|e| e.to_string())?;
+                spool.write_all(b"\n").map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(kenshin_convert::Routed::Delivered)
+    }
+}
+
+/// Runs `convert`; returns the process exit status (0 clean, 1 findings, 2 unusable).
+pub fn run_convert(args: ConvertArgs) -> anyhow::Result<u8> {
+    let profile = load_profile(args.profile.as_deref())?;
+    let encoding: OutputEncoding = args.encoding.parse().map_err(anyhow::Error::msg)?;
+    let kind = input_kind(&args.input)?;
+    let map = match (&kind, args.map.as_deref()) {
+        (InputKind::Export, None) => {
+            eprintln!(
+                "error: a map file (--map) is needed for an institution's export; draft one with `kenshin-relay map suggest {}`",
+                args.input.display()
+            );
+            return Ok(EXIT_UNUSABLE);
+        }
+        (InputKind::Export, Some(path)) => Some(MapFile::from_path(path, &profile)?),
+        // Archives and standard CSVs use standard codes already.
+        (_, _) => None,
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let stem = args
+        .input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let mut outputs = match args.format {
+        OutputFormat::StdCsv => {
+            let path = args.out.join(format!("{stem}.std.csv"));
+            let partial = args.out.join(format!("{stem}.std.csv.part"));
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            Outputs::StdCsv {
+                writer: StdCsvWriter::new(&profile, std::io::BufWriter::new(file), encoding)?,
+                partial,
+                path,
+            }
+        }
+        OutputFormat::MhlwXml => Outputs::Mhlw {
+            spools: Default::default(),
+            dir: args.out.clone(),
+        },
+    };
+    let input = std::fs::File::open(&args.input)
+        .with_context(|| format!("cannot open {}", args.input.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress(!args.json && std::io::stderr().is_terminal(), size);
+    let result = match kind {
+        InputKind::Export => kenshin_convert::convert_delimited(
+            std::io::BufReader::with_capacity(256 * 1024, input),
+            &profile,
+            map.as_ref().expect("exports have a map"),
+            |record| outputs.write(record),
+            |done| bar.set_position(done),
+        ),
+        InputKind::MhlwArchive => match kenshin_mhlw::read_archive(
+            std::io::BufReader::new(input),
+            &profile,
+            &kenshin_mhlw::Limits::default(),
+        ) {
+            Ok(archive) => {
+                kenshin_convert::convert_records(archive, &profile, "MHLW XML archive", |record| {
+                    outputs.write(record)
+                })
+            }
+            Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
+        },
+        InputKind::StandardCsv => {
+            match kenshin_convert::stdcsv::read_std_csv(std::io::BufReader::new(input), &profile) {
+                Ok(records) => {
+                    kenshin_convert::convert_records(records, &profile, "standard CSV", |record| {
+                        outputs.write(record)
+                    })
+                }
+                Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
+            }
+        }
+    };
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            discard(outputs);
+            eprintln!("error: {err}");
+            return Ok(EXIT_UNUSABLE);
+        }
+    };
+    let written = finish_outputs(outputs, &profile, &args)?;
+    let report_path = args.out.join("report.json");
+    std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)?;
+    emit(args.json, &report, || {
+        summary(&report, &written, &report_path)
+    });
+    Ok(report.exit_code() as u8)
+}
+
+fn discard(outputs: Outputs<'_>) {
+    match outputs {
+        Outputs::StdCsv {
+            partial, writer, ..
+        } => {
+            drop(writer);
+            let _ = std::fs::remove_file(partial);
+        }
+        Outputs::Mhlw { spools, .. } => {
+            for (_, (path, spool)) in spools {
+                drop(spool);
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// Finishes the outputs and returns their paths.
+fn finish_outputs(
+    outputs: Outputs<'_>,
+    profile: &Profile,
+    args: &ConvertArgs,
+) -> anyhow::Result<Vec<PathBuf>> {
+    match outputs {
+        Outputs::StdCsv {
+            writer,
+            partial,
+            path,
+        } => {
+            writer.finish()?;
+            std::fs::rename(&partial, &path)?;
+            Ok(vec![path])
+        }
+        Outputs::Mhlw { spools, dir } => {
+            use std::io::BufRead;
+            let mut written = Vec::new();
+            let today = time::OffsetDateTime::now_utc().date();
+            for (insurer, (spool_path, spool)) in spools {
+                drop(spool.into_inner().map_err(|e| e.into_error())?);
+                let read_spool = || -> anyhow::Result<Box<dyn Iterator<Item = kenshin_profile::CheckupRecord>>> {
+                    let lines = std::io::BufReader::new(std::fs::File::open(&spool_path)?).lines();
+                    Ok(Box::new(lines.map_while(Result::ok).filter_map(|line| serde_json::from_str(&line).ok())))
+                };
+                let institution = match &args.institution_number {
+                    Some(number) => number.clone(),
+                    None => read_spool()?
+                        .find_map(|r| r.header.get(kenshin_profile::HeaderField::InstitutionNumber).map(str::to_owned))
+                        .ok_or_else(|| anyhow::anyhow!(
+                            "MHLW archives need the 健診機関番号: give --institution-number or map a column to it"
+                        ))?,
+                };
+                let meta = kenshin_mhlw::ArchiveMeta::new(
+                    institution,
+                    args.institution_name.clone(),
+                    kenshin_mhlw::Party::insurer(insurer.clone()),
+                    today,
+                );
+                let partial = dir.join(format!(".{insurer}.zip.part"));
+                let file = std::fs::File::create(&partial)?;
+                let summary = kenshin_mhlw::write_archive(
+                    std::io::BufWriter::new(file),
+                    read_spool()?,
+                    profile,
+                    &meta,
+                );
+                let _ = std::fs::remove_file(&spool_path);
+                let summary = match summary {
+                    Ok(summary) => summary,
+                    Err(err) => {
+                        let _ = std::fs::remove_file(&partial);
+                        anyhow::bail!("MHLW archive for 保険者番号 {insurer}: {err}");
+                    }
+                };
+                let path = dir.join(&summary.archive_file_name);
+                std::fs::rename(&partial, &path)?;
+                written.push(path);
+            }
+            Ok(written)
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -99,64 +351,6 @@ fn load_profile(path: Option<&Path>) -> anyhow::Result<std::borrow::Cow<'static,
     })
 }
 
-/// Runs `convert`; returns the process exit status (0 clean, 1 findings, 2 unusable).
-pub fn run_convert(args: ConvertArgs) -> anyhow::Result<u8> {
-    let profile = load_profile(args.profile.as_deref())?;
-    let encoding: OutputEncoding = args.encoding.parse().map_err(anyhow::Error::msg)?;
-    let Some(map_path) = args.map.as_deref() else {
-        eprintln!(
-            "error: a map file (--map) is needed for a delimited export; draft one with `kenshin-relay map suggest {}`",
-            args.input.display()
-        );
-        return Ok(EXIT_UNUSABLE);
-    };
-    let map = MapFile::from_path(map_path, &profile)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let stem = args
-        .input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    let output = args.out.join(format!("{stem}.std.csv"));
-    let partial = args.out.join(format!("{stem}.std.csv.part"));
-    let input = std::fs::File::open(&args.input)
-        .with_context(|| format!("cannot open {}", args.input.display()))?;
-    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = progress(!args.json && std::io::stderr().is_terminal(), size);
-    let file = std::fs::File::create(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
-    let mut writer = StdCsvWriter::new(&profile, std::io::BufWriter::new(file), encoding)?;
-    let result = kenshin_convert::convert_delimited(
-        std::io::BufReader::with_capacity(256 * 1024, input),
-        &profile,
-        &map,
-        |record| {
-            writer.write(record).map_err(|e| e.to_string())?;
-            Ok(kenshin_convert::Routed::Delivered)
-        },
-        |done| bar.set_position(done),
-    );
-    bar.finish_and_clear();
-    let report = match result {
-        Ok(report) => report,
-        Err(err) => {
-            drop(writer);
-            let _ = std::fs::remove_file(&partial);
-            eprintln!("error: {err}");
-            return Ok(EXIT_UNUSABLE);
-        }
-    };
-    writer.finish()?;
-    std::fs::rename(&partial, &output)?;
-    let report_path = args.out.join("report.json");
-    std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)?;
-    emit(args.json, &report, || {
-        summary(&report, Some(&output), &report_path)
-    });
-    Ok(report.exit_code() as u8)
-}
-
 fn progress(visible: bool, total: u64) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
@@ -173,7 +367,7 @@ fn progress(visible: bool, total: u64) -> ProgressBar {
 }
 
 /// The report for people: counts, then findings grouped by item and rule, then examples.
-fn summary(report: &Report, output: Option<&Path>, report_path: &Path) -> String {
+fn summary(report: &Report, outputs: &[PathBuf], report_path: &Path) -> String {
     let mut lines = vec![
         format!(
             "入力 {} 件 → 出力 {} 件、エラー {} 件 / {} records in, {} out, {} rejected",
@@ -238,7 +432,7 @@ fn summary(report: &Report, output: Option<&Path>, report_path: &Path) -> String
             ));
         }
     }
-    if let Some(output) = output {
+    for output in outputs {
         lines.push(format!("出力 output: {}", output.display()));
     }
     lines.push(format!("報告 report: {}", report_path.display()));
@@ -351,7 +545,7 @@ pub fn run_map(args: MapArgs) -> anyhow::Result<u8> {
                     items_seen.len(),
                     map.columns.len(),
                     items_seen.len(),
-                    summary(&report, None, Path::new("(not written: map check writes nothing)"))
+                    summary(&report, &[], Path::new("(not written: map check writes nothing)"))
                 )
             });
             Ok(report.exit_code() as u8)

@@ -275,3 +275,42 @@ async fn an_unusable_export_is_rejected_with_a_report_and_nothing_delivered() {
     assert!(reason.contains("line 9"), "{reason}");
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn an_mhlw_archive_is_converted_without_a_map() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let sender = relay.client(CONVERTER);
+    let profile = kenshin_profile::Profile::default_profile();
+    let records = kenshin_mhlw::synthetic_records(30, 11, profile);
+    let to_insurer = records
+        .iter()
+        .filter(|r| r.header.get(kenshin_profile::HeaderField::InsurerNumber) == Some("06999901"))
+        .count() as u64;
+    let meta = kenshin_mhlw::ArchiveMeta::new(
+        "1399999901",
+        "テスト健診センター",
+        kenshin_mhlw::Party::insurer("06999901"),
+        time::macros::date!(2026 - 04 - 30),
+    );
+    // An MHLW archive goes to one insurer; the service routes it by the 保険者番号 inside.
+    let mut archive = std::io::Cursor::new(Vec::new());
+    let only_first: Vec<_> = records
+        .into_iter()
+        .filter(|r| r.header.get(kenshin_profile::HeaderField::InsurerNumber) == Some("06999901"))
+        .collect();
+    kenshin_mhlw::write_archive(&mut archive, only_first, profile, &meta).unwrap();
+    let receipt = sender
+        .send_stream("", "results.zip", None, stream_of(archive.into_inner()))
+        .await
+        .unwrap();
+    let done = wait_converted(&sender, &receipt.id.to_string()).await;
+    assert_eq!(done.state, SubmissionState::Delivered, "{done:?}");
+    let summary = done.conversion.unwrap();
+    assert_eq!(summary.records_in, to_insurer);
+    assert_eq!(summary.records_out + summary.records_rejected, to_insurer);
+    assert!(summary.map.is_none(), "archives need no map");
+    assert_eq!(done.deliveries.len(), 1);
+    assert_eq!(done.deliveries[0].receiver.code, INSURER);
+    relay.stop().await;
+}

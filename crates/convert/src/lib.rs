@@ -19,5 +19,7 @@ pub mod validate;
 
 pub use finding::{Finding, Rule, Severity};
 pub use map::MapFile;
-pub use run::{convert_delimited, ConvertError, Report, Routed, CONVERTER_VERSION};
+pub use run::{
+    convert_delimited, convert_records, ConvertError, Report, Routed, CONVERTER_VERSION,
+};
 pub use stdcsv::{OutputEncoding, StdCsvWriter};

@@ -180,41 +180,12 @@ impl<'a> RecordBuilder<'a> {
                 }
             }
         }
-        for field in HeaderField::ALL {
-            if field.is_required()
-                && record.header.get(field).is_none()
-                && !failed_fields.contains(&field)
-            {
-                findings.push(finding(
-                    None,
-                    None,
-                    Rule::Required,
-                    Severity::Error,
-                    format!("{} ({}) is missing", field.label_ja(), field.key()),
-                    None,
-                ));
-            }
-        }
-        for value in &record.values {
-            let bytes =
-                crate::stdcsv::value_text(self.profile.item(&value.code), &value.value).len();
-            if bytes > MAX_VALUE_BYTES {
-                let item = self.profile.item(&value.code);
-                findings.push(finding(
-                    None,
-                    item,
-                    Rule::ByteLimit,
-                    Severity::Error,
-                    format!("{bytes} bytes; the limit is {MAX_VALUE_BYTES}"),
-                    None,
-                ));
-            }
-        }
-        for (item_code, rule_id, severity, message) in validate::cross_check(self.profile, &record)
-        {
-            let item = self.profile.item(&item_code);
-            findings.push(finding(None, item, rule_id, severity, message, None));
-        }
+        findings.extend(check_record(
+            self.profile,
+            &record,
+            row.line,
+            &failed_fields,
+        ));
         let rejected = findings.iter().any(|f| f.severity == Severity::Error);
         RowOutcome {
             record: (!rejected).then_some(record),
@@ -448,4 +419,56 @@ pub(crate) fn qualitative_code_for(
 /// Whether `key` is a usual spelling of a step of the item's qualitative scale.
 pub(crate) fn is_qualitative_spelling(terms: &[kenshin_profile::CodeTerm], key: &str) -> bool {
     qualitative_code_for(terms, key).is_some()
+}
+
+/// Checks that do not depend on where a record came from (an export by a map, or an MHLW
+/// archive): required header fields, the byte limit, and the checks across items. Fields in
+/// `already_reported` had a wrong value, reported as such, and are not reported again as missing.
+pub fn check_record(
+    profile: &Profile,
+    record: &CheckupRecord,
+    line: u64,
+    already_reported: &[HeaderField],
+) -> Vec<Finding> {
+    let finding = |item: Option<&Item>, rule: Rule, severity: Severity, message: String| Finding {
+        record: record.source_record,
+        line,
+        column: None,
+        item: item.map(|i| i.code.clone()),
+        item_name: item.map(|i| i.name.clone()),
+        rule,
+        severity,
+        message,
+        value: None,
+    };
+    let mut findings = Vec::new();
+    for field in HeaderField::ALL {
+        if field.is_required()
+            && record.header.get(field).is_none()
+            && !already_reported.contains(&field)
+        {
+            findings.push(finding(
+                None,
+                Rule::Required,
+                Severity::Error,
+                format!("{} ({}) is missing", field.label_ja(), field.key()),
+            ));
+        }
+    }
+    for value in &record.values {
+        let item = profile.item(&value.code);
+        let bytes = crate::stdcsv::value_text(item, &value.value).len();
+        if bytes > MAX_VALUE_BYTES {
+            findings.push(finding(
+                item,
+                Rule::ByteLimit,
+                Severity::Error,
+                format!("{bytes} bytes; the limit is {MAX_VALUE_BYTES}"),
+            ));
+        }
+    }
+    for (item_code, rule, severity, message) in validate::cross_check(profile, record) {
+        findings.push(finding(profile.item(&item_code), rule, severity, message));
+    }
+    findings
 }

@@ -27,6 +27,9 @@ pub enum ConvertError {
     Bind(#[from] BindError),
     #[error("{0}")]
     Setting(String),
+    /// An archive or standard CSV that cannot be read as a whole.
+    #[error("unusable input: {0}")]
+    Input(String),
     /// Writing an output failed.
     #[error("output: {0}")]
     Output(String),
@@ -264,4 +267,90 @@ impl Tally {
             report.findings.push(finding);
         }
     }
+}
+
+/// Converts records that are already standard (from an MHLW archive or a standard CSV): no
+/// map, the same checks, the same accounting. A record that cannot be read is rejected with a
+/// finding; the others go on.
+pub fn convert_records<I, E>(
+    records: I,
+    profile: &Profile,
+    input_description: &str,
+    mut sink: impl FnMut(&CheckupRecord) -> Result<Routed, String>,
+) -> Result<Report, ConvertError>
+where
+    I: Iterator<Item = Result<CheckupRecord, E>>,
+    E: std::fmt::Display,
+{
+    let mut report = Report::empty(profile, None);
+    report.input_encoding = input_description.to_owned();
+    let mut tally = Tally::default();
+    for (index, record) in records.enumerate() {
+        let number = index as u64 + 1;
+        report.records_in += 1;
+        let record = match record {
+            Ok(record) => record,
+            Err(err) => {
+                tally.add(
+                    &mut report,
+                    Finding {
+                        record: number,
+                        line: 0,
+                        column: None,
+                        item: None,
+                        item_name: None,
+                        rule: Rule::Format,
+                        severity: Severity::Error,
+                        message: err.to_string(),
+                        value: None,
+                    },
+                );
+                report.records_rejected += 1;
+                report.rejected_records.push(number);
+                continue;
+            }
+        };
+        let findings = crate::record::check_record(profile, &record, 0, &[]);
+        let rejected = findings.iter().any(|f| f.severity == Severity::Error);
+        for finding in findings {
+            tally.add(&mut report, finding);
+        }
+        if rejected {
+            report.records_rejected += 1;
+            report.rejected_records.push(number);
+            continue;
+        }
+        let insurer = record
+            .header
+            .get(HeaderField::InsurerNumber)
+            .unwrap_or_default()
+            .to_owned();
+        match sink(&record).map_err(ConvertError::Output)? {
+            Routed::Delivered => {
+                report.records_out += 1;
+                *report.records_by_insurer.entry(insurer).or_default() += 1;
+            }
+            Routed::Unrouted => {
+                report.records_unrouted += 1;
+                report.unrouted_records.push(number);
+                tally.add(
+                    &mut report,
+                    Finding {
+                        record: number,
+                        line: 0,
+                        column: None,
+                        item: None,
+                        item_name: None,
+                        rule: Rule::UnknownInsurer,
+                        severity: Severity::Error,
+                        message: "no receiving organisation takes this 保険者番号; the record was held back".into(),
+                        value: Some(insurer),
+                    },
+                );
+            }
+        }
+    }
+    report.finding_counts = tally.counts.into_values().collect();
+    debug_assert!(report.reconciles());
+    Ok(report)
 }

@@ -273,3 +273,136 @@ mod tests {
         }
     }
 }
+
+/// Whether a header row is the standard CSV's (so a standard CSV can be an input again).
+pub fn is_standard_header(first_line: &str) -> bool {
+    let first_line = first_line.trim_start_matches('\u{FEFF}');
+    let expected: Vec<&str> = HeaderField::ALL.iter().map(|f| f.label_ja()).collect();
+    first_line.split(',').take(expected.len()).eq(expected)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StdReadError {
+    #[error("the header row is not a standard CSV header of profile {profile}: {detail}")]
+    Header { profile: String, detail: String },
+    #[error("record {record}: {detail}")]
+    Record { record: u64, detail: String },
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+}
+
+/// Reads a standard CSV written by [`StdCsvWriter`] (UTF-8) back into records: the standard
+/// value of each column, its original value, its H/L flag.
+pub fn read_std_csv<'p, R: std::io::Read + 'p>(
+    input: R,
+    profile: &'p Profile,
+) -> Result<impl Iterator<Item = Result<CheckupRecord, StdReadError>> + 'p, StdReadError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
+    let headers = reader.headers()?.clone();
+    let header_error = |detail: String| StdReadError::Header {
+        profile: profile.label(),
+        detail,
+    };
+    let fixed = HeaderField::ALL.len();
+    for (i, field) in HeaderField::ALL.iter().enumerate() {
+        let found = headers.get(i).unwrap_or("").trim_start_matches('\u{FEFF}');
+        if found != field.label_ja() {
+            return Err(header_error(format!(
+                "column {} is {found:?}, not {:?}",
+                i + 1,
+                field.label_ja()
+            )));
+        }
+    }
+    // Columns after the header fields: (item code, which part) for each.
+    let mut items = Vec::new();
+    for (i, name) in headers.iter().enumerate().skip(fixed) {
+        let code = name
+            .rsplit_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(code, _)| code)
+            .ok_or_else(|| header_error(format!("column {} ({name:?}) names no item", i + 1)))?;
+        if profile.item(code).is_none() {
+            return Err(header_error(format!("item {code} is not in the profile")));
+        }
+        if (i - fixed) % 3 == 0 {
+            items.push(code.to_owned());
+        }
+    }
+    let mut number = 0u64;
+    Ok(reader.into_records().map(move |row| {
+        number += 1;
+        let row = row?;
+        let mut record = CheckupRecord {
+            source_record: number,
+            ..CheckupRecord::default()
+        };
+        for (i, field) in HeaderField::ALL.iter().enumerate() {
+            let value = row.get(i).unwrap_or("");
+            if !value.is_empty() {
+                record.header.set(*field, value.to_owned());
+            }
+        }
+        for (n, code) in items.iter().enumerate() {
+            let base = fixed + n * 3;
+            let text = row.get(base).unwrap_or("");
+            if text.is_empty() {
+                continue;
+            }
+            let item = profile.item(code).expect("checked with the header");
+            let value = match text {
+                "未実施" => Value::NotPerformed,
+                "測定不能" => Value::Unmeasurable,
+                _ => match &item.kind {
+                    ItemKind::Numeric { .. } => Value::Number(text.to_owned()),
+                    ItemKind::Date => Value::Date(text.to_owned()),
+                    ItemKind::Text => Value::Text(text.to_owned()),
+                    // A term may itself contain 「、」 (喫煙: 「以前は吸っていたが、…」): the
+                    // whole text is tried as one term before it is split into several.
+                    ItemKind::Code { terms } if terms.iter().any(|t| t.term == text) => {
+                        Value::Code(
+                            terms
+                                .iter()
+                                .filter(|t| t.term == text)
+                                .map(|t| t.code.clone())
+                                .take(1)
+                                .collect(),
+                        )
+                    }
+                    ItemKind::Code { terms } => Value::Code(
+                        text.split(JOIN)
+                            .map(|term| {
+                                terms
+                                    .iter()
+                                    .find(|t| t.term == term || t.code == term)
+                                    .map(|t| t.code.clone())
+                                    .ok_or_else(|| StdReadError::Record {
+                                        record: number,
+                                        detail: format!(
+                                            "{} [{}]: not a term of its code list",
+                                            item.name, item.code
+                                        ),
+                                    })
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                },
+            };
+            let flag = match row.get(base + 2).unwrap_or("") {
+                "H" => Some(RangeFlag::High),
+                "L" => Some(RangeFlag::Low),
+                _ => None,
+            };
+            record.values.push(kenshin_profile::ItemValue {
+                code: code.clone(),
+                value,
+                original: row.get(base + 1).unwrap_or("").to_owned(),
+                flag,
+            });
+        }
+        Ok(record)
+    }))
+}

@@ -59,7 +59,9 @@ where
                     ),
                 ));
             }
-            if state.db.active_map(sender.id).await?.is_none() {
+            // MHLW archives carry standard codes and need no map; exports do.
+            let is_archive = filename.to_ascii_lowercase().ends_with(".zip");
+            if !is_archive && state.db.active_map(sender.id).await?.is_none() {
                 return Err(ApiError::new(
                     http::StatusCode::CONFLICT,
                     ErrorCode::InvalidState,

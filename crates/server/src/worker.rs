@@ -79,6 +79,50 @@ struct Output {
     records: u64,
 }
 
+/// Decrypted MHLW archives are held in memory for conversion; larger ones are refused.
+const MAX_ARCHIVE_IN_MEMORY: u64 = 512 * 1024 * 1024;
+
+/// Sends each record to the output of the organisation that receives its 保険者番号.
+struct Router<'a> {
+    vault: &'a crate::vault::Vault,
+    profile: &'static Profile,
+    receivers: &'a HashMap<String, kenshin_store::Receiver>,
+    outputs: HashMap<i64, Output>,
+}
+
+impl Router<'_> {
+    fn route(&mut self, record: &kenshin_profile::CheckupRecord) -> Result<Routed, String> {
+        let insurer = record
+            .header
+            .get(HeaderField::InsurerNumber)
+            .unwrap_or_default();
+        let Some(receiver) = self.receivers.get(insurer) else {
+            return Ok(Routed::Unrouted);
+        };
+        let output = match self.outputs.entry(receiver.org_id) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
+                let writer = StdCsvWriter::new(
+                    self.profile,
+                    sealed,
+                    kenshin_convert::OutputEncoding::Utf8Bom,
+                )
+                .map_err(|e| e.to_string())?;
+                entry.insert(Output {
+                    writer,
+                    receiver_org_id: receiver.org_id,
+                    receiver_code: receiver.code.clone(),
+                    records: 0,
+                })
+            }
+        };
+        output.writer.write(record).map_err(|e| e.to_string())?;
+        output.records += 1;
+        Ok(Routed::Delivered)
+    }
+}
+
 /// The blocking part's result.
 struct Converted {
     report: Report,
@@ -115,52 +159,57 @@ async fn convert_job(state: &AppState, job: Job) -> anyhow::Result<()> {
                 }
             },
         };
-        let Some(map) = map else {
-            let error = kenshin_convert::ConvertError::Setting("no active map file".into());
-            return Ok(Converted {
-                report: Report::unusable(profile, None, &error),
-                outputs: Vec::new(),
-            });
-        };
-        let reader = std::io::BufReader::with_capacity(256 * 1024, vault.open_reader(&input)?);
-        let mut outputs: HashMap<i64, Output> = HashMap::new();
-        let mut failure: Option<VaultError> = None;
-        let result = convert_delimited(
-            reader,
+        let mut reader = std::io::BufReader::with_capacity(256 * 1024, vault.open_reader(&input)?);
+        let head = std::io::BufRead::fill_buf(&mut reader)
+            .map_err(|e| VaultError::Integrity(e.to_string()))?;
+        let is_archive = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
+        let mut router = Router {
+            vault: &vault,
             profile,
-            &map,
-            |record| {
-                let insurer = record
-                    .header
-                    .get(HeaderField::InsurerNumber)
-                    .unwrap_or_default();
-                let Some(receiver) = receivers.get(insurer) else {
-                    return Ok(Routed::Unrouted);
-                };
-                let output = match outputs.entry(receiver.org_id) {
-                    std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(entry) => {
-                        let sealed = vault.create_sealed().map_err(|e| e.to_string())?;
-                        let writer = StdCsvWriter::new(
-                            profile,
-                            sealed,
-                            kenshin_convert::OutputEncoding::Utf8Bom,
-                        )
-                        .map_err(|e| e.to_string())?;
-                        entry.insert(Output {
-                            writer,
-                            receiver_org_id: receiver.org_id,
-                            receiver_code: receiver.code.clone(),
-                            records: 0,
-                        })
-                    }
-                };
-                output.writer.write(record).map_err(|e| e.to_string())?;
-                output.records += 1;
-                Ok(Routed::Delivered)
-            },
-            |_| {},
-        );
+            receivers: &receivers,
+            outputs: HashMap::new(),
+        };
+        let result = if is_archive {
+            // A ZIP needs random access; the decrypted archive is held in memory (never on
+            // disk), up to a limit.
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(reader, MAX_ARCHIVE_IN_MEMORY + 1),
+                &mut bytes,
+            )
+            .map_err(|e| VaultError::Integrity(e.to_string()))?;
+            if bytes.len() as u64 > MAX_ARCHIVE_IN_MEMORY {
+                Err(kenshin_convert::ConvertError::Input(format!(
+                    "the archive is larger than {} MiB; split it into several archives",
+                    MAX_ARCHIVE_IN_MEMORY / 1024 / 1024
+                )))
+            } else {
+                match kenshin_mhlw::read_archive(
+                    std::io::Cursor::new(bytes),
+                    profile,
+                    &kenshin_mhlw::Limits::default(),
+                ) {
+                    Ok(archive) => kenshin_convert::convert_records(
+                        archive,
+                        profile,
+                        "MHLW XML archive",
+                        |record| router.route(record),
+                    ),
+                    Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
+                }
+            }
+        } else {
+            match &map {
+                Some(map) => {
+                    convert_delimited(reader, profile, map, |record| router.route(record), |_| {})
+                }
+                None => Err(kenshin_convert::ConvertError::Setting(
+                    "no active map file (変換テーブル) for this institution".into(),
+                )),
+            }
+        };
+        let outputs = router.outputs;
+        let mut failure: Option<VaultError> = None;
         let report = match result {
             Ok(report) => report,
             // An input that fails authentication or cannot be read from disk is the
@@ -171,7 +220,7 @@ async fn convert_job(state: &AppState, job: Job) -> anyhow::Result<()> {
                 failure = Some(VaultError::Integrity(err.to_string()));
                 Report::unusable(
                     profile,
-                    Some(&map),
+                    map.as_ref(),
                     &kenshin_convert::ConvertError::Read(err),
                 )
             }
@@ -179,7 +228,7 @@ async fn convert_job(state: &AppState, job: Job) -> anyhow::Result<()> {
                 failure = Some(VaultError::Io(std::io::Error::other(message)));
                 Report::unusable(
                     profile,
-                    Some(&map),
+                    map.as_ref(),
                     &kenshin_convert::ConvertError::Setting(String::new()),
                 )
             }
@@ -187,7 +236,7 @@ async fn convert_job(state: &AppState, job: Job) -> anyhow::Result<()> {
                 // Unusable input: nothing delivered; the partial outputs are dropped (and
                 // their blobs removed) with `outputs`.
                 return Ok(Converted {
-                    report: Report::unusable(profile, Some(&map), &err),
+                    report: Report::unusable(profile, map.as_ref(), &err),
                     outputs: Vec::new(),
                 });
             }

@@ -217,6 +217,7 @@ async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
     // The sender's report names the held-back and the rejected records; receivers cannot read it.
     let report = sender.report(&receipt.id.to_string()).await.unwrap();
     assert_eq!(report["unrouted_records"], serde_json::json!([5]));
+    assert_eq!(report["input_sha256"], receipt.sha256.as_str());
     assert_eq!(report["rejected_records"], serde_json::json!([4]));
     assert!(report["findings"]
         .as_array()

@@ -49,6 +49,10 @@ pub struct FindingCount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub converter: String,
+    /// SHA-256 of the input as received, when the caller knows it (真正性: which file the
+    /// outputs were made from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_sha256: Option<String>,
     pub profile: String,
     pub map: Option<String>,
     pub input_encoding: String,
@@ -102,6 +106,7 @@ impl Report {
     fn empty(profile: &Profile, map: Option<&MapFile>) -> Report {
         Report {
             converter: CONVERTER_VERSION.into(),
+            input_sha256: None,
             profile: profile.label(),
             map: map.map(MapFile::label),
             input_encoding: String::new(),

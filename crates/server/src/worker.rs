@@ -265,6 +265,8 @@ async fn convert_job(state: &AppState, job: Job) -> anyhow::Result<()> {
     })
     .await??;
 
+    let mut converted = converted;
+    converted.report.input_sha256 = Some(job.input.plaintext_sha256.clone());
     // The sender's report, sealed like everything else.
     let mut report_writer = state.vault.create_sealed()?;
     std::io::Write::write_all(

@@ -205,35 +205,8 @@ pub fn convert_delimited<R: Read>(
         }
         match outcome.record {
             Some(record) => {
-                let insurer = record
-                    .header
-                    .get(HeaderField::InsurerNumber)
-                    .unwrap_or_default()
-                    .to_owned();
-                match sink(&record).map_err(ConvertError::Output)? {
-                    Routed::Delivered => {
-                        report.records_out += 1;
-                        *report.records_by_insurer.entry(insurer).or_default() += 1;
-                    }
-                    Routed::Unrouted => {
-                        report.records_unrouted += 1;
-                        report.unrouted_records.push(row.record);
-                        tally.add(
-                            &mut report,
-                            Finding {
-                                record: row.record,
-                                line: row.line,
-                                column: None,
-                                item: None,
-                                item_name: None,
-                                rule: Rule::UnknownInsurer,
-                                severity: Severity::Error,
-                                message: "no receiving organisation takes this 保険者番号; the record was held back".into(),
-                                value: Some(insurer),
-                            },
-                        );
-                    }
-                }
+                let routed = sink(&record).map_err(ConvertError::Output)?;
+                report.count_routed(&mut tally, &record, routed, row.record, row.line);
             }
             None => {
                 report.records_rejected += 1;
@@ -244,6 +217,49 @@ pub fn convert_delimited<R: Read>(
     report.finding_counts = tally.counts.into_values().collect();
     debug_assert!(report.reconciles());
     Ok(report)
+}
+
+impl Report {
+    /// Counts a record the sink took (or could not route), by 保険者番号.
+    fn count_routed(
+        &mut self,
+        tally: &mut Tally,
+        record: &CheckupRecord,
+        routed: Routed,
+        number: u64,
+        line: u64,
+    ) {
+        let insurer = record
+            .header
+            .get(HeaderField::InsurerNumber)
+            .unwrap_or_default()
+            .to_owned();
+        match routed {
+            Routed::Delivered => {
+                self.records_out += 1;
+                *self.records_by_insurer.entry(insurer).or_default() += 1;
+            }
+            Routed::Unrouted => {
+                self.records_unrouted += 1;
+                self.unrouted_records.push(number);
+                tally.add(
+                    self,
+                    Finding {
+                        record: number,
+                        line,
+                        column: None,
+                        item: None,
+                        item_name: None,
+                        rule: Rule::UnknownInsurer,
+                        severity: Severity::Error,
+                        message: "no receiving organisation takes this 保険者番号; the record was held back"
+                            .into(),
+                        value: Some(insurer),
+                    },
+                );
+            }
+        }
+    }
 }
 
 /// Counts findings by (item, rule, severity) and keeps the first ones in full.
@@ -325,35 +341,8 @@ where
             report.rejected_records.push(number);
             continue;
         }
-        let insurer = record
-            .header
-            .get(HeaderField::InsurerNumber)
-            .unwrap_or_default()
-            .to_owned();
-        match sink(&record).map_err(ConvertError::Output)? {
-            Routed::Delivered => {
-                report.records_out += 1;
-                *report.records_by_insurer.entry(insurer).or_default() += 1;
-            }
-            Routed::Unrouted => {
-                report.records_unrouted += 1;
-                report.unrouted_records.push(number);
-                tally.add(
-                    &mut report,
-                    Finding {
-                        record: number,
-                        line: 0,
-                        column: None,
-                        item: None,
-                        item_name: None,
-                        rule: Rule::UnknownInsurer,
-                        severity: Severity::Error,
-                        message: "no receiving organisation takes this 保険者番号; the record was held back".into(),
-                        value: Some(insurer),
-                    },
-                );
-            }
-        }
+        let routed = sink(&record).map_err(ConvertError::Output)?;
+        report.count_routed(&mut tally, &record, routed, number, 0);
     }
     report.finding_counts = tally.counts.into_values().collect();
     debug_assert!(report.reconciles());

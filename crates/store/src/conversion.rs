@@ -98,7 +98,7 @@ fn map_from_row(row: sqlx::sqlite::SqliteRow) -> MapRecord {
     }
 }
 
-async fn insert_object(
+pub(crate) async fn insert_object(
     conn: &mut sqlx::SqliteConnection,
     object: &NewObject,
     now: OffsetDateTime,

@@ -225,19 +225,7 @@ impl Database {
     ) -> Result<(SubmissionRecord, Vec<DeliveryRecord>), StoreError> {
         let mut tx = self.writer.begin().await?;
         let object = &new.object;
-        sqlx::query(
-            "INSERT INTO objects (id, kek_id, wrapped_key, plaintext_size, plaintext_sha256, \
-             ciphertext_size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(object.id.to_string())
-        .bind(&object.kek_id)
-        .bind(&object.wrapped_key)
-        .bind(object.plaintext_size as i64)
-        .bind(&object.plaintext_sha256)
-        .bind(object.ciphertext_size as i64)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
+        crate::conversion::insert_object(&mut tx, object, now).await?;
         let state = if new.deliver_to.is_empty() {
             SubmissionState::Received
         } else {

@@ -46,6 +46,9 @@ enum AdminCommand {
     /// Retention: destroy deliveries not confirmed within the retention period.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// The transparency ledger: re-verify the stored tree.
+    #[command(subcommand)]
+    Ledger(LedgerAdmin),
     /// Converted records per receiver per month (for usage billing).
     Usage {
         /// Only this month (YYYY-MM).
@@ -140,6 +143,13 @@ enum CertCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum LedgerAdmin {
+    /// Recompute every leaf and subtree hash from the stored entries and check them and the
+    /// latest signed checkpoint; exits non-zero on any difference.
+    Audit,
+}
+
+#[derive(Subcommand, Debug)]
 enum RetentionCommand {
     /// Expire every delivery whose retention period is over, now.
     Run,
@@ -206,6 +216,31 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             emit(json, &report, || {
                 format!("{insurer} の受信を {agent} に委託しました / {insurer} now receives through {agent}")
             });
+            Ok(())
+        }
+        AdminCommand::Ledger(LedgerAdmin::Audit) => {
+            let config = Config::load(&data)?;
+            let state = AppState::open(&data, config).await?;
+            let audit = state
+                .ledger
+                .audit()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            state.db.close().await;
+            emit(json, &audit, || {
+                if audit.is_intact() {
+                    format!(
+                        "台帳は無傷です / the ledger is intact: {} entries, root {}",
+                        audit.size, audit.root
+                    )
+                } else {
+                    format!(
+                        "台帳の改ざんを検出 / LEDGER DAMAGED:\n  {}",
+                        audit.problems.join("\n  ")
+                    )
+                }
+            });
+            anyhow::ensure!(audit.is_intact(), "the ledger failed its audit");
             Ok(())
         }
         AdminCommand::Usage { month } => {

@@ -101,6 +101,27 @@ enum ClientCommand {
     Map(MapCommand),
     /// Ask the server for its health (no certificate needed).
     Health,
+    /// Verify the transparency ledger as a party, or show a file's history.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum LedgerCommand {
+    /// Check the signed checkpoint against the pinned key, its consistency with the last
+    /// checkpoint this client saw (rollback and fork detection), and the inclusion of every
+    /// entry about your organisation's files.
+    Verify {
+        /// Pin this verifier key (text or file); default: the key remembered in --state, or
+        /// the server's key on first use.
+        #[arg(long)]
+        key: Option<String>,
+        /// Where the last accepted checkpoint and the pinned key are kept.
+        #[arg(long, default_value = ".kenshin-relay-ledger.json")]
+        state: PathBuf,
+    },
+    /// A file's history in the ledger, each entry proven against the latest checkpoint.
+    Show { submission: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -303,6 +324,50 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         ClientCommand::Map(MapCommand::Activate { map_id, version }) => {
             let view = client.activate_map(&map_id, &version).await?;
             emit(json, &view, || map_line(&view));
+        }
+        ClientCommand::Ledger(LedgerCommand::Verify { key, state }) => {
+            let key = match key {
+                Some(k) if std::path::Path::new(&k).exists() => {
+                    Some(std::fs::read_to_string(&k).with_context(|| format!("cannot read {k}"))?)
+                }
+                other => other,
+            };
+            let verified = crate::ledger::verify(&client, &state, key.as_deref()).await?;
+            emit(json, &verified, || {
+                format!(
+                    "台帳を検証しました / ledger verified: {} entries signed by {}{}; {} entries about your files are included",
+                    verified.size,
+                    verified.origin,
+                    verified
+                        .previous_size
+                        .map(|p| format!(", consistent with the {p} you saw before"))
+                        .unwrap_or_else(|| " (first check: key pinned)".into()),
+                    verified.entries_verified
+                )
+            });
+        }
+        ClientCommand::Ledger(LedgerCommand::Show { submission }) => {
+            let (size, entries) = crate::ledger::show(&client, &submission, None).await?;
+            emit(json, &entries, || {
+                let mut lines = vec![format!("checkpoint: {size} entries (signature verified)")];
+                for e in &entries {
+                    lines.push(format!(
+                        "{} #{}\n    {}",
+                        if e.included {
+                            "✓ 検証済み"
+                        } else {
+                            "… 未確定 (not yet in a checkpoint)"
+                        },
+                        e.index,
+                        e.entry.trim_end().replace('\n', "\n    ")
+                    ));
+                }
+                lines.join("\n")
+            });
+            anyhow::ensure!(
+                entries.iter().all(|e| e.included || e.index >= size),
+                "an entry is NOT included in the signed tree"
+            );
         }
         ClientCommand::Health => {
             let health = client.health().await?;

@@ -37,6 +37,8 @@ pub struct Initialised {
     pub server_names: Vec<String>,
     pub listen: String,
     pub kek_id: String,
+    /// The ledger's verifier key: publish it so parties can pin it.
+    pub ledger_key: String,
 }
 
 pub async fn run(args: InitArgs) -> anyhow::Result<()> {
@@ -50,11 +52,12 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
     let done = initialise(&args.data.data_dir, config).await?;
     crate::output::emit(args.json, &done, || {
         format!(
-            "初期化しました / Initialised {}\n  CA certificate (give to clients): {}\n  server names: {}\n  listen: {}\n\nNext: create organisations and certificates with `kenshin-relay admin`, then `kenshin-relay serve --data-dir {}`",
+            "初期化しました / Initialised {}\n  CA certificate (give to clients): {}\n  server names: {}\n  listen: {}\n  ledger key (publish; parties pin it): {}\n\nNext: create organisations and certificates with `kenshin-relay admin`, then `kenshin-relay serve --data-dir {}`",
             done.data_dir.display(),
             done.ca_certificate.display(),
             done.server_names.join(", "),
             done.listen,
+            done.ledger_key,
             done.data_dir.display()
         )
     });
@@ -96,6 +99,9 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
     write_secret(&data.server_key_path(), server.key_pem.as_bytes())?;
     publish_crl(&db, &ca, &data).await?;
     db.close().await;
+    let ledger =
+        kenshin_ledger::Signer::create_file(&data.ledger_key_path(), &config.ledger_origin())
+            .with_context(|| "cannot create the ledger signing key")?;
 
     private_dir(&data.blobs_path())?;
     kenshin_store::BlobStore::open(&data.blobs_path())?;
@@ -105,6 +111,7 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
         server_names: config.server_names.clone(),
         listen: config.listen.to_string(),
         kek_id,
+        ledger_key: ledger.verifier().to_text(),
     })
 }
 

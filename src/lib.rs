@@ -8,6 +8,7 @@ pub mod convert;
 pub mod demo;
 pub mod files;
 pub mod init;
+pub mod ledger;
 pub mod output;
 
 use std::path::PathBuf;

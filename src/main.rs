@@ -3,7 +3,7 @@
 //! Subcommands: `init` a data directory, `serve` it, run the `demo`, administer organisations,
 //! routes and certificates (`admin`), and act as a batch client (`client`).
 
-use kenshin_relay::{admin, client, convert, demo, init, init_logging, output, DataDirArg};
+use kenshin_relay::{admin, client, convert, demo, init, init_logging, ledger, output, DataDirArg};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +41,8 @@ enum Command {
     Map(convert::MapArgs),
     /// Format profiles: show or check one.
     Profile(convert::ProfileArgs),
+    /// The transparency ledger, offline: verify a receipt against the ledger key.
+    Ledger(ledger::LedgerArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => args.json,
         Command::Map(args) => args.json,
         Command::Profile(args) => args.json,
+        Command::Ledger(args) => args.json,
         _ => false,
     };
     match runtime.block_on(run(cli)) {
@@ -91,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Convert(args) => convert::run_convert(args),
         Command::Map(args) => convert::run_map(args),
         Command::Profile(args) => convert::run_profile(args),
+        Command::Ledger(args) => ledger::run(args),
     }
 }
 

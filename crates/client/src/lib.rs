@@ -281,6 +281,63 @@ impl RelayClient {
         .await
     }
 
+    /// The ledger's latest signed checkpoint (a signed note).
+    pub async fn ledger_checkpoint(&self) -> Result<String, ClientError> {
+        self.text("/ledger/checkpoint").await
+    }
+
+    /// The ledger's verifier key text.
+    pub async fn ledger_key(&self) -> Result<String, ClientError> {
+        Ok(self.text("/ledger/key").await?.trim().to_owned())
+    }
+
+    async fn text(&self, path: &str) -> Result<String, ClientError> {
+        let response = self.http.get(self.url(path)).send().await?;
+        if !response.status().is_success() {
+            return Err(error_of(response).await);
+        }
+        Ok(response.text().await?)
+    }
+
+    /// Ledger entries about one submission (parties only), or, with `None`, all entries in
+    /// which our organisation is a party, after index `after`.
+    pub async fn ledger_entries(
+        &self,
+        submission: Option<&str>,
+        after: Option<u64>,
+    ) -> Result<Vec<kenshin_core::api::LedgerEntryView>, ClientError> {
+        let path = match (submission, after) {
+            (Some(id), _) => format!("/api/v1/ledger/entries?submission={}", escape(id)),
+            (None, Some(after)) => format!("/api/v1/ledger/entries?after={after}&limit=1000"),
+            (None, None) => "/api/v1/ledger/entries?limit=1000".to_owned(),
+        };
+        self.call(Method::GET, &path).await
+    }
+
+    pub async fn ledger_inclusion(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<kenshin_core::api::ProofView, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/ledger/proof/inclusion?index={index}&size={size}"),
+        )
+        .await
+    }
+
+    pub async fn ledger_consistency(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<kenshin_core::api::ProofView, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/ledger/proof/consistency?from={from}&to={to}"),
+        )
+        .await
+    }
+
     /// The conversion report of one of our submissions (JSON, as the server wrote it).
     pub async fn report(&self, id: &str) -> Result<serde_json::Value, ClientError> {
         self.call(

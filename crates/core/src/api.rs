@@ -35,6 +35,14 @@ pub struct SubmissionView {
     /// `/api/v1/submissions/{id}/report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversion: Option<ConversionSummary>,
+    /// Hex key of the ledger's content commitment for this file: the ledger entry carries
+    /// `content` = HMAC-SHA256(key, sha256 hex) instead of the hash itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment_key: Option<String>,
+    /// On the upload response only: the ledger receipt of the `received` entry (C2SP
+    /// tlog-proof text: entry, inclusion proof, signed checkpoint), verifiable offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// Counts and provenance of a conversion (真正性: how each output came to be).
@@ -111,6 +119,28 @@ pub struct DeliveryView {
     /// Records in this delivery (converted deliveries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<u64>,
+    /// Hex key of the ledger's content commitment for this file (see [`SubmissionView`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment_key: Option<String>,
+    /// On the 受信完了 response only: the ledger receipt of the `confirmed` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+}
+
+/// One ledger entry as its parties see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntryView {
+    pub index: u64,
+    /// The canonical entry text (docs/LEDGER.md).
+    pub entry: String,
+    /// Base64 of the RFC 6962 leaf hash.
+    pub leaf_hash: String,
+}
+
+/// Proof hashes, base64, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofView {
+    pub hashes: Vec<String>,
 }
 
 /// A page of a listing.

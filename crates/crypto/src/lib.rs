@@ -105,3 +105,13 @@ pub use provider::{KeyProvider, LocalKeyFile, WrappedKey};
 pub use stream::{
     sealed_len, Opener, Sealer, DEFAULT_CHUNK_SIZE, HEADER_LEN, MAX_CHUNK_SIZE, TAG_LEN,
 };
+
+/// HMAC-SHA256, for keyed commitments (the ledger commits to a file's SHA-256 under a key that
+/// only the file's parties know).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let tag = aws_lc_rs::hmac::sign(&key, message);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}

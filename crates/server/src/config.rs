@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 8] = [
+const SETTINGS: [&str; 9] = [
+    "ledger_origin",
     "listen",
     "server_names",
     "max_upload_bytes",
@@ -54,6 +55,9 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// `text` or `json` log lines.
     pub log_format: String,
+    /// Origin line of the ledger's checkpoints (the log's name), e.g.
+    /// `relay.example.jp/ledger`; empty means `<first server name>/kenshin-relay-ledger`.
+    pub ledger_origin: String,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             crl_reload_seconds: 5,
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
+            ledger_origin: String::new(),
         }
     }
 }
@@ -114,6 +119,21 @@ impl Config {
         Ok(())
     }
 
+    /// The ledger's origin line.
+    pub fn ledger_origin(&self) -> String {
+        if self.ledger_origin.is_empty() {
+            format!(
+                "{}/kenshin-relay-ledger",
+                self.server_names
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("localhost")
+            )
+        } else {
+            self.ledger_origin.clone()
+        }
+    }
+
     /// The TOML written by `init`, documenting each setting.
     pub fn to_commented_toml(&self) -> String {
         let names = self
@@ -140,7 +160,9 @@ impl Config {
              # Seconds that in-flight requests get to finish on shutdown.\n\
              shutdown_grace_seconds = {}\n\n\
              # Log line format: \"text\" or \"json\".\n\
-             log_format = \"{}\"\n",
+             log_format = \"{}\"\n\n\
+             # Name (origin line) of the transparency ledger's checkpoints; empty: <server name>/kenshin-relay-ledger.\n\
+             ledger_origin = \"{}\"\n",
             self.listen,
             self.max_upload_bytes,
             self.retention_days,
@@ -148,6 +170,7 @@ impl Config {
             self.crl_reload_seconds,
             self.shutdown_grace_seconds,
             self.log_format,
+            self.ledger_origin,
         )
     }
 }
@@ -193,6 +216,9 @@ impl DataDir {
     pub fn server_key_path(&self) -> PathBuf {
         self.pki_dir().join("server.key")
     }
+    pub fn ledger_key_path(&self) -> PathBuf {
+        self.root.join("keys").join("ledger.key")
+    }
     pub fn blobs_path(&self) -> PathBuf {
         self.root.join("blobs")
     }
@@ -225,7 +251,12 @@ impl DataDir {
                 path.display()
             );
         }
-        for secret in [self.kek_path(), self.server_key_path(), self.ca_key_path()] {
+        for secret in [
+            self.kek_path(),
+            self.server_key_path(),
+            self.ca_key_path(),
+            self.ledger_key_path(),
+        ] {
             if let Ok(meta) = std::fs::metadata(&secret) {
                 check_private(&secret, meta.permissions().mode(), 0o600)?;
             }

@@ -15,6 +15,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod ledger;
 pub mod relay;
 pub mod retention;
 pub mod tls;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Wakes the conversion worker when a job is queued.
     pub jobs: Arc<tokio::sync::Notify>,
+    pub ledger: ledger::Ledger,
 }
 
 impl AppState {
@@ -44,7 +46,13 @@ impl AppState {
         let keys = kenshin_crypto::LocalKeyFile::load(&data_dir.kek_path())?;
         let db = Database::open(&data_dir.database_path()).await?;
         let blobs = BlobStore::open(&data_dir.blobs_path())?;
+        let ledger = ledger::Ledger::open(
+            db.clone(),
+            &data_dir.ledger_key_path(),
+            &config.ledger_origin(),
+        )?;
         Ok(AppState {
+            ledger,
             db,
             vault: vault::Vault::new(blobs, Arc::new(keys)),
             config: Arc::new(config),
@@ -92,6 +100,14 @@ impl RunningServer {
         let tls = tls::TlsState::new(tls::server_config(data_dir)?);
         let state = AppState::open(data_dir, config.clone()).await?;
         state.recover().await?;
+        // The stored log must still be what was signed; a tampered ledger is not served.
+        let audit = state.ledger.audit().await?;
+        anyhow::ensure!(
+            audit.is_intact(),
+            "the ledger failed its audit at start-up: {}",
+            audit.problems.join("; ")
+        );
+        state.ledger.sequence().await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -106,6 +122,7 @@ impl RunningServer {
                 std::time::Duration::from_secs(config.retention_sweep_seconds),
             ),
             worker::spawn(state.clone()),
+            state.ledger.clone().spawn(),
         ];
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(state.clone());

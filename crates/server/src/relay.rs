@@ -97,6 +97,10 @@ where
         },
         deliver_to,
         enqueue,
+        commitment_key: kenshin_crypto::DataKey::generate()
+            .map_err(|_| ApiError::internal())?
+            .expose_secret()
+            .to_vec(),
         actor: actor.to_owned(),
     };
     match state.db.record_submission(&new, now).await {

@@ -14,6 +14,7 @@ mod conversion;
 mod db;
 mod error;
 mod events;
+mod ledger;
 mod orgs;
 mod relay;
 mod timefmt;
@@ -24,6 +25,7 @@ pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Recei
 pub use db::Database;
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
+pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use orgs::{NewOrg, Org, Route};
 pub use relay::{
     ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewObject, NewSubmission,

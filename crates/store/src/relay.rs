@@ -50,6 +50,8 @@ pub struct NewSubmission {
     pub deliver_to: Vec<(i64, OffsetDateTime)>,
     /// Queue the submission for conversion (its deliveries come from the worker).
     pub enqueue: bool,
+    /// The parties' key for the ledger's content commitments (32 random bytes).
+    pub commitment_key: Vec<u8>,
     pub actor: String,
 }
 
@@ -68,6 +70,8 @@ pub struct SubmissionRecord {
     pub withdrawn_at: Option<OffsetDateTime>,
     /// Set once a conversion finished.
     pub conversion: Option<ConversionRecord>,
+    /// Key of the ledger's content commitments for this file (both parties know it).
+    pub commitment_key: Option<Vec<u8>>,
 }
 
 /// Counts and provenance of a finished conversion.
@@ -104,6 +108,8 @@ pub struct DeliveryRecord {
     pub shredded_at: Option<OffsetDateTime>,
     /// Records in a converted delivery.
     pub records: Option<u64>,
+    /// Key of the ledger's content commitments for this file (both parties know it).
+    pub commitment_key: Option<Vec<u8>>,
 }
 
 /// What a receiver needs to stream a delivery: the delivery and its object's wrapped key.
@@ -126,14 +132,14 @@ pub struct ListFilter {
 const SUBMISSION_SELECT: &str = "SELECT sub.id, sub.sender_org_id, o.code AS sender_code, \
      o.name AS sender_name, sub.filename, sub.size, sub.sha256, sub.state, sub.object_id, \
      sub.received_at, sub.withdrawn_at, sub.records_in, sub.records_out, sub.records_rejected, \
-     sub.records_unrouted, sub.map_label, sub.profile_label, sub.converter \
+     sub.records_unrouted, sub.map_label, sub.profile_label, sub.converter, sub.commitment_key \
      FROM submissions sub JOIN orgs o ON o.id = sub.sender_org_id";
 
 const DELIVERY_SELECT: &str = "SELECT d.id, d.submission_id, d.receiver_org_id, \
      r.code AS receiver_code, r.name AS receiver_name, s.code AS sender_code, s.name AS sender_name, \
      d.filename, obj.plaintext_size AS size, obj.plaintext_sha256 AS sha256, d.object_id, d.state, \
      d.created_at, d.expires_at, d.first_downloaded_at, d.download_count, d.confirmed_at, d.shredded_at, \
-     d.records \
+     d.records, sub.commitment_key \
      FROM deliveries d \
      JOIN submissions sub ON sub.id = d.submission_id \
      JOIN orgs r ON r.id = d.receiver_org_id \
@@ -171,6 +177,7 @@ fn submission_from_row(row: sqlx::sqlite::SqliteRow) -> Result<SubmissionRecord,
                 profile_label: row.get("profile_label"),
                 converter: row.get("converter"),
             }),
+        commitment_key: row.get("commitment_key"),
     })
 }
 
@@ -195,6 +202,7 @@ fn delivery_from_row(row: sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord, Sto
         confirmed_at: opt_from_ms(row.get("confirmed_at")),
         shredded_at: opt_from_ms(row.get("shredded_at")),
         records: row.get::<Option<i64>, _>("records").map(|n| n as u64),
+        commitment_key: row.get("commitment_key"),
     })
 }
 
@@ -233,7 +241,7 @@ impl Database {
         };
         sqlx::query(
             "INSERT INTO submissions (id, sender_org_id, sender_cert_serial, filename, size, sha256, \
-             state, object_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             state, object_id, received_at, commitment_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(new.id.to_string())
         .bind(new.sender_org_id)
@@ -244,6 +252,7 @@ impl Database {
         .bind(state.as_str())
         .bind(object.id.to_string())
         .bind(to_ms(now))
+        .bind(&new.commitment_key)
         .execute(&mut *tx)
         .await?;
         let sender_code = org_code(&mut tx, new.sender_org_id).await?;
@@ -758,4 +767,29 @@ pub(crate) async fn shred_in_tx(
     event.ciphertext_size = Some(ciphertext_size as u64);
     append(conn, &event, now).await?;
     Ok(vec![object])
+}
+
+impl Database {
+    /// What a content commitment is made from: the submission's commitment key and the
+    /// object's plaintext SHA-256 (hex). `None` if either is unknown.
+    pub async fn commitment_inputs(
+        &self,
+        submission: &str,
+        object: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let key: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT commitment_key FROM submissions WHERE id = ?")
+                .bind(submission)
+                .fetch_optional(&self.reader)
+                .await?;
+        let sha: Option<String> =
+            sqlx::query_scalar("SELECT plaintext_sha256 FROM objects WHERE id = ?")
+                .bind(object)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(match (key.flatten(), sha) {
+            (Some(key), Some(sha)) => Some((key, sha)),
+            _ => None,
+        })
+    }
 }

@@ -35,6 +35,7 @@ async fn queued_submission(db: &Database) -> SubmissionId {
             },
             deliver_to: vec![],
             enqueue: true,
+            commitment_key: vec![5; 32],
             actor: "test".into(),
         },
         now,

@@ -144,5 +144,12 @@ pub async fn confirm(
     let id: DeliveryId = parse_id(&id)?;
     let delivery = relay::confirm(&state, &caller.org, id, &caller.actor()).await?;
     tracing::info!(delivery = %id, receiver = %caller.org.code, "receipt confirmed; content destroyed");
-    Ok(Json(views::delivery(delivery)))
+    let mut view = views::delivery(delivery);
+    view.receipt = super::submissions::receipt(
+        &state,
+        &view.submission_id.to_string(),
+        kenshin_core::EventKind::Confirmed,
+    )
+    .await;
+    Ok(Json(view))
 }

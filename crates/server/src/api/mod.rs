@@ -3,6 +3,7 @@
 pub mod auth;
 mod deliveries;
 mod health;
+mod ledger;
 mod maps;
 mod submissions;
 mod views;
@@ -36,6 +37,10 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(maps::MAX_MAP_BYTES)),
         )
         .route("/maps/{map_id}/{version}/activate", post(maps::activate))
+        .route("/ledger/entries", get(ledger::entries))
+        .route("/ledger/entries/{index}", get(ledger::entry))
+        .route("/ledger/proof/inclusion", get(ledger::inclusion))
+        .route("/ledger/proof/consistency", get(ledger::consistency))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::show))
         .route("/deliveries/{id}/content", get(deliveries::content))
@@ -45,6 +50,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))
+        .route("/ledger/checkpoint", get(ledger::checkpoint))
+        .route("/ledger/key", get(ledger::key))
         .fallback(no_such_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
         // Uploads are streamed and limited by max_upload_bytes, not buffered.

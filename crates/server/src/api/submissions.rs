@@ -81,10 +81,31 @@ pub async fn create(
         size = submission.size,
         "submission received"
     );
-    Ok((
-        StatusCode::CREATED,
-        Json(views::submission(submission, deliveries)),
-    ))
+    let mut view = views::submission(submission, deliveries);
+    view.receipt = receipt(
+        &state,
+        &view.id.to_string(),
+        kenshin_core::EventKind::Received,
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The ledger receipt for a response. A ledger failure must not undo a stored upload or a
+/// confirmation: it is logged, and the response goes out without its receipt (the entry will
+/// be in the ledger; `ledger verify` proves it later).
+pub(super) async fn receipt(
+    state: &AppState,
+    submission: &str,
+    kind: kenshin_core::EventKind,
+) -> Option<String> {
+    match state.ledger.receipt(submission, kind).await {
+        Ok(receipt) => Some(receipt),
+        Err(err) => {
+            tracing::error!(error = %err, %submission, "no ledger receipt");
+            None
+        }
+    }
 }
 
 /// `GET /api/v1/submissions`

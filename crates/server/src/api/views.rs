@@ -44,6 +44,8 @@ pub fn submission(record: SubmissionRecord, deliveries: Vec<DeliveryRecord>) -> 
             profile: c.profile_label,
             converter: c.converter,
         }),
+        commitment_key: record.commitment_key.map(hex::encode),
+        receipt: None,
     }
 }
 
@@ -66,5 +68,7 @@ pub fn delivery(record: DeliveryRecord) -> DeliveryView {
         confirmed_at: record.confirmed_at,
         shredded_at: record.shredded_at,
         records: record.records,
+        commitment_key: record.commitment_key.map(hex::encode),
+        receipt: None,
     }
 }

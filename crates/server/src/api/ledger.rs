@@ -1,0 +1,204 @@
+//! The ledger over HTTP: the checkpoint and key for anyone; entries and proofs for the
+//! parties of a file.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use kenshin_core::api::{ErrorCode, LedgerEntryView, ProofView};
+use kenshin_store::LedgerEntry;
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::ApiQuery;
+use crate::error::ApiError;
+use crate::ledger::LedgerError;
+use crate::AppState;
+
+impl From<LedgerError> for ApiError {
+    fn from(err: LedgerError) -> ApiError {
+        match err {
+            LedgerError::Store(store) => store.into(),
+            other => {
+                tracing::error!(error = %other, "ledger error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// `GET /ledger/checkpoint`: the latest signed checkpoint (C2SP tlog-checkpoint note).
+pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let checkpoint = match state.ledger.checkpoint().await? {
+        Some(checkpoint) => checkpoint,
+        None => {
+            state.ledger.sequence().await?;
+            state
+                .ledger
+                .checkpoint()
+                .await?
+                .ok_or_else(ApiError::internal)?
+        }
+    };
+    Ok(text(checkpoint.note))
+}
+
+/// `GET /ledger/key`: the verifier key, `<name>+<key id>+<base64 key>`.
+pub async fn key(State(state): State<AppState>) -> Response {
+    text(format!("{}\n", state.ledger.verifier_text()))
+}
+
+fn is_party(caller: &Caller, entry: &LedgerEntry) -> bool {
+    let code = caller.org.code.as_str();
+    entry.sender_org.as_deref() == Some(code) || entry.receiver_org.as_deref() == Some(code)
+}
+
+fn view(entry: LedgerEntry) -> LedgerEntryView {
+    LedgerEntryView {
+        index: entry.idx,
+        leaf_hash: base64::engine::general_purpose::STANDARD
+            .encode(kenshin_ledger::leaf_hash(&entry.entry)),
+        entry: String::from_utf8_lossy(&entry.entry).into_owned(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EntriesQuery {
+    submission: Option<String>,
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/ledger/entries?submission=ID` — a file's history, for its two parties only;
+/// without `submission`, every entry in which the caller's organisation is a party
+/// (`after`, `limit` page through them).
+pub async fn entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<EntriesQuery>,
+) -> Result<Json<Vec<LedgerEntryView>>, ApiError> {
+    let entries = match &query.submission {
+        Some(submission) => {
+            let entries = state.db.ledger_entries_for_submission(submission).await?;
+            // Not a party to this file: the same answer as for a file that does not exist.
+            if !entries.iter().any(|e| is_party(&caller, e)) {
+                return Err(ApiError::not_found());
+            }
+            entries
+                .into_iter()
+                .filter(|e| is_party(&caller, e))
+                .collect()
+        }
+        None => {
+            let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
+            state
+                .db
+                .ledger_entries_for_org(caller.org.code.as_str(), query.after, limit)
+                .await?
+        }
+    };
+    Ok(Json(entries.into_iter().map(view).collect()))
+}
+
+/// `GET /api/v1/ledger/entries/{index}` — the raw entry bytes, parties only.
+pub async fn entry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(index): Path<u64>,
+) -> Result<Response, ApiError> {
+    let entry = state.db.ledger_entry(index).await?;
+    if !is_party(&caller, &entry) {
+        return Err(ApiError::not_found());
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        entry.entry,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InclusionQuery {
+    index: u64,
+    size: u64,
+}
+
+fn proof(hashes: Vec<kenshin_ledger::Hash>) -> Json<ProofView> {
+    Json(ProofView {
+        hashes: hashes
+            .iter()
+            .map(|h| base64::engine::general_purpose::STANDARD.encode(h))
+            .collect(),
+    })
+}
+
+fn check_size(size: u64, latest: u64) -> Result<(), ApiError> {
+    if size > latest {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            format!("the ledger has no checkpoint of size {size} (latest: {latest})"),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /api/v1/ledger/proof/inclusion?index=I&size=N` — parties of entry I only.
+pub async fn inclusion(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<InclusionQuery>,
+) -> Result<Json<ProofView>, ApiError> {
+    let entry = state.db.ledger_entry(query.index).await?;
+    if !is_party(&caller, &entry) {
+        return Err(ApiError::not_found());
+    }
+    let latest = state
+        .ledger
+        .checkpoint()
+        .await?
+        .map(|c| c.size)
+        .unwrap_or(0);
+    check_size(query.size, latest)?;
+    if query.index >= query.size {
+        return Err(ApiError::invalid("index must be smaller than size"));
+    }
+    Ok(proof(
+        state
+            .ledger
+            .inclusion_proof(query.index, query.size)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsistencyQuery {
+    from: u64,
+    to: u64,
+}
+
+/// `GET /api/v1/ledger/proof/consistency?from=M&to=N` — that size N extends size M.
+pub async fn consistency(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(query): ApiQuery<ConsistencyQuery>,
+) -> Result<Json<ProofView>, ApiError> {
+    let latest = state
+        .ledger
+        .checkpoint()
+        .await?
+        .map(|c| c.size)
+        .unwrap_or(0);
+    check_size(query.to, latest)?;
+    if query.from > query.to {
+        return Err(ApiError::invalid("from must not be larger than to"));
+    }
+    Ok(proof(
+        state.ledger.consistency_proof(query.from, query.to).await?,
+    ))
+}

@@ -1,0 +1,426 @@
+//! The transparency ledger in the service: the sequencer that turns events into ledger
+//! entries, the signed checkpoints, proofs for the parties, and the audit of the stored tree.
+//!
+//! Events are written in the same transaction as the state change they describe; the
+//! sequencer then appends them, in order and in batches, to the RFC 6962 log and signs a
+//! checkpoint for the new size. Entry `i` is event `seq = i + 1`. A caller that needs its
+//! event covered by a signed checkpoint (a receipt) runs the sequencer itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kenshin_ledger::{Checkpoint, Hash, NodeStore, Signer};
+use kenshin_store::{Database, EventRecord, NewLedgerEntry, StoreError, StoredCheckpoint};
+use time::OffsetDateTime;
+
+/// Events appended per transaction.
+const BATCH: u32 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("ledger: {0}")]
+    Tree(String),
+    #[error("signing: {0}")]
+    Sign(String),
+    #[error("the event is not in the ledger")]
+    NotInLedger,
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    db: Database,
+    signer: Arc<Signer>,
+    origin: String,
+    /// One sequencer at a time in this process.
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Reads subtree hashes from the database, with the nodes of the batch being built on top.
+/// Runs on a blocking thread, where waiting for the database is allowed.
+struct DbNodes<'a> {
+    db: &'a Database,
+    handle: tokio::runtime::Handle,
+    overlay: HashMap<(u8, u64), Hash>,
+}
+
+impl NodeStore for DbNodes<'_> {
+    type Error = StoreError;
+
+    fn get(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
+        if let Some(hash) = self.overlay.get(&(level, index)) {
+            return Ok(Some(*hash));
+        }
+        self.handle.block_on(self.db.ledger_node(level, index))
+    }
+}
+
+impl Ledger {
+    /// `origin` names the log in its checkpoints (e.g. `relay.example.jp/ledger`); the key file
+    /// is created on first use.
+    pub fn open(db: Database, key_path: &std::path::Path, origin: &str) -> anyhow::Result<Ledger> {
+        let signer = if key_path.exists() {
+            Signer::load_file(key_path)?
+        } else {
+            tracing::warn!(path = %key_path.display(), "creating the ledger signing key");
+            Signer::create_file(key_path, origin)?
+        };
+        anyhow::ensure!(
+            signer.name() == origin,
+            "the ledger key at {} is for origin {:?}, but the configuration says {origin:?}",
+            key_path.display(),
+            signer.name()
+        );
+        Ok(Ledger {
+            db,
+            signer: Arc::new(signer),
+            origin: origin.to_owned(),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The verifier key, `<name>+<key id>+<base64 key>`, to be published and pinned.
+    pub fn verifier_text(&self) -> String {
+        self.signer.verifier().to_text()
+    }
+
+    /// Appends every event not yet in the ledger and signs a checkpoint for the new size.
+    /// Returns the number of entries appended.
+    pub async fn sequence(&self) -> Result<u64, LedgerError> {
+        let _guard = self.lock.lock().await;
+        let mut appended = 0;
+        loop {
+            let events = self.db.events_not_in_ledger(BATCH).await?;
+            if events.is_empty() {
+                break;
+            }
+            let size = self.db.ledger_size().await?;
+            let mut entries = Vec::with_capacity(events.len());
+            for (offset, event) in events.iter().enumerate() {
+                let content = match (&event.submission_id, &event.object_id) {
+                    (Some(submission), Some(object)) => self
+                        .db
+                        .commitment_inputs(submission, object)
+                        .await?
+                        .map(|(key, sha)| {
+                            hex::encode(kenshin_crypto::hmac_sha256(&key, sha.as_bytes()))
+                        }),
+                    _ => None,
+                };
+                entries.push(NewLedgerEntry {
+                    idx: size + offset as u64,
+                    event_seq: event.seq,
+                    entry: encode_entry(event, content),
+                    submission_id: event.submission_id.clone(),
+                    sender_org: event.sender_org.clone(),
+                    receiver_org: event.receiver_org.clone(),
+                });
+            }
+            let db = self.db.clone();
+            let handle = tokio::runtime::Handle::current();
+            let (entries, nodes) = tokio::task::spawn_blocking(move || {
+                let mut store = DbNodes {
+                    db: &db,
+                    handle,
+                    overlay: HashMap::new(),
+                };
+                let mut nodes = Vec::new();
+                for entry in &entries {
+                    let leaf = kenshin_ledger::leaf_hash(&entry.entry);
+                    for (level, index, hash) in
+                        kenshin_ledger::append_nodes(entry.idx, leaf, &store)
+                            .map_err(|e| LedgerError::Tree(e.to_string()))?
+                    {
+                        store.overlay.insert((level, index), hash);
+                        nodes.push((level, index, hash));
+                    }
+                }
+                Ok::<_, LedgerError>((entries, nodes))
+            })
+            .await
+            .map_err(|e| LedgerError::Tree(e.to_string()))??;
+            self.db
+                .append_ledger(&entries, &nodes, OffsetDateTime::now_utc())
+                .await?;
+            appended += entries.len() as u64;
+        }
+        let size = self.db.ledger_size().await?;
+        let latest = self.db.latest_checkpoint().await?;
+        if latest.as_ref().map(|c| c.size) != Some(size) {
+            self.sign(size).await?;
+        }
+        Ok(appended)
+    }
+
+    async fn sign(&self, size: u64) -> Result<(), LedgerError> {
+        let root = self.root(size).await?;
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+            extensions: Vec::new(),
+        };
+        let note = kenshin_ledger::sign_checkpoint(&checkpoint, &self.signer)
+            .map_err(|e| LedgerError::Sign(e.to_string()))?;
+        self.db
+            .insert_checkpoint(size, &root, &note, OffsetDateTime::now_utc())
+            .await?;
+        Ok(())
+    }
+
+    async fn with_nodes<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&DbNodes<'_>) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let db = self.db.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let store = DbNodes {
+                db: &db,
+                handle,
+                overlay: HashMap::new(),
+            };
+            f(&store)
+        })
+        .await
+        .map_err(|e| LedgerError::Tree(e.to_string()))?
+    }
+
+    pub async fn root(&self, size: u64) -> Result<Hash, LedgerError> {
+        self.with_nodes(move |store| {
+            kenshin_ledger::root(size, store).map_err(|e| LedgerError::Tree(e.to_string()))
+        })
+        .await
+    }
+
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.with_nodes(move |store| {
+            kenshin_ledger::inclusion_proof(index, size, store)
+                .map_err(|e| LedgerError::Tree(e.to_string()))
+        })
+        .await
+    }
+
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
+        self.with_nodes(move |store| {
+            kenshin_ledger::consistency_proof(from, to, store)
+                .map_err(|e| LedgerError::Tree(e.to_string()))
+        })
+        .await
+    }
+
+    pub async fn checkpoint(&self) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        Ok(self.db.latest_checkpoint().await?)
+    }
+
+    /// A C2SP tlog-proof receipt for the latest event about `submission` of the given kind:
+    /// the entry, its inclusion proof and the signed checkpoint, verifiable offline.
+    pub async fn receipt(
+        &self,
+        submission: &str,
+        kind: kenshin_core::EventKind,
+    ) -> Result<String, LedgerError> {
+        self.sequence().await?;
+        let entries = self.db.ledger_entries_for_submission(submission).await?;
+        let marker = format!("kind {}\n", kind.as_str());
+        let entry = entries
+            .iter()
+            .rev()
+            .find(|e| String::from_utf8_lossy(&e.entry).contains(&marker))
+            .ok_or(LedgerError::NotInLedger)?;
+        let checkpoint = self
+            .db
+            .latest_checkpoint()
+            .await?
+            .ok_or(LedgerError::NotInLedger)?;
+        let proof = self.inclusion_proof(entry.idx, checkpoint.size).await?;
+        kenshin_ledger::format_proof(entry.idx, Some(&entry.entry), &proof, &checkpoint.note)
+            .map_err(|e| LedgerError::Tree(e.to_string()))
+    }
+
+    /// Re-verifies the stored log: every entry's leaf hash and every stored subtree hash are
+    /// recomputed from the entries, and the root is compared with every signed checkpoint.
+    pub async fn audit(&self) -> Result<AuditReport, LedgerError> {
+        let size = self.db.ledger_size().await?;
+        let mut memory = kenshin_ledger::MemoryNodeStore::new();
+        let mut from = 0;
+        let mut mismatched_nodes = Vec::new();
+        while from < size {
+            let batch = self.db.ledger_entries_range(from, from + 10_000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for entry in &batch {
+                if entry.idx != memory.size() {
+                    return Ok(AuditReport::broken(
+                        size,
+                        format!("entry {} is missing", memory.size()),
+                    ));
+                }
+                memory
+                    .append_entry(&entry.entry)
+                    .map_err(|e| LedgerError::Tree(e.to_string()))?;
+            }
+            from += batch.len() as u64;
+        }
+        // Compare the stored nodes with the recomputed ones at every level.
+        let memory = Arc::new(memory);
+        let stored_size = size;
+        let checked = {
+            let memory = memory.clone();
+            self.with_nodes(move |store| {
+                let mut bad = Vec::new();
+                for level in 0..64u8 {
+                    let count = stored_size >> level;
+                    if count == 0 {
+                        break;
+                    }
+                    for index in 0..count {
+                        let expected = memory.get(level, index).ok().flatten();
+                        let found = store.get(level, index).map_err(LedgerError::Store)?;
+                        if expected != found {
+                            bad.push((level, index));
+                            if bad.len() >= 20 {
+                                return Ok(bad);
+                            }
+                        }
+                    }
+                }
+                Ok(bad)
+            })
+            .await?
+        };
+        mismatched_nodes.extend(checked);
+        let root = memory.root();
+        let latest = self.db.latest_checkpoint().await?;
+        let checkpoint_ok = match &latest {
+            Some(checkpoint) if checkpoint.size == size => checkpoint.root == root,
+            Some(checkpoint) => {
+                let prefix_root = kenshin_ledger::root(checkpoint.size, &*memory)
+                    .map_err(|e| LedgerError::Tree(e.to_string()))?;
+                prefix_root == checkpoint.root
+            }
+            None => size == 0,
+        };
+        let signature_ok = match &latest {
+            Some(checkpoint) => kenshin_ledger::open_checkpoint(
+                &checkpoint.note,
+                &self.signer.verifier(),
+                &self.origin,
+            )
+            .is_ok(),
+            None => true,
+        };
+        let mut problems = Vec::new();
+        if !mismatched_nodes.is_empty() {
+            problems.push(format!(
+                "{} stored subtree hashes differ from the entries (first: level {}, index {})",
+                mismatched_nodes.len(),
+                mismatched_nodes[0].0,
+                mismatched_nodes[0].1
+            ));
+        }
+        if !checkpoint_ok {
+            problems.push("the latest signed checkpoint does not match the stored entries".into());
+        }
+        if !signature_ok {
+            problems.push(
+                "the latest checkpoint's signature does not verify with this log's key".into(),
+            );
+        }
+        Ok(AuditReport {
+            size,
+            root: hex::encode(root),
+            checkpoint_size: latest.map(|c| c.size),
+            problems,
+        })
+    }
+
+    /// Runs the sequencer every second (batching the events of that second).
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(err) = self.sequence().await {
+                    tracing::error!(error = %err, "ledger sequencer failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+/// The result of [`Ledger::audit`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AuditReport {
+    pub size: u64,
+    pub root: String,
+    pub checkpoint_size: Option<u64>,
+    /// Empty when the log is intact.
+    pub problems: Vec<String>,
+}
+
+impl AuditReport {
+    fn broken(size: u64, problem: String) -> AuditReport {
+        AuditReport {
+            size,
+            root: String::new(),
+            checkpoint_size: None,
+            problems: vec![problem],
+        }
+    }
+
+    pub fn is_intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The canonical encoding of an event as a ledger entry (docs/LEDGER.md): UTF-8 lines
+/// `<key> <value>` in a fixed order, present fields only, after a version line. Identifiers,
+/// organisation codes, sizes, counts and times — never personal data, never a content hash:
+/// `content` is the keyed commitment HMAC-SHA256(file's commitment key, SHA-256 hex of the
+/// object), which only the file's two parties can open.
+pub fn encode_entry(event: &EventRecord, content: Option<String>) -> Vec<u8> {
+    let mut text = String::from("kenshin-relay ledger entry v1\n");
+    let mut line = |key: &str, value: Option<String>| {
+        if let Some(value) = value {
+            text.push_str(key);
+            text.push(' ');
+            text.push_str(&value);
+            text.push('\n');
+        }
+    };
+    line("seq", Some(event.seq.to_string()));
+    line("at", Some(kenshin_core::api::timestamp::format(event.at)));
+    line("kind", Some(event.kind.as_str().to_owned()));
+    line("actor", Some(event.actor.clone()));
+    line("actor-org", event.actor_org.clone());
+    line("submission", event.submission_id.clone());
+    line("delivery", event.delivery_id.clone());
+    line("object", event.object_id.clone());
+    line("sender", event.sender_org.clone());
+    line("receiver", event.receiver_org.clone());
+    line("reason", event.reason.clone());
+    line("size", event.size.map(|n| n.to_string()));
+    line(
+        "ciphertext-size",
+        event.ciphertext_size.map(|n| n.to_string()),
+    );
+    line("content", content);
+    line(
+        "records",
+        event.counts.map(|c| {
+            format!(
+                "in={} out={} rejected={} unrouted={}",
+                c.records_in, c.records_out, c.records_rejected, c.records_unrouted
+            )
+        }),
+    );
+    text.into_bytes()
+}

@@ -242,9 +242,13 @@ async fn the_audit_finds_an_edited_entry_and_the_server_refuses_to_start() {
     }
     relay.state().ledger.sequence().await.unwrap();
     assert!(relay.state().ledger.audit().await.unwrap().is_intact());
-    relay.stop().await;
+    let sender = relay.client(INSTITUTION);
+    let state_file = relay.dir.path().join("verifier.json");
+    kenshin_relay::ledger::verify(&sender, &state_file, None)
+        .await
+        .unwrap();
 
-    // Someone with the database file drops the guard and edits an entry.
+    // Someone with the database file drops the guard and edits an entry while the server runs.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(relay.data.database_path());
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     let refused = sqlx::query("UPDATE ledger_entries SET entry = x'00' WHERE idx = 2")
@@ -263,6 +267,13 @@ async fn the_audit_finds_an_edited_entry_and_the_server_refuses_to_start() {
         .await
         .unwrap();
     pool.close().await;
+
+    // A party's client notices: the entry no longer hashes to a leaf of the signed tree.
+    let err = kenshin_relay::ledger::verify(&sender, &state_file, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not in the signed tree"), "{err}");
+    relay.stop().await;
 
     let config = test_config();
     let state = kenshin_server::AppState::open(&relay.data, config.clone())

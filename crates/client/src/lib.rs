@@ -559,8 +559,15 @@ fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
+/// RFC 3986 unreserved characters stay as they are (ids keep their hyphens in logs and URLs).
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 fn escape(segment: &str) -> String {
-    percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(segment, COMPONENT).to_string()
 }
 
 fn list_path(base: &str, state: Option<&str>, limit: u32, offset: u64) -> String {

@@ -35,6 +35,8 @@ pub enum EventKind {
     Shredded,
     /// A stored object failed authentication when read.
     IntegrityFailure,
+    /// A batch of access-log rows was digested into the ledger.
+    AccessLogDigest,
 }
 
 string_enum!(EventKind, "event kind", {
@@ -48,6 +50,7 @@ string_enum!(EventKind, "event kind", {
     Expired => "expired",
     Shredded => "shredded",
     IntegrityFailure => "integrity_failure",
+    AccessLogDigest => "access_log_digest",
 });
 
 #[cfg(test)]
@@ -67,6 +70,7 @@ mod tests {
             EventKind::Expired,
             EventKind::Shredded,
             EventKind::IntegrityFailure,
+            EventKind::AccessLogDigest,
         ] {
             assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), kind);
         }

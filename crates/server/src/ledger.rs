@@ -93,6 +93,7 @@ impl Ledger {
     /// Returns the number of entries appended.
     pub async fn sequence(&self) -> Result<u64, LedgerError> {
         let _guard = self.lock.lock().await;
+        self.anchor_access_log().await?;
         let mut appended = 0;
         loop {
             let events = self.db.events_not_in_ledger(BATCH).await?;
@@ -155,6 +156,68 @@ impl Ledger {
             self.sign(size).await?;
         }
         Ok(appended)
+    }
+
+    /// Digests the access-log rows written since the last digest into an event (and so into
+    /// the ledger): a hash chained from the previous digest over each row's canonical bytes.
+    async fn anchor_access_log(&self) -> Result<(), LedgerError> {
+        let digests = self.db.access_digests().await?;
+        let (last, previous) = digests
+            .last()
+            .map(|(_, last, digest)| (*last, digest.clone()))
+            .unwrap_or((0, String::new()));
+        let max = self.db.max_access_seq().await?;
+        if max <= last {
+            return Ok(());
+        }
+        let rows = self.db.access_range(last + 1, max).await?;
+        let digest = access_digest(&previous, &rows);
+        self.db
+            .append_access_digest(last + 1, max, &digest, OffsetDateTime::now_utc())
+            .await?;
+        Ok(())
+    }
+
+    /// Recomputes every access-log digest recorded *in the ledger* from the access-log rows:
+    /// a deleted, inserted or edited row breaks its digest. Returns the problems found.
+    pub async fn verify_access_log(&self) -> Result<Vec<String>, LedgerError> {
+        let mut problems = Vec::new();
+        let mut previous = String::new();
+        for entry in self
+            .db
+            .ledger_entries_containing("kind access_log_digest\n")
+            .await?
+        {
+            let text = String::from_utf8_lossy(&entry.entry).into_owned();
+            let Some(line) = text.lines().find_map(|l| l.strip_prefix("access-log ")) else {
+                problems.push(format!("ledger entry {} has no access-log line", entry.idx));
+                continue;
+            };
+            let parsed = line.split_once(' ').and_then(|(range, digest)| {
+                let (first, last) = range.split_once('-')?;
+                Some((
+                    first.parse::<i64>().ok()?,
+                    last.parse::<i64>().ok()?,
+                    digest.to_owned(),
+                ))
+            });
+            let Some((first, last, digest)) = parsed else {
+                problems.push(format!(
+                    "ledger entry {} has a malformed access-log line",
+                    entry.idx
+                ));
+                continue;
+            };
+            let rows = self.db.access_range(first, last).await?;
+            if access_digest(&previous, &rows) != digest {
+                problems.push(format!(
+                    "access-log rows {first}–{last} no longer match their digest in ledger entry {} (a row was deleted, added or edited)",
+                    entry.idx
+                ));
+            }
+            previous = digest;
+        }
+        Ok(problems)
     }
 
     async fn sign(&self, size: u64) -> Result<(), LedgerError> {
@@ -316,7 +379,7 @@ impl Ledger {
             .is_ok(),
             None => true,
         };
-        let mut problems = Vec::new();
+        let mut problems = self.verify_access_log().await?;
         if !mismatched_nodes.is_empty() {
             problems.push(format!(
                 "{} stored subtree hashes differ from the entries (first: level {}, index {})",
@@ -354,6 +417,18 @@ impl Ledger {
             }
         })
     }
+}
+
+/// SHA-256 chained from the previous digest over each row's canonical bytes (hex).
+fn access_digest(previous: &str, rows: &[kenshin_store::AccessRow]) -> String {
+    let mut hash = kenshin_crypto::Sha256::new();
+    hash.update(previous.as_bytes());
+    hash.update(b"\n");
+    for row in rows {
+        hash.update(&row.canonical());
+        hash.update(b"\n");
+    }
+    hash.finish_hex()
 }
 
 /// The result of [`Ledger::audit`].
@@ -413,6 +488,13 @@ pub fn encode_entry(event: &EventRecord, content: Option<String>) -> Vec<u8> {
         event.ciphertext_size.map(|n| n.to_string()),
     );
     line("content", content);
+    line(
+        "access-log",
+        event
+            .digest
+            .as_ref()
+            .map(|(first, last, digest)| format!("{first}-{last} {digest}")),
+    );
     line(
         "records",
         event.counts.map(|c| {

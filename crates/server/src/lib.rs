@@ -11,6 +11,7 @@
 //! - [`api`]: the `/api/v1` JSON handlers and `/health`.
 //! - [`retention`]: the background task that expires unconfirmed deliveries.
 
+pub mod access;
 pub mod api;
 pub mod clock;
 pub mod config;
@@ -38,6 +39,7 @@ pub struct AppState {
     /// Wakes the conversion worker when a job is queued.
     pub jobs: Arc<tokio::sync::Notify>,
     pub ledger: ledger::Ledger,
+    pub access: access::AccessLog,
 }
 
 impl AppState {
@@ -51,7 +53,9 @@ impl AppState {
             &data_dir.ledger_key_path(),
             &config.ledger_origin(),
         )?;
+        let access = access::AccessLog::start(db.clone());
         Ok(AppState {
+            access,
             ledger,
             db,
             vault: vault::Vault::new(blobs, Arc::new(keys)),
@@ -157,6 +161,7 @@ impl RunningServer {
         for task in &self.background {
             task.abort();
         }
+        self.state.access.flush().await;
         self.state.db.close().await;
         result
     }

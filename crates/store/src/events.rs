@@ -71,6 +71,8 @@ pub struct EventRecord {
     pub size: Option<i64>,
     pub ciphertext_size: Option<i64>,
     pub counts: Option<RecordCounts>,
+    /// For access-log digests: rows `[first, last]` and the chained digest.
+    pub digest: Option<(i64, i64, String)>,
 }
 
 pub(crate) async fn append(
@@ -148,6 +150,14 @@ fn event_from_row(row: sqlx::sqlite::SqliteRow) -> Result<EventRecord, StoreErro
         reason: row.get("reason"),
         size: row.get("size"),
         ciphertext_size: row.get("ciphertext_size"),
+        digest: match (
+            row.get::<Option<i64>, _>("digest_first"),
+            row.get::<Option<i64>, _>("digest_last"),
+            row.get::<Option<String>, _>("digest"),
+        ) {
+            (Some(first), Some(last), Some(digest)) => Some((first, last, digest)),
+            _ => None,
+        },
         counts: row
             .get::<Option<i64>, _>("records_in")
             .map(|records_in| RecordCounts {

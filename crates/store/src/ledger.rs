@@ -194,6 +194,20 @@ impl Database {
         Ok(rows.into_iter().map(entry_from_row).collect())
     }
 
+    /// Ledger entries whose text contains `needle` (e.g. `kind access_log_digest`), in order.
+    pub async fn ledger_entries_containing(
+        &self,
+        needle: &str,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM ledger_entries WHERE instr(CAST(entry AS TEXT), ?) > 0 ORDER BY idx",
+        )
+        .bind(needle)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(entry_from_row).collect())
+    }
+
     pub async fn insert_checkpoint(
         &self,
         size: u64,

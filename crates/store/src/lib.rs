@@ -8,6 +8,7 @@
 //! - [`BlobStore`]: a directory of opaque blobs (ciphertext, written by the server's vault),
 //!   made durable with fsync before any row refers to them.
 
+mod access;
 mod blobs;
 mod certs;
 mod conversion;
@@ -19,6 +20,7 @@ mod orgs;
 mod relay;
 mod timefmt;
 
+pub use access::{AccessFilter, AccessRow};
 pub use blobs::{BlobStore, BlobWriter, Recovery};
 pub use certs::{CertRecord, NewCert};
 pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Receiver, UsageRow};

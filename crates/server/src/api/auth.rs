@@ -70,6 +70,13 @@ impl FromRequestParts<AppState> for Caller {
             ));
         }
         let org = state.db.org_by_id(cert.org_id).await?;
+        if let Some(slot) = parts.extensions.get::<crate::access::IdentitySlot>() {
+            if let Ok(mut identity) = slot.0.lock() {
+                identity.org = Some(org.code.to_string());
+                identity.actor = Some(cert.serial.clone());
+                identity.device = Some(cert.device.clone());
+            }
+        }
         Ok(Caller { org, cert })
     }
 }

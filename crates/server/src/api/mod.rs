@@ -68,6 +68,10 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::access::record,
+        ))
         .with_state(state)
 }
 

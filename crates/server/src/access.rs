@@ -1,0 +1,277 @@
+//! The access log in the service: a middleware records every request — who (certificate,
+//! organisation), when, from where, what (an action named from the route), which objects,
+//! the result and the bytes — and background work records its own actions. Rows go through
+//! a bounded channel to a writer that appends them in batches, so a request never waits for
+//! the log's disk write; the writer drains the channel on shutdown.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use kenshin_store::{AccessRow, Database};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use crate::tls::PeerInfo;
+use crate::AppState;
+
+/// Rows in flight between requests and the writer.
+const CHANNEL: usize = 10_000;
+/// The writer appends at least this often.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: mpsc::Sender<Message>,
+}
+
+enum Message {
+    Row(Box<AccessRow>),
+    /// Write everything received so far, then answer.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Who the request turned out to be, filled in by the `Caller` extractor.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub org: Option<String>,
+    pub actor: Option<String>,
+    pub device: Option<String>,
+}
+
+/// A slot in the request's extensions that authentication fills and the logger reads.
+#[derive(Clone, Default)]
+pub struct IdentitySlot(pub Arc<Mutex<Identity>>);
+
+impl AccessLog {
+    /// Starts the writer, which runs until every handle is gone and the channel is drained.
+    pub fn start(db: Database) -> AccessLog {
+        let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL);
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            loop {
+                let mut waiting = Vec::new();
+                match tokio::time::timeout(FLUSH_EVERY, rx.recv()).await {
+                    Ok(Some(message)) => {
+                        let mut next = Some(message);
+                        while let Some(message) = next.take() {
+                            match message {
+                                Message::Row(row) => batch.push(*row),
+                                Message::Flush(done) => waiting.push(done),
+                            }
+                            if batch.len() < 1000 {
+                                next = rx.try_recv().ok();
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        flush(&db, &mut batch).await;
+                        return;
+                    }
+                    Err(_) => {}
+                }
+                if !batch.is_empty() {
+                    flush(&db, &mut batch).await;
+                }
+                for done in waiting {
+                    let _ = done.send(());
+                }
+            }
+        });
+        AccessLog { tx }
+    }
+
+    pub async fn record(&self, row: AccessRow) {
+        if self.tx.send(Message::Row(Box::new(row))).await.is_err() {
+            tracing::error!("access log writer is gone; a row was not recorded");
+        }
+    }
+
+    /// Waits until every row recorded so far is in the database.
+    pub async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Records an action of background work (retention, conversion, shredding).
+    pub async fn system(&self, task: &str, action: &str, objects: Vec<String>, outcome: &str) {
+        self.record(AccessRow {
+            seq: 0,
+            at: OffsetDateTime::now_utc(),
+            org: None,
+            actor_kind: "system".into(),
+            actor: task.into(),
+            device: None,
+            session: None,
+            source: None,
+            action: action.into(),
+            method: None,
+            path: None,
+            objects,
+            outcome: outcome.into(),
+            status: None,
+            bytes: None,
+            detail: None,
+        })
+        .await;
+    }
+}
+
+async fn flush(db: &Database, batch: &mut Vec<AccessRow>) {
+    // Retried: an access log that silently loses rows is worse than a slow one.
+    for attempt in 0..5 {
+        match db.append_access(batch).await {
+            Ok(()) => {
+                batch.clear();
+                return;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, attempt, rows = batch.len(), "access log append failed");
+                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            }
+        }
+    }
+    tracing::error!(rows = batch.len(), "access log rows could not be written");
+    batch.clear();
+}
+
+/// The action a route stands for: stable names for search and export.
+fn action_of(method: &str, route: &str) -> &'static str {
+    match (method, route) {
+        ("POST", "/api/v1/submissions") => "submission_create",
+        ("GET", "/api/v1/submissions") => "submission_list",
+        ("GET", "/api/v1/submissions/{id}") => "submission_view",
+        ("DELETE", "/api/v1/submissions/{id}") => "submission_withdraw",
+        ("GET", "/api/v1/submissions/{id}/report") => "report_view",
+        ("GET", "/api/v1/deliveries") => "delivery_list",
+        ("GET", "/api/v1/deliveries/{id}") => "delivery_view",
+        ("GET", "/api/v1/deliveries/{id}/content") => "delivery_download",
+        ("POST", "/api/v1/deliveries/{id}/confirm") => "delivery_confirm",
+        ("POST", "/api/v1/maps") => "map_upload",
+        ("GET", "/api/v1/maps") => "map_list",
+        ("POST", "/api/v1/maps/{map_id}/{version}/activate") => "map_activate",
+        ("GET", "/api/v1/audit/access") => "audit_export",
+        (_, r) if r.starts_with("/api/v1/ledger") || r.starts_with("/ledger") => "ledger_read",
+        (_, "/health") => "health",
+        _ => "other",
+    }
+}
+
+/// The objects named in a path: `/api/v1/submissions/<id>/…` → `submission:<id>`.
+fn objects_of(path: &str) -> Vec<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let mut objects = Vec::new();
+    for window in parts.windows(2) {
+        let kind = match window[0] {
+            "submissions" => "submission",
+            "deliveries" => "delivery",
+            "entries" => "ledger_entry",
+            "maps" => "map",
+            _ => continue,
+        };
+        let decoded = percent_encoding::percent_decode_str(window[1]).decode_utf8_lossy();
+        let id = decoded.as_ref();
+        if !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            objects.push(format!("{kind}:{id}"));
+        }
+    }
+    objects
+}
+
+/// The middleware: times the request, lets authentication fill the identity, records a row.
+pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let at = OffsetDateTime::now_utc();
+    let method = request.method().as_str().to_owned();
+    // The path only: query strings may carry a file name, which may carry a name.
+    let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| path.clone());
+    let peer = request.extensions().get::<PeerInfo>().cloned();
+    let uploaded = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let slot = IdentitySlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let identity = slot.0.lock().map(|i| i.clone()).unwrap_or_default();
+    let downloaded = response
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let outcome = match status {
+        200..=399 => "success",
+        401 | 403 => "denied",
+        404 | 410 => "not_found",
+        _ => "failed",
+    };
+    let (actor_kind, actor) = match identity.actor {
+        Some(actor) => ("certificate", actor),
+        None => ("anonymous", String::from("-")),
+    };
+    let row = AccessRow {
+        seq: 0,
+        at,
+        org: identity.org,
+        actor_kind: actor_kind.into(),
+        actor,
+        device: identity.device,
+        session: None,
+        source: peer.map(|p| p.addr.to_string()),
+        action: action_of(&method, &route).into(),
+        method: Some(method.clone()),
+        path: Some(path.clone()),
+        objects: objects_of(&path),
+        outcome: outcome.into(),
+        status: Some(status),
+        bytes: if method == "POST" {
+            uploaded
+        } else {
+            downloaded
+        },
+        detail: None,
+    };
+    state.access.record(row).await;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_come_from_the_path() {
+        assert_eq!(
+            objects_of("/api/v1/deliveries/0190f000-0000-7000-8000-000000000001/content"),
+            vec!["delivery:0190f000-0000-7000-8000-000000000001"]
+        );
+        assert!(objects_of("/api/v1/deliveries").is_empty());
+        assert!(objects_of("/api/v1/submissions/<script>").is_empty());
+    }
+
+    #[test]
+    fn routes_have_stable_action_names() {
+        assert_eq!(
+            action_of("GET", "/api/v1/deliveries/{id}/content"),
+            "delivery_download"
+        );
+        assert_eq!(
+            action_of("POST", "/api/v1/submissions"),
+            "submission_create"
+        );
+        assert_eq!(action_of("GET", "/ledger/checkpoint"), "ledger_read");
+    }
+}

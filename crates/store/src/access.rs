@@ -1,0 +1,209 @@
+//! The access log: append-only rows of who did what, when, from where, with what result.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::timefmt::{from_ms, to_ms};
+use crate::{Database, StoreError};
+
+/// One access to record. No field may carry examinee data; paths are stored without query
+/// strings, objects are identifiers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccessRow {
+    /// Assigned by the database (0 before insertion).
+    pub seq: i64,
+    #[serde(with = "kenshin_core::api::timestamp")]
+    pub at: OffsetDateTime,
+    pub org: Option<String>,
+    /// `user`, `certificate`, `system` or `anonymous`.
+    pub actor_kind: String,
+    pub actor: String,
+    pub device: Option<String>,
+    pub session: Option<String>,
+    pub source: Option<String>,
+    pub action: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    /// `kind:id` items.
+    pub objects: Vec<String>,
+    /// `success`, `denied`, `not_found` or `failed`.
+    pub outcome: String,
+    pub status: Option<u16>,
+    pub bytes: Option<u64>,
+    pub detail: Option<String>,
+}
+
+impl AccessRow {
+    /// The canonical bytes of a row for the ledger digest: the row as a JSON array in a fixed
+    /// field order (serde_json writes it deterministically).
+    pub fn canonical(&self) -> Vec<u8> {
+        serde_json::to_vec(&(
+            self.seq,
+            kenshin_core::api::timestamp::format(self.at),
+            &self.org,
+            &self.actor_kind,
+            &self.actor,
+            &self.device,
+            &self.session,
+            &self.source,
+            &self.action,
+            &self.method,
+            &self.path,
+            &self.objects,
+            &self.outcome,
+            self.status,
+            self.bytes,
+            &self.detail,
+        ))
+        .expect("a row always serialises")
+    }
+}
+
+/// Search criteria; `org` scopes the search (an organisation only ever sees its own rows).
+#[derive(Clone, Debug, Default)]
+pub struct AccessFilter {
+    pub org: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// An object id that must be among the row's objects.
+    pub object: Option<String>,
+    pub after_seq: i64,
+    pub limit: u32,
+}
+
+fn row_from(row: sqlx::sqlite::SqliteRow) -> AccessRow {
+    let objects: String = row.get("objects");
+    AccessRow {
+        seq: row.get("seq"),
+        at: from_ms(row.get("at")),
+        org: row.get("org"),
+        actor_kind: row.get("actor_kind"),
+        actor: row.get("actor"),
+        device: row.get("device"),
+        session: row.get("session"),
+        source: row.get("source"),
+        action: row.get("action"),
+        method: row.get("method"),
+        path: row.get("path"),
+        objects: objects
+            .split(' ')
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        outcome: row.get("outcome"),
+        status: row.get::<Option<i64>, _>("status").map(|s| s as u16),
+        bytes: row.get::<Option<i64>, _>("bytes").map(|b| b as u64),
+        detail: row.get("detail"),
+    }
+}
+
+impl Database {
+    /// Appends a batch of rows in one transaction.
+    pub async fn append_access(&self, rows: &[AccessRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for row in rows {
+            sqlx::query(
+                "INSERT INTO access_log (at, org, actor_kind, actor, device, session, source, action, \
+                 method, path, objects, outcome, status, bytes, detail) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(to_ms(row.at))
+            .bind(&row.org)
+            .bind(&row.actor_kind)
+            .bind(&row.actor)
+            .bind(&row.device)
+            .bind(&row.session)
+            .bind(&row.source)
+            .bind(&row.action)
+            .bind(&row.method)
+            .bind(&row.path)
+            .bind(row.objects.join(" "))
+            .bind(&row.outcome)
+            .bind(row.status.map(i64::from))
+            .bind(row.bytes.map(|b| b as i64))
+            .bind(&row.detail)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn search_access(&self, filter: &AccessFilter) -> Result<Vec<AccessRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM access_log WHERE seq > ?1 \
+             AND (?2 IS NULL OR org = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4) \
+             AND (?5 IS NULL OR actor = ?5) AND (?6 IS NULL OR action = ?6) \
+             AND (?7 IS NULL OR (' ' || objects || ' ') LIKE '% ' || '%:' || ?7 || ' %' \
+                  OR (' ' || objects || ' ') LIKE '% ' || ?7 || ' %') \
+             ORDER BY seq LIMIT ?8",
+        )
+        .bind(filter.after_seq)
+        .bind(&filter.org)
+        .bind(filter.from.map(to_ms))
+        .bind(filter.to.map(to_ms))
+        .bind(&filter.actor)
+        .bind(&filter.action)
+        .bind(&filter.object)
+        .bind(i64::from(filter.limit.clamp(1, 100_000)))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(row_from).collect())
+    }
+
+    /// Rows `[first, last]` in order (for digests).
+    pub async fn access_range(&self, first: i64, last: i64) -> Result<Vec<AccessRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM access_log WHERE seq BETWEEN ? AND ? ORDER BY seq")
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(row_from).collect())
+    }
+
+    pub async fn max_access_seq(&self) -> Result<i64, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM access_log")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(max.unwrap_or(0))
+    }
+
+    /// The digests anchored so far: `(first, last, digest)`, in order.
+    pub async fn access_digests(&self) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT digest_first, digest_last, digest FROM events WHERE kind = 'access_log_digest' ORDER BY seq",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("digest_first"), r.get("digest_last"), r.get("digest")))
+            .collect())
+    }
+
+    /// Records a digest of access rows `[first, last]` as an event, which the ledger takes over.
+    pub async fn append_access_digest(
+        &self,
+        first: i64,
+        last: i64,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO events (at, kind, actor, digest_first, digest_last, digest) \
+             VALUES (?, 'access_log_digest', 'system:access-log', ?, ?, ?)",
+        )
+        .bind(to_ms(now))
+        .bind(first)
+        .bind(last)
+        .bind(digest)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}

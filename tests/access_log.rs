@@ -1,0 +1,142 @@
+//! The access log: every request recorded (who, organisation, when, from where, what, which
+//! objects, result, bytes), nothing personal in it, and anchored in the ledger so that a
+//! deleted or edited row is detected.
+
+mod common;
+
+use common::*;
+use kenshin_store::AccessFilter;
+
+#[tokio::test]
+async fn every_request_is_recorded_and_a_removed_row_is_detected() {
+    let mut relay = Relay::start().await;
+    let sender = relay.client(INSTITUTION);
+    let receipt = sender
+        .send_stream(
+            INSURER,
+            "鈴木花子さん.csv",
+            None,
+            stream_of(sample_export(10, "A")),
+        )
+        .await
+        .unwrap();
+    let delivery = receipt.deliveries[0].id.to_string();
+    let receiver = relay.client(INSURER);
+    receiver
+        .fetch_to_file(&delivery, &relay.dir.path().join("x.csv"), |_, _| {})
+        .await
+        .unwrap();
+    // Someone else tries the same delivery, and someone without a certificate tries the API.
+    assert!(relay.client(OTHER).delivery(&delivery).await.is_err());
+    assert!(relay
+        .anonymous()
+        .list_deliveries(None, 10, 0)
+        .await
+        .is_err());
+    relay.state().access.flush().await;
+
+    let db = relay.db().await;
+    let all = db
+        .search_access(&AccessFilter {
+            limit: 1000,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    let upload = all
+        .iter()
+        .find(|r| r.action == "submission_create")
+        .unwrap();
+    assert_eq!(upload.org.as_deref(), Some(INSTITUTION));
+    assert_eq!(upload.actor_kind, "certificate");
+    assert_eq!(upload.outcome, "success");
+    assert_eq!(upload.status, Some(201));
+    assert!(upload.source.as_deref().unwrap().starts_with("127.0.0.1:"));
+    let download = all
+        .iter()
+        .find(|r| r.action == "delivery_download")
+        .unwrap();
+    assert_eq!(download.org.as_deref(), Some(INSURER));
+    assert_eq!(
+        download.objects,
+        vec![format!("delivery:{delivery}")],
+        "{download:?}"
+    );
+    assert_eq!(download.bytes, Some(receipt.size));
+    let probe = all
+        .iter()
+        .find(|r| r.action == "delivery_view" && r.org.as_deref() == Some(OTHER))
+        .unwrap();
+    assert_eq!(probe.outcome, "not_found");
+    assert!(all.iter().any(|r| r.actor_kind == "anonymous"
+        && r.outcome == "denied"
+        && r.action == "delivery_list"));
+    // No personal data: the file name (in the query string) is never logged.
+    for row in &all {
+        let text = String::from_utf8(row.canonical()).unwrap();
+        assert!(
+            !text.contains("鈴木") && !text.contains("%E9%88%B4"),
+            "{text}"
+        );
+    }
+    // An organisation's search sees only its own rows.
+    let own = db
+        .search_access(&AccessFilter {
+            org: Some(INSURER.into()),
+            limit: 1000,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(!own.is_empty() && own.iter().all(|r| r.org.as_deref() == Some(INSURER)));
+    let by_object = db
+        .search_access(&AccessFilter {
+            object: Some(delivery.clone()),
+            limit: 1000,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_object.iter().any(|r| r.action == "delivery_download"));
+
+    // Anchored in the ledger.
+    relay.state().ledger.sequence().await.unwrap();
+    assert!(relay
+        .state()
+        .ledger
+        .verify_access_log()
+        .await
+        .unwrap()
+        .is_empty());
+    relay.stop().await;
+
+    // Someone with the database file removes the probe's row.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(relay.data.database_path());
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    assert!(
+        sqlx::query("DELETE FROM access_log WHERE seq = ?")
+            .bind(probe.seq)
+            .execute(&pool)
+            .await
+            .is_err(),
+        "the append-only trigger must refuse"
+    );
+    sqlx::query("DROP TRIGGER access_log_append_only_delete")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM access_log WHERE seq = ?")
+        .bind(probe.seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let state = kenshin_server::AppState::open(&relay.data, test_config())
+        .await
+        .unwrap();
+    let problems = state.ledger.verify_access_log().await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("no longer match"), "{problems:?}");
+    assert!(!state.ledger.audit().await.unwrap().is_intact());
+    db.close().await;
+}

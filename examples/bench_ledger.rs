@@ -35,7 +35,11 @@ async fn main() -> anyhow::Result<()> {
     tx.commit().await?;
     raw.close().await;
 
-    let ledger = Ledger::open(db.clone(), &dir.path().join("ledger.key"), "bench.example/ledger")?;
+    let ledger = Ledger::open(
+        db.clone(),
+        &dir.path().join("ledger.key"),
+        "bench.example/ledger",
+    )?;
     let started = Instant::now();
     let appended = ledger.sequence().await?;
     let seconds = started.elapsed().as_secs_f64();

@@ -144,9 +144,19 @@ enum CertCommand {
 
 #[derive(Subcommand, Debug)]
 enum LedgerAdmin {
-    /// Recompute every leaf and subtree hash from the stored entries and check them and the
-    /// latest signed checkpoint; exits non-zero on any difference.
+    /// Recompute every leaf and subtree hash from the stored entries and check them, the
+    /// latest signed checkpoint and the access-log digests; exits non-zero on any difference.
     Audit,
+    /// Export the access log (the operator's view; use --org for one organisation).
+    ExportAccess {
+        #[arg(long)]
+        org: Option<String>,
+        /// csv, jsonl, fhir or atna.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -241,6 +251,33 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 }
             });
             anyhow::ensure!(audit.is_intact(), "the ledger failed its audit");
+            Ok(())
+        }
+        AdminCommand::Ledger(LedgerAdmin::ExportAccess { org, format, out }) => {
+            let rows = db
+                .search_access(&kenshin_store::AccessFilter {
+                    org,
+                    limit: 100_000,
+                    ..kenshin_store::AccessFilter::default()
+                })
+                .await?;
+            let count = rows.len();
+            let records = rows
+                .into_iter()
+                .map(kenshin_server::api::audit::to_record)
+                .collect();
+            let mut body = Vec::new();
+            kenshin_server::api::audit::export(&format, records, &mut body)
+                .map_err(anyhow::Error::msg)?;
+            std::fs::write(&out, &body)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            let report = serde_json::json!({"rows": count, "file": out});
+            emit(json, &report, || {
+                format!(
+                    "{count} 行を書き出しました / exported {count} rows to {}",
+                    out.display()
+                )
+            });
             Ok(())
         }
         AdminCommand::Usage { month } => {

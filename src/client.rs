@@ -104,6 +104,27 @@ enum ClientCommand {
     /// Verify the transparency ledger as a party, or show a file's history.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Export your organisation's access log (who did what, when, from where).
+    AuditExport {
+        /// csv, jsonl, fhir (R4 AuditEvent bundle) or atna (DICOM audit messages, one per line).
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// From this time (RFC 3339, e.g. 2026-04-01T00:00:00Z).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this time (exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this action (e.g. delivery_download).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only rows naming this object id.
+        #[arg(long)]
+        object: Option<String>,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -368,6 +389,42 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
                 entries.iter().all(|e| e.included || e.index >= size),
                 "an entry is NOT included in the signed tree"
             );
+        }
+        ClientCommand::AuditExport {
+            format,
+            from,
+            to,
+            action,
+            object,
+            out,
+        } => {
+            let mut filters = Vec::new();
+            for (name, value) in [
+                ("from", &from),
+                ("to", &to),
+                ("action", &action),
+                ("object", &object),
+            ] {
+                if let Some(value) = value {
+                    filters.push((name, value.as_str()));
+                }
+            }
+            let bytes = client.audit_export(&format, &filters).await?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!(
+                        "書き出しました / exported {} bytes to {}",
+                        bytes.len(),
+                        path.display()
+                    );
+                }
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&bytes)?;
+                }
+            }
         }
         ClientCommand::Health => {
             let health = client.health().await?;

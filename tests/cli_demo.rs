@@ -246,3 +246,13 @@ fn admin_commands_validate_their_input() {
     assert!(!twice.status.success());
     assert!(String::from_utf8_lossy(&twice.stderr).contains("already revoked"));
 }
+
+#[test]
+fn the_security_doc_shows_the_permission_matrix_of_the_code() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/SECURITY.md")).unwrap();
+    assert!(
+        doc.contains(&kenshin_auth::matrix_markdown()),
+        "docs/SECURITY.md is out of date: run `cargo run --example print_matrix` and paste the table"
+    );
+}

@@ -281,6 +281,24 @@ impl RelayClient {
         .await
     }
 
+    /// Our organisation's access log in an export format (`csv`, `jsonl`, `fhir`, `atna`),
+    /// filtered by the given `(name, value)` query parameters (`from`, `to`, `action`, …).
+    pub async fn audit_export(
+        &self,
+        format: &str,
+        filters: &[(&str, &str)],
+    ) -> Result<Bytes, ClientError> {
+        let mut path = format!("/api/v1/audit/access?format={}", escape(format));
+        for (name, value) in filters {
+            path.push_str(&format!("&{}={}", escape(name), escape(value)));
+        }
+        let response = self.http.get(self.url(&path)).send().await?;
+        if !response.status().is_success() {
+            return Err(error_of(response).await);
+        }
+        Ok(response.bytes().await?)
+    }
+
     /// The ledger's latest signed checkpoint (a signed note).
     pub async fn ledger_checkpoint(&self) -> Result<String, ClientError> {
         self.text("/ledger/checkpoint").await

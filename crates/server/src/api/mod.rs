@@ -1,5 +1,6 @@
 //! The HTTP interface: `/api/v1` (client certificate required) and `/health`.
 
+pub mod audit;
 pub mod auth;
 mod deliveries;
 mod health;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(maps::MAX_MAP_BYTES)),
         )
         .route("/maps/{map_id}/{version}/activate", post(maps::activate))
+        .route("/audit/access", get(audit::access))
         .route("/ledger/entries", get(ledger::entries))
         .route("/ledger/entries/{index}", get(ledger::entry))
         .route("/ledger/proof/inclusion", get(ledger::inclusion))

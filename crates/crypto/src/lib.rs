@@ -95,6 +95,7 @@ mod error;
 mod io;
 mod key;
 mod provider;
+mod secret_file;
 mod stream;
 
 pub use digest::{constant_time_eq, sha256, sha256_hex, Sha256, SHA256_LEN};
@@ -102,6 +103,7 @@ pub use error::{CryptoError, IntegrityError};
 pub use io::{OpeningReader, SealingWriter};
 pub use key::{DataKey, DATA_KEY_LEN};
 pub use provider::{KeyProvider, LocalKeyFile, WrappedKey};
+pub use secret_file::{create_secret_file, read_secret_file};
 pub use stream::{
     sealed_len, Opener, Sealer, DEFAULT_CHUNK_SIZE, HEADER_LEN, MAX_CHUNK_SIZE, TAG_LEN,
 };

@@ -1,8 +1,7 @@
 //! Key-encryption-key (KEK) providers and the wrapped-key format.
 
 use core::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -203,34 +202,8 @@ impl LocalKeyFile {
             .map_err(|_| CryptoError::Unspecified("system random number generator failed"))?;
         let kek = Kek::new(&key)?;
 
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(|err| {
-            let reason = if err.kind() == io::ErrorKind::AlreadyExists {
-                "already exists; refusing to overwrite an existing key-encryption key".to_owned()
-            } else {
-                format!("cannot create: {err}")
-            };
-            key_file_error(path, reason)
-        })?;
-
-        let written = file
-            .write_all(&key[..])
-            .and_then(|()| file.sync_all())
-            .map_err(|err| format!("cannot write key: {err}"))
-            .and_then(|()| sync_parent_dir(path));
-        drop(file);
-        if let Err(reason) = written {
-            // Nothing has been wrapped under this key yet, so removing it loses nothing and
-            // lets the operator simply retry.
-            let reason = match fs::remove_file(path) {
-                Ok(()) => format!("{reason}; the incomplete file was removed"),
-                Err(err) => format!("{reason}; removing the incomplete file also failed: {err}"),
-            };
-            return Err(key_file_error(path, reason));
-        }
+        crate::secret_file::create_secret_file(path, &key[..], "key-encryption key")
+            .map_err(|reason| key_file_error(path, reason))?;
         Ok(Self {
             path: path.to_owned(),
             kek,
@@ -244,58 +217,14 @@ impl LocalKeyFile {
     /// a regular file, grants any permission to group or others (unix), is not exactly 32
     /// bytes long, or holds an all-zero key (a placeholder, never a generated key).
     pub fn load(path: &Path) -> Result<Self, CryptoError> {
-        let mut file = File::open(path).map_err(|err| {
-            let reason = if err.kind() == io::ErrorKind::NotFound {
-                "not found".to_owned()
-            } else {
-                format!("cannot open: {err}")
-            };
-            key_file_error(path, reason)
-        })?;
-        // Checks run on the opened file, not the path, so a file swapped in between the checks
-        // and the read cannot slip through.
-        let metadata = file
-            .metadata()
-            .map_err(|err| key_file_error(path, format!("cannot read metadata: {err}")))?;
-        if !metadata.is_file() {
-            return Err(key_file_error(path, "not a regular file".to_owned()));
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = metadata.permissions().mode() & 0o7777;
-            if mode & 0o077 != 0 {
-                return Err(key_file_error(
-                    path,
-                    format!(
-                        "permissions {mode:04o} give group or other users access; the key \
-                         must be readable by its owner only (chmod 600)"
-                    ),
-                ));
-            }
-        }
-        let wrong_length = |len: u64| {
-            key_file_error(
+        let (buffer, file_len) = crate::secret_file::read_secret_file(path, KEK_LEN, "key")
+            .map_err(|reason| key_file_error(path, reason))?;
+        if buffer.len() != KEK_LEN || file_len != KEK_LEN as u64 {
+            let found = file_len.max(buffer.len() as u64);
+            return Err(key_file_error(
                 path,
-                format!("expected exactly {KEK_LEN} bytes of key material, found {len} bytes"),
-            )
-        };
-        if metadata.len() != KEK_LEN as u64 {
-            return Err(wrong_length(metadata.len()));
-        }
-        // Read one byte more than needed to notice a file that grew since the metadata check.
-        let mut buffer = Zeroizing::new([0u8; KEK_LEN + 1]);
-        let mut filled = 0;
-        while filled < buffer.len() {
-            match file.read(&mut buffer[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(key_file_error(path, format!("cannot read: {err}"))),
-            }
-        }
-        if filled != KEK_LEN {
-            return Err(wrong_length(filled as u64));
+                format!("expected exactly {KEK_LEN} bytes of key material, found {found} bytes"),
+            ));
         }
         let mut key = Zeroizing::new([0u8; KEK_LEN]);
         key.copy_from_slice(&buffer[..KEK_LEN]);
@@ -346,26 +275,6 @@ fn key_file_error(path: &Path, reason: String) -> CryptoError {
     CryptoError::KeyFile {
         path: path.to_owned(),
         reason,
-    }
-}
-
-/// Makes the new directory entry durable: fsyncing the file alone does not persist its name.
-fn sync_parent_dir(path: &Path) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        let parent = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        File::open(parent)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|err| format!("cannot sync directory {}: {err}", parent.display()))
-    }
-    #[cfg(not(unix))]
-    {
-        // Directories cannot be opened for syncing portably; NTFS journals the entry itself.
-        let _ = path;
-        Ok(())
     }
 }
 

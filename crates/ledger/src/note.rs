@@ -17,8 +17,7 @@
 //! is verified, where Go skips repeats of a key after the first.
 
 use std::fmt::{self, Write as _};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write as _};
+
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
@@ -281,35 +280,10 @@ impl Signer {
     /// [`NoteError::Crypto`].
     pub fn create_file(path: &Path, name: &str) -> Result<Self, NoteError> {
         let signer = Self::generate(name)?;
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(|err| {
-            let reason = if err.kind() == io::ErrorKind::AlreadyExists {
-                "already exists; refusing to overwrite an existing signing key".to_owned()
-            } else {
-                format!("cannot create: {err}")
-            };
-            key_file_error(path, reason)
-        })?;
-        let text = signer.to_text();
-        let written = file
-            .write_all(text.as_bytes())
-            .and_then(|()| file.write_all(b"\n"))
-            .and_then(|()| file.sync_all())
-            .map_err(|err| format!("cannot write key: {err}"))
-            .and_then(|()| sync_parent_dir(path));
-        drop(file);
-        if let Err(reason) = written {
-            // Nothing has been signed with this key yet, so removing it loses nothing and lets
-            // the operator simply retry.
-            let reason = match fs::remove_file(path) {
-                Ok(()) => format!("{reason}; the incomplete file was removed"),
-                Err(err) => format!("{reason}; removing the incomplete file also failed: {err}"),
-            };
-            return Err(key_file_error(path, reason));
-        }
+        let mut text = signer.to_text();
+        text.push('\n');
+        kenshin_crypto::create_secret_file(path, text.as_bytes(), "signing key")
+            .map_err(|reason| key_file_error(path, reason))?;
         Ok(signer)
     }
 
@@ -320,48 +294,9 @@ impl Signer {
     /// regular file, grants any permission to group or others (unix), is too large, or does
     /// not hold a valid signer key.
     pub fn load_file(path: &Path) -> Result<Self, NoteError> {
-        let mut file = File::open(path).map_err(|err| {
-            let reason = if err.kind() == io::ErrorKind::NotFound {
-                "not found".to_owned()
-            } else {
-                format!("cannot open: {err}")
-            };
-            key_file_error(path, reason)
-        })?;
-        // Checks run on the opened file, not the path, so a file swapped in between the checks
-        // and the read cannot slip through.
-        let metadata = file
-            .metadata()
-            .map_err(|err| key_file_error(path, format!("cannot read metadata: {err}")))?;
-        if !metadata.is_file() {
-            return Err(key_file_error(path, "not a regular file".to_owned()));
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = metadata.permissions().mode() & 0o7777;
-            if mode & 0o077 != 0 {
-                return Err(key_file_error(
-                    path,
-                    format!(
-                        "permissions {mode:04o} give group or other users access; the signing \
-                         key must be readable by its owner only (chmod 600)"
-                    ),
-                ));
-            }
-        }
-        // A fixed buffer, read one byte past the limit to notice oversized files, keeps the
-        // key out of reallocated (and so unzeroized) heap memory.
-        let mut buffer = Zeroizing::new([0u8; MAX_KEY_FILE_LEN + 1]);
-        let mut filled = 0;
-        while filled < buffer.len() {
-            match file.read(&mut buffer[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(key_file_error(path, format!("cannot read: {err}"))),
-            }
-        }
+        let (buffer, _) = kenshin_crypto::read_secret_file(path, MAX_KEY_FILE_LEN, "signing key")
+            .map_err(|reason| key_file_error(path, reason))?;
+        let filled = buffer.len();
         if filled > MAX_KEY_FILE_LEN {
             return Err(key_file_error(
                 path,
@@ -749,26 +684,6 @@ fn key_file_error(path: &Path, reason: String) -> NoteError {
     NoteError::KeyFile {
         path: path.to_owned(),
         reason,
-    }
-}
-
-/// Makes the new directory entry durable: fsyncing the file alone does not persist its name.
-fn sync_parent_dir(path: &Path) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        let parent = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        File::open(parent)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|err| format!("cannot sync directory {}: {err}", parent.display()))
-    }
-    #[cfg(not(unix))]
-    {
-        // Directories cannot be opened for syncing portably; NTFS journals the entry itself.
-        let _ = path;
-        Ok(())
     }
 }
 

@@ -109,8 +109,9 @@ pub async fn entries(
 pub async fn entry(
     State(state): State<AppState>,
     caller: Caller,
-    Path(index): Path<u64>,
+    Path(index): Path<String>,
 ) -> Result<Response, ApiError> {
+    let index: u64 = super::parse_id(&index)?;
     let entry = state.db.ledger_entry(index).await?;
     if !is_party(&caller, &entry) {
         return Err(ApiError::not_found());

@@ -49,6 +49,9 @@ enum AdminCommand {
     /// The transparency ledger: re-verify the stored tree.
     #[command(subcommand)]
     Ledger(LedgerAdmin),
+    /// People: one account per person, with a role in one organisation.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Converted records per receiver per month (for usage billing).
     Usage {
         /// Only this month (YYYY-MM).
@@ -140,6 +143,39 @@ enum CertCommand {
         #[arg(long, default_value = "unspecified")]
         reason: kenshin_pki::RevocationReason,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create an account; prints a one-time initial password that must be changed at first
+    /// login, where the person also enrols TOTP.
+    Create {
+        #[arg(long)]
+        org: OrgCode,
+        /// Login id (ASCII, unique).
+        #[arg(long)]
+        login: String,
+        /// The person's name, e.g. 山田 花子.
+        #[arg(long)]
+        name: String,
+        /// admin | sender | receiver | viewer (organisations); ops_admin | auditor (operator)
+        #[arg(long)]
+        role: String,
+        /// Last day the account may log in (YYYY-MM-DD).
+        #[arg(long)]
+        valid_until: Option<String>,
+    },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        org: Option<OrgCode>,
+    },
+    /// Disable an account: its sessions end at once.
+    Disable { login: String },
+    /// Re-enable an account.
+    Enable { login: String },
+    /// Remove an account's second factor (it enrols again at next login).
+    ResetTotp { login: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -280,6 +316,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             });
             Ok(())
         }
+        AdminCommand::User(command) => user_command(&db, command, json).await,
         AdminCommand::Usage { month } => {
             let rows = db.usage(month.as_deref()).await?;
             let view: Vec<serde_json::Value> = rows
@@ -635,4 +672,149 @@ impl CertView {
             self.serial, self.org, self.device
         )
     }
+}
+
+async fn user_command(db: &Database, command: UserCommand, json: bool) -> anyhow::Result<()> {
+    let find = |login: String| async move {
+        db.user_by_login(&login)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no account {login}"))
+    };
+    match command {
+        UserCommand::Create {
+            org,
+            login,
+            name,
+            role,
+            valid_until,
+        } => {
+            anyhow::ensure!(
+                !login.is_empty()
+                    && login.len() <= 64
+                    && login
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b)),
+                "a login id is 1 to 64 characters of A-Z a-z 0-9 . _ - @"
+            );
+            let role_ok = matches!(
+                role.as_str(),
+                "admin" | "sender" | "receiver" | "viewer" | "ops_admin" | "auditor"
+            );
+            anyhow::ensure!(role_ok, "unknown role {role:?}");
+            let org = db
+                .org_by_code(org.as_str())
+                .await
+                .map_err(|_| anyhow::anyhow!("no organisation {org}"))?;
+            anyhow::ensure!(
+                matches!(role.as_str(), "ops_admin" | "auditor") == (org.kind == OrgKind::Operator),
+                "ops_admin and auditor are the operator's roles, and the operator has only those"
+            );
+            let valid_until = valid_until
+                .map(|d| {
+                    time::Date::parse(
+                        &d,
+                        time::macros::format_description!("[year]-[month]-[day]"),
+                    )
+                    .map(|d| d.next_day().unwrap_or(d).midnight().assume_utc())
+                    .map_err(|_| anyhow::anyhow!("--valid-until: expected YYYY-MM-DD"))
+                })
+                .transpose()?;
+            let initial = kenshin_pki::generate_password();
+            let hash = kenshin_auth::hash_password(&initial).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = db
+                .create_user(
+                    &kenshin_store::NewUser {
+                        org_id: org.id,
+                        login,
+                        display_name: name,
+                        role,
+                        password_hash: hash,
+                        valid_until,
+                    },
+                    OffsetDateTime::now_utc(),
+                )
+                .await?;
+            let report = serde_json::json!({
+                "login": user.login, "org": user.org_code, "role": user.role,
+                "initial_password": initial.as_str(),
+            });
+            emit(json, &report, || {
+                format!(
+                    "作成しました / created {} ({}, {})\n  初期パスワード / initial password (shown once; must be changed at first login): {}",
+                    user.login, user.org_code, user.role, initial.as_str()
+                )
+            });
+        }
+        UserCommand::List { org } => {
+            let org_id = match org {
+                Some(code) => Some(db.org_by_code(code.as_str()).await?.id),
+                None => None,
+            };
+            let users = db.list_users(org_id).await?;
+            let view: Vec<serde_json::Value> = users
+                .iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "login": u.login, "name": u.display_name, "org": u.org_code, "role": u.role,
+                        "totp": u.totp_secret.is_some(), "disabled": u.disabled_at.is_some(),
+                    })
+                })
+                .collect();
+            emit(json, &view, || {
+                users
+                    .iter()
+                    .map(|u| {
+                        format!(
+                            "{:<24} {:<16} {:<10} {}{}{}",
+                            u.login,
+                            u.org_code,
+                            u.role,
+                            u.display_name,
+                            if u.totp_secret.is_some() {
+                                ""
+                            } else {
+                                "  (TOTP not enrolled)"
+                            },
+                            if u.disabled_at.is_some() {
+                                "  DISABLED"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        UserCommand::Disable { login } => {
+            let user = find(login).await?;
+            db.set_user_disabled(user.id, true, OffsetDateTime::now_utc())
+                .await?;
+            emit(json, &serde_json::json!({"disabled": user.login}), || {
+                format!(
+                    "無効にしました / disabled {}; its sessions have ended",
+                    user.login
+                )
+            });
+        }
+        UserCommand::Enable { login } => {
+            let user = find(login).await?;
+            db.set_user_disabled(user.id, false, OffsetDateTime::now_utc())
+                .await?;
+            emit(json, &serde_json::json!({"enabled": user.login}), || {
+                format!("有効にしました / enabled {}", user.login)
+            });
+        }
+        UserCommand::ResetTotp { login } => {
+            let user = find(login).await?;
+            db.set_totp(user.id, None, None).await?;
+            emit(json, &serde_json::json!({"totp_reset": user.login}), || {
+                format!(
+                    "二要素認証をリセットしました / second factor reset for {}",
+                    user.login
+                )
+            });
+        }
+    }
+    Ok(())
 }

@@ -102,6 +102,6 @@ pub use recovery::{
 pub use session::{csrf_token, verify_csrf, SessionId, SessionPolicy, SessionToken};
 pub use throttle::{LockKind, Locked, LoginThrottle, ThrottlePolicy};
 pub use totp::{
-    totp_qr_svg, totp_uri, verify_totp, TotpIssuer, TotpSecret, TOTP_DIGITS, TOTP_SECRET_LEN,
-    TOTP_STEP_SECONDS,
+    totp_code, totp_qr_svg, totp_uri, verify_totp, TotpIssuer, TotpSecret, TOTP_DIGITS,
+    TOTP_SECRET_LEN, TOTP_STEP_SECONDS,
 };

@@ -240,6 +240,13 @@ pub fn verify_totp(
     }
 }
 
+/// The code an authenticator app shows for `secret` at time `at` (six digits). For tests and
+/// for tools that act as a second device; the service itself only verifies.
+pub fn totp_code(secret: &TotpSecret, at: OffsetDateTime) -> Zeroizing<String> {
+    let step = u64::try_from(at.unix_timestamp()).unwrap_or(0) / TOTP_STEP_SECONDS;
+    code_at_step(&secret.0, step, TOTP_DIGITS)
+}
+
 /// Six ASCII digits, or `None`.
 fn normalize_code(code: &str) -> Option<Zeroizing<String>> {
     // Bound the work on hostile input before collecting anything.

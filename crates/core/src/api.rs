@@ -201,6 +201,10 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected server error; the server log has the details.
     Internal,
+    /// Login refused: the one answer for unknown login, wrong password, wrong code, locked.
+    InvalidCredentials,
+    /// The request needs a person's session (missing, expired, ended or account disabled).
+    SessionRequired,
 }
 
 impl ErrorCode {
@@ -222,6 +226,8 @@ impl ErrorCode {
             ErrorCode::IntegrityError => "integrity_error",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::SessionRequired => "session_required",
         }
     }
 }

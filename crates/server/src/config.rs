@@ -216,6 +216,9 @@ impl DataDir {
     pub fn server_key_path(&self) -> PathBuf {
         self.pki_dir().join("server.key")
     }
+    pub fn server_secret_path(&self) -> PathBuf {
+        self.root.join("keys").join("server.secret")
+    }
     pub fn ledger_key_path(&self) -> PathBuf {
         self.root.join("keys").join("ledger.key")
     }

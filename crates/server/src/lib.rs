@@ -40,6 +40,10 @@ pub struct AppState {
     pub jobs: Arc<tokio::sync::Notify>,
     pub ledger: ledger::Ledger,
     pub access: access::AccessLog,
+    /// Keys CSRF tokens and recovery codes (`keys/server.secret`).
+    pub server_key: Arc<kenshin_auth::ServerKey>,
+    /// TOTP secrets shown for enrolment but not yet confirmed, wrapped, by session.
+    pub pending_totp: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
 }
 
 impl AppState {
@@ -54,7 +58,10 @@ impl AppState {
             &config.ledger_origin(),
         )?;
         let access = access::AccessLog::start(db.clone());
+        let server_key = Arc::new(load_server_key(&data_dir.server_secret_path())?);
         Ok(AppState {
+            server_key,
+            pending_totp: Arc::default(),
             access,
             ledger,
             db,
@@ -204,4 +211,22 @@ fn lock_data_dir(data_dir: &DataDir) -> anyhow::Result<std::fs::File> {
         anyhow::bail!("cannot lock {}: {err}", path.display());
     }
     Ok(file)
+}
+
+/// The server secret behind CSRF tokens and recovery-code hashes, created on first use.
+fn load_server_key(path: &std::path::Path) -> anyhow::Result<kenshin_auth::ServerKey> {
+    let (secret, _) = match kenshin_crypto::read_secret_file(path, 64, "server secret") {
+        Ok(found) => found,
+        Err(reason) if reason == "not found" => {
+            let secret = kenshin_auth::ServerKey::generate_secret()
+                .map_err(|_| anyhow::anyhow!("the random number generator failed"))?;
+            kenshin_crypto::create_secret_file(path, &secret[..], "server secret")
+                .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
+            kenshin_crypto::read_secret_file(path, 64, "server secret")
+                .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?
+        }
+        Err(reason) => anyhow::bail!("{}: {reason}", path.display()),
+    };
+    kenshin_auth::ServerKey::from_secret(&secret)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

@@ -80,6 +80,11 @@ impl Vault {
         &self.blobs
     }
 
+    /// The key-encryption-key provider (also wraps people's TOTP secrets).
+    pub fn keys(&self) -> &Arc<dyn KeyProvider> {
+        &self.keys
+    }
+
     /// Seals a stream of plaintext into a new durable blob. On any error — the stream failing
     /// (client gone), the limit exceeded, the disk full — the partial blob is removed and
     /// nothing is left behind.

@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod ledger;
 mod orgs;
+mod people;
 mod relay;
 mod timefmt;
 
@@ -29,6 +30,7 @@ pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use orgs::{NewOrg, Org, Route};
+pub use people::{NewUser, SessionRecord, UserRecord};
 pub use relay::{
     ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewObject, NewSubmission,
     ObjectRecord, ShredList, SubmissionRecord,

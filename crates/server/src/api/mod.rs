@@ -6,6 +6,7 @@ mod deliveries;
 mod health;
 mod ledger;
 mod maps;
+pub mod people;
 mod submissions;
 mod views;
 
@@ -52,6 +53,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))
+        .route("/auth/login", post(people::login))
+        .route("/auth/logout", post(people::logout))
+        .route("/auth/me", get(people::whoami))
+        .route("/auth/totp/enroll", post(people::totp_enroll))
+        .route("/auth/totp/confirm", post(people::totp_confirm))
+        .route("/auth/password", post(people::change_password))
         .route("/ledger/checkpoint", get(ledger::checkpoint))
         .route("/ledger/key", get(ledger::key))
         .fallback(no_such_endpoint)

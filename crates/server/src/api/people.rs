@@ -1,0 +1,486 @@
+//! People: login with password and TOTP, first-login TOTP enrolment and password change,
+//! sessions in secure cookies with idle and absolute timeouts, logout.
+//!
+//! Unknown users, wrong passwords, wrong codes and locked accounts all get the same answer
+//! (`invalid_credentials`), after the same argon2 work, so the response tells an attacker
+//! nothing. State-changing requests of a session need its CSRF token in `x-csrf-token`.
+
+use std::sync::OnceLock;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kenshin_auth::{
+    LoginThrottle, SessionId, SessionPolicy, SessionToken, ThrottlePolicy, TotpSecret,
+};
+use kenshin_core::api::ErrorCode;
+use kenshin_crypto::{DataKey, WrappedKey};
+use kenshin_store::{AccessRow, UserRecord};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+use crate::tls::PeerInfo;
+use crate::AppState;
+
+pub const SESSION_COOKIE: &str = "kr_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Argon2id takes ~76 ms and 64 MiB; two at a time keeps a login burst from exhausting memory.
+fn hashing() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| Semaphore::new(2))
+}
+
+fn invalid() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidCredentials,
+        "ログインIDまたはパスワード、確認コードが正しくありません / the login, password or code is not correct",
+    )
+}
+
+fn session_required() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::SessionRequired,
+        "ログインしてください / please log in (the session is missing, expired or ended)",
+    )
+}
+
+/// The TOTP secret of an account is a data key wrapped by the KEK and bound to the account;
+/// its first 20 bytes are the RFC 6238 secret.
+fn unwrap_totp(state: &AppState, user: &UserRecord) -> Option<TotpSecret> {
+    let wrapped = user.totp_secret.clone()?;
+    let key = state
+        .vault
+        .keys()
+        .unwrap(
+            &WrappedKey::from_bytes(wrapped),
+            format!("totp:{}", user.id).as_bytes(),
+        )
+        .ok()?;
+    TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN]).ok()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    login: String,
+    password: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// What a session holder learns about itself.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Me {
+    pub login: String,
+    pub name: String,
+    pub org: String,
+    pub role: String,
+    pub totp_enrolled: bool,
+    pub must_change_password: bool,
+    /// Send back in `x-csrf-token` on every state-changing request.
+    pub csrf: String,
+}
+
+fn me(state: &AppState, user: &UserRecord, session: &SessionId) -> Me {
+    Me {
+        login: user.login.clone(),
+        name: user.display_name.clone(),
+        org: user.org_code.clone(),
+        role: user.role.clone(),
+        totp_enrolled: user.totp_secret.is_some(),
+        must_change_password: user.must_change_password,
+        csrf: kenshin_auth::csrf_token(&state.server_key, session),
+    }
+}
+
+async fn log(
+    state: &AppState,
+    user: Option<&UserRecord>,
+    action: &str,
+    outcome: &str,
+    source: Option<String>,
+) {
+    state
+        .access
+        .record(AccessRow {
+            seq: 0,
+            at: OffsetDateTime::now_utc(),
+            org: user.map(|u| u.org_code.clone()),
+            actor_kind: if user.is_some() { "user" } else { "anonymous" }.into(),
+            actor: user.map(|u| u.login.clone()).unwrap_or_else(|| "-".into()),
+            device: None,
+            session: None,
+            source,
+            action: action.into(),
+            method: Some("POST".into()),
+            path: None,
+            objects: user
+                .map(|u| vec![format!("user:{}", u.login)])
+                .unwrap_or_default(),
+            outcome: outcome.into(),
+            status: None,
+            bytes: None,
+            detail: None,
+        })
+        .await;
+}
+
+/// `POST /auth/login` `{login, password, code?}`.
+pub async fn login(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<PeerInfo>>,
+    Json(request): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let source = peer.map(|p| p.addr.to_string());
+    let now = OffsetDateTime::now_utc();
+    let user = state.db.user_by_login(&request.login).await?;
+    let _permit = hashing()
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let Some(user) = user else {
+        // The same work as a real check, so timing does not tell unknown from wrong.
+        tokio::task::spawn_blocking(kenshin_auth::dummy_verify)
+            .await
+            .ok();
+        log(&state, None, "login_failed", "denied", source).await;
+        return Err(invalid());
+    };
+    let mut throttle: LoginThrottle = user
+        .throttle
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let hash = user.password_hash.clone();
+    let password = request.password.clone();
+    let password_ok = tokio::task::spawn_blocking(move || {
+        kenshin_auth::verify_password(&password, &hash).is_ok()
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let active = user.disabled_at.is_none()
+        && user.valid_from.is_none_or(|from| from <= now)
+        && user.valid_until.is_none_or(|until| now < until);
+    let locked = throttle.check(now).is_err();
+    let second_factor_ok = match (password_ok, unwrap_totp(&state, &user)) {
+        (true, Some(secret)) => match request.code.as_deref() {
+            Some(code) => {
+                match kenshin_auth::verify_totp(&secret, code, now, user.totp_last_step) {
+                    Ok(step) => state.db.advance_totp_step(user.id, step).await?,
+                    Err(_) => false,
+                }
+            }
+            None => false,
+        },
+        // Not enrolled yet: the session may only enrol (first login).
+        (true, None) => true,
+        (false, _) => false,
+    };
+    if !password_ok || !second_factor_ok || !active || locked {
+        if !locked {
+            throttle.record_failure(&ThrottlePolicy::default(), now);
+        }
+        state
+            .db
+            .set_throttle(
+                user.id,
+                &serde_json::to_string(&throttle).unwrap_or_default(),
+            )
+            .await?;
+        log(&state, Some(&user), "login_failed", "denied", source).await;
+        return Err(invalid());
+    }
+    throttle.record_success();
+    state
+        .db
+        .set_throttle(
+            user.id,
+            &serde_json::to_string(&throttle).unwrap_or_default(),
+        )
+        .await?;
+    let (token, session) = SessionToken::generate().map_err(|_| ApiError::internal())?;
+    state
+        .db
+        .create_session(&session.to_hex(), user.id, source.as_deref(), now)
+        .await?;
+    log(&state, Some(&user), "login", "success", source).await;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+        token.as_str()
+    );
+    let mut response = Json(me(&state, &user, &session)).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?,
+    );
+    Ok(response)
+}
+
+/// A request made with a valid session of an active person.
+pub struct Person {
+    pub user: UserRecord,
+    pub session: SessionId,
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then(|| value.to_owned())
+        })
+}
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = cookie_token(&parts.headers).ok_or_else(session_required)?;
+        let session = SessionId::from_token(&token).map_err(|_| session_required())?;
+        let hash = session.to_hex();
+        let record = state
+            .db
+            .session(&hash)
+            .await?
+            .ok_or_else(session_required)?;
+        let now = OffsetDateTime::now_utc();
+        if record.revoked_at.is_some()
+            || !SessionPolicy::default().is_valid(record.created_at, record.last_seen, now)
+        {
+            return Err(session_required());
+        }
+        let user = state.db.user_by_id(record.user_id).await?;
+        if user.disabled_at.is_some() || user.valid_until.is_some_and(|until| now >= until) {
+            return Err(session_required());
+        }
+        state.db.touch_session(&hash, now).await?;
+        if let Some(slot) = parts.extensions.get::<crate::access::IdentitySlot>() {
+            if let Ok(mut identity) = slot.0.lock() {
+                identity.org = Some(user.org_code.clone());
+                identity.actor = Some(format!("user:{}", user.login));
+            }
+        }
+        Ok(Person { user, session })
+    }
+}
+
+impl Person {
+    /// State-changing requests carry the session's CSRF token.
+    fn check_csrf(&self, state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+        let presented = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        kenshin_auth::verify_csrf(&state.server_key, &self.session, presented).map_err(|_| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "the request lacks this session's CSRF token (x-csrf-token)",
+            )
+        })
+    }
+}
+
+/// `GET /auth/me`
+pub async fn whoami(State(state): State<AppState>, person: Person) -> Json<Me> {
+    Json(me(&state, &person.user, &person.session))
+}
+
+/// `POST /auth/logout`
+pub async fn logout(
+    State(state): State<AppState>,
+    person: Person,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    person.check_csrf(&state, &headers)?;
+    state
+        .db
+        .revoke_session(&person.session.to_hex(), OffsetDateTime::now_utc())
+        .await?;
+    log(&state, Some(&person.user), "logout", "success", None).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Enrolment {
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+}
+
+/// `POST /auth/totp/enroll`: a new secret (not active until confirmed with a code).
+pub async fn totp_enroll(
+    State(state): State<AppState>,
+    person: Person,
+    headers: HeaderMap,
+) -> Result<Json<Enrolment>, ApiError> {
+    person.check_csrf(&state, &headers)?;
+    if person.user.totp_secret.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            "a second factor is already enrolled; an administrator must reset it first",
+        ));
+    }
+    let key = DataKey::generate().map_err(|_| ApiError::internal())?;
+    let secret = TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
+        .map_err(|_| ApiError::internal())?;
+    let uri = kenshin_auth::totp_uri(
+        &secret,
+        &person.user.login,
+        &person.user.org_code,
+        kenshin_auth::TotpIssuer::Japanese,
+    )
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let svg = kenshin_auth::totp_qr_svg(&uri).map_err(|_| ApiError::internal())?;
+    let wrapped = state
+        .vault
+        .keys()
+        .wrap(
+            &key,
+            format!("pending-totp:{}", person.session.to_hex()).as_bytes(),
+        )
+        .map_err(|_| ApiError::internal())?;
+    state
+        .pending_totp
+        .lock()
+        .map_err(|_| ApiError::internal())?
+        .insert(person.session.to_hex(), wrapped.as_bytes().to_vec());
+    Ok(Json(Enrolment {
+        otpauth_uri: uri.to_string(),
+        qr_svg: svg.to_string(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeRequest {
+    code: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecoveryCodes {
+    /// Shown once; store them offline.
+    pub recovery_codes: Vec<String>,
+}
+
+/// `POST /auth/totp/confirm {code}`: proves the authenticator works, then enrols it.
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    person: Person,
+    headers: HeaderMap,
+    Json(request): Json<CodeRequest>,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    person.check_csrf(&state, &headers)?;
+    let pending = state
+        .pending_totp
+        .lock()
+        .map_err(|_| ApiError::internal())?
+        .get(&person.session.to_hex())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidState,
+                "start with /auth/totp/enroll",
+            )
+        })?;
+    let key = state
+        .vault
+        .keys()
+        .unwrap(
+            &WrappedKey::from_bytes(pending),
+            format!("pending-totp:{}", person.session.to_hex()).as_bytes(),
+        )
+        .map_err(|_| ApiError::internal())?;
+    let secret = TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
+        .map_err(|_| ApiError::internal())?;
+    let step = kenshin_auth::verify_totp(&secret, &request.code, OffsetDateTime::now_utc(), None)
+        .map_err(|_| invalid())?;
+    let (codes, set) = kenshin_auth::generate_recovery_codes(&state.server_key, &person.user.login)
+        .map_err(|_| ApiError::internal())?;
+    let wrapped = state
+        .vault
+        .keys()
+        .wrap(&key, format!("totp:{}", person.user.id).as_bytes())
+        .map_err(|_| ApiError::internal())?;
+    state
+        .db
+        .set_totp(
+            person.user.id,
+            Some(wrapped.as_bytes()),
+            Some(&serde_json::to_string(&set).unwrap_or_default()),
+        )
+        .await?;
+    state.db.advance_totp_step(person.user.id, step).await?;
+    state
+        .pending_totp
+        .lock()
+        .map_err(|_| ApiError::internal())?
+        .remove(&person.session.to_hex());
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes.iter().map(|c| c.as_str().to_owned()).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+/// `POST /auth/password {current, new}`: the guideline's rules, checked with the account's
+/// own identifiers; problems come back with stable codes and Japanese and English text.
+pub async fn change_password(
+    State(state): State<AppState>,
+    person: Person,
+    headers: HeaderMap,
+    Json(request): Json<PasswordChange>,
+) -> Result<Response, ApiError> {
+    person.check_csrf(&state, &headers)?;
+    let user = &person.user;
+    let hash = user.password_hash.clone();
+    let current = request.current.clone();
+    let _permit = hashing()
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let ok =
+        tokio::task::spawn_blocking(move || kenshin_auth::verify_password(&current, &hash).is_ok())
+            .await
+            .map_err(|_| ApiError::internal())?;
+    if !ok {
+        return Err(invalid());
+    }
+    let names: Vec<&str> = user.display_name.split_whitespace().collect();
+    let context = kenshin_auth::PasswordContext {
+        login_id: &user.login,
+        name_parts: &names,
+        org_code: &user.org_code,
+        second_factor_enrolled: user.totp_secret.is_some(),
+    };
+    if let Err(problems) = kenshin_auth::check_password(&request.new, &context) {
+        let body = serde_json::json!({
+            "error": {
+                "code": "weak_password",
+                "message": problems.iter().map(|p| p.message_en()).collect::<Vec<_>>().join("; "),
+                "problems": problems,
+            }
+        });
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+    }
+    let new = request.new.clone();
+    let hash = tokio::task::spawn_blocking(move || kenshin_auth::hash_password(&new))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|_| ApiError::internal())?;
+    state.db.set_password(user.id, &hash, false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,276 @@
+//! People and their sessions. Secrets arrive already protected: password hashes (argon2id),
+//! TOTP secrets wrapped by the KEK, session tokens as SHA-256.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::error::unique_violation;
+use crate::timefmt::{from_ms, opt_from_ms, to_ms};
+use crate::{Database, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub org_id: i64,
+    pub org_code: String,
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    /// Wrapped by the KEK; `None` until enrolled.
+    pub totp_secret: Option<Vec<u8>>,
+    pub totp_last_step: Option<u64>,
+    /// JSON of the recovery code hashes.
+    pub recovery_codes: Option<String>,
+    /// JSON of the login throttle state.
+    pub throttle: Option<String>,
+    pub valid_from: Option<OffsetDateTime>,
+    pub valid_until: Option<OffsetDateTime>,
+    pub disabled_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub org_id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub valid_until: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: String,
+    pub user_id: i64,
+    pub created_at: OffsetDateTime,
+    pub last_seen: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+const USER_SELECT: &str =
+    "SELECT u.*, o.code AS org_code FROM users u JOIN orgs o ON o.id = u.org_id";
+
+fn user_from_row(row: sqlx::sqlite::SqliteRow) -> UserRecord {
+    UserRecord {
+        id: row.get("id"),
+        org_id: row.get("org_id"),
+        org_code: row.get("org_code"),
+        login: row.get("login"),
+        display_name: row.get("display_name"),
+        role: row.get("role"),
+        password_hash: row.get("password_hash"),
+        must_change_password: row.get::<i64, _>("must_change_password") != 0,
+        totp_secret: row.get("totp_secret"),
+        totp_last_step: row
+            .get::<Option<i64>, _>("totp_last_step")
+            .map(|s| s as u64),
+        recovery_codes: row.get("recovery_codes"),
+        throttle: row.get("throttle"),
+        valid_from: opt_from_ms(row.get("valid_from")),
+        valid_until: opt_from_ms(row.get("valid_until")),
+        disabled_at: opt_from_ms(row.get("disabled_at")),
+        created_at: from_ms(row.get("created_at")),
+    }
+}
+
+impl Database {
+    pub async fn create_user(
+        &self,
+        new: &NewUser,
+        now: OffsetDateTime,
+    ) -> Result<UserRecord, StoreError> {
+        sqlx::query(
+            "INSERT INTO users (org_id, login, display_name, role, password_hash, valid_until, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(new.org_id)
+        .bind(&new.login)
+        .bind(&new.display_name)
+        .bind(&new.role)
+        .bind(&new.password_hash)
+        .bind(new.valid_until.map(to_ms))
+        .bind(to_ms(now))
+        .execute(&self.writer)
+        .await
+        .map_err(|e| unique_violation(e, || format!("the login {} is taken", new.login)))?;
+        self.user_by_login(&new.login)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(sqlx::query(&format!("{USER_SELECT} WHERE u.login = ?"))
+            .bind(login)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(user_from_row))
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<UserRecord, StoreError> {
+        sqlx::query(&format!("{USER_SELECT} WHERE u.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(user_from_row)
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn list_users(&self, org_id: Option<i64>) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{USER_SELECT} WHERE (?1 IS NULL OR u.org_id = ?1) ORDER BY o.code, u.login"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(user_from_row).collect())
+    }
+
+    pub async fn set_throttle(&self, user_id: i64, throttle: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET throttle = ? WHERE id = ?")
+            .bind(throttle)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(i64::from(must_change))
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Enrols (or, with `None`, removes) the second factor; removal also forgets the last
+    /// used step and the recovery codes.
+    pub async fn set_totp(
+        &self,
+        user_id: i64,
+        wrapped_secret: Option<&[u8]>,
+        recovery_codes: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE users SET totp_secret = ?, recovery_codes = ?, totp_last_step = NULL WHERE id = ?",
+        )
+        .bind(wrapped_secret)
+        .bind(recovery_codes)
+        .bind(user_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the last used TOTP step forward, only forward: a code is accepted once even when
+    /// two requests race (the second finds the step already taken).
+    pub async fn advance_totp_step(&self, user_id: i64, step: u64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+        )
+        .bind(step as i64)
+        .bind(user_id)
+        .bind(step as i64)
+        .execute(&self.writer)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Disables (or re-enables) an account; disabling revokes its sessions in the same
+    /// transaction, so it takes effect at the next request.
+    pub async fn set_user_disabled(
+        &self,
+        user_id: i64,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("UPDATE users SET disabled_at = ? WHERE id = ?")
+            .bind(disabled.then(|| to_ms(now)))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if disabled {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            )
+            .bind(to_ms(now))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        source: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen, source) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(to_ms(now))
+        .bind(to_ms(now))
+        .bind(source)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(sqlx::query("SELECT * FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|row| SessionRecord {
+                token_hash: row.get("token_hash"),
+                user_id: row.get("user_id"),
+                created_at: from_ms(row.get("created_at")),
+                last_seen: from_ms(row.get("last_seen")),
+                revoked_at: opt_from_ms(row.get("revoked_at")),
+            }))
+    }
+
+    pub async fn touch_session(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen = ? WHERE token_hash = ?")
+            .bind(to_ms(now))
+            .bind(token_hash)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_session(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(to_ms(now))
+        .bind(token_hash)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}

@@ -36,6 +36,8 @@ enum Message {
 /// Who the request turned out to be, filled in by the `Caller` extractor.
 #[derive(Clone, Debug, Default)]
 pub struct Identity {
+    /// `certificate` or `user`.
+    pub kind: Option<&'static str>,
     pub org: Option<String>,
     pub actor: Option<String>,
     pub device: Option<String>,
@@ -219,7 +221,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         _ => "failed",
     };
     let (actor_kind, actor) = match identity.actor {
-        Some(actor) => ("certificate", actor),
+        Some(actor) => (identity.kind.unwrap_or("certificate"), actor),
         None => ("anonymous", String::from("-")),
     };
     let row = AccessRow {

@@ -112,6 +112,10 @@ pub async fn access(
     caller: Caller,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
+    caller.require(
+        kenshin_auth::Resource::AuditLog,
+        kenshin_auth::Action::Export,
+    )?;
     let filter = AccessFilter {
         // An organisation only ever sees its own trail.
         org: Some(caller.org.code.to_string()),

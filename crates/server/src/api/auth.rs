@@ -1,27 +1,96 @@
-//! Who is calling: the organisation behind the request's client certificate.
+//! Who is calling, and what they may do.
+//!
+//! A caller is either a machine — a registered, unrevoked client certificate of an
+//! organisation — or a person with a valid session (set up: TOTP enrolled, initial password
+//! changed). Every handler asks [`Caller::require`] for its (resource, action); the answer
+//! comes from the one permission matrix in `kenshin-auth` (`docs/SECURITY.md`), so no operator
+//! role can reach file content or conversion reports by any route.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use kenshin_auth::{Action, OrgKindLite, Resource, Role, SessionId};
 use kenshin_core::api::ErrorCode;
-use kenshin_store::{CertRecord, Org};
+use kenshin_core::OrgKind;
+use kenshin_store::{CertRecord, Org, UserRecord};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::tls::PeerInfo;
 use crate::AppState;
 
-/// A request authenticated by a registered, unrevoked client certificate.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// A batch job or system of the organisation, by its client certificate.
+    Certificate(CertRecord),
+    /// A person, by session.
+    Person {
+        user: UserRecord,
+        session: SessionId,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub org: Org,
-    pub cert: CertRecord,
+    pub principal: Principal,
+}
+
+fn org_kind(kind: OrgKind) -> OrgKindLite {
+    match kind {
+        OrgKind::Institution => OrgKindLite::Institution,
+        OrgKind::Insurer => OrgKindLite::Insurer,
+        OrgKind::Agent => OrgKindLite::Agent,
+        OrgKind::Clinic => OrgKindLite::Clinic,
+        OrgKind::Operator => OrgKindLite::Operator,
+    }
 }
 
 impl Caller {
-    /// How this caller appears in events.
+    /// How this caller appears in events and the access log.
     pub fn actor(&self) -> String {
-        format!("cert:{}", self.cert.serial)
+        match &self.principal {
+            Principal::Certificate(cert) => format!("cert:{}", cert.serial),
+            Principal::Person { user, .. } => format!("user:{}", user.login),
+        }
+    }
+
+    pub fn cert_serial(&self) -> Option<String> {
+        match &self.principal {
+            Principal::Certificate(cert) => Some(cert.serial.clone()),
+            Principal::Person { .. } => None,
+        }
+    }
+
+    /// Whether the caller may do `action` on `resource`. A person has one role, checked
+    /// against the matrix. A machine certificate is its organisation's batch interface: it
+    /// is bounded by its organisation's kind (only senders send, only receivers receive —
+    /// checked by the handlers) and by tenant scoping, where another organisation's object is
+    /// simply not found; a role check on top would turn those 404s into 403s and tell a
+    /// prober that the object is of a kind it may not see.
+    pub fn may(&self, resource: Resource, action: Action) -> bool {
+        match &self.principal {
+            Principal::Person { user, .. } => user.role.parse::<Role>().is_ok_and(|role| {
+                kenshin_auth::allowed(role, org_kind(self.org.kind), resource, action)
+            }),
+            Principal::Certificate(_) => true,
+        }
+    }
+
+    pub fn require(&self, resource: Resource, action: Action) -> Result<(), ApiError> {
+        if self.may(resource, action) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                format!(
+                    "this role may not {} {} (see the permission matrix)",
+                    action.as_str(),
+                    resource.as_str()
+                ),
+            ))
+        }
     }
 }
 
@@ -32,51 +101,101 @@ impl FromRequestParts<AppState> for Caller {
         let certificate = parts
             .extensions
             .get::<PeerInfo>()
-            .and_then(|peer| peer.certificate.as_ref())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::ClientCertificateRequired,
-                    "this API requires a client certificate issued to your organisation",
-                )
-            })?;
-        // The handshake proved the certificate chains to our CA and is not on the loaded CRL;
-        // the database is the authority on whether it is registered and still valid now.
-        let fingerprint = kenshin_pki::fingerprint_sha256(certificate.as_ref());
-        let cert = state
-            .db
-            .cert_by_fingerprint(&fingerprint)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::CertificateUnknown,
-                    "this client certificate is not registered with the service",
-                )
-            })?;
-        if cert.revoked_at.is_some() {
-            tracing::warn!(serial = %cert.serial, org = %cert.org_code, "revoked certificate used");
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::CertificateRevoked,
-                "this client certificate has been revoked",
-            ));
-        }
-        if cert.not_after <= OffsetDateTime::now_utc() {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::CertificateUnknown,
-                "this client certificate has expired",
-            ));
-        }
-        let org = state.db.org_by_id(cert.org_id).await?;
+            .and_then(|peer| peer.certificate.clone());
+        let caller = match certificate {
+            Some(certificate) => certificate_caller(state, certificate.as_ref()).await?,
+            None => person_caller(parts, state).await?,
+        };
         if let Some(slot) = parts.extensions.get::<crate::access::IdentitySlot>() {
             if let Ok(mut identity) = slot.0.lock() {
-                identity.org = Some(org.code.to_string());
-                identity.actor = Some(cert.serial.clone());
-                identity.device = Some(cert.device.clone());
+                identity.org = Some(caller.org.code.to_string());
+                match &caller.principal {
+                    Principal::Certificate(cert) => {
+                        identity.kind = Some("certificate");
+                        identity.actor = Some(cert.serial.clone());
+                        identity.device = Some(cert.device.clone());
+                    }
+                    Principal::Person { user, .. } => {
+                        identity.kind = Some("user");
+                        identity.actor = Some(user.login.clone());
+                    }
+                }
             }
         }
-        Ok(Caller { org, cert })
+        Ok(caller)
     }
+}
+
+async fn certificate_caller(state: &AppState, der: &[u8]) -> Result<Caller, ApiError> {
+    // The handshake proved the certificate chains to our CA and is not on the loaded CRL;
+    // the database is the authority on whether it is registered and still valid now.
+    let fingerprint = kenshin_pki::fingerprint_sha256(der);
+    let cert = state
+        .db
+        .cert_by_fingerprint(&fingerprint)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::CertificateUnknown,
+                "this client certificate is not registered with the service",
+            )
+        })?;
+    if cert.revoked_at.is_some() {
+        tracing::warn!(serial = %cert.serial, org = %cert.org_code, "revoked certificate used");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::CertificateRevoked,
+            "this client certificate has been revoked",
+        ));
+    }
+    if cert.not_after <= OffsetDateTime::now_utc() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::CertificateUnknown,
+            "this client certificate has expired",
+        ));
+    }
+    let org = state.db.org_by_id(cert.org_id).await?;
+    Ok(Caller {
+        org,
+        principal: Principal::Certificate(cert),
+    })
+}
+
+async fn person_caller(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let Some((user, session)) = super::people::session_of(parts, state).await? else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::ClientCertificateRequired,
+            "this API requires a client certificate issued to your organisation, or a person's session",
+        ));
+    };
+    if user.totp_secret.is_none() || user.must_change_password {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "finish setting up the account first: enrol the second factor and change the initial password",
+        ));
+    }
+    // A person's state-changing request carries the session's CSRF token.
+    if !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
+        let presented = parts
+            .headers
+            .get(super::people::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        kenshin_auth::verify_csrf(&state.server_key, &session, presented).map_err(|_| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "the request lacks this session's CSRF token (x-csrf-token)",
+            )
+        })?;
+    }
+    let org = state.db.org_by_id(user.org_id).await?;
+    Ok(Caller {
+        org,
+        principal: Principal::Person { user, session },
+    })
 }

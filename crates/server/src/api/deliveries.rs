@@ -16,6 +16,7 @@ use super::{parse_id, views, ApiQuery, ListQuery};
 use crate::error::ApiError;
 use crate::vault::VaultError;
 use crate::{relay, AppState};
+use kenshin_auth::{Action, Resource};
 
 /// `GET /api/v1/deliveries`
 pub async fn list(
@@ -23,6 +24,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<DeliveryView>>, ApiError> {
+    caller.require(Resource::Delivery, Action::Read)?;
     let filter = query.filter::<DeliveryState>()?;
     let (records, total) = state.db.list_deliveries(caller.org.id, &filter).await?;
     Ok(Json(Page {
@@ -39,6 +41,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryView>, ApiError> {
+    caller.require(Resource::Delivery, Action::Read)?;
     let id: DeliveryId = parse_id(&id)?;
     Ok(Json(views::delivery(
         state.db.delivery(caller.org.id, id).await?,
@@ -51,6 +54,7 @@ pub async fn content(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(Resource::DeliveryContent, Action::Download)?;
     let id: DeliveryId = parse_id(&id)?;
     let grant = state.db.download_grant(caller.org.id, id).await?;
     let actor = caller.actor();
@@ -141,6 +145,7 @@ pub async fn confirm(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryView>, ApiError> {
+    caller.require(Resource::Delivery, Action::Confirm)?;
     let id: DeliveryId = parse_id(&id)?;
     let delivery = relay::confirm(&state, &caller.org, id, &caller.actor()).await?;
     tracing::info!(delivery = %id, receiver = %caller.org.code, "receipt confirmed; content destroyed");

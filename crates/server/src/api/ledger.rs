@@ -82,6 +82,7 @@ pub async fn entries(
     caller: Caller,
     ApiQuery(query): ApiQuery<EntriesQuery>,
 ) -> Result<Json<Vec<LedgerEntryView>>, ApiError> {
+    caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
     let entries = match &query.submission {
         Some(submission) => {
             let entries = state.db.ledger_entries_for_submission(submission).await?;
@@ -111,6 +112,7 @@ pub async fn entry(
     caller: Caller,
     Path(index): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
     let index: u64 = super::parse_id(&index)?;
     let entry = state.db.ledger_entry(index).await?;
     if !is_party(&caller, &entry) {
@@ -155,6 +157,7 @@ pub async fn inclusion(
     caller: Caller,
     ApiQuery(query): ApiQuery<InclusionQuery>,
 ) -> Result<Json<ProofView>, ApiError> {
+    caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
     let entry = state.db.ledger_entry(query.index).await?;
     if !is_party(&caller, &entry) {
         return Err(ApiError::not_found());
@@ -186,9 +189,10 @@ pub struct ConsistencyQuery {
 /// `GET /api/v1/ledger/proof/consistency?from=M&to=N` — that size N extends size M.
 pub async fn consistency(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(query): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ProofView>, ApiError> {
+    caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
     let latest = state
         .ledger
         .checkpoint()

@@ -36,7 +36,8 @@ fn view(record: MapRecord) -> MapView {
     }
 }
 
-fn senders_only(caller: &Caller) -> Result<(), ApiError> {
+fn senders_only(caller: &Caller, action: kenshin_auth::Action) -> Result<(), ApiError> {
+    caller.require(kenshin_auth::Resource::Map, action)?;
     if caller.org.kind.may_send() {
         Ok(())
     } else {
@@ -55,7 +56,7 @@ pub async fn upload(
     ApiQuery(query): ApiQuery<UploadQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<MapView>), ApiError> {
-    senders_only(&caller)?;
+    senders_only(&caller, kenshin_auth::Action::Create)?;
     if body.len() > MAX_MAP_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -91,7 +92,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<MapView>>, ApiError> {
-    senders_only(&caller)?;
+    senders_only(&caller, kenshin_auth::Action::Read)?;
     let maps = state.db.list_maps(caller.org.id).await?;
     Ok(Json(maps.into_iter().map(view).collect()))
 }
@@ -102,7 +103,7 @@ pub async fn activate(
     caller: Caller,
     Path((map_id, version)): Path<(String, String)>,
 ) -> Result<Json<MapView>, ApiError> {
-    senders_only(&caller)?;
+    senders_only(&caller, kenshin_auth::Action::Update)?;
     let record = state
         .db
         .activate_map(caller.org.id, &map_id, &version, OffsetDateTime::now_utc())

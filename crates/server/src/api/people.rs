@@ -240,33 +240,47 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// The valid session of an active person on this request, if any (updates its last use).
+pub(super) async fn session_of(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<(UserRecord, SessionId)>, ApiError> {
+    let Some(token) = cookie_token(&parts.headers) else {
+        return Ok(None);
+    };
+    let Ok(session) = SessionId::from_token(&token) else {
+        return Ok(None);
+    };
+    let hash = session.to_hex();
+    let Some(record) = state.db.session(&hash).await? else {
+        return Ok(None);
+    };
+    let now = OffsetDateTime::now_utc();
+    if record.revoked_at.is_some()
+        || !SessionPolicy::default().is_valid(record.created_at, record.last_seen, now)
+    {
+        return Ok(None);
+    }
+    let user = state.db.user_by_id(record.user_id).await?;
+    if user.disabled_at.is_some() || user.valid_until.is_some_and(|until| now >= until) {
+        return Ok(None);
+    }
+    state.db.touch_session(&hash, now).await?;
+    Ok(Some((user, session)))
+}
+
 impl FromRequestParts<AppState> for Person {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = cookie_token(&parts.headers).ok_or_else(session_required)?;
-        let session = SessionId::from_token(&token).map_err(|_| session_required())?;
-        let hash = session.to_hex();
-        let record = state
-            .db
-            .session(&hash)
+        let (user, session) = session_of(parts, state)
             .await?
             .ok_or_else(session_required)?;
-        let now = OffsetDateTime::now_utc();
-        if record.revoked_at.is_some()
-            || !SessionPolicy::default().is_valid(record.created_at, record.last_seen, now)
-        {
-            return Err(session_required());
-        }
-        let user = state.db.user_by_id(record.user_id).await?;
-        if user.disabled_at.is_some() || user.valid_until.is_some_and(|until| now >= until) {
-            return Err(session_required());
-        }
-        state.db.touch_session(&hash, now).await?;
         if let Some(slot) = parts.extensions.get::<crate::access::IdentitySlot>() {
             if let Ok(mut identity) = slot.0.lock() {
+                identity.kind = Some("user");
                 identity.org = Some(user.org_code.clone());
-                identity.actor = Some(format!("user:{}", user.login));
+                identity.actor = Some(user.login.clone());
             }
         }
         Ok(Person { user, session })

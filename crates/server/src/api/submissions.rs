@@ -12,6 +12,7 @@ use super::auth::Caller;
 use super::{parse_id, views, ApiQuery, ListQuery};
 use crate::error::ApiError;
 use crate::{relay, AppState};
+use kenshin_auth::{Action, Resource};
 
 #[derive(Debug, Deserialize)]
 pub struct CreateQuery {
@@ -27,6 +28,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
+    caller.require(Resource::Submission, Action::Create)?;
     if !caller.org.kind.may_send() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -67,7 +69,7 @@ pub async fn create(
     let (submission, deliveries) = relay::submit(
         &state,
         &caller.org,
-        Some(caller.cert.serial.clone()),
+        caller.cert_serial(),
         to.as_ref().map(OrgCode::as_str),
         filename,
         body.into_data_stream(),
@@ -114,6 +116,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<SubmissionView>>, ApiError> {
+    caller.require(Resource::Submission, Action::Read)?;
     let filter = query.filter::<SubmissionState>()?;
     let (records, total) = state.db.list_submissions(caller.org.id, &filter).await?;
     let mut items = Vec::with_capacity(records.len());
@@ -135,6 +138,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SubmissionView>, ApiError> {
+    caller.require(Resource::Submission, Action::Read)?;
     let id: SubmissionId = parse_id(&id)?;
     let record = state.db.submission(caller.org.id, id).await?;
     let deliveries = state.db.submission_deliveries(record.id).await?;
@@ -147,6 +151,7 @@ pub async fn withdraw(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SubmissionView>, ApiError> {
+    caller.require(Resource::Submission, Action::Delete)?;
     let id: SubmissionId = parse_id(&id)?;
     let record = relay::withdraw(&state, &caller.org, id, &caller.actor()).await?;
     let deliveries = state.db.submission_deliveries(record.id).await?;
@@ -161,6 +166,7 @@ pub async fn report(
     Path(id): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    caller.require(Resource::Report, Action::Read)?;
     let id: SubmissionId = parse_id(&id)?;
     let object = state
         .db

@@ -1,0 +1,247 @@
+//! Rights by role, for people: the permission matrix applied to every endpoint, and operator
+//! blindness — no operator role obtains file content or a conversion report by any route.
+
+mod common;
+
+use common::*;
+use kenshin_crypto::KeyProvider;
+use kenshin_store::Database;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+const PASSWORD: &str = "Kensin-Relay*Ume-8741";
+const MARKER: &str = "ROLE-MARKER-CONTENT";
+
+struct Person {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Person {
+    async fn call(&self, method: Method, path: &str) -> (StatusCode, String) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+}
+
+/// A set-up account (password changed, TOTP enrolled), logged in over HTTPS.
+async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: &str) -> Person {
+    let org = db.org_by_code(org).await.unwrap();
+    let user = db
+        .create_user(
+            &kenshin_store::NewUser {
+                org_id: org.id,
+                login: login.into(),
+                display_name: "テスト 利用者".into(),
+                role: role.into(),
+                password_hash: kenshin_auth::hash_password(PASSWORD).unwrap(),
+                valid_until: None,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    db.set_password(user.id, &user.password_hash, false)
+        .await
+        .unwrap();
+    let kek = kenshin_crypto::LocalKeyFile::load(&relay.data.kek_path()).unwrap();
+    let key = kenshin_crypto::DataKey::generate().unwrap();
+    let wrapped = kek
+        .wrap(&key, format!("totp:{}", user.id).as_bytes())
+        .unwrap();
+    db.set_totp(user.id, Some(wrapped.as_bytes()), None)
+        .await
+        .unwrap();
+    let secret =
+        kenshin_auth::TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
+            .unwrap();
+    let tls = kenshin_client::tls_config(&relay.ca_pem(), None).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap();
+    let code = kenshin_auth::totp_code(&secret, OffsetDateTime::now_utc());
+    let response = http
+        .post(format!("{}/auth/login", relay.url()))
+        .json(&json!({"login": login, "password": PASSWORD, "code": code.as_str()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{login} could not log in"
+    );
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me: Value = response.json().await.unwrap();
+    Person {
+        http,
+        base: relay.url(),
+        cookie,
+        csrf: me["csrf"].as_str().unwrap().to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn roles_limit_people_and_operators_never_see_content() {
+    let mut relay = Relay::start().await;
+    let db = relay.db().await;
+    kenshin_relay::admin::create_org(
+        &db,
+        "operator".parse().unwrap(),
+        kenshin_core::OrgKind::Operator,
+        "運用者",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let receipt = relay
+        .client(INSTITUTION)
+        .send_stream(INSURER, "r.csv", None, stream_of(sample_export(5, MARKER)))
+        .await
+        .unwrap();
+    let submission = receipt.id.to_string();
+    let delivery = receipt.deliveries[0].id.to_string();
+
+    let receiver = person(&relay, &db, INSURER, "ins.receiver", "receiver").await;
+    let viewer = person(&relay, &db, INSURER, "ins.viewer", "viewer").await;
+    let admin = person(&relay, &db, INSURER, "ins.admin", "admin").await;
+    let ops_admin = person(&relay, &db, "operator", "ops.admin", "ops_admin").await;
+    let auditor = person(&relay, &db, "operator", "ops.auditor", "auditor").await;
+    let sender = person(&relay, &db, INSTITUTION, "inst.sender", "sender").await;
+
+    let content = format!("/api/v1/deliveries/{delivery}/content");
+    let report = format!("/api/v1/submissions/{submission}/report");
+    let every_endpoint = [
+        (Method::GET, "/api/v1/submissions".to_owned()),
+        (Method::GET, format!("/api/v1/submissions/{submission}")),
+        (Method::GET, report.clone()),
+        (Method::DELETE, format!("/api/v1/submissions/{submission}")),
+        (Method::GET, "/api/v1/deliveries".to_owned()),
+        (Method::GET, format!("/api/v1/deliveries/{delivery}")),
+        (Method::GET, content.clone()),
+        (Method::GET, "/api/v1/maps".to_owned()),
+        (Method::GET, "/api/v1/audit/access?format=jsonl".to_owned()),
+        (
+            Method::GET,
+            format!("/api/v1/ledger/entries?submission={submission}"),
+        ),
+        (Method::GET, "/api/v1/ledger/entries/0".to_owned()),
+    ];
+    // Operator blindness: every endpoint, both operator roles — never the content.
+    for (who, operator) in [("ops_admin", &ops_admin), ("auditor", &auditor)] {
+        for (method, path) in &every_endpoint {
+            let (status, body) = operator.call(method.clone(), path).await;
+            assert!(
+                !body.contains(MARKER),
+                "{who} got content from {method} {path}"
+            );
+            if path == &content || path == &report {
+                assert!(
+                    !status.is_success(),
+                    "{who}: {method} {path} answered {status}"
+                );
+            }
+        }
+    }
+
+    // The matrix for an insurer's people.
+    assert_eq!(
+        viewer.call(Method::GET, "/api/v1/deliveries").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        viewer.call(Method::GET, &content).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        viewer
+            .call(
+                Method::POST,
+                &format!("/api/v1/deliveries/{delivery}/confirm")
+            )
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        admin.call(Method::GET, &content).await.0,
+        StatusCode::FORBIDDEN,
+        "separation of duties"
+    );
+    assert_eq!(
+        admin
+            .call(Method::GET, "/api/v1/audit/access?format=csv")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        receiver.call(Method::GET, "/api/v1/audit/access").await.0,
+        StatusCode::FORBIDDEN
+    );
+    // The sender's people see their submission but cannot read the insurer's delivery.
+    assert_eq!(
+        sender
+            .call(Method::GET, &format!("/api/v1/submissions/{submission}"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        sender.call(Method::GET, &content).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // The receiver downloads the content and confirms (with the session's CSRF token).
+    let (status, body) = receiver.call(Method::GET, &content).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(MARKER));
+    let confirm = format!("/api/v1/deliveries/{delivery}/confirm");
+    let without_csrf = receiver
+        .http
+        .post(format!("{}{confirm}", receiver.base))
+        .header("cookie", &receiver.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        without_csrf.status(),
+        StatusCode::FORBIDDEN,
+        "CSRF token required"
+    );
+    assert_eq!(
+        receiver.call(Method::POST, &confirm).await.0,
+        StatusCode::OK
+    );
+
+    // The access log names the person.
+    relay.state().access.flush().await;
+    let rows = db
+        .search_access(&kenshin_store::AccessFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(rows.iter().any(|r| r.action == "delivery_download"
+        && r.actor_kind == "user"
+        && r.actor == "ins.receiver"));
+    db.close().await;
+    relay.stop().await;
+}

@@ -314,3 +314,84 @@ async fn a_throttled_account_is_refused_with_the_same_answer() {
     db.close().await;
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn sessions_end_after_idle_and_absolute_timeouts() {
+    let mut relay = Relay::start().await;
+    create_person(&relay).await;
+    let mut browser = Browser::new(&relay);
+    let (status, _) = browser
+        .post(
+            "/auth/login",
+            json!({"login": LOGIN, "password": INITIAL}),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(browser.me().await, StatusCode::OK);
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(relay.data.database_path());
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    // Idle for 16 minutes (the limit is 15).
+    sqlx::query("UPDATE sessions SET last_seen = ?")
+        .bind(now_ms - 16 * 60 * 1000)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(browser.me().await, StatusCode::UNAUTHORIZED, "idle timeout");
+    // A new session, active all along but begun 8 h 1 min ago (the absolute limit is 8 h).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut second = Browser::new(&relay);
+    let (status, _) = second
+        .post(
+            "/auth/login",
+            json!({"login": LOGIN, "password": INITIAL}),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    sqlx::query("UPDATE sessions SET created_at = ?, last_seen = ? WHERE revoked_at IS NULL")
+        .bind(now_ms - (8 * 60 + 1) * 60 * 1000)
+        .bind(now_ms)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.me().await,
+        StatusCode::UNAUTHORIZED,
+        "absolute timeout"
+    );
+    pool.close().await;
+    relay.stop().await;
+}
+
+/// Unknown login and wrong password cost the same argon2 work: compared by median time over
+/// a few attempts each, with a generous bound (this is not a benchmark).
+#[tokio::test]
+async fn unknown_users_and_wrong_passwords_take_similar_time() {
+    let mut relay = Relay::start().await;
+    create_person(&relay).await;
+    let mut browser = Browser::new(&relay);
+    let mut unknown = Vec::new();
+    let mut wrong = Vec::new();
+    for _ in 0..5 {
+        for (login, times) in [("nobody-here", &mut unknown), (LOGIN, &mut wrong)] {
+            let body = json!({"login": login, "password": "not-the-password"});
+            let started = std::time::Instant::now();
+            let (status, _) = browser.post("/auth/login", body, false).await;
+            times.push(started.elapsed().as_secs_f64());
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let (u, w) = (median(&mut unknown), median(&mut wrong));
+    let ratio = u / w;
+    assert!(
+        (0.33..3.0).contains(&ratio),
+        "unknown {u:.3}s vs wrong {w:.3}s"
+    );
+    relay.stop().await;
+}

@@ -242,6 +242,10 @@ pub struct Health {
     pub database: ComponentHealth,
     pub storage: StorageHealth,
     pub clock: ClockHealth,
+    /// Security alerts of the last 15 minutes (failed-login bursts, revoked certificates in
+    /// use, probing for other organisations' objects); empty when there are none.
+    #[serde(default)]
+    pub alerts: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

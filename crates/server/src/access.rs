@@ -101,25 +101,9 @@ impl AccessLog {
 
     /// Records an action of background work (retention, conversion, shredding).
     pub async fn system(&self, task: &str, action: &str, objects: Vec<String>, outcome: &str) {
-        self.record(AccessRow {
-            seq: 0,
-            at: OffsetDateTime::now_utc(),
-            org: None,
-            actor_kind: "system".into(),
-            actor: task.into(),
-            device: None,
-            session: None,
-            source: None,
-            action: action.into(),
-            method: None,
-            path: None,
-            objects,
-            outcome: outcome.into(),
-            status: None,
-            bytes: None,
-            detail: None,
-        })
-        .await;
+        let mut row = system_row(task, action, outcome);
+        row.objects = objects;
+        self.record(row).await;
     }
 }
 
@@ -208,6 +192,10 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
     let status = response.status().as_u16();
+    let error_code = response
+        .extensions()
+        .get::<kenshin_core::api::ErrorCode>()
+        .map(|code| code.as_str().to_owned());
     let identity = slot.0.lock().map(|i| i.clone()).unwrap_or_default();
     let downloaded = response
         .headers()
@@ -244,7 +232,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         } else {
             downloaded
         },
-        detail: None,
+        detail: error_code,
     };
     state.access.record(row).await;
     response
@@ -275,5 +263,113 @@ mod tests {
             "submission_create"
         );
         assert_eq!(action_of("GET", "/ledger/checkpoint"), "ledger_read");
+    }
+}
+
+/// What the last 15 minutes of the access log look like, for alerts and the health endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AlertCounts {
+    pub failed_logins: u64,
+    pub revoked_certificate_uses: u64,
+    pub not_found_probes: u64,
+}
+
+/// Thresholds above which the window is an alert.
+const FAILED_LOGINS_ALERT: u64 = 10;
+const NOT_FOUND_ALERT: u64 = 50;
+
+impl AlertCounts {
+    pub async fn recent(
+        db: &Database,
+        now: OffsetDateTime,
+    ) -> Result<AlertCounts, kenshin_store::StoreError> {
+        let rows = db
+            .search_access(&kenshin_store::AccessFilter {
+                from: Some(now - time::Duration::minutes(15)),
+                limit: 100_000,
+                ..kenshin_store::AccessFilter::default()
+            })
+            .await?;
+        let mut counts = AlertCounts::default();
+        for row in rows {
+            if row.action == "login_failed" {
+                counts.failed_logins += 1;
+            }
+            if row.detail.as_deref() == Some("certificate_revoked") {
+                counts.revoked_certificate_uses += 1;
+            }
+            if row.outcome == "not_found" && row.actor_kind != "anonymous" {
+                counts.not_found_probes += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The reasons this window is an alert (empty when it is not).
+    pub fn reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.failed_logins >= FAILED_LOGINS_ALERT {
+            reasons.push(format!(
+                "{} failed logins in 15 minutes",
+                self.failed_logins
+            ));
+        }
+        if self.revoked_certificate_uses > 0 {
+            reasons.push(format!(
+                "{} uses of revoked certificates in 15 minutes",
+                self.revoked_certificate_uses
+            ));
+        }
+        if self.not_found_probes >= NOT_FOUND_ALERT {
+            reasons.push(format!(
+                "{} requests for objects that are not the caller's in 15 minutes",
+                self.not_found_probes
+            ));
+        }
+        reasons
+    }
+}
+
+/// Every minute, records a `security_alert` row when the last 15 minutes cross a threshold
+/// (once per distinct set of reasons), so alerts are in the log that customers export.
+pub fn spawn_alerts(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last: Vec<String> = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Ok(counts) = AlertCounts::recent(&state.db, OffsetDateTime::now_utc()).await else {
+                continue;
+            };
+            let reasons = counts.reasons();
+            if !reasons.is_empty() && reasons != last {
+                tracing::warn!(reasons = %reasons.join("; "), "security alert");
+                let mut row = system_row("system:alerts", "security_alert", "failed");
+                row.detail = Some(reasons.join("; "));
+                state.access.record(row).await;
+            }
+            last = reasons;
+        }
+    })
+}
+
+fn system_row(task: &str, action: &str, outcome: &str) -> AccessRow {
+    AccessRow {
+        seq: 0,
+        at: OffsetDateTime::now_utc(),
+        org: None,
+        actor_kind: "system".into(),
+        actor: task.into(),
+        device: None,
+        session: None,
+        source: None,
+        action: action.into(),
+        method: None,
+        path: None,
+        objects: Vec::new(),
+        outcome: outcome.into(),
+        status: None,
+        bytes: None,
+        detail: None,
     }
 }

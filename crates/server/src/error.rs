@@ -58,7 +58,10 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        // The access log records the stable code (never the message, which may name input).
+        response.extensions_mut().insert(self.code);
+        response
     }
 }
 

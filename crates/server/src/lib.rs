@@ -134,6 +134,7 @@ impl RunningServer {
             ),
             worker::spawn(state.clone()),
             state.ledger.clone().spawn(),
+            access::spawn_alerts(state.clone()),
         ];
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(state.clone());

@@ -29,3 +29,6 @@ CREATE TABLE sessions (
     source      TEXT
 ) STRICT;
 CREATE INDEX sessions_user ON sessions (user_id);
+
+-- Alerts and exports search the access log by time.
+CREATE INDEX access_log_time ON access_log (at);

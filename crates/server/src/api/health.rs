@@ -36,9 +36,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         },
     };
     let clock = crate::clock::status();
+    let alerts = crate::access::AlertCounts::recent(&state.db, time::OffsetDateTime::now_utc())
+        .await
+        .map(|counts| counts.reasons())
+        .unwrap_or_default();
     let (status, code) = if !database.ok || !storage.ok {
         ("error", StatusCode::SERVICE_UNAVAILABLE)
-    } else if !clock.synchronized {
+    } else if !clock.synchronized || !alerts.is_empty() {
         ("degraded", StatusCode::OK)
     } else {
         ("ok", StatusCode::OK)
@@ -51,6 +55,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             database,
             storage,
             clock,
+            alerts,
         }),
     )
 }

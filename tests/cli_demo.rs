@@ -245,6 +245,28 @@ fn admin_commands_validate_their_input() {
     let twice = admin(&["cert", "revoke", serial]);
     assert!(!twice.status.success());
     assert!(String::from_utf8_lossy(&twice.stderr).contains("already revoked"));
+
+    // Every admin command is in the access log, failed ones too.
+    let log = dir.path().join("access.jsonl");
+    let export = admin(&[
+        "ledger",
+        "export-access",
+        "--format",
+        "jsonl",
+        "--out",
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("certificate_revoke"), "{log}");
+    assert!(
+        log.contains("\"failed\""),
+        "the refused second revoke is recorded: {log}"
+    );
 }
 
 #[test]

@@ -16,7 +16,18 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             match relay::expire_due(&state, OffsetDateTime::now_utc()).await {
                 Ok(0) => {}
-                Ok(expired) => tracing::info!(expired, "expired unconfirmed deliveries"),
+                Ok(expired) => {
+                    tracing::info!(expired, "expired unconfirmed deliveries");
+                    state
+                        .access
+                        .system(
+                            "system:retention",
+                            "retention_expire",
+                            Vec::new(),
+                            "success",
+                        )
+                        .await;
+                }
                 Err(err) => tracing::warn!(error = %err, "retention sweep failed; will retry"),
             }
         }

@@ -308,6 +308,15 @@ async fn convert_job(state: &AppState, job: Job) -> anyhow::Result<()> {
     match state.db.complete_conversion(&done, now).await {
         Ok(shredded) => {
             crate::relay::finish_shredding(state, shredded).await;
+            state
+                .access
+                .system(
+                    "system:converter",
+                    "conversion",
+                    vec![format!("submission:{}", job.submission.id)],
+                    if rejected { "failed" } else { "success" },
+                )
+                .await;
             tracing::info!(
                 submission = %job.submission.id,
                 records_in = report.records_in,

@@ -240,6 +240,31 @@ async fn login_with_password_and_totp_end_to_end() {
     assert_eq!(me["totp_enrolled"], true);
     assert_eq!(second.me().await, StatusCode::OK);
 
+    // A recovery code works once, in place of the TOTP code.
+    let code = recovery["recovery_codes"][0].as_str().unwrap().to_owned();
+    let mut third = Browser::new(&relay);
+    let (status, _) = third
+        .post(
+            "/auth/login",
+            json!({"login": LOGIN, "password": "Kensin-Relay*Ume-8741", "code": code}),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a recovery code logs in");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (status, _) = third
+        .post(
+            "/auth/login",
+            json!({"login": LOGIN, "password": "Kensin-Relay*Ume-8741", "code": code}),
+            false,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a recovery code works only once"
+    );
+
     // Disabling the account ends its session at once.
     let db = relay.db().await;
     let user = db.user_by_login(LOGIN).await.unwrap().unwrap();

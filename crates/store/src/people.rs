@@ -171,6 +171,24 @@ impl Database {
         Ok(())
     }
 
+    /// Replaces the recovery codes only if they are still `expected`, so that two requests
+    /// racing with the same code cannot both spend it. Returns whether it replaced them.
+    pub async fn swap_recovery_codes(
+        &self,
+        user_id: i64,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let updated =
+            sqlx::query("UPDATE users SET recovery_codes = ? WHERE id = ? AND recovery_codes = ?")
+                .bind(new)
+                .bind(user_id)
+                .bind(expected)
+                .execute(&self.writer)
+                .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     /// Moves the last used TOTP step forward, only forward: a code is accepted once even when
     /// two requests race (the second finds the step already taken).
     pub async fn advance_totp_step(&self, user_id: i64, step: u64) -> Result<bool, StoreError> {

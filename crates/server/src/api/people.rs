@@ -173,7 +173,8 @@ pub async fn login(
             Some(code) => {
                 match kenshin_auth::verify_totp(&secret, code, now, user.totp_last_step) {
                     Ok(step) => state.db.advance_totp_step(user.id, step).await?,
-                    Err(_) => false,
+                    // Not a current TOTP code: perhaps one of the one-time recovery codes.
+                    Err(_) => use_recovery_code(&state, &user, code).await?,
                 }
             }
             None => false,
@@ -220,6 +221,32 @@ pub async fn login(
         HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?,
     );
     Ok(response)
+}
+
+/// Spends a recovery code if `code` is one of the account's unused ones.
+async fn use_recovery_code(
+    state: &AppState,
+    user: &UserRecord,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let Some(stored) = user.recovery_codes.as_deref() else {
+        return Ok(false);
+    };
+    let Ok(mut set) = serde_json::from_str::<kenshin_auth::RecoveryCodeSet>(stored) else {
+        return Ok(false);
+    };
+    if kenshin_auth::use_recovery_code(&mut set, &state.server_key, &user.login, code).is_err() {
+        return Ok(false);
+    }
+    let remaining = serde_json::to_string(&set).map_err(|_| ApiError::internal())?;
+    let spent = state
+        .db
+        .swap_recovery_codes(user.id, stored, &remaining)
+        .await?;
+    if spent {
+        tracing::warn!(login = %user.login, remaining = set.remaining(), "recovery code used");
+    }
+    Ok(spent)
 }
 
 /// A request made with a valid session of an active person.

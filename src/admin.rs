@@ -741,52 +741,25 @@ async fn user_command(db: &Database, command: UserCommand, json: bool) -> anyhow
             role,
             valid_until,
         } => {
-            anyhow::ensure!(
-                !login.is_empty()
-                    && login.len() <= 64
-                    && login
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b)),
-                "a login id is 1 to 64 characters of A-Z a-z 0-9 . _ - @"
-            );
-            let role_ok = matches!(
-                role.as_str(),
-                "admin" | "sender" | "receiver" | "viewer" | "ops_admin" | "auditor"
-            );
-            anyhow::ensure!(role_ok, "unknown role {role:?}");
             let org = db
                 .org_by_code(org.as_str())
                 .await
                 .map_err(|_| anyhow::anyhow!("no organisation {org}"))?;
-            anyhow::ensure!(
-                matches!(role.as_str(), "ops_admin" | "auditor") == (org.kind == OrgKind::Operator),
-                "ops_admin and auditor are the operator's roles, and the operator has only those"
-            );
             let valid_until = valid_until
                 .map(|d| {
-                    time::Date::parse(
-                        &d,
-                        time::macros::format_description!("[year]-[month]-[day]"),
-                    )
-                    .map(|d| d.next_day().unwrap_or(d).midnight().assume_utc())
-                    .map_err(|_| anyhow::anyhow!("--valid-until: expected YYYY-MM-DD"))
+                    kenshin_server::api::users::parse_last_day(&d)
+                        .map_err(|_| anyhow::anyhow!("--valid-until: expected YYYY-MM-DD"))
                 })
                 .transpose()?;
-            let initial = kenshin_pki::generate_password();
-            let hash = kenshin_auth::hash_password(&initial).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let user = db
-                .create_user(
-                    &kenshin_store::NewUser {
-                        org_id: org.id,
-                        login,
-                        display_name: name,
-                        role,
-                        password_hash: hash,
-                        valid_until,
-                    },
-                    OffsetDateTime::now_utc(),
-                )
-                .await?;
+            let (user, initial) = kenshin_server::accounts::create_account(
+                db,
+                &org,
+                &login,
+                &name,
+                &role,
+                valid_until,
+            )
+            .await?;
             let report = serde_json::json!({
                 "login": user.login, "org": user.org_code, "role": user.role,
                 "initial_password": initial.as_str(),

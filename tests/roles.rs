@@ -32,6 +32,20 @@ impl Person {
             .unwrap();
         (response.status(), response.text().await.unwrap())
     }
+
+    async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
 }
 
 /// A set-up account (password changed, TOTP enrolled), logged in over HTTPS.
@@ -244,4 +258,216 @@ async fn roles_limit_people_and_operators_never_see_content() {
         && r.actor == "ins.receiver"));
     db.close().await;
     relay.stop().await;
+}
+
+#[tokio::test]
+async fn organisation_admins_manage_only_their_own_people() {
+    let mut relay = Relay::start().await;
+    let db = relay.db().await;
+    let admin = person(&relay, &db, INSURER, "ins.admin", "admin").await;
+    let receiver = person(&relay, &db, INSURER, "ins.receiver", "receiver").await;
+    let other_admin = person(&relay, &db, OTHER, "other.admin", "admin").await;
+
+    // Create: 201, a one-time initial password that must be changed, no second factor yet.
+    let (status, created) = admin
+        .post_json(
+            "/api/v1/users",
+            json!({"login": "ins.tanaka", "name": "田中 美咲", "role": "receiver",
+                   "valid_until": "2027-03-31"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["login"], "ins.tanaka");
+    assert_eq!(created["must_change_password"], true);
+    assert_eq!(created["totp_enrolled"], false);
+    assert_eq!(created["valid_until"], "2027-04-01T00:00:00Z");
+    let initial = created["initial_password"].as_str().unwrap().to_owned();
+    assert!(
+        initial.len() >= 16,
+        "a weak initial password: {} chars",
+        initial.len()
+    );
+    let stored = db.user_by_login("ins.tanaka").await.unwrap().unwrap();
+    assert!(kenshin_auth::verify_password(&initial, &stored.password_hash).is_ok());
+    assert!(!stored.password_hash.contains(&initial));
+
+    // The new person can begin at /auth/login with the initial password.
+    let login = admin
+        .http
+        .post(format!("{}/auth/login", relay.url()))
+        .json(&json!({"login": "ins.tanaka", "password": initial}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+
+    // Bad requests are refused with a reason and create nothing.
+    for (body, expect) in [
+        (
+            json!({"login": "ins.tanaka", "name": "重複", "role": "viewer"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"login": "../etc", "name": "x", "role": "viewer"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"login": "ins.ops", "name": "x", "role": "ops_admin"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"login": "ins.x", "name": " ", "role": "viewer"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"login": "ins.y", "name": "y", "role": "viewer", "valid_until": "3/31"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"login": "ins.z", "name": "z", "role": "viewer", "admin": true}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, answer) = admin.post_json("/api/v1/users", body.clone()).await;
+        assert_eq!(status, expect, "{body} → {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
+    }
+    for login in ["ins.ops", "ins.x", "ins.y", "ins.z"] {
+        assert!(
+            db.user_by_login(login).await.unwrap().is_none(),
+            "{login} was created"
+        );
+    }
+
+    // Listing shows the organisation's own people only.
+    let (status, body) = admin.call(Method::GET, "/api/v1/users").await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let logins: Vec<&str> = listed
+        .iter()
+        .map(|u| u["login"].as_str().unwrap())
+        .collect();
+    assert_eq!(logins, ["ins.admin", "ins.receiver", "ins.tanaka"]);
+    assert!(!body.contains("password_hash") && !body.contains("totp_secret"));
+
+    // Disabling ends the person's sessions at once; enabling restores the account.
+    let (status, _) = receiver.call(Method::GET, "/api/v1/deliveries").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = admin
+        .post_json("/api/v1/users/ins.receiver/disable", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["disabled"], true);
+    let (status, _) = receiver.call(Method::GET, "/api/v1/deliveries").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, answer) = admin
+        .post_json("/api/v1/users/ins.receiver/enable", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["disabled"], false);
+
+    // Resetting the second factor voids it.
+    let (status, answer) = admin
+        .post_json("/api/v1/users/ins.receiver/reset-totp", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["totp_enrolled"], false);
+    let reset = db.user_by_login("ins.receiver").await.unwrap().unwrap();
+    assert!(reset.totp_secret.is_none() && reset.recovery_codes.is_none());
+
+    // No one locks themselves out.
+    let (status, _) = admin
+        .post_json("/api/v1/users/ins.admin/disable", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Tenant isolation: another organisation's admin cannot see or touch these people, and
+    // cannot tell them from logins that do not exist.
+    let (status, body) = other_admin.call(Method::GET, "/api/v1/users").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("ins."), "{body}");
+    for path in [
+        "/api/v1/users/ins.tanaka/disable",
+        "/api/v1/users/ins.tanaka/reset-totp",
+        "/api/v1/users/nobody.at.all/disable",
+    ] {
+        let (status, _) = other_admin.post_json(path, json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert!(db
+        .user_by_login("ins.tanaka")
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_none());
+
+    // Only admins manage people.
+    let (status, _) = admin.call(Method::GET, "/api/v1/users").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = receiver.call(Method::GET, "/api/v1/users").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the receiver's session ended when disabled"
+    );
+    let viewer = person(&relay, &db, INSURER, "ins.viewer", "viewer").await;
+    let (status, _) = viewer.call(Method::GET, "/api/v1/users").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = viewer
+        .post_json(
+            "/api/v1/users",
+            json!({"login": "ins.mine", "name": "x", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A client certificate is not a person and cannot mint logins.
+    let tls = kenshin_client::tls_config(&relay.ca_pem(), Some(&relay.identity(INSURER))).unwrap();
+    let machine = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap();
+    let answer = machine
+        .post(format!("{}/api/v1/users", relay.url()))
+        .json(&json!({"login": "ins.bot", "name": "bot", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert!(db.user_by_login("ins.bot").await.unwrap().is_none());
+
+    // Every operation is in the organisation's access log, by action.
+    relay.stop().await;
+    let rows = db
+        .search_access(&kenshin_store::AccessFilter {
+            org: Some(INSURER.into()),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
+    for action in [
+        "user_create",
+        "user_list",
+        "user_disable",
+        "user_enable",
+        "totp_reset",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} not logged: {actions:?}"
+        );
+    }
+    assert!(
+        rows.iter()
+            .all(|r| r.detail.as_deref().is_none_or(|d| !d.contains(&initial))),
+        "the initial password reached the access log"
+    );
 }

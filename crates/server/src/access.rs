@@ -141,6 +141,11 @@ fn action_of(method: &str, route: &str) -> &'static str {
         ("GET", "/api/v1/maps") => "map_list",
         ("POST", "/api/v1/maps/{map_id}/{version}/activate") => "map_activate",
         ("GET", "/api/v1/audit/access") => "audit_export",
+        ("GET", "/api/v1/users") => "user_list",
+        ("POST", "/api/v1/users") => "user_create",
+        ("POST", "/api/v1/users/{login}/disable") => "user_disable",
+        ("POST", "/api/v1/users/{login}/enable") => "user_enable",
+        ("POST", "/api/v1/users/{login}/reset-totp") => "totp_reset",
         (_, r) if r.starts_with("/api/v1/ledger") || r.starts_with("/ledger") => "ledger_read",
         (_, "/health") => "health",
         _ => "other",
@@ -157,13 +162,16 @@ fn objects_of(path: &str) -> Vec<String> {
             "deliveries" => "delivery",
             "entries" => "ledger_entry",
             "maps" => "map",
+            "users" => "user",
             _ => continue,
         };
         let decoded = percent_encoding::percent_decode_str(window[1]).decode_utf8_lossy();
         let id = decoded.as_ref();
         if !id.is_empty()
             && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._@".contains(&b))
         {
             objects.push(format!("{kind}:{id}"));
         }

@@ -12,6 +12,7 @@
 //! - [`retention`]: the background task that expires unconfirmed deliveries.
 
 pub mod access;
+pub mod accounts;
 pub mod api;
 pub mod clock;
 pub mod config;

@@ -9,9 +9,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use kenshin_auth::{Action, OrgKindLite, Resource, Role, SessionId};
+use kenshin_auth::{Action, Resource, Role, SessionId};
 use kenshin_core::api::ErrorCode;
-use kenshin_core::OrgKind;
 use kenshin_store::{CertRecord, Org, UserRecord};
 use time::OffsetDateTime;
 
@@ -34,16 +33,6 @@ pub enum Principal {
 pub struct Caller {
     pub org: Org,
     pub principal: Principal,
-}
-
-fn org_kind(kind: OrgKind) -> OrgKindLite {
-    match kind {
-        OrgKind::Institution => OrgKindLite::Institution,
-        OrgKind::Insurer => OrgKindLite::Insurer,
-        OrgKind::Agent => OrgKindLite::Agent,
-        OrgKind::Clinic => OrgKindLite::Clinic,
-        OrgKind::Operator => OrgKindLite::Operator,
-    }
 }
 
 impl Caller {
@@ -71,7 +60,12 @@ impl Caller {
     pub fn may(&self, resource: Resource, action: Action) -> bool {
         match &self.principal {
             Principal::Person { user, .. } => user.role.parse::<Role>().is_ok_and(|role| {
-                kenshin_auth::allowed(role, org_kind(self.org.kind), resource, action)
+                kenshin_auth::allowed(
+                    role,
+                    crate::accounts::org_kind(self.org.kind),
+                    resource,
+                    action,
+                )
             }),
             Principal::Certificate(_) => true,
         }

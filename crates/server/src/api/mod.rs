@@ -8,6 +8,7 @@ mod ledger;
 mod maps;
 pub mod people;
 mod submissions;
+pub mod users;
 mod views;
 
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ledger/entries/{index}", get(ledger::entry))
         .route("/ledger/proof/inclusion", get(ledger::inclusion))
         .route("/ledger/proof/consistency", get(ledger::consistency))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{login}/disable", post(users::disable))
+        .route("/users/{login}/enable", post(users::enable))
+        .route("/users/{login}/reset-totp", post(users::reset_totp))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::show))
         .route("/deliveries/{id}/content", get(deliveries::content))

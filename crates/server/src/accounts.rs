@@ -1,0 +1,82 @@
+//! Creating and changing people's accounts: one implementation for the admin CLI and the API.
+
+use kenshin_auth::{OrgKindLite, Role};
+use kenshin_core::OrgKind;
+use kenshin_store::{Database, NewUser, Org, StoreError, UserRecord};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) fn org_kind(kind: OrgKind) -> OrgKindLite {
+    match kind {
+        OrgKind::Institution => OrgKindLite::Institution,
+        OrgKind::Insurer => OrgKindLite::Insurer,
+        OrgKind::Agent => OrgKindLite::Agent,
+        OrgKind::Clinic => OrgKindLite::Clinic,
+        OrgKind::Operator => OrgKindLite::Operator,
+    }
+}
+
+/// Creates an account with a random initial password, which must be changed at first login
+/// (where the person also enrols TOTP). Returns the account and the initial password, which
+/// is shown once and stored only as its argon2id hash.
+pub async fn create_account(
+    db: &Database,
+    org: &Org,
+    login: &str,
+    name: &str,
+    role: &str,
+    valid_until: Option<OffsetDateTime>,
+) -> Result<(UserRecord, Zeroizing<String>), AccountError> {
+    let invalid = |m: &str| AccountError::Invalid(m.to_owned());
+    if login.is_empty()
+        || login.len() > 64
+        || !login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+    {
+        return Err(invalid(
+            "a login id is 1 to 64 characters of A-Z a-z 0-9 . _ - @",
+        ));
+    }
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 100 {
+        return Err(invalid("a name is 1 to 100 characters"));
+    }
+    let parsed: Role = role
+        .parse()
+        .map_err(|_| invalid("role: admin, sender, receiver, viewer, ops_admin or auditor"))?;
+    if !parsed.org_kinds().contains(org_kind(org.kind)) {
+        return Err(AccountError::Invalid(format!(
+            "the role {role} does not exist in organisations of kind {}",
+            org.kind
+        )));
+    }
+    let initial = kenshin_pki::generate_password();
+    let password = initial.clone();
+    let hash = tokio::task::spawn_blocking(move || kenshin_auth::hash_password(&password))
+        .await
+        .map_err(|e| AccountError::Invalid(e.to_string()))?
+        .map_err(|e| AccountError::Invalid(e.to_string()))?;
+    let user = db
+        .create_user(
+            &NewUser {
+                org_id: org.id,
+                login: login.to_owned(),
+                display_name: trimmed.to_owned(),
+                role: role.to_owned(),
+                password_hash: hash,
+                valid_until,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    Ok((user, initial))
+}

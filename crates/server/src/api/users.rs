@@ -1,0 +1,211 @@
+//! `/api/v1/users`: an organisation's administrator manages its own people — one account per
+//! person (MHLW 6.0), created with a one-time initial password, disabled the day someone
+//! leaves, and their second factor reset when a phone is lost.
+//!
+//! Only a person may manage accounts: a client certificate is a batch interface, and letting
+//! it mint logins would turn a stolen machine key into a stolen person. Every operation is
+//! confined to the caller's own organisation; another organisation's login is "not found".
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use kenshin_auth::{Action, Resource};
+use kenshin_core::api::ErrorCode;
+use kenshin_store::UserRecord;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::auth::{Caller, Principal};
+use crate::accounts::{create_account, AccountError};
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    login: String,
+    name: String,
+    role: String,
+    totp_enrolled: bool,
+    must_change_password: bool,
+    disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_until: Option<String>,
+}
+
+impl From<&UserRecord> for AccountView {
+    fn from(user: &UserRecord) -> Self {
+        AccountView {
+            login: user.login.clone(),
+            name: user.display_name.clone(),
+            role: user.role.clone(),
+            totp_enrolled: user.totp_secret.is_some(),
+            must_change_password: user.must_change_password,
+            disabled: user.disabled_at.is_some(),
+            valid_until: user.valid_until.and_then(|t| t.format(&Rfc3339).ok()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    login: String,
+    name: String,
+    role: String,
+    /// Last day the account may be used (`YYYY-MM-DD`, inclusive), e.g. a contract's end.
+    valid_until: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedAccount {
+    #[serde(flatten)]
+    account: AccountView,
+    /// Shown once; the person must change it at first login.
+    initial_password: String,
+}
+
+fn person_only(caller: &Caller) -> Result<&UserRecord, ApiError> {
+    match &caller.principal {
+        Principal::Person { user, .. } => Ok(user),
+        Principal::Certificate(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "accounts are managed by a person signed in with two factors, not by a client certificate",
+        )),
+    }
+}
+
+/// A login of the caller's own organisation; others are indistinguishable from absent ones.
+async fn own_account(
+    state: &AppState,
+    caller: &Caller,
+    login: &str,
+) -> Result<UserRecord, ApiError> {
+    match state.db.user_by_login(login).await? {
+        Some(user) if user.org_id == caller.org.id => Ok(user),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// `GET /api/v1/users`
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<AccountView>>, ApiError> {
+    person_only(&caller)?;
+    caller.require(Resource::User, Action::Read)?;
+    let users = state.db.list_users(Some(caller.org.id)).await?;
+    Ok(Json(users.iter().map(AccountView::from).collect()))
+}
+
+/// `POST /api/v1/users`
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewAccount>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
+    person_only(&caller)?;
+    caller.require(Resource::User, Action::Create)?;
+    let Json(new) = body.map_err(|e| ApiError::invalid(format!("account: {}", e.body_text())))?;
+    let valid_until = new.valid_until.as_deref().map(parse_last_day).transpose()?;
+    let (user, initial) = create_account(
+        &state.db,
+        &caller.org,
+        &new.login,
+        &new.name,
+        &new.role,
+        valid_until,
+    )
+    .await
+    .map_err(|e| match e {
+        AccountError::Invalid(message) => ApiError::invalid(message),
+        AccountError::Store(store) => store.into(),
+    })?;
+    tracing::info!(org = %caller.org.code, by = %caller.actor(), role = %user.role, "account created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAccount {
+            account: AccountView::from(&user),
+            initial_password: initial.to_string(),
+        }),
+    ))
+}
+
+/// `YYYY-MM-DD`, inclusive: the account ends at the following midnight UTC.
+pub fn parse_last_day(day: &str) -> Result<OffsetDateTime, ApiError> {
+    time::Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map(|d| d.next_day().unwrap_or(d).midnight().assume_utc())
+    .map_err(|_| ApiError::invalid("valid_until: expected YYYY-MM-DD"))
+}
+
+/// `POST /api/v1/users/{login}/disable`: ends the person's sessions at once.
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(login): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    set_disabled(state, caller, login, true).await
+}
+
+/// `POST /api/v1/users/{login}/enable`
+pub async fn enable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(login): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    set_disabled(state, caller, login, false).await
+}
+
+async fn set_disabled(
+    state: AppState,
+    caller: Caller,
+    login: String,
+    disabled: bool,
+) -> Result<Json<AccountView>, ApiError> {
+    let me = person_only(&caller)?;
+    caller.require(Resource::User, Action::Update)?;
+    let user = own_account(&state, &caller, &login).await?;
+    if user.id == me.id {
+        // Locking oneself out is never what an administrator meant, and would leave an
+        // organisation with no one able to undo it.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            "you cannot disable or enable your own account; ask another administrator",
+        ));
+    }
+    state
+        .db
+        .set_user_disabled(user.id, disabled, OffsetDateTime::now_utc())
+        .await?;
+    Ok(Json(AccountView::from(
+        &state.db.user_by_id(user.id).await?,
+    )))
+}
+
+/// `POST /api/v1/users/{login}/reset-totp`: the person enrols a new second factor at next
+/// login; their recovery codes are void.
+pub async fn reset_totp(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(login): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let me = person_only(&caller)?;
+    caller.require(Resource::User, Action::Update)?;
+    let user = own_account(&state, &caller, &login).await?;
+    if user.id == me.id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            "you cannot reset your own second factor; ask another administrator",
+        ));
+    }
+    state.db.set_totp(user.id, None, None).await?;
+    Ok(Json(AccountView::from(
+        &state.db.user_by_id(user.id).await?,
+    )))
+}

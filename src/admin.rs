@@ -118,6 +118,10 @@ enum CertCommand {
         /// Device or job name, e.g. 健診システム1号機.
         #[arg(long = "name")]
         device: String,
+        /// Issue it to this person (login of the same organisation): disabling the account
+        /// revokes the certificate at once.
+        #[arg(long)]
+        person: Option<String>,
         /// Directory to write cert.pem, key.pem (0600), ca.pem and client.p12 into.
         #[arg(long)]
         out: PathBuf,
@@ -183,16 +187,206 @@ enum LedgerAdmin {
     /// Recompute every leaf and subtree hash from the stored entries and check them, the
     /// latest signed checkpoint and the access-log digests; exits non-zero on any difference.
     Audit,
-    /// Export the access log (the operator's view; use --org for one organisation).
-    ExportAccess {
-        #[arg(long)]
-        org: Option<String>,
-        /// csv, jsonl, fhir or atna.
-        #[arg(long, default_value = "csv")]
-        format: String,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// Export the access log; the same as `kenshin-relay audit export`.
+    ExportAccess(AccessExport),
+}
+
+/// `kenshin-relay audit …`: the access log, for the operator's auditor.
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Print the summary as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Export the access log: CSV (Excel-ready), JSON lines, FHIR R4 AuditEvent bundle, or
+    /// IHE ATNA (DICOM audit messages, one document per line).
+    Export(AccessExport),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AccessExport {
+    /// Only this organisation's rows (default: every organisation, the operator's view).
+    #[arg(long)]
+    org: Option<String>,
+    /// From this time: RFC 3339 (2026-04-01T09:00:00+09:00) or a UTC day (2026-04-01).
+    #[arg(long)]
+    from: Option<String>,
+    /// Before this time (exclusive), in the same forms.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this person's login or this certificate's serial.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only this action, e.g. delivery_download, login_failed, user_disable.
+    #[arg(long)]
+    action: Option<String>,
+    /// Only rows that name this object, e.g. a delivery id.
+    #[arg(long)]
+    object: Option<String>,
+    /// csv, jsonl, fhir or atna.
+    #[arg(long, default_value = "csv")]
+    format: String,
+    /// The file to write (replaced only once the export is complete); `-` for standard output.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs `kenshin-relay audit …` as the admin command it is, so it is logged like one.
+pub async fn run_audit(args: AuditArgs) -> anyhow::Result<()> {
+    let AuditCommand::Export(export) = args.command;
+    run(AdminArgs {
+        data: args.data,
+        json: args.json,
+        command: AdminCommand::Ledger(LedgerAdmin::ExportAccess(export)),
+    })
+    .await
+}
+
+fn export_time(name: &str, value: Option<&str>) -> anyhow::Result<Option<OffsetDateTime>> {
+    let Some(value) = value else { return Ok(None) };
+    if let Ok(at) = OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+        return Ok(Some(at));
+    }
+    time::Date::parse(
+        value,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map(|day| Some(day.midnight().assume_utc()))
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "--{name}: expected RFC 3339 (2026-04-01T09:00:00+09:00) or YYYY-MM-DD, not {value:?}"
+        )
+    })
+}
+
+/// The access log in sequence order, one page at a time, so an export of any size holds a
+/// single page in memory. Runs inside the multi-threaded runtime of the command line.
+struct AccessPages<'a> {
+    db: &'a Database,
+    filter: kenshin_store::AccessFilter,
+    page: std::vec::IntoIter<kenshin_store::AccessRow>,
+    exhausted: bool,
+    error: Option<kenshin_store::StoreError>,
+    rows: u64,
+}
+
+impl Iterator for AccessPages<'_> {
+    type Item = kenshin_audit::AccessRecord;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(row) = self.page.next() {
+                self.filter.after_seq = row.seq;
+                self.rows += 1;
+                return Some(kenshin_server::api::audit::to_record(row));
+            }
+            if self.exhausted {
+                return None;
+            }
+            let (db, filter) = (self.db, &self.filter);
+            let fetched = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(db.search_access(filter))
+            });
+            match fetched {
+                Ok(rows) => {
+                    self.exhausted = rows.len() < self.filter.limit as usize;
+                    self.page = rows.into_iter();
+                }
+                Err(err) => {
+                    self.error = Some(err);
+                    self.exhausted = true;
+                }
+            }
+        }
+    }
+}
+
+async fn export_access(db: &Database, export: AccessExport, json: bool) -> anyhow::Result<()> {
+    let AccessExport {
+        org,
+        from,
+        to,
+        actor,
+        action,
+        object,
+        format,
+        out,
+    } = export;
+    anyhow::ensure!(
+        matches!(format.as_str(), "csv" | "jsonl" | "fhir" | "atna"),
+        "--format: use csv, jsonl, fhir or atna, not {format:?}"
+    );
+    let mut pages = AccessPages {
+        db,
+        filter: kenshin_store::AccessFilter {
+            org,
+            from: export_time("from", from.as_deref())?,
+            to: export_time("to", to.as_deref())?,
+            actor,
+            action,
+            object,
+            after_seq: 0,
+            limit: 5_000,
+        },
+        page: Vec::new().into_iter(),
+        exhausted: false,
+        error: None,
+        rows: 0,
+    };
+    let to_stdout = out.as_os_str() == "-";
+    let partial = out.with_extension("partial");
+    let sink: Box<dyn std::io::Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?,
+        )
+    };
+    let mut sink = std::io::BufWriter::new(sink);
+    let written = match format.as_str() {
+        "csv" => kenshin_audit::write_csv(&mut pages, &mut sink),
+        "jsonl" => kenshin_audit::write_jsonl(&mut pages, &mut sink),
+        "fhir" => kenshin_audit::write_fhir_bundle(&mut pages, &mut sink),
+        _ => kenshin_audit::write_atna(&mut pages, &mut sink),
+    }
+    .map_err(anyhow::Error::from)
+    .and_then(|_| std::io::Write::flush(&mut sink).map_err(anyhow::Error::from))
+    .and_then(|()| match pages.error.take() {
+        Some(err) => Err(anyhow::Error::from(err).context("reading the access log")),
+        None => Ok(()),
+    });
+    drop(sink);
+    if let Err(err) = written {
+        if !to_stdout {
+            let _ = std::fs::remove_file(&partial);
+        }
+        return Err(err);
+    }
+    if !to_stdout {
+        std::fs::rename(&partial, &out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let count = pages.rows;
+    let report = serde_json::json!({"rows": count, "file": out});
+    if to_stdout {
+        eprintln!("{count} 行を書き出しました / exported {count} rows");
+    } else {
+        emit(json, &report, || {
+            format!(
+                "{count} 行を書き出しました / exported {count} rows to {}",
+                out.display()
+            )
+        });
+    }
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -292,34 +486,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             anyhow::ensure!(audit.is_intact(), "the ledger failed its audit");
             Ok(())
         }
-        AdminCommand::Ledger(LedgerAdmin::ExportAccess { org, format, out }) => {
-            let rows = db
-                .search_access(&kenshin_store::AccessFilter {
-                    org,
-                    limit: 100_000,
-                    ..kenshin_store::AccessFilter::default()
-                })
-                .await?;
-            let count = rows.len();
-            let records = rows
-                .into_iter()
-                .map(kenshin_server::api::audit::to_record)
-                .collect();
-            let mut body = Vec::new();
-            kenshin_server::api::audit::export(&format, records, &mut body)
-                .map_err(anyhow::Error::msg)?;
-            std::fs::write(&out, &body)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            let report = serde_json::json!({"rows": count, "file": out});
-            emit(json, &report, || {
-                format!(
-                    "{count} 行を書き出しました / exported {count} rows to {}",
-                    out.display()
-                )
-            });
-            Ok(())
+        AdminCommand::Ledger(LedgerAdmin::ExportAccess(export)) => {
+            export_access(&db, export, json).await
         }
-        AdminCommand::User(command) => user_command(&db, command, json).await,
+        AdminCommand::User(command) => user_command(&db, &data, command, json).await,
         AdminCommand::Usage { month } => {
             let rows = db.usage(month.as_deref()).await?;
             let view: Vec<serde_json::Value> = rows
@@ -371,16 +541,26 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Cert(CertCommand::Issue {
             org,
             device,
+            person,
             out,
             days,
             p12_password_file,
         }) => {
             let ca = crate::init::load_ca(&data)?;
-            let issued = issue_cert(
+            let person = match person {
+                Some(login) => Some(
+                    db.user_by_login(&login)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no account {login}"))?,
+                ),
+                None => None,
+            };
+            let issued = issue_cert_for(
                 &db,
                 &ca,
                 &org,
                 &device,
+                person.as_ref(),
                 &out,
                 days,
                 p12_password_file.as_deref(),
@@ -485,7 +665,7 @@ fn admin_action(command: &AdminCommand) -> &'static str {
         AdminCommand::Cert(CertCommand::Revoke { .. }) => "certificate_revoke",
         AdminCommand::Retention(RetentionCommand::Run) => "retention_expire",
         AdminCommand::Ledger(LedgerAdmin::Audit) => "ledger_read",
-        AdminCommand::Ledger(LedgerAdmin::ExportAccess { .. }) => "audit_export",
+        AdminCommand::Ledger(LedgerAdmin::ExportAccess(_)) => "audit_export",
         AdminCommand::User(UserCommand::Create { .. }) => "user_create",
         AdminCommand::User(UserCommand::List { .. }) => "user_list",
         AdminCommand::User(UserCommand::Disable { .. }) => "user_disable",
@@ -550,7 +730,7 @@ impl IssuedView {
     }
 }
 
-/// Issues and registers a client certificate, writing its files into `out`.
+/// Issues and registers a device's client certificate, writing its files into `out`.
 pub async fn issue_cert(
     db: &Database,
     ca: &CertificateAuthority,
@@ -560,10 +740,35 @@ pub async fn issue_cert(
     days: u32,
     p12_password_file: Option<&Path>,
 ) -> anyhow::Result<IssuedView> {
+    issue_cert_for(db, ca, org_code, device, None, out, days, p12_password_file).await
+}
+
+/// Issues and registers a client certificate for a device or, with `person`, for one
+/// person of the organisation, writing its files into `out`.
+#[allow(clippy::too_many_arguments)]
+pub async fn issue_cert_for(
+    db: &Database,
+    ca: &CertificateAuthority,
+    org_code: &OrgCode,
+    device: &str,
+    person: Option<&kenshin_store::UserRecord>,
+    out: &Path,
+    days: u32,
+    p12_password_file: Option<&Path>,
+) -> anyhow::Result<IssuedView> {
     let org = db
         .org_by_code(org_code.as_str())
         .await
         .map_err(|_| anyhow::anyhow!("no organisation {org_code}"))?;
+    if let Some(person) = person {
+        anyhow::ensure!(
+            person.org_id == org.id,
+            "{} belongs to {}, not {org_code}",
+            person.login,
+            person.org_code
+        );
+        anyhow::ensure!(person.disabled_at.is_none(), "{} is disabled", person.login);
+    }
     let issued = ca.issue_client(org.code.as_str(), device, days)?;
     let password = match p12_password_file {
         Some(path) => zeroize::Zeroizing::new(
@@ -604,6 +809,7 @@ pub async fn issue_cert(
                 fingerprint: issued.fingerprint_sha256.clone(),
                 org_id: org.id,
                 device: device.to_owned(),
+                user_id: person.map(|p| p.id),
                 not_before: issued.not_before,
                 not_after: issued.not_after,
             },
@@ -727,7 +933,12 @@ impl CertView {
     }
 }
 
-async fn user_command(db: &Database, command: UserCommand, json: bool) -> anyhow::Result<()> {
+async fn user_command(
+    db: &Database,
+    data: &DataDir,
+    command: UserCommand,
+    json: bool,
+) -> anyhow::Result<()> {
     let find = |login: String| async move {
         db.user_by_login(&login)
             .await?
@@ -814,12 +1025,24 @@ async fn user_command(db: &Database, command: UserCommand, json: bool) -> anyhow
         }
         UserCommand::Disable { login } => {
             let user = find(login).await?;
-            db.set_user_disabled(user.id, true, OffsetDateTime::now_utc())
+            let revoked = db
+                .set_user_disabled(user.id, true, OffsetDateTime::now_utc())
                 .await?;
-            emit(json, &serde_json::json!({"disabled": user.login}), || {
+            if !revoked.is_empty() {
+                let ca = crate::init::load_ca(data)?;
+                crate::init::publish_crl(db, &ca, data).await?;
+            }
+            let report =
+                serde_json::json!({"disabled": user.login, "revoked_certificates": revoked});
+            emit(json, &report, || {
                 format!(
-                    "無効にしました / disabled {}; its sessions have ended",
-                    user.login
+                    "無効にしました / disabled {}; its sessions have ended{}",
+                    user.login,
+                    if revoked.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and its certificates are revoked: {}", revoked.join(", "))
+                    }
                 )
             });
         }

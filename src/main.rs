@@ -43,6 +43,8 @@ enum Command {
     Profile(convert::ProfileArgs),
     /// The transparency ledger, offline: verify a receipt against the ledger key.
     Ledger(ledger::LedgerArgs),
+    /// The access log: search and export (CSV, JSON lines, FHIR AuditEvent, IHE ATNA).
+    Audit(admin::AuditArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Map(args) => args.json,
         Command::Profile(args) => args.json,
         Command::Ledger(args) => args.json,
+        Command::Audit(args) => args.json,
         _ => false,
     };
     match runtime.block_on(run(cli)) {
@@ -95,6 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Map(args) => convert::run_map(args),
         Command::Profile(args) => convert::run_profile(args),
         Command::Ledger(args) => ledger::run(args),
+        Command::Audit(args) => admin::run_audit(args).await.map(|()| 0),
     }
 }
 

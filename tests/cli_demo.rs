@@ -267,6 +267,42 @@ fn admin_commands_validate_their_input() {
         log.contains("\"failed\""),
         "the refused second revoke is recorded: {log}"
     );
+
+    // `audit export` filters by action and writes to standard output.
+    let filtered = kr()
+        .args(["audit", "--data-dir"])
+        .arg(&data)
+        .args([
+            "export",
+            "--action",
+            "certificate_revoke",
+            "--format",
+            "csv",
+            "--out",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        filtered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&filtered.stderr)
+    );
+    let csv = String::from_utf8(filtered.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and the two revokes: {csv}");
+    assert!(
+        lines[1..].iter().all(|l| l.contains("certificate_revoke")),
+        "{csv}"
+    );
+    let bad = kr()
+        .args(["audit", "--data-dir"])
+        .arg(&data)
+        .args(["export", "--from", "yesterday", "--out", "-"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--from"));
 }
 
 #[test]

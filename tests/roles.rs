@@ -355,7 +355,53 @@ async fn organisation_admins_manage_only_their_own_people() {
     assert_eq!(logins, ["ins.admin", "ins.receiver", "ins.tanaka"]);
     assert!(!body.contains("password_hash") && !body.contains("totp_secret"));
 
-    // Disabling ends the person's sessions at once; enabling restores the account.
+    // A certificate issued to the person works until the account is disabled.
+    let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+    let record = db.user_by_login("ins.receiver").await.unwrap().unwrap();
+    let dir = relay.data.root().join("certs").join("ins.receiver");
+    kenshin_relay::admin::issue_cert_for(
+        &db,
+        &ca,
+        &INSURER.parse().unwrap(),
+        "受付担当PC",
+        Some(&record),
+        &dir,
+        30,
+        None,
+    )
+    .await
+    .unwrap();
+    let identity =
+        kenshin_client::ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem"))
+            .unwrap();
+    let personal = reqwest::Client::builder()
+        .tls_backend_preconfigured(
+            kenshin_client::tls_config(&relay.ca_pem(), Some(&identity)).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let inbox = format!("{}/api/v1/deliveries", relay.url());
+    let answer = personal.get(&inbox).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let other_record = db.user_by_login("other.admin").await.unwrap().unwrap();
+    let foreign = kenshin_relay::admin::issue_cert_for(
+        &db,
+        &ca,
+        &INSURER.parse().unwrap(),
+        "x",
+        Some(&other_record),
+        &relay.data.root().join("certs").join("x"),
+        30,
+        None,
+    )
+    .await;
+    assert!(
+        foreign.is_err(),
+        "a certificate for another organisation's person"
+    );
+
+    // Disabling ends the person's sessions and certificates at once; enabling restores the
+    // account (not the certificates).
     let (status, _) = receiver.call(Method::GET, "/api/v1/deliveries").await;
     assert_eq!(status, StatusCode::OK);
     let (status, answer) = admin
@@ -365,6 +411,9 @@ async fn organisation_admins_manage_only_their_own_people() {
     assert_eq!(answer["disabled"], true);
     let (status, _) = receiver.call(Method::GET, "/api/v1/deliveries").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let answer = personal.get(&inbox).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    assert!(answer.text().await.unwrap().contains("certificate_revoked"));
     let (status, answer) = admin
         .post_json("/api/v1/users/ins.receiver/enable", json!({}))
         .await;

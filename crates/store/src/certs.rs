@@ -12,6 +12,8 @@ pub struct NewCert {
     pub fingerprint: String,
     pub org_id: i64,
     pub device: String,
+    /// The person the certificate was issued to, if it is not a device's.
+    pub user_id: Option<i64>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
 }
@@ -28,11 +30,12 @@ pub struct CertRecord {
     pub issued_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
     pub revocation_reason: Option<String>,
+    pub user_id: Option<i64>,
 }
 
 const CERT_SELECT: &str =
     "SELECT c.serial, c.fingerprint, c.org_id, o.code AS org_code, c.device, \
-     c.not_before, c.not_after, c.issued_at, c.revoked_at, c.revocation_reason \
+     c.not_before, c.not_after, c.issued_at, c.revoked_at, c.revocation_reason, c.user_id \
      FROM certificates c JOIN orgs o ON o.id = c.org_id";
 
 fn cert_from_row(row: sqlx::sqlite::SqliteRow) -> CertRecord {
@@ -47,6 +50,7 @@ fn cert_from_row(row: sqlx::sqlite::SqliteRow) -> CertRecord {
         issued_at: from_ms(row.get("issued_at")),
         revoked_at: opt_from_ms(row.get("revoked_at")),
         revocation_reason: row.get("revocation_reason"),
+        user_id: row.get("user_id"),
     }
 }
 
@@ -57,13 +61,14 @@ impl Database {
         now: OffsetDateTime,
     ) -> Result<CertRecord, StoreError> {
         sqlx::query(
-            "INSERT INTO certificates (serial, fingerprint, org_id, device, not_before, not_after, issued_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO certificates (serial, fingerprint, org_id, device, user_id, not_before, not_after, issued_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&cert.serial)
         .bind(&cert.fingerprint)
         .bind(cert.org_id)
         .bind(&cert.device)
+        .bind(cert.user_id)
         .bind(to_ms(cert.not_before))
         .bind(to_ms(cert.not_after))
         .bind(to_ms(now))

@@ -203,20 +203,22 @@ impl Database {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Disables (or re-enables) an account; disabling revokes its sessions in the same
-    /// transaction, so it takes effect at the next request.
+    /// Disables (or re-enables) an account. Disabling revokes, in the same transaction, the
+    /// person's sessions and every certificate issued to them, so it takes effect at the next
+    /// request; returns the serials of the certificates revoked (re-enabling restores none).
     pub async fn set_user_disabled(
         &self,
         user_id: i64,
         disabled: bool,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE users SET disabled_at = ? WHERE id = ?")
             .bind(disabled.then(|| to_ms(now)))
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        let mut revoked = Vec::new();
         if disabled {
             sqlx::query(
                 "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
@@ -225,9 +227,22 @@ impl Database {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+            revoked = sqlx::query_scalar(
+                "UPDATE certificates SET revoked_at = ?, revocation_reason = 'affiliation-changed' \
+                 WHERE user_id = ? AND revoked_at IS NULL RETURNING serial",
+            )
+            .bind(to_ms(now))
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !revoked.is_empty() {
+                sqlx::query("UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(revoked)
     }
 
     pub async fn create_session(

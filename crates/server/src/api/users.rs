@@ -142,7 +142,9 @@ pub fn parse_last_day(day: &str) -> Result<OffsetDateTime, ApiError> {
     .map_err(|_| ApiError::invalid("valid_until: expected YYYY-MM-DD"))
 }
 
-/// `POST /api/v1/users/{login}/disable`: ends the person's sessions at once.
+/// `POST /api/v1/users/{login}/disable`: ends the person's sessions and revokes the
+/// certificates issued to them at once (the database is consulted on every request; the
+/// CRL file follows at the next `admin` publication).
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,

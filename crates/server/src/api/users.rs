@@ -162,24 +162,41 @@ pub async fn enable(
     set_disabled(state, caller, login, false).await
 }
 
+/// Another person of the caller's organisation whom the caller, an admin, may change.
+/// Changing oneself is refused: locking oneself out or voiding one's own factor is never
+/// what an administrator meant, and could leave an organisation with no one to undo it.
+async fn other_account(
+    state: &AppState,
+    caller: &Caller,
+    login: &str,
+    refusal: &'static str,
+) -> Result<UserRecord, ApiError> {
+    let me = person_only(caller)?;
+    caller.require(Resource::User, Action::Update)?;
+    let user = own_account(state, caller, login).await?;
+    if user.id == me.id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            refusal,
+        ));
+    }
+    Ok(user)
+}
+
 async fn set_disabled(
     state: AppState,
     caller: Caller,
     login: String,
     disabled: bool,
 ) -> Result<Json<AccountView>, ApiError> {
-    let me = person_only(&caller)?;
-    caller.require(Resource::User, Action::Update)?;
-    let user = own_account(&state, &caller, &login).await?;
-    if user.id == me.id {
-        // Locking oneself out is never what an administrator meant, and would leave an
-        // organisation with no one able to undo it.
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::InvalidState,
-            "you cannot disable or enable your own account; ask another administrator",
-        ));
-    }
+    let user = other_account(
+        &state,
+        &caller,
+        &login,
+        "you cannot disable or enable your own account; ask another administrator",
+    )
+    .await?;
     state
         .db
         .set_user_disabled(user.id, disabled, OffsetDateTime::now_utc())
@@ -196,16 +213,13 @@ pub async fn reset_totp(
     caller: Caller,
     Path(login): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let me = person_only(&caller)?;
-    caller.require(Resource::User, Action::Update)?;
-    let user = own_account(&state, &caller, &login).await?;
-    if user.id == me.id {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::InvalidState,
-            "you cannot reset your own second factor; ask another administrator",
-        ));
-    }
+    let user = other_account(
+        &state,
+        &caller,
+        &login,
+        "you cannot reset your own second factor; ask another administrator",
+    )
+    .await?;
     state.db.set_totp(user.id, None, None).await?;
     Ok(Json(AccountView::from(
         &state.db.user_by_id(user.id).await?,

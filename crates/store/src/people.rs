@@ -50,8 +50,11 @@ pub struct SessionRecord {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-const USER_SELECT: &str =
-    "SELECT u.*, o.code AS org_code FROM users u JOIN orgs o ON o.id = u.org_id";
+const USER_SELECT: &str = "SELECT u.*, o.code AS org_code, \
+     t.secret AS totp_secret, t.counter AS totp_last_step, r.codes AS recovery_codes \
+     FROM users u JOIN orgs o ON o.id = u.org_id \
+     LEFT JOIN user_factors t ON t.user_id = u.id AND t.kind = 'totp' \
+     LEFT JOIN user_factors r ON r.user_id = u.id AND r.kind = 'recovery_codes'";
 
 fn user_from_row(row: sqlx::sqlite::SqliteRow) -> UserRecord {
     UserRecord {
@@ -160,14 +163,36 @@ impl Database {
         wrapped_secret: Option<&[u8]>,
         recovery_codes: Option<&str>,
     ) -> Result<(), StoreError> {
+        let now = to_ms(OffsetDateTime::now_utc());
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
-            "UPDATE users SET totp_secret = ?, recovery_codes = ?, totp_last_step = NULL WHERE id = ?",
+            "DELETE FROM user_factors WHERE user_id = ? AND kind IN ('totp', 'recovery_codes')",
         )
-        .bind(wrapped_secret)
-        .bind(recovery_codes)
         .bind(user_id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        if let Some(secret) = wrapped_secret {
+            sqlx::query(
+                "INSERT INTO user_factors (user_id, kind, secret, created_at) VALUES (?, 'totp', ?, ?)",
+            )
+            .bind(user_id)
+            .bind(secret)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(codes) = recovery_codes {
+            sqlx::query(
+                "INSERT INTO user_factors (user_id, kind, codes, created_at) \
+                 VALUES (?, 'recovery_codes', ?, ?)",
+            )
+            .bind(user_id)
+            .bind(codes)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -179,13 +204,15 @@ impl Database {
         expected: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let updated =
-            sqlx::query("UPDATE users SET recovery_codes = ? WHERE id = ? AND recovery_codes = ?")
-                .bind(new)
-                .bind(user_id)
-                .bind(expected)
-                .execute(&self.writer)
-                .await?;
+        let updated = sqlx::query(
+            "UPDATE user_factors SET codes = ? \
+                 WHERE user_id = ? AND kind = 'recovery_codes' AND codes = ?",
+        )
+        .bind(new)
+        .bind(user_id)
+        .bind(expected)
+        .execute(&self.writer)
+        .await?;
         Ok(updated.rows_affected() == 1)
     }
 
@@ -193,7 +220,8 @@ impl Database {
     /// two requests race (the second finds the step already taken).
     pub async fn advance_totp_step(&self, user_id: i64, step: u64) -> Result<bool, StoreError> {
         let updated = sqlx::query(
-            "UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+            "UPDATE user_factors SET counter = ? \
+             WHERE user_id = ? AND kind = 'totp' AND (counter IS NULL OR counter < ?)",
         )
         .bind(step as i64)
         .bind(user_id)

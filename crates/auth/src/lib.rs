@@ -73,6 +73,7 @@
 pub mod authz;
 mod error;
 pub mod hash;
+mod hex32;
 mod key;
 pub mod password;
 mod random;

@@ -39,7 +39,7 @@ use std::fmt;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::hmac;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{RandomError, RecoveryError};
@@ -76,43 +76,13 @@ impl fmt::Debug for RecoveryCode {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RecoveryCodeHash([u8; 32]);
 
-impl RecoveryCodeHash {
-    /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// Lowercase hex.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// From lowercase or uppercase hex.
-    pub fn from_hex(s: &str) -> Option<Self> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(s, &mut bytes).ok()?;
-        Some(Self(bytes))
-    }
-}
-
 impl fmt::Debug for RecoveryCodeHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RecoveryCodeHash({})", self.to_hex())
     }
 }
 
-impl Serialize for RecoveryCodeHash {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for RecoveryCodeHash {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Self::from_hex(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
-    }
-}
+crate::hex32::hex32!(RecoveryCodeHash);
 
 /// The unused codes of one account, as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,7 +33,6 @@ use aws_lc_rs::digest;
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
@@ -116,23 +115,6 @@ impl SessionId {
         id.copy_from_slice(digest.as_ref());
         Self(id)
     }
-
-    /// The raw 32 bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// Lowercase hex, for storage.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// From hex, as stored.
-    pub fn from_hex(s: &str) -> Option<Self> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(s, &mut bytes).ok()?;
-        Some(Self(bytes))
-    }
 }
 
 impl fmt::Debug for SessionId {
@@ -141,18 +123,7 @@ impl fmt::Debug for SessionId {
     }
 }
 
-impl Serialize for SessionId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for SessionId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Self::from_hex(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
-    }
-}
+crate::hex32::hex32!(SessionId);
 
 /// How long sessions live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

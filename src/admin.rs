@@ -958,8 +958,8 @@ async fn user_command(
                 .map_err(|_| anyhow::anyhow!("no organisation {org}"))?;
             let valid_until = valid_until
                 .map(|d| {
-                    kenshin_server::api::users::parse_last_day(&d)
-                        .map_err(|_| anyhow::anyhow!("--valid-until: expected YYYY-MM-DD"))
+                    kenshin_server::accounts::parse_last_day(&d)
+                        .ok_or_else(|| anyhow::anyhow!("--valid-until: expected YYYY-MM-DD"))
                 })
                 .transpose()?;
             let (user, initial) = kenshin_server::accounts::create_account(

@@ -80,3 +80,14 @@ pub async fn create_account(
         .await?;
     Ok((user, initial))
 }
+
+/// A last day of validity, `YYYY-MM-DD` and inclusive: the account ends at the following
+/// midnight UTC.
+pub fn parse_last_day(day: &str) -> Option<OffsetDateTime> {
+    time::Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+    .map(|d| d.next_day().unwrap_or(d).midnight().assume_utc())
+}

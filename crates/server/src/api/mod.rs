@@ -8,7 +8,7 @@ mod ledger;
 mod maps;
 pub mod people;
 mod submissions;
-pub mod users;
+mod users;
 mod views;
 
 use axum::extract::DefaultBodyLimit;

@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::auth::{Caller, Principal};
-use crate::accounts::{create_account, AccountError};
+use crate::accounts::{create_account, parse_last_day, AccountError};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -108,7 +108,13 @@ pub async fn create(
     person_only(&caller)?;
     caller.require(Resource::User, Action::Create)?;
     let Json(new) = body.map_err(|e| ApiError::invalid(format!("account: {}", e.body_text())))?;
-    let valid_until = new.valid_until.as_deref().map(parse_last_day).transpose()?;
+    let valid_until = new
+        .valid_until
+        .as_deref()
+        .map(|day| {
+            parse_last_day(day).ok_or_else(|| ApiError::invalid("valid_until: expected YYYY-MM-DD"))
+        })
+        .transpose()?;
     let (user, initial) = create_account(
         &state.db,
         &caller.org,
@@ -130,16 +136,6 @@ pub async fn create(
             initial_password: initial.to_string(),
         }),
     ))
-}
-
-/// `YYYY-MM-DD`, inclusive: the account ends at the following midnight UTC.
-pub fn parse_last_day(day: &str) -> Result<OffsetDateTime, ApiError> {
-    time::Date::parse(
-        day,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map(|d| d.next_day().unwrap_or(d).midnight().assume_utc())
-    .map_err(|_| ApiError::invalid("valid_until: expected YYYY-MM-DD"))
 }
 
 /// `POST /api/v1/users/{login}/disable`: ends the person's sessions and revokes the

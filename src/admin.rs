@@ -118,10 +118,15 @@ enum CertCommand {
         /// Device or job name, e.g. 健診システム1号機.
         #[arg(long = "name")]
         device: String,
-        /// Issue it to this person (login of the same organisation): disabling the account
-        /// revokes the certificate at once.
-        #[arg(long)]
+        /// Issue it to this person (login of the same organisation): it acts with the
+        /// person's role, and disabling the account revokes it at once.
+        #[arg(long, conflicts_with = "roles")]
         person: Option<String>,
+        /// A device's roles, comma-separated: sender, receiver, viewer. Default: what the
+        /// organisation's kind exchanges (institution: sender; insurer, agent: receiver;
+        /// clinic: sender,receiver).
+        #[arg(long = "role")]
+        roles: Option<String>,
         /// Directory to write cert.pem, key.pem (0600), ca.pem and client.p12 into.
         #[arg(long)]
         out: PathBuf,
@@ -542,6 +547,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             org,
             device,
             person,
+            roles,
             out,
             days,
             p12_password_file,
@@ -555,12 +561,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
+            let holder = match &person {
+                Some(user) => CertHolder::Person(user),
+                None => CertHolder::Device {
+                    roles: roles.as_deref(),
+                },
+            };
             let issued = issue_cert_for(
                 &db,
                 &ca,
                 &org,
                 &device,
-                person.as_ref(),
+                holder,
                 &out,
                 days,
                 p12_password_file.as_deref(),
@@ -700,6 +712,8 @@ pub struct IssuedView {
     pub serial: String,
     pub org: String,
     pub device: String,
+    /// A device's roles, or `person`.
+    pub roles: String,
     pub fingerprint_sha256: String,
     pub not_after: String,
     pub cert: PathBuf,
@@ -713,10 +727,11 @@ pub struct IssuedView {
 impl IssuedView {
     fn human(&self) -> String {
         let mut text = format!(
-            "発行しました / issued certificate {} for {} / {}\n  valid until {}\n  cert: {}\n  key:  {}  (keep secret)\n  ca:   {}\n  p12:  {}",
+            "発行しました / issued certificate {} for {} / {} [{}]\n  valid until {}\n  cert: {}\n  key:  {}  (keep secret)\n  ca:   {}\n  p12:  {}",
             self.serial,
             self.org,
             self.device,
+            self.roles,
             self.not_after,
             self.cert.display(),
             self.key.display(),
@@ -740,18 +755,38 @@ pub async fn issue_cert(
     days: u32,
     p12_password_file: Option<&Path>,
 ) -> anyhow::Result<IssuedView> {
-    issue_cert_for(db, ca, org_code, device, None, out, days, p12_password_file).await
+    let holder = CertHolder::Device { roles: None };
+    issue_cert_for(
+        db,
+        ca,
+        org_code,
+        device,
+        holder,
+        out,
+        days,
+        p12_password_file,
+    )
+    .await
 }
 
-/// Issues and registers a client certificate for a device or, with `person`, for one
-/// person of the organisation, writing its files into `out`.
+/// Who a client certificate is for.
+#[derive(Clone, Copy, Debug)]
+pub enum CertHolder<'a> {
+    /// A device or batch job, with its own roles (`None`: the organisation kind's defaults).
+    Device { roles: Option<&'a str> },
+    /// One person of the organisation, acting with that person's role.
+    Person(&'a kenshin_store::UserRecord),
+}
+
+/// Issues and registers a client certificate for a device or one person of the
+/// organisation, writing its files into `out`.
 #[allow(clippy::too_many_arguments)]
 pub async fn issue_cert_for(
     db: &Database,
     ca: &CertificateAuthority,
     org_code: &OrgCode,
     device: &str,
-    person: Option<&kenshin_store::UserRecord>,
+    holder: CertHolder<'_>,
     out: &Path,
     days: u32,
     p12_password_file: Option<&Path>,
@@ -760,15 +795,26 @@ pub async fn issue_cert_for(
         .org_by_code(org_code.as_str())
         .await
         .map_err(|_| anyhow::anyhow!("no organisation {org_code}"))?;
-    if let Some(person) = person {
-        anyhow::ensure!(
-            person.org_id == org.id,
-            "{} belongs to {}, not {org_code}",
-            person.login,
-            person.org_code
-        );
-        anyhow::ensure!(person.disabled_at.is_none(), "{} is disabled", person.login);
-    }
+    let (person, roles) = match holder {
+        CertHolder::Person(person) => {
+            anyhow::ensure!(
+                person.org_id == org.id,
+                "{} belongs to {}, not {org_code}",
+                person.login,
+                person.org_code
+            );
+            anyhow::ensure!(
+                person.is_active(OffsetDateTime::now_utc()),
+                "{} is disabled or outside its validity dates",
+                person.login
+            );
+            (Some(person), None)
+        }
+        CertHolder::Device { roles } => (
+            None,
+            Some(kenshin_server::accounts::machine_roles(&org, roles)?),
+        ),
+    };
     let issued = ca.issue_client(org.code.as_str(), device, days)?;
     let password = match p12_password_file {
         Some(path) => zeroize::Zeroizing::new(
@@ -810,16 +856,19 @@ pub async fn issue_cert_for(
                 org_id: org.id,
                 device: device.to_owned(),
                 user_id: person.map(|p| p.id),
+                roles,
                 not_before: issued.not_before,
                 not_after: issued.not_after,
             },
             OffsetDateTime::now_utc(),
         )
         .await?;
+    let roles = CertView::from(&record).roles;
     Ok(IssuedView {
         serial: record.serial,
         org: org.code.to_string(),
         device: record.device,
+        roles,
         fingerprint_sha256: record.fingerprint,
         not_after: time(record.not_after),
         cert: cert_path,
@@ -897,6 +946,8 @@ struct CertView {
     serial: String,
     org: String,
     device: String,
+    /// A device's roles; `person` for a person's certificate.
+    roles: String,
     fingerprint_sha256: String,
     not_after: String,
     revoked_at: Option<String>,
@@ -909,6 +960,10 @@ impl From<&CertRecord> for CertView {
             serial: cert.serial.clone(),
             org: cert.org_code.clone(),
             device: cert.device.clone(),
+            roles: match (&cert.user_id, &cert.roles) {
+                (Some(_), _) => "person".to_owned(),
+                (None, roles) => roles.clone().unwrap_or_default(),
+            },
             fingerprint_sha256: cert.fingerprint.clone(),
             not_after: time(cert.not_after),
             revoked_at: cert.revoked_at.map(time),
@@ -927,8 +982,8 @@ impl CertView {
             None => format!("valid until {}", self.not_after),
         };
         format!(
-            "{}  {:<20} {}  {status}",
-            self.serial, self.org, self.device
+            "{}  {:<20} {}  [{}]  {status}",
+            self.serial, self.org, self.device, self.roles
         )
     }
 }

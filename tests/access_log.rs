@@ -99,59 +99,42 @@ async fn every_request_is_recorded_and_a_removed_row_is_detected() {
         .unwrap();
     assert!(by_object.iter().any(|r| r.action == "delivery_download"));
 
-    // Each organisation exports its own trail in the formats the field uses.
-    let csv = String::from_utf8(
-        relay
-            .client(INSURER)
-            .audit_export("csv", &[])
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    // Each organisation exports its own trail in the formats the field uses, with a device
+    // certificate in the viewer role (its log collector); the receiving system's own
+    // certificate may not.
+    assert!(relay
+        .client(INSURER)
+        .audit_export("csv", &[])
+        .await
+        .is_err());
+    let collector = device_client(&relay, INSURER, "log-collector", "viewer").await;
+    let csv =
+        String::from_utf8(collector.audit_export("csv", &[]).await.unwrap().to_vec()).unwrap();
     assert!(
         csv.contains("delivery_download") && !csv.contains(INSTITUTION),
         "{csv}"
     );
-    let fhir: serde_json::Value = serde_json::from_slice(
-        &relay
-            .client(INSURER)
-            .audit_export("fhir", &[])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let fhir: serde_json::Value =
+        serde_json::from_slice(&collector.audit_export("fhir", &[]).await.unwrap()).unwrap();
     assert_eq!(fhir["resourceType"], "Bundle");
     assert!(fhir["entry"]
         .as_array()
         .unwrap()
         .iter()
         .all(|e| e["resource"]["resourceType"] == "AuditEvent"));
-    let atna = String::from_utf8(
-        relay
-            .client(INSURER)
-            .audit_export("atna", &[])
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    let atna =
+        String::from_utf8(collector.audit_export("atna", &[]).await.unwrap().to_vec()).unwrap();
     assert!(
         atna.lines()
             .all(|l| l.starts_with("<?xml") || l.starts_with("<AuditMessage")),
         "{atna}"
     );
-    let only_downloads = relay
-        .client(INSURER)
+    let only_downloads = collector
         .audit_export("jsonl", &[("action", "delivery_download")])
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&only_downloads).lines().count(), 1);
-    assert!(relay
-        .client(INSURER)
-        .audit_export("pdf", &[])
-        .await
-        .is_err());
+    assert!(collector.audit_export("pdf", &[]).await.is_err());
 
     // Anchored in the ledger.
     relay.state().ledger.sequence().await.unwrap();

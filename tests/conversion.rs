@@ -224,8 +224,9 @@ async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
         .unwrap()
         .iter()
         .any(|f| f["rule"] == "blood_pressure"));
+    // (An insurer's receiving system may not read reports at all: 403 for any id.)
     let denied = insurer.report(&receipt.id.to_string()).await.unwrap_err();
-    assert_eq!(denied.code(), Some(ErrorCode::NotFound));
+    assert_eq!(denied.code(), Some(ErrorCode::Forbidden));
 
     // The input was destroyed; the outputs and the report remain (encrypted).
     let db = relay.db().await;

@@ -122,48 +122,52 @@ async fn other_organisations_get_404_everywhere() {
     let submission = receipt.id.to_string();
     let delivery = receipt.deliveries[0].id.to_string();
 
-    // A third organisation, and each party on the other's side of the API.
-    for (who, client) in [
-        (OTHER, relay.client(OTHER)),
-        (CLINIC, relay.client(CLINIC)),
-        (INSURER, relay.client(INSURER)),
+    // A third organisation, and each party on the other's side of the API. Where the
+    // certificate's role may do the action at all, another organisation's object is simply
+    // not found; where it may not (an insurer's receiving system reading submissions), the
+    // answer is 403 for every id alike, so neither tells whether the object exists.
+    use ErrorCode::{Forbidden, NotFound};
+    for (who, client, expected) in [
+        (OTHER, relay.client(OTHER), Forbidden),
+        (CLINIC, relay.client(CLINIC), NotFound),
+        (INSURER, relay.client(INSURER), Forbidden),
     ] {
         assert_eq!(
             code_of(client.submission(&submission).await),
-            ErrorCode::NotFound,
+            expected,
             "{who}"
         );
         assert_eq!(
             code_of(client.withdraw(&submission).await),
-            ErrorCode::NotFound,
+            expected,
             "{who}"
         );
-        assert_eq!(
-            client.list_submissions(None, 100, 0).await.unwrap().total,
-            0,
-            "{who}"
-        );
+        match expected {
+            NotFound => assert_eq!(
+                client.list_submissions(None, 100, 0).await.unwrap().total,
+                0,
+                "{who}"
+            ),
+            _ => assert_eq!(
+                code_of(client.list_submissions(None, 100, 0).await),
+                Forbidden,
+                "{who}"
+            ),
+        }
     }
-    for (who, client) in [
-        (OTHER, relay.client(OTHER)),
-        (CLINIC, relay.client(CLINIC)),
-        (INSTITUTION, relay.client(INSTITUTION)),
+    for (who, client, receives) in [
+        (OTHER, relay.client(OTHER), true),
+        (CLINIC, relay.client(CLINIC), true),
+        (INSTITUTION, relay.client(INSTITUTION), false),
     ] {
-        assert_eq!(
-            code_of(client.delivery(&delivery).await),
-            ErrorCode::NotFound,
-            "{who}"
-        );
+        let expected = if receives { NotFound } else { Forbidden };
+        assert_eq!(code_of(client.delivery(&delivery).await), NotFound, "{who}");
         assert_eq!(
             code_of(client.open_content(&delivery).await.map(|_| ())),
-            ErrorCode::NotFound,
+            expected,
             "{who}"
         );
-        assert_eq!(
-            code_of(client.confirm(&delivery).await),
-            ErrorCode::NotFound,
-            "{who}"
-        );
+        assert_eq!(code_of(client.confirm(&delivery).await), expected, "{who}");
         assert_eq!(
             client.list_deliveries(None, 100, 0).await.unwrap().total,
             0,

@@ -364,7 +364,7 @@ async fn organisation_admins_manage_only_their_own_people() {
         &ca,
         &INSURER.parse().unwrap(),
         "受付担当PC",
-        Some(&record),
+        kenshin_relay::admin::CertHolder::Person(&record),
         &dir,
         30,
         None,
@@ -389,7 +389,7 @@ async fn organisation_admins_manage_only_their_own_people() {
         &ca,
         &INSURER.parse().unwrap(),
         "x",
-        Some(&other_record),
+        kenshin_relay::admin::CertHolder::Person(&other_record),
         &relay.data.root().join("certs").join("x"),
         30,
         None,
@@ -519,4 +519,85 @@ async fn organisation_admins_manage_only_their_own_people() {
             .all(|r| r.detail.as_deref().is_none_or(|d| !d.contains(&initial))),
         "the initial password reached the access log"
     );
+}
+
+/// Machines have roles too: a device certificate does what its roles allow and nothing
+/// more, whatever its organisation's kind would permit a person.
+#[tokio::test]
+async fn device_certificates_act_within_their_roles() {
+    let mut relay = Relay::start().await;
+    // The default device certificate of an institution sends; of an insurer, receives.
+    let receipt = relay
+        .client(INSTITUTION)
+        .send_stream(INSURER, "d.csv", None, stream_of(sample_export(3, MARKER)))
+        .await
+        .unwrap();
+    let delivery = receipt.deliveries[0].id.to_string();
+
+    // A viewer device of the institution reads metadata but cannot send or withdraw.
+    let monitor = device_client(&relay, INSTITUTION, "monitor", "viewer").await;
+    assert_eq!(
+        monitor.list_submissions(None, 10, 0).await.unwrap().total,
+        1
+    );
+    let refused = monitor
+        .send_stream(INSURER, "x.csv", None, stream_of(sample_export(1, "X")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(kenshin_core::api::ErrorCode::Forbidden)
+    );
+    assert!(monitor.withdraw(&receipt.id.to_string()).await.is_err());
+    assert!(monitor.report(&receipt.id.to_string()).await.is_err());
+
+    // A viewer device of the insurer sees the delivery but never its content.
+    let insurer_monitor = device_client(&relay, INSURER, "insurer-monitor", "viewer").await;
+    insurer_monitor.delivery(&delivery).await.unwrap();
+    let denied = insurer_monitor
+        .fetch_to_file(&delivery, &relay.dir.path().join("no.csv"), |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Some(kenshin_core::api::ErrorCode::Forbidden));
+    assert!(insurer_monitor.confirm(&delivery).await.is_err());
+
+    // The receiving system downloads; the sender's certificate cannot receive.
+    assert!(relay.client(INSTITUTION).confirm(&delivery).await.is_err());
+    let received = relay.dir.path().join("ok.csv");
+    relay
+        .client(INSURER)
+        .fetch_to_file(&delivery, &received, |_, _| {})
+        .await
+        .unwrap();
+    assert!(std::fs::read_to_string(&received).unwrap().contains(MARKER));
+
+    // Roles a device may not hold, or its organisation's kind does not have, are refused at
+    // issue, and the stored roles are what the listing shows.
+    let db = relay.db().await;
+    let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+    for (org, roles) in [
+        (INSTITUTION, "admin"),
+        (INSTITUTION, "receiver"),
+        (INSURER, "sender"),
+        (INSURER, "ops_admin"),
+        (INSURER, ""),
+    ] {
+        let err = kenshin_relay::admin::issue_cert_for(
+            &db,
+            &ca,
+            &org.parse().unwrap(),
+            "bad",
+            kenshin_relay::admin::CertHolder::Device { roles: Some(roles) },
+            &relay.dir.path().join(format!("bad-{org}-{roles}")),
+            30,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("role"), "{org} {roles}: {err}");
+    }
+    let clinic_certs = db.list_certs(Some(CLINIC)).await.unwrap();
+    assert_eq!(clinic_certs[0].roles.as_deref(), Some("receiver,sender"));
+    db.close().await;
+    relay.stop().await;
 }

@@ -237,3 +237,25 @@ pub fn client_for(root: &Path, url: &str, org: &str) -> RelayClient {
     let ca = std::fs::read(root.join("pki").join("ca.pem")).unwrap();
     RelayClient::new(url, &ca, Some(&identity)).unwrap()
 }
+
+/// Issues a device certificate with `roles` for `org` into `DATA/certs/<dir_name>/` and
+/// returns a client presenting it.
+pub async fn device_client(relay: &Relay, org: &str, dir_name: &str, roles: &str) -> RelayClient {
+    let db = relay.db().await;
+    let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+    let dir = relay.data.root().join("certs").join(dir_name);
+    kenshin_relay::admin::issue_cert_for(
+        &db,
+        &ca,
+        &org.parse().unwrap(),
+        dir_name,
+        kenshin_relay::admin::CertHolder::Device { roles: Some(roles) },
+        &dir,
+        30,
+        None,
+    )
+    .await
+    .unwrap();
+    db.close().await;
+    client_for(relay.data.root(), &relay.url(), dir_name)
+}

@@ -105,6 +105,24 @@ impl Role {
         matches!(self, Role::OpsAdmin | Role::Auditor)
     }
 
+    /// Whether a machine (a device's client certificate) may hold this role. Machines send,
+    /// receive or read metadata and the audit trail for their organisation; managing people
+    /// and certificates, and every operator role, stay with named persons.
+    pub fn is_machine_role(self) -> bool {
+        matches!(self, Role::Sender | Role::Receiver | Role::Viewer)
+    }
+
+    /// The roles a device certificate gets when none are named at issue: what an
+    /// organisation of this kind exchanges (a 医療機関 both sends and receives).
+    pub fn machine_defaults(kind: OrgKindLite) -> &'static [Role] {
+        match kind {
+            OrgKindLite::Institution => &[Role::Sender],
+            OrgKindLite::Insurer | OrgKindLite::Agent => &[Role::Receiver],
+            OrgKindLite::Clinic => &[Role::Sender, Role::Receiver],
+            OrgKindLite::Operator => &[],
+        }
+    }
+
     /// The kinds of organisation in which this role can be held at all.
     pub fn org_kinds(self) -> Kinds {
         match self {
@@ -348,6 +366,9 @@ pub const MATRIX: &[Rule] = &[
     rule(Viewer, Kinds::ORGS, R::Route, &[Read]),
     rule(Viewer, Kinds::ORGS, R::Org, &[Read]),
     rule(Viewer, Kinds::ORGS, R::Usage, &[Read]),
+    // The organisation's own audit trail, for whoever reviews it (a person, or the
+    // organisation's log collector as a device certificate).
+    rule(Viewer, Kinds::ORGS, R::AuditLog, &[Read, Export]),
     // --- Operator administrator: runs the service, never sees content --------------------
     rule(OpsAdmin, Kinds::OPERATOR, R::Submission, &[Read]),
     rule(OpsAdmin, Kinds::OPERATOR, R::Delivery, &[Read]),
@@ -479,9 +500,27 @@ mod tests {
     }
 
     #[test]
+    fn machine_defaults_are_machine_roles_held_in_that_kind() {
+        for &kind in OrgKindLite::ALL {
+            for &role in Role::machine_defaults(kind) {
+                assert!(role.is_machine_role(), "{role}");
+                assert!(role.org_kinds().contains(kind), "{role} in {kind}");
+            }
+        }
+        // No machine may manage people or certificates.
+        for (role, kind, res, act) in all() {
+            if role.is_machine_role() && matches!(res, R::User | R::Certificate) {
+                assert!(!allowed(role, kind, res, act), "{role} {kind} {res} {act}");
+            }
+        }
+    }
+
+    #[test]
     fn viewers_cannot_create_confirm_download_or_change() {
         for (role, kind, res, act) in all() {
-            if role == Viewer && act != Read {
+            // Exporting the audit trail is reading it in bulk.
+            let reading = act == Read || (res == R::AuditLog && act == Export);
+            if role == Viewer && !reading {
                 assert!(!allowed(role, kind, res, act), "{kind} {res} {act}");
             }
             if role == Viewer {

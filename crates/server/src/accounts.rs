@@ -91,3 +91,54 @@ pub fn parse_last_day(day: &str) -> Option<OffsetDateTime> {
     .ok()
     .map(|d| d.next_day().unwrap_or(d).midnight().assume_utc())
 }
+
+/// The roles of a device certificate: `requested` (comma-separated) or, when absent, what an
+/// organisation of this kind exchanges. Returns them in their stored form.
+pub fn machine_roles(org: &Org, requested: Option<&str>) -> Result<String, AccountError> {
+    let kind = org_kind(org.kind);
+    let roles: Vec<Role> = match requested {
+        None => Role::machine_defaults(kind).to_vec(),
+        Some(text) => text
+            .split(',')
+            .map(|name| {
+                name.trim().parse::<Role>().map_err(|_| {
+                    AccountError::Invalid(format!(
+                        "role {:?}: a device certificate may be sender, receiver or viewer",
+                        name.trim()
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if roles.is_empty() {
+        return Err(AccountError::Invalid(format!(
+            "a device certificate of a {} organisation needs at least one role",
+            org.kind
+        )));
+    }
+    for role in &roles {
+        if !role.is_machine_role() {
+            return Err(AccountError::Invalid(format!(
+                "role {role}: a device certificate may be sender, receiver or viewer; \
+                 managing people and certificates is for named persons"
+            )));
+        }
+        if !role.org_kinds().contains(kind) {
+            return Err(AccountError::Invalid(format!(
+                "the role {role} does not exist in organisations of kind {}",
+                org.kind
+            )));
+        }
+    }
+    let mut names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names.join(","))
+}
+
+/// The roles stored on a certificate, parsed; unknown names are dropped (default deny).
+pub fn stored_roles(text: &str) -> Vec<Role> {
+    text.split(',')
+        .filter_map(|name| name.trim().parse().ok())
+        .collect()
+}

@@ -14,6 +14,9 @@ pub struct NewCert {
     pub device: String,
     /// The person the certificate was issued to, if it is not a device's.
     pub user_id: Option<i64>,
+    /// A device certificate's roles, comma-separated (`sender,receiver`); `None` for a
+    /// person's certificate, which acts with the person's role.
+    pub roles: Option<String>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
 }
@@ -31,11 +34,13 @@ pub struct CertRecord {
     pub revoked_at: Option<OffsetDateTime>,
     pub revocation_reason: Option<String>,
     pub user_id: Option<i64>,
+    /// See [`NewCert::roles`].
+    pub roles: Option<String>,
 }
 
 const CERT_SELECT: &str =
     "SELECT c.serial, c.fingerprint, c.org_id, o.code AS org_code, c.device, \
-     c.not_before, c.not_after, c.issued_at, c.revoked_at, c.revocation_reason, c.user_id \
+     c.not_before, c.not_after, c.issued_at, c.revoked_at, c.revocation_reason, c.user_id, c.roles \
      FROM certificates c JOIN orgs o ON o.id = c.org_id";
 
 fn cert_from_row(row: sqlx::sqlite::SqliteRow) -> CertRecord {
@@ -51,6 +56,7 @@ fn cert_from_row(row: sqlx::sqlite::SqliteRow) -> CertRecord {
         revoked_at: opt_from_ms(row.get("revoked_at")),
         revocation_reason: row.get("revocation_reason"),
         user_id: row.get("user_id"),
+        roles: row.get("roles"),
     }
 }
 
@@ -61,14 +67,15 @@ impl Database {
         now: OffsetDateTime,
     ) -> Result<CertRecord, StoreError> {
         sqlx::query(
-            "INSERT INTO certificates (serial, fingerprint, org_id, device, user_id, not_before, not_after, issued_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO certificates (serial, fingerprint, org_id, device, user_id, roles, not_before, not_after, issued_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&cert.serial)
         .bind(&cert.fingerprint)
         .bind(cert.org_id)
         .bind(&cert.device)
         .bind(cert.user_id)
+        .bind(&cert.roles)
         .bind(to_ms(cert.not_before))
         .bind(to_ms(cert.not_after))
         .bind(to_ms(now))

@@ -31,6 +31,15 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
 }
 
+impl UserRecord {
+    /// Whether the account may act at `now`: not disabled and within its validity dates.
+    pub fn is_active(&self, now: OffsetDateTime) -> bool {
+        self.disabled_at.is_none()
+            && self.valid_from.is_none_or(|from| from <= now)
+            && self.valid_until.is_none_or(|until| now < until)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct NewUser {
     pub org_id: i64,

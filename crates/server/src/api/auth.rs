@@ -33,6 +33,9 @@ pub enum Principal {
 pub struct Caller {
     pub org: Org,
     pub principal: Principal,
+    /// What the caller may do, looked up in the permission matrix: a person's role; a device
+    /// certificate's own roles; for a person's certificate, that person's role.
+    pub roles: Vec<Role>,
 }
 
 impl Caller {
@@ -51,24 +54,14 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may do `action` on `resource`. A person has one role, checked
-    /// against the matrix. A machine certificate is its organisation's batch interface: it
-    /// is bounded by its organisation's kind (only senders send, only receivers receive —
-    /// checked by the handlers) and by tenant scoping, where another organisation's object is
-    /// simply not found; a role check on top would turn those 404s into 403s and tell a
-    /// prober that the object is of a kind it may not see.
+    /// Whether the caller may do `action` on `resource`: whether any of its roles is granted
+    /// it by the permission matrix in an organisation of the caller's kind. Whether the
+    /// particular object is the caller's is the handler's question (tenant scoping).
     pub fn may(&self, resource: Resource, action: Action) -> bool {
-        match &self.principal {
-            Principal::Person { user, .. } => user.role.parse::<Role>().is_ok_and(|role| {
-                kenshin_auth::allowed(
-                    role,
-                    crate::accounts::org_kind(self.org.kind),
-                    resource,
-                    action,
-                )
-            }),
-            Principal::Certificate(_) => true,
-        }
+        let kind = crate::accounts::org_kind(self.org.kind);
+        self.roles
+            .iter()
+            .any(|&role| kenshin_auth::allowed(role, kind, resource, action))
     }
 
     pub fn require(&self, resource: Resource, action: Action) -> Result<(), ApiError> {
@@ -150,10 +143,27 @@ async fn certificate_caller(state: &AppState, der: &[u8]) -> Result<Caller, ApiE
             "this client certificate has expired",
         ));
     }
+    let roles = match cert.user_id {
+        // A person's certificate acts as that person; disabling the person revoked it, so a
+        // disabled or expired account here means the revocation has not been seen yet.
+        Some(user_id) => {
+            let user = state.db.user_by_id(user_id).await?;
+            if !user.is_active(OffsetDateTime::now_utc()) {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::CertificateRevoked,
+                    "the account this certificate was issued to is disabled or expired",
+                ));
+            }
+            user.role.parse::<Role>().into_iter().collect()
+        }
+        None => crate::accounts::stored_roles(cert.roles.as_deref().unwrap_or_default()),
+    };
     let org = state.db.org_by_id(cert.org_id).await?;
     Ok(Caller {
         org,
         principal: Principal::Certificate(cert),
+        roles,
     })
 }
 
@@ -188,8 +198,10 @@ async fn person_caller(parts: &mut Parts, state: &AppState) -> Result<Caller, Ap
         })?;
     }
     let org = state.db.org_by_id(user.org_id).await?;
+    let roles = user.role.parse::<Role>().into_iter().collect();
     Ok(Caller {
         org,
         principal: Principal::Person { user, session },
+        roles,
     })
 }

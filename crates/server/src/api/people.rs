@@ -164,9 +164,7 @@ pub async fn login(
     })
     .await
     .map_err(|_| ApiError::internal())?;
-    let active = user.disabled_at.is_none()
-        && user.valid_from.is_none_or(|from| from <= now)
-        && user.valid_until.is_none_or(|until| now < until);
+    let active = user.is_active(now);
     let locked = throttle.check(now).is_err();
     let second_factor_ok = match (password_ok, unwrap_totp(&state, &user)) {
         (true, Some(secret)) => match request.code.as_deref() {
@@ -289,7 +287,7 @@ pub(super) async fn session_of(
         return Ok(None);
     }
     let user = state.db.user_by_id(record.user_id).await?;
-    if user.disabled_at.is_some() || user.valid_until.is_some_and(|until| now >= until) {
+    if !user.is_active(now) {
         return Ok(None);
     }
     state.db.touch_session(&hash, now).await?;

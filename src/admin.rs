@@ -625,9 +625,21 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let expired = kenshin_server::relay::expire_due(&state, OffsetDateTime::now_utc())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-            let report = serde_json::json!({ "expired": expired });
+            let access_rows =
+                kenshin_server::retention::expire_access_log(&state, OffsetDateTime::now_utc())
+                    .await?;
+            state.access.flush().await;
+            let report = serde_json::json!({
+                "expired": expired,
+                "access_log_rows_removed": access_rows,
+                "access_log_retention_days": state.config.access_log_retention_days,
+            });
             emit(json, &report, || {
-                format!("期限切れ {expired} 件を破棄しました / expired and destroyed {expired} deliveries")
+                format!(
+                    "期限切れ {expired} 件を破棄しました / expired and destroyed {expired} deliveries\n\
+                     保存期間を過ぎたアクセスログ {access_rows} 行を削除しました / removed {access_rows} access-log rows past {} days",
+                    state.config.access_log_retention_days
+                )
             });
             state.db.close().await;
             Ok(())

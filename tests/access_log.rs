@@ -177,3 +177,159 @@ async fn every_request_is_recorded_and_a_removed_row_is_detected() {
     assert!(!state.ledger.audit().await.unwrap().is_intact());
     db.close().await;
 }
+
+async fn log_rows(state: &kenshin_server::AppState, n: usize) {
+    for i in 0..n {
+        state
+            .access
+            .system(
+                "test:writer",
+                "ledger_read",
+                vec![format!("probe:{i}")],
+                "success",
+            )
+            .await;
+    }
+    state.access.flush().await;
+    state.ledger.sequence().await.unwrap();
+}
+
+async fn raw_pool(data: &kenshin_server::DataDir) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.database_path());
+    sqlx::SqlitePool::connect_with(options).await.unwrap()
+}
+
+/// Retention: rows past the retention period leave the log only with a ledger entry saying
+/// how far; nothing else can remove a row, lower the mark, or hide a removal.
+#[tokio::test]
+async fn expired_rows_leave_only_with_a_ledger_entry() {
+    let config = test_config();
+    let (_dir, data) = prepared_data_dir(&config).await;
+    let state = kenshin_server::AppState::open(&data, config.clone())
+        .await
+        .unwrap();
+    log_rows(&state, 5).await;
+    log_rows(&state, 3).await;
+    let digests = state.db.access_digests().await.unwrap();
+    let last_batch_end = digests.last().unwrap().1;
+
+    // Nothing is due while every row is younger than the retention period.
+    let now = time::OffsetDateTime::now_utc();
+    assert_eq!(
+        kenshin_server::retention::expire_access_log(&state, now)
+            .await
+            .unwrap(),
+        0
+    );
+    // Five years and a day later, every anchored batch is due; rows are removed through the
+    // end of the last anchored batch, and the step itself is logged.
+    let later = now + time::Duration::days(1827);
+    let removed = kenshin_server::retention::expire_access_log(&state, later)
+        .await
+        .unwrap();
+    assert!(removed >= 8, "{removed}");
+    let mark = state.db.access_expired_through().await.unwrap();
+    assert!(mark >= last_batch_end, "{mark} < {last_batch_end}");
+    assert!(state.db.access_range(1, mark).await.unwrap().is_empty());
+    state.access.flush().await;
+    let expiry_rows = state
+        .db
+        .search_access(&AccessFilter {
+            action: Some("access_log_expire".into()),
+            limit: 10,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(expiry_rows.len(), 1);
+    assert_eq!(expiry_rows[0].objects, vec![format!("access-log:1-{mark}")]);
+    let entries = state
+        .db
+        .ledger_entries_containing("kind access_log_expired\n")
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    let text = String::from_utf8_lossy(&entries[0].entry).into_owned();
+    assert!(text.contains(&format!("access-log 1-{mark} ")), "{text}");
+    // The chain continues through the expired batches: later rows still verify.
+    log_rows(&state, 4).await;
+    assert!(state.ledger.verify_access_log().await.unwrap().is_empty());
+    assert!(state.ledger.audit().await.unwrap().is_intact());
+
+    // Through SQL: rows above the mark cannot be deleted or edited, the mark cannot go down.
+    let pool = raw_pool(&data).await;
+    let kept = state.db.max_access_seq().await.unwrap();
+    for statement in [
+        format!("DELETE FROM access_log WHERE seq = {kept}"),
+        format!("UPDATE access_log SET actor = 'someone' WHERE seq = {kept}"),
+        "UPDATE access_log_expiry SET expired_through = 0".to_owned(),
+        "DELETE FROM access_log_expiry".to_owned(),
+    ] {
+        assert!(
+            sqlx::query(&statement).execute(&pool).await.is_err(),
+            "{statement} must be refused"
+        );
+    }
+    // Raising the mark by hand and deleting rows below it is possible for someone with the
+    // file, but the ledger has no entry for it: the audit says so.
+    sqlx::query("UPDATE access_log_expiry SET expired_through = ?")
+        .bind(kept)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM access_log WHERE seq = ?")
+        .bind(kept)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let problems = state.ledger.verify_access_log().await.unwrap();
+    assert!(
+        problems.iter().any(|p| p.contains("expiry mark")),
+        "{problems:?}"
+    );
+    assert!(!state.ledger.audit().await.unwrap().is_intact());
+    pool.close().await;
+    state.db.close().await;
+}
+
+/// Expiry never launders tampering: a batch whose rows no longer match their digest is not
+/// expired, and the refusal is itself logged.
+#[tokio::test]
+async fn a_tampered_batch_is_not_expired() {
+    let config = test_config();
+    let (_dir, data) = prepared_data_dir(&config).await;
+    let state = kenshin_server::AppState::open(&data, config.clone())
+        .await
+        .unwrap();
+    log_rows(&state, 5).await;
+    let pool = raw_pool(&data).await;
+    sqlx::query("DROP TRIGGER access_log_append_only_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE access_log SET actor = 'someone-else' WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(1827);
+    let err = kenshin_server::retention::expire_access_log(&state, later)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("do not match"), "{err}");
+    assert_eq!(state.db.access_expired_through().await.unwrap(), 0);
+    assert_eq!(state.db.access_range(2, 2).await.unwrap().len(), 1);
+    state.access.flush().await;
+    let refused = state
+        .db
+        .search_access(&AccessFilter {
+            action: Some("access_log_expire".into()),
+            limit: 10,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].outcome, "failed");
+    state.db.close().await;
+}

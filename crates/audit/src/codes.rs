@@ -292,6 +292,15 @@ impl Action {
                 Some(Lifecycle::Export),
                 Flow::None,
             ),
+            // Audit Log Used is fixed to R (PS3.15 A.5.3.1), so removing the log's own
+            // expired entries is reported as a Security Alert with the erasure lifecycle.
+            Action::AccessLogExpire => (
+                SECURITY_ALERT,
+                None,
+                Execute,
+                Some(Lifecycle::PermanentErasure),
+                Flow::None,
+            ),
             Action::Other(_) => {
                 return EventCoding {
                     event_id: None,

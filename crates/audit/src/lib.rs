@@ -98,6 +98,7 @@
 //! | `conversion` | 110110 Patient Record | – | C | 5 Translation | – |
 //! | `security_alert` | 110113 Security Alert | – | E | – | – |
 //! | `audit_export` | 110101 Audit Log Used | – | R | 10 Export | – |
+//! | `access_log_expire` | 110113 Security Alert | – | E | 15 Permanent erasure | – |
 //! | `other:<name>` | `other:<name>` in `urn:kenshin-relay:audit-action` | – | E | – | – |
 //!
 //! In addition every message carries the relay's own action code (system

@@ -163,6 +163,8 @@ pub enum Action {
     SecurityAlert,
     /// The access log itself was exported.
     AuditExport,
+    /// Access-log entries past their retention period were removed (recorded in the ledger).
+    AccessLogExpire,
     /// An action this version does not know by name. Its code is `other:` followed by the
     /// string.
     Other(String),
@@ -170,7 +172,7 @@ pub enum Action {
 
 impl Action {
     /// Every action except [`Action::Other`], in declaration order.
-    pub const KNOWN: [Action; 25] = [
+    pub const KNOWN: [Action; 26] = [
         Action::Login,
         Action::LoginFailed,
         Action::Logout,
@@ -196,6 +198,7 @@ impl Action {
         Action::Conversion,
         Action::SecurityAlert,
         Action::AuditExport,
+        Action::AccessLogExpire,
     ];
 
     /// Prefix that marks the code of an [`Action::Other`].
@@ -239,6 +242,7 @@ impl Action {
             Action::Conversion => "conversion",
             Action::SecurityAlert => "security_alert",
             Action::AuditExport => "audit_export",
+            Action::AccessLogExpire => "access_log_expire",
             Action::Other(_) => return None,
         })
     }
@@ -286,6 +290,7 @@ impl Action {
             Action::Conversion => "形式変換",
             Action::SecurityAlert => "セキュリティ警告",
             Action::AuditExport => "アクセスログ出力",
+            Action::AccessLogExpire => "アクセスログ保存期間満了削除",
             Action::Other(_) => "その他",
         }
     }

@@ -37,6 +37,8 @@ pub enum EventKind {
     IntegrityFailure,
     /// A batch of access-log rows was digested into the ledger.
     AccessLogDigest,
+    /// Access-log rows older than the retention period were removed, up to a digested batch.
+    AccessLogExpired,
 }
 
 string_enum!(EventKind, "event kind", {
@@ -51,6 +53,7 @@ string_enum!(EventKind, "event kind", {
     Shredded => "shredded",
     IntegrityFailure => "integrity_failure",
     AccessLogDigest => "access_log_digest",
+    AccessLogExpired => "access_log_expired",
 });
 
 #[cfg(test)]
@@ -71,6 +74,7 @@ mod tests {
             EventKind::Shredded,
             EventKind::IntegrityFailure,
             EventKind::AccessLogDigest,
+            EventKind::AccessLogExpired,
         ] {
             assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), kind);
         }

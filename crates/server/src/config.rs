@@ -23,13 +23,14 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 9] = [
+const SETTINGS: [&str; 10] = [
     "ledger_origin",
     "listen",
     "server_names",
     "max_upload_bytes",
     "retention_days",
     "retention_sweep_seconds",
+    "access_log_retention_days",
     "crl_reload_seconds",
     "shutdown_grace_seconds",
     "log_format",
@@ -49,6 +50,9 @@ pub struct Config {
     pub retention_days: u32,
     /// Seconds between two runs of the retention task.
     pub retention_sweep_seconds: u64,
+    /// Days access-log rows are kept (the guideline's 5 years by default); older rows are
+    /// removed by the retention task, recorded in the ledger.
+    pub access_log_retention_days: u32,
     /// Seconds between two checks for a new CRL.
     pub crl_reload_seconds: u64,
     /// Seconds in-flight requests get to finish on shutdown.
@@ -68,6 +72,7 @@ impl Default for Config {
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
             retention_days: 30,
             retention_sweep_seconds: 300,
+            access_log_retention_days: 1826,
             crl_reload_seconds: 5,
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
@@ -102,6 +107,11 @@ impl Config {
             (1..=3650).contains(&self.retention_days),
             "retention_days must be between 1 and 3650, not {}",
             self.retention_days
+        );
+        anyhow::ensure!(
+            (365..=36500).contains(&self.access_log_retention_days),
+            "access_log_retention_days must be between 365 and 36500, not {}",
+            self.access_log_retention_days
         );
         anyhow::ensure!(
             self.retention_sweep_seconds > 0 && self.crl_reload_seconds > 0,
@@ -155,6 +165,9 @@ impl Config {
              retention_days = {}\n\n\
              # How often the retention task runs, in seconds.\n\
              retention_sweep_seconds = {}\n\n\
+             # Access-log rows are kept this many days (default 5 years), then removed with a\n\
+             # ledger entry recording how far.\n\
+             access_log_retention_days = {}\n\n\
              # How often the server looks for a new certificate revocation list, in seconds.\n\
              crl_reload_seconds = {}\n\n\
              # Seconds that in-flight requests get to finish on shutdown.\n\
@@ -167,6 +180,7 @@ impl Config {
             self.max_upload_bytes,
             self.retention_days,
             self.retention_sweep_seconds,
+            self.access_log_retention_days,
             self.crl_reload_seconds,
             self.shutdown_grace_seconds,
             self.log_format,

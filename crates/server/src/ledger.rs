@@ -178,42 +178,85 @@ impl Ledger {
         Ok(())
     }
 
+    /// Removes access-log rows written before `cutoff` (retention), as far as whole digested
+    /// batches reach, after checking that those rows still match their digests — expiry must
+    /// never launder a tampered row out of sight — and puts the `access_log_expired` event
+    /// into the ledger at once. Returns the rows removed (`None`: nothing due).
+    pub async fn expire_access_log(
+        &self,
+        cutoff: OffsetDateTime,
+    ) -> Result<Option<(kenshin_store::AccessExpiryPlan, u64)>, LedgerError> {
+        let _guard = self.lock.lock().await;
+        self.anchor_access_log().await?;
+        let Some(plan) = self.db.access_expiry_plan(cutoff).await? else {
+            return Ok(None);
+        };
+        let mut previous = String::new();
+        for (first, last, digest) in self.db.access_digests().await? {
+            if last > plan.through {
+                break;
+            }
+            if first > plan.after {
+                let rows = self.db.access_range(first, last).await?;
+                if access_digest(&previous, &rows) != digest {
+                    return Err(LedgerError::Tree(format!(
+                        "access-log rows {first}–{last} do not match their digest; \
+                         refusing to expire them (run `admin ledger audit`)"
+                    )));
+                }
+            }
+            previous = digest;
+        }
+        let removed = self
+            .db
+            .expire_access_log(&plan, OffsetDateTime::now_utc())
+            .await?;
+        drop(_guard);
+        self.sequence().await?;
+        Ok(Some((plan, removed)))
+    }
+
     /// Recomputes every access-log digest recorded *in the ledger* from the access-log rows:
-    /// a deleted, inserted or edited row breaks its digest. Returns the problems found.
+    /// a deleted, inserted or edited row breaks its digest. Batches that the ledger records as
+    /// expired (retention) are not recomputed — their rows are gone — but their digests still
+    /// carry the chain, and the database's expiry mark must be exactly what the ledger says.
+    /// Returns the problems found.
     pub async fn verify_access_log(&self) -> Result<Vec<String>, LedgerError> {
         let mut problems = Vec::new();
-        let mut previous = String::new();
+        let mut batches = Vec::new();
+        let mut expired_through = 0;
         for entry in self
             .db
-            .ledger_entries_containing("kind access_log_digest\n")
+            .ledger_entries_containing("kind access_log_")
             .await?
         {
             let text = String::from_utf8_lossy(&entry.entry).into_owned();
-            let Some(line) = text.lines().find_map(|l| l.strip_prefix("access-log ")) else {
-                problems.push(format!("ledger entry {} has no access-log line", entry.idx));
-                continue;
-            };
-            let parsed = line.split_once(' ').and_then(|(range, digest)| {
-                let (first, last) = range.split_once('-')?;
-                Some((
-                    first.parse::<i64>().ok()?,
-                    last.parse::<i64>().ok()?,
-                    digest.to_owned(),
-                ))
-            });
-            let Some((first, last, digest)) = parsed else {
-                problems.push(format!(
-                    "ledger entry {} has a malformed access-log line",
+            let expiry = text.lines().any(|l| l == "kind access_log_expired");
+            match parse_access_line(&text) {
+                Some((_, last, _)) if expiry => expired_through = expired_through.max(last),
+                Some(batch) => batches.push((entry.idx, batch)),
+                None => problems.push(format!(
+                    "ledger entry {} has a missing or malformed access-log line",
                     entry.idx
-                ));
-                continue;
-            };
-            let rows = self.db.access_range(first, last).await?;
-            if access_digest(&previous, &rows) != digest {
-                problems.push(format!(
-                    "access-log rows {first}–{last} no longer match their digest in ledger entry {} (a row was deleted, added or edited)",
-                    entry.idx
-                ));
+                )),
+            }
+        }
+        let mark = self.db.access_expired_through().await?;
+        if mark != expired_through {
+            problems.push(format!(
+                "the access log's expiry mark is {mark} but the ledger records expiry through \
+                 {expired_through} (rows were removed without a ledger entry)"
+            ));
+        }
+        let mut previous = String::new();
+        for (idx, (first, last, digest)) in batches {
+            if last > expired_through {
+                let rows = self.db.access_range(first.max(1), last).await?;
+                if first <= expired_through || access_digest(&previous, &rows) != digest {
+                    problems.push(format!(
+                        "access-log rows {first}–{last} no longer match their digest in ledger entry {idx} (a row was deleted, added or edited)"
+                    ));
+                }
             }
             previous = digest;
         }
@@ -417,6 +460,14 @@ impl Ledger {
             }
         })
     }
+}
+
+/// The `access-log FIRST-LAST DIGEST` line of a ledger entry.
+fn parse_access_line(entry: &str) -> Option<(i64, i64, String)> {
+    let line = entry.lines().find_map(|l| l.strip_prefix("access-log "))?;
+    let (range, digest) = line.split_once(' ')?;
+    let (first, last) = range.split_once('-')?;
+    Some((first.parse().ok()?, last.parse().ok()?, digest.to_owned()))
 }
 
 /// SHA-256 chained from the previous digest over each row's canonical bytes (hex).

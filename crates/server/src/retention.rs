@@ -1,4 +1,6 @@
-//! The retention task: deliveries not confirmed within the retention period are destroyed.
+//! The retention task: deliveries not confirmed within the retention period are destroyed,
+//! and access-log rows older than the access-log retention period are removed (recorded in
+//! the ledger).
 
 use std::time::Duration;
 
@@ -7,7 +9,7 @@ use time::OffsetDateTime;
 use crate::relay;
 use crate::AppState;
 
-/// Runs [`relay::expire_due`] every `every` until the task is aborted.
+/// Runs one retention sweep every `every` until the task is aborted.
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -30,6 +32,43 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
                 }
                 Err(err) => tracing::warn!(error = %err, "retention sweep failed; will retry"),
             }
+            if let Err(err) = expire_access_log(&state, OffsetDateTime::now_utc()).await {
+                tracing::error!(error = %err, "access-log retention refused");
+            }
         }
     })
+}
+
+/// Removes the access-log rows older than `access_log_retention_days` before `now` (as far
+/// as whole ledger-anchored batches reach) and records the step in the access log itself.
+/// Returns the number of rows removed.
+pub async fn expire_access_log(
+    state: &AppState,
+    now: OffsetDateTime,
+) -> Result<u64, crate::ledger::LedgerError> {
+    let cutoff = now - time::Duration::days(i64::from(state.config.access_log_retention_days));
+    let outcome = state.ledger.expire_access_log(cutoff).await;
+    match &outcome {
+        Ok(None) => return Ok(0),
+        Ok(Some((plan, removed))) => {
+            tracing::info!(
+                removed,
+                through = plan.through,
+                "access-log rows past retention removed"
+            );
+        }
+        Err(_) => {}
+    }
+    let (objects, result) = match &outcome {
+        Ok(Some((plan, _))) => (
+            vec![format!("access-log:{}-{}", plan.after + 1, plan.through)],
+            "success",
+        ),
+        _ => (Vec::new(), "failed"),
+    };
+    state
+        .access
+        .system("system:retention", "access_log_expire", objects, result)
+        .await;
+    outcome.map(|expired| expired.map_or(0, |(_, removed)| removed))
 }

@@ -206,4 +206,94 @@ impl Database {
         .await?;
         Ok(())
     }
+
+    /// How far the access log has been expired: rows up to this `seq` may be gone.
+    pub async fn access_expired_through(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT expired_through FROM access_log_expiry WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    /// What expiry at `cutoff` would remove: the rows after the current mark up to the end of
+    /// the last digested batch lying wholly before `cutoff`. Rows not yet digested are never
+    /// candidates. `None` when nothing is due.
+    pub async fn access_expiry_plan(
+        &self,
+        cutoff: OffsetDateTime,
+    ) -> Result<Option<AccessExpiryPlan>, StoreError> {
+        let after = self.access_expired_through().await?;
+        let first_kept: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(seq) FROM access_log WHERE at >= ?")
+                .bind(to_ms(cutoff))
+                .fetch_one(&self.reader)
+                .await?;
+        let batch: Option<(i64, String)> = sqlx::query_as(
+            "SELECT digest_last, digest FROM events \
+             WHERE kind = 'access_log_digest' AND digest_last <= ? \
+             ORDER BY digest_last DESC LIMIT 1",
+        )
+        .bind(first_kept.map_or(i64::MAX, |seq| seq - 1))
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(batch
+            .filter(|(through, _)| *through > after)
+            .map(|(through, digest)| AccessExpiryPlan {
+                after,
+                through,
+                digest,
+            }))
+    }
+
+    /// Carries out `plan`: raises the mark, deletes the rows and records an
+    /// `access_log_expired` event naming the range and the chained digest at its end, in one
+    /// transaction, so rows never leave the log without the ledger saying so.
+    pub async fn expire_access_log(
+        &self,
+        plan: &AccessExpiryPlan,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT expired_through FROM access_log_expiry WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        if current != plan.after {
+            return Err(StoreError::Conflict(
+                "the access log was expired concurrently".into(),
+            ));
+        }
+        sqlx::query("UPDATE access_log_expiry SET expired_through = ? WHERE id = 1")
+            .bind(plan.through)
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM access_log WHERE seq <= ?")
+            .bind(plan.through)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "INSERT INTO events (at, kind, actor, reason, size, digest_first, digest_last, digest) \
+             VALUES (?, 'access_log_expired', 'system:retention', 'retention', ?, ?, ?, ?)",
+        )
+        .bind(to_ms(now))
+        .bind(removed as i64)
+        .bind(plan.after + 1)
+        .bind(plan.through)
+        .bind(&plan.digest)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+}
+
+/// Access-log rows due for removal: `(after, through]`, ending a digested batch whose chained
+/// digest is `digest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessExpiryPlan {
+    pub after: i64,
+    pub through: i64,
+    pub digest: String,
 }

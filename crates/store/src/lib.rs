@@ -21,7 +21,7 @@ mod people;
 mod relay;
 mod timefmt;
 
-pub use access::{AccessFilter, AccessRow};
+pub use access::{AccessExpiryPlan, AccessFilter, AccessRow};
 pub use blobs::{BlobStore, BlobWriter, Recovery};
 pub use certs::{CertRecord, NewCert};
 pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Receiver, UsageRow};

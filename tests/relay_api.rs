@@ -587,7 +587,6 @@ async fn malformed_requests_get_json_errors() {
     for (method, path, status) in [
         ("GET", "/api/v1/deliveries?limit=abc", 400),
         ("GET", "/api/v1/nothing", 404),
-        ("GET", "/nothing", 404),
         ("PUT", "/api/v1/deliveries", 405),
         ("GET", "/api/v1/deliveries/not-a-uuid", 404),
     ] {
@@ -603,6 +602,26 @@ async fn malformed_requests_get_json_errors() {
             .unwrap_or_else(|e| panic!("{method} {path}: not a JSON error body: {e}"));
         assert!(!body.error.message.is_empty());
     }
+    // Outside the API, a person's browser gets the not-found page, with the pages' CSP.
+    let page = http
+        .get(format!("{}/nothing", relay.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 404);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("ページが見つかりません"));
     relay.stop().await;
 }
 

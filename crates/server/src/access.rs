@@ -47,6 +47,18 @@ pub struct Identity {
 #[derive(Clone, Default)]
 pub struct IdentitySlot(pub Arc<Mutex<Identity>>);
 
+/// Tells the access log who made this request (organisation, `user` or `certificate`, and
+/// the login or serial), once authentication knows.
+pub fn identify(parts: &axum::http::request::Parts, org: &str, kind: &'static str, actor: &str) {
+    if let Some(slot) = parts.extensions.get::<IdentitySlot>() {
+        if let Ok(mut identity) = slot.0.lock() {
+            identity.org = Some(org.to_owned());
+            identity.kind = Some(kind);
+            identity.actor = Some(actor.to_owned());
+        }
+    }
+}
+
 impl AccessLog {
     /// Starts the writer, which runs until every handle is gone and the channel is drained.
     pub fn start(db: Database) -> AccessLog {
@@ -147,6 +159,20 @@ fn action_of(method: &str, route: &str) -> &'static str {
         ("POST", "/api/v1/users/{login}/enable") => "user_enable",
         ("POST", "/api/v1/users/{login}/reset-totp") => "totp_reset",
         (_, r) if r.starts_with("/api/v1/ledger") || r.starts_with("/ledger") => "ledger_read",
+        // The web pages: the same actions as their API counterparts.
+        ("GET", "/submissions") => "submission_list",
+        ("GET", "/submissions/{id}") => "submission_view",
+        ("GET", "/inbox") => "delivery_list",
+        ("GET", "/deliveries/{id}") => "delivery_view",
+        ("POST", "/deliveries/{id}/confirm") => "delivery_confirm",
+        ("GET", "/history") => "access_history",
+        ("GET", "/ops") => "ops_console",
+        ("POST", "/login") => "login_form",
+        ("POST", "/logout") => "logout",
+        ("POST", "/setup/totp") => "totp_enrol",
+        ("POST", "/setup/password") => "password_change",
+        ("GET", "/static/{file}") | ("GET", "/lang/{code}") => "page_asset",
+        ("GET", _) => "page_view",
         (_, "/health") => "health",
         _ => "other",
     }

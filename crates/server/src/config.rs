@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 10] = [
+const SETTINGS: [&str; 12] = [
     "ledger_origin",
     "listen",
     "server_names",
@@ -31,6 +31,8 @@ const SETTINGS: [&str; 10] = [
     "retention_days",
     "retention_sweep_seconds",
     "access_log_retention_days",
+    "session_idle_seconds",
+    "session_absolute_seconds",
     "crl_reload_seconds",
     "shutdown_grace_seconds",
     "log_format",
@@ -53,6 +55,10 @@ pub struct Config {
     /// Days access-log rows are kept (the guideline's 5 years by default); older rows are
     /// removed by the retention task, recorded in the ledger.
     pub access_log_retention_days: u32,
+    /// A person's session ends after this many seconds without a request (default 15 min).
+    pub session_idle_seconds: u32,
+    /// A person's session ends this many seconds after login, however active (default 8 h).
+    pub session_absolute_seconds: u32,
     /// Seconds between two checks for a new CRL.
     pub crl_reload_seconds: u64,
     /// Seconds in-flight requests get to finish on shutdown.
@@ -73,6 +79,8 @@ impl Default for Config {
             retention_days: 30,
             retention_sweep_seconds: 300,
             access_log_retention_days: 1826,
+            session_idle_seconds: 15 * 60,
+            session_absolute_seconds: 8 * 60 * 60,
             crl_reload_seconds: 5,
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
@@ -114,6 +122,16 @@ impl Config {
             self.access_log_retention_days
         );
         anyhow::ensure!(
+            (10..=3600).contains(&self.session_idle_seconds),
+            "session_idle_seconds must be between 10 and 3600 (the guideline expects a short idle timeout), not {}",
+            self.session_idle_seconds
+        );
+        anyhow::ensure!(
+            (self.session_idle_seconds..=86_400).contains(&self.session_absolute_seconds),
+            "session_absolute_seconds must be between session_idle_seconds and 86400, not {}",
+            self.session_absolute_seconds
+        );
+        anyhow::ensure!(
             self.retention_sweep_seconds > 0 && self.crl_reload_seconds > 0,
             "retention_sweep_seconds and crl_reload_seconds must be positive"
         );
@@ -127,6 +145,14 @@ impl Config {
             "server_names needs at least one host name"
         );
         Ok(())
+    }
+
+    /// How long people's sessions last.
+    pub fn session_policy(&self) -> kenshin_auth::SessionPolicy {
+        kenshin_auth::SessionPolicy {
+            idle: time::Duration::seconds(i64::from(self.session_idle_seconds)),
+            absolute: time::Duration::seconds(i64::from(self.session_absolute_seconds)),
+        }
     }
 
     /// The ledger's origin line.
@@ -168,6 +194,10 @@ impl Config {
              # Access-log rows are kept this many days (default 5 years), then removed with a\n\
              # ledger entry recording how far.\n\
              access_log_retention_days = {}\n\n\
+             # A person's session ends after this many seconds without a request, and this many\n\
+             # seconds after login however active.\n\
+             session_idle_seconds = {}\n\
+             session_absolute_seconds = {}\n\n\
              # How often the server looks for a new certificate revocation list, in seconds.\n\
              crl_reload_seconds = {}\n\n\
              # Seconds that in-flight requests get to finish on shutdown.\n\
@@ -181,6 +211,8 @@ impl Config {
             self.retention_days,
             self.retention_sweep_seconds,
             self.access_log_retention_days,
+            self.session_idle_seconds,
+            self.session_absolute_seconds,
             self.crl_reload_seconds,
             self.shutdown_grace_seconds,
             self.log_format,

@@ -22,6 +22,7 @@ pub mod relay;
 pub mod retention;
 pub mod tls;
 pub mod vault;
+pub mod web;
 pub mod worker;
 
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub server_key: Arc<kenshin_auth::ServerKey>,
     /// TOTP secrets shown for enrolment but not yet confirmed, wrapped, by session.
     pub pending_totp: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    /// The web UI's templates and texts.
+    pub pages: Arc<kenshin_ui::Pages>,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
         Ok(AppState {
             server_key,
             pending_totp: Arc::default(),
+            pages: Arc::new(kenshin_ui::Pages::new()),
             access,
             ledger,
             db,

@@ -134,25 +134,43 @@ impl Database {
         Ok(())
     }
 
+    /// The rows matching `filter`, oldest first, after `filter.after_seq` (for paging).
     pub async fn search_access(&self, filter: &AccessFilter) -> Result<Vec<AccessRow>, StoreError> {
-        let rows = sqlx::query(
+        self.access_query(filter, "ORDER BY seq LIMIT ?8").await
+    }
+
+    /// The latest rows matching `filter`, newest first (for a person's own activity page).
+    pub async fn search_access_latest(
+        &self,
+        filter: &AccessFilter,
+    ) -> Result<Vec<AccessRow>, StoreError> {
+        self.access_query(filter, "ORDER BY seq DESC LIMIT ?8")
+            .await
+    }
+
+    async fn access_query(
+        &self,
+        filter: &AccessFilter,
+        order: &str,
+    ) -> Result<Vec<AccessRow>, StoreError> {
+        let sql = format!(
             "SELECT * FROM access_log WHERE seq > ?1 \
              AND (?2 IS NULL OR org = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4) \
              AND (?5 IS NULL OR actor = ?5) AND (?6 IS NULL OR action = ?6) \
              AND (?7 IS NULL OR (' ' || objects || ' ') LIKE '% ' || '%:' || ?7 || ' %' \
-                  OR (' ' || objects || ' ') LIKE '% ' || ?7 || ' %') \
-             ORDER BY seq LIMIT ?8",
-        )
-        .bind(filter.after_seq)
-        .bind(&filter.org)
-        .bind(filter.from.map(to_ms))
-        .bind(filter.to.map(to_ms))
-        .bind(&filter.actor)
-        .bind(&filter.action)
-        .bind(&filter.object)
-        .bind(i64::from(filter.limit.clamp(1, 100_000)))
-        .fetch_all(&self.reader)
-        .await?;
+                  OR (' ' || objects || ' ') LIKE '% ' || ?7 || ' %') {order}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(filter.after_seq)
+            .bind(&filter.org)
+            .bind(filter.from.map(to_ms))
+            .bind(filter.to.map(to_ms))
+            .bind(&filter.actor)
+            .bind(&filter.action)
+            .bind(&filter.object)
+            .bind(i64::from(filter.limit.clamp(1, 100_000)))
+            .fetch_all(&self.reader)
+            .await?;
         Ok(rows.into_iter().map(row_from).collect())
     }
 

@@ -93,20 +93,18 @@ impl FromRequestParts<AppState> for Caller {
             Some(certificate) => certificate_caller(state, certificate.as_ref()).await?,
             None => person_caller(parts, state).await?,
         };
-        if let Some(slot) = parts.extensions.get::<crate::access::IdentitySlot>() {
-            if let Ok(mut identity) = slot.0.lock() {
-                identity.org = Some(caller.org.code.to_string());
-                match &caller.principal {
-                    Principal::Certificate(cert) => {
-                        identity.kind = Some("certificate");
-                        identity.actor = Some(cert.serial.clone());
+        let org = caller.org.code.to_string();
+        match &caller.principal {
+            Principal::Certificate(cert) => {
+                crate::access::identify(parts, &org, "certificate", &cert.serial);
+                if let Some(slot) = parts.extensions.get::<crate::access::IdentitySlot>() {
+                    if let Ok(mut identity) = slot.0.lock() {
                         identity.device = Some(cert.device.clone());
                     }
-                    Principal::Person { user, .. } => {
-                        identity.kind = Some("user");
-                        identity.actor = Some(user.login.clone());
-                    }
                 }
+            }
+            Principal::Person { user, .. } => {
+                crate::access::identify(parts, &org, "user", &user.login)
             }
         }
         Ok(caller)

@@ -9,7 +9,7 @@ mod maps;
 pub mod people;
 mod submissions;
 mod users;
-mod views;
+pub(crate) mod views;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -66,7 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/password", post(people::change_password))
         .route("/ledger/checkpoint", get(ledger::checkpoint))
         .route("/ledger/key", get(ledger::key))
-        .fallback(no_such_endpoint)
+        .merge(crate::web::router())
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Uploads are streamed and limited by max_upload_bytes, not buffered.
         .layer(DefaultBodyLimit::disable())
@@ -78,6 +79,18 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(crate::web::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -87,6 +100,21 @@ pub fn router(state: AppState) -> Router {
             crate::access::record,
         ))
         .with_state(state)
+}
+
+/// Outside the API a person gets the not-found page; programs get JSON.
+async fn not_found(
+    state: axum::extract::State<AppState>,
+    lang: crate::web::PageLang,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/auth/") || path.starts_with("/ledger/") {
+        no_such_endpoint().await.into_response()
+    } else {
+        crate::web::not_found(state, lang).await
+    }
 }
 
 async fn no_such_endpoint() -> ApiError {

@@ -12,9 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kenshin_auth::{
-    LoginThrottle, SessionId, SessionPolicy, SessionToken, ThrottlePolicy, TotpSecret,
-};
+use kenshin_auth::{LoginThrottle, SessionId, SessionToken, ThrottlePolicy, TotpSecret};
 use kenshin_core::api::ErrorCode;
 use kenshin_crypto::{DataKey, WrappedKey};
 use kenshin_store::{AccessRow, UserRecord};
@@ -138,8 +136,44 @@ pub async fn login(
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let source = peer.map(|p| p.addr.to_string());
+    let (user, token, session) = authenticate(
+        &state,
+        &request.login,
+        &request.password,
+        request.code.as_deref(),
+        source,
+    )
+    .await?;
+    let mut response = Json(me(&state, &user, &session)).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&session_cookie(&token)).map_err(|_| ApiError::internal())?,
+    );
+    Ok(response)
+}
+
+/// The cookie that carries a session: only over HTTPS, never to scripts, never on
+/// cross-site requests.
+pub(crate) fn session_cookie(token: &SessionToken) -> String {
+    format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+        token.as_str()
+    )
+}
+
+/// Checks a login (password, then TOTP or a recovery code; a person without TOTP yet may
+/// only enrol) and opens a session. Every failure is the same `invalid_credentials` after
+/// the same work; failures count towards the account's throttle.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    code: Option<&str>,
+    source: Option<String>,
+) -> Result<(UserRecord, SessionToken, SessionId), ApiError> {
+    let state = state.clone();
     let now = OffsetDateTime::now_utc();
-    let user = state.db.user_by_login(&request.login).await?;
+    let user = state.db.user_by_login(login).await?;
     let _permit = hashing()
         .acquire()
         .await
@@ -158,7 +192,7 @@ pub async fn login(
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default();
     let hash = user.password_hash.clone();
-    let password = request.password.clone();
+    let password = password.to_owned();
     let password_ok = tokio::task::spawn_blocking(move || {
         kenshin_auth::verify_password(&password, &hash).is_ok()
     })
@@ -167,7 +201,7 @@ pub async fn login(
     let active = user.is_active(now);
     let locked = throttle.check(now).is_err();
     let second_factor_ok = match (password_ok, unwrap_totp(&state, &user)) {
-        (true, Some(secret)) => match request.code.as_deref() {
+        (true, Some(secret)) => match code {
             Some(code) => {
                 match kenshin_auth::verify_totp(&secret, code, now, user.totp_last_step) {
                     Ok(step) => state.db.advance_totp_step(user.id, step).await?,
@@ -209,16 +243,7 @@ pub async fn login(
         .create_session(&session.to_hex(), user.id, source.as_deref(), now)
         .await?;
     log(&state, Some(&user), "login", "success", source).await;
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
-        token.as_str()
-    );
-    let mut response = Json(me(&state, &user, &session)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?,
-    );
-    Ok(response)
+    Ok((user, token, session))
 }
 
 /// Spends a recovery code if `code` is one of the account's unused ones.
@@ -265,8 +290,13 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// Whether the request carries a session cookie at all (to tell "expired" from "never").
+pub(crate) fn has_session_cookie(headers: &HeaderMap) -> bool {
+    cookie_token(headers).is_some()
+}
+
 /// The valid session of an active person on this request, if any (updates its last use).
-pub(super) async fn session_of(
+pub(crate) async fn session_of(
     parts: &Parts,
     state: &AppState,
 ) -> Result<Option<(UserRecord, SessionId)>, ApiError> {
@@ -282,7 +312,10 @@ pub(super) async fn session_of(
     };
     let now = OffsetDateTime::now_utc();
     if record.revoked_at.is_some()
-        || !SessionPolicy::default().is_valid(record.created_at, record.last_seen, now)
+        || !state
+            .config
+            .session_policy()
+            .is_valid(record.created_at, record.last_seen, now)
     {
         return Ok(None);
     }
@@ -301,13 +334,7 @@ impl FromRequestParts<AppState> for Person {
         let (user, session) = session_of(parts, state)
             .await?
             .ok_or_else(session_required)?;
-        if let Some(slot) = parts.extensions.get::<crate::access::IdentitySlot>() {
-            if let Ok(mut identity) = slot.0.lock() {
-                identity.kind = Some("user");
-                identity.org = Some(user.org_code.clone());
-                identity.actor = Some(user.login.clone());
-            }
-        }
+        crate::access::identify(parts, &user.org_code, "user", &user.login);
         Ok(Person { user, session })
     }
 }
@@ -341,12 +368,18 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     person.check_csrf(&state, &headers)?;
+    end_session(&state, &person).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends the person's session server-side.
+pub(crate) async fn end_session(state: &AppState, person: &Person) -> Result<(), ApiError> {
     state
         .db
         .revoke_session(&person.session.to_hex(), OffsetDateTime::now_utc())
         .await?;
-    log(&state, Some(&person.user), "logout", "success", None).await;
-    Ok(StatusCode::NO_CONTENT)
+    log(state, Some(&person.user), "logout", "success", None).await;
+    Ok(())
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -362,6 +395,57 @@ pub async fn totp_enroll(
     headers: HeaderMap,
 ) -> Result<Json<Enrolment>, ApiError> {
     person.check_csrf(&state, &headers)?;
+    Ok(Json(begin_enrolment(&state, &person).await?))
+}
+
+/// The enrolment pending for this session, shown again (a page reload must not change
+/// the QR code the person may already have scanned), or a new one.
+pub(crate) async fn current_enrolment(
+    state: &AppState,
+    person: &Person,
+) -> Result<Enrolment, ApiError> {
+    let pending = state
+        .pending_totp
+        .lock()
+        .map_err(|_| ApiError::internal())?
+        .get(&person.session.to_hex())
+        .cloned();
+    let Some(wrapped) = pending else {
+        return begin_enrolment(state, person).await;
+    };
+    let key = state
+        .vault
+        .keys()
+        .unwrap(
+            &WrappedKey::from_bytes(wrapped),
+            format!("pending-totp:{}", person.session.to_hex()).as_bytes(),
+        )
+        .map_err(|_| ApiError::internal())?;
+    let secret = TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
+        .map_err(|_| ApiError::internal())?;
+    enrolment_of(&secret, &person.user)
+}
+
+fn enrolment_of(secret: &TotpSecret, user: &UserRecord) -> Result<Enrolment, ApiError> {
+    let uri = kenshin_auth::totp_uri(
+        secret,
+        &user.login,
+        &user.org_code,
+        kenshin_auth::TotpIssuer::Japanese,
+    )
+    .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let svg = kenshin_auth::totp_qr_svg(&uri).map_err(|_| ApiError::internal())?;
+    Ok(Enrolment {
+        otpauth_uri: uri.to_string(),
+        qr_svg: svg.to_string(),
+    })
+}
+
+/// A new TOTP secret for the person, kept (wrapped) for this session until confirmed.
+pub(crate) async fn begin_enrolment(
+    state: &AppState,
+    person: &Person,
+) -> Result<Enrolment, ApiError> {
     if person.user.totp_secret.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -372,14 +456,7 @@ pub async fn totp_enroll(
     let key = DataKey::generate().map_err(|_| ApiError::internal())?;
     let secret = TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
         .map_err(|_| ApiError::internal())?;
-    let uri = kenshin_auth::totp_uri(
-        &secret,
-        &person.user.login,
-        &person.user.org_code,
-        kenshin_auth::TotpIssuer::Japanese,
-    )
-    .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let svg = kenshin_auth::totp_qr_svg(&uri).map_err(|_| ApiError::internal())?;
+    let enrolment = enrolment_of(&secret, &person.user)?;
     let wrapped = state
         .vault
         .keys()
@@ -393,10 +470,7 @@ pub async fn totp_enroll(
         .lock()
         .map_err(|_| ApiError::internal())?
         .insert(person.session.to_hex(), wrapped.as_bytes().to_vec());
-    Ok(Json(Enrolment {
-        otpauth_uri: uri.to_string(),
-        qr_svg: svg.to_string(),
-    }))
+    Ok(enrolment)
 }
 
 #[derive(Debug, Deserialize)]
@@ -418,6 +492,18 @@ pub async fn totp_confirm(
     Json(request): Json<CodeRequest>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
     person.check_csrf(&state, &headers)?;
+    Ok(Json(RecoveryCodes {
+        recovery_codes: finish_enrolment(&state, &person, &request.code).await?,
+    }))
+}
+
+/// Confirms the pending TOTP secret with a code and enrols it; returns the recovery codes
+/// (shown once).
+pub(crate) async fn finish_enrolment(
+    state: &AppState,
+    person: &Person,
+    code: &str,
+) -> Result<Vec<String>, ApiError> {
     let pending = state
         .pending_totp
         .lock()
@@ -441,7 +527,7 @@ pub async fn totp_confirm(
         .map_err(|_| ApiError::internal())?;
     let secret = TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
         .map_err(|_| ApiError::internal())?;
-    let step = kenshin_auth::verify_totp(&secret, &request.code, OffsetDateTime::now_utc(), None)
+    let step = kenshin_auth::verify_totp(&secret, code, OffsetDateTime::now_utc(), None)
         .map_err(|_| invalid())?;
     let (codes, set) = kenshin_auth::generate_recovery_codes(&state.server_key, &person.user.login)
         .map_err(|_| ApiError::internal())?;
@@ -464,9 +550,7 @@ pub async fn totp_confirm(
         .lock()
         .map_err(|_| ApiError::internal())?
         .remove(&person.session.to_hex());
-    Ok(Json(RecoveryCodes {
-        recovery_codes: codes.iter().map(|c| c.as_str().to_owned()).collect(),
-    }))
+    Ok(codes.iter().map(|c| c.as_str().to_owned()).collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -484,9 +568,32 @@ pub async fn change_password(
     Json(request): Json<PasswordChange>,
 ) -> Result<Response, ApiError> {
     person.check_csrf(&state, &headers)?;
+    match replace_password(&state, &person, &request.current, &request.new).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(problems) => {
+            let body = serde_json::json!({
+                "error": {
+                    "code": "weak_password",
+                    "message": problems.iter().map(|p| p.message_en()).collect::<Vec<_>>().join("; "),
+                    "problems": problems,
+                }
+            });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+    }
+}
+
+/// Changes the person's password after checking the current one (`invalid_credentials`
+/// if wrong); the inner `Err` lists what the guideline's rules find wrong with the new one.
+pub(crate) async fn replace_password(
+    state: &AppState,
+    person: &Person,
+    current: &str,
+    new: &str,
+) -> Result<Result<(), Vec<kenshin_auth::PasswordProblem>>, ApiError> {
     let user = &person.user;
     let hash = user.password_hash.clone();
-    let current = request.current.clone();
+    let current = current.to_owned();
     let _permit = hashing()
         .acquire()
         .await
@@ -505,21 +612,14 @@ pub async fn change_password(
         org_code: &user.org_code,
         second_factor_enrolled: user.totp_secret.is_some(),
     };
-    if let Err(problems) = kenshin_auth::check_password(&request.new, &context) {
-        let body = serde_json::json!({
-            "error": {
-                "code": "weak_password",
-                "message": problems.iter().map(|p| p.message_en()).collect::<Vec<_>>().join("; "),
-                "problems": problems,
-            }
-        });
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+    if let Err(problems) = kenshin_auth::check_password(new, &context) {
+        return Ok(Err(problems));
     }
-    let new = request.new.clone();
+    let new = new.to_owned();
     let hash = tokio::task::spawn_blocking(move || kenshin_auth::hash_password(&new))
         .await
         .map_err(|_| ApiError::internal())?
         .map_err(|_| ApiError::internal())?;
     state.db.set_password(user.id, &hash, false).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(Ok(()))
 }

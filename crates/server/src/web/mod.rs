@@ -1,0 +1,351 @@
+//! The web UI: server-rendered pages for people, Japanese first (`kenshin-ui` holds the
+//! templates and texts; this module gathers the data, checks rights and answers).
+//!
+//! Every page goes through the same checks as the API: a session of an active person (else
+//! the login page), first-login setup finished (else the setup page), the permission matrix
+//! through [`Caller::may`], and tenant scoping in the store, where another organisation's
+//! object is not found — the same not-found page as a page that does not exist. Forms carry
+//! the session's CSRF token; the login form a double-submit token of its own. Uploads and
+//! downloads use the API itself (the session cookie and CSRF header work there), so the
+//! browser and the batch clients share one code path.
+
+mod pages;
+mod setup;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kenshin_auth::{Action, Resource, Role, SessionId};
+use kenshin_ui::Lang;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::api::auth::{Caller, Principal};
+use crate::error::ApiError;
+use crate::AppState;
+
+pub const LANG_COOKIE: &str = "kr_lang";
+
+/// The pages and their form handlers.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(setup::login_page).post(setup::login))
+        .route("/logout", post(setup::logout))
+        .route("/setup", get(setup::setup_page))
+        .route("/setup/totp", post(setup::setup_totp))
+        .route("/setup/password", post(setup::setup_password))
+        .route("/submissions", get(pages::submissions))
+        .route("/submissions/{id}", get(pages::submission))
+        .route("/upload", get(pages::upload))
+        .route("/inbox", get(pages::inbox))
+        .route("/deliveries/{id}", get(pages::delivery))
+        .route("/deliveries/{id}/confirm", post(pages::confirm))
+        .route("/history", get(pages::history))
+        .route("/ops", get(pages::ops))
+        .route("/lang/{code}", get(set_language))
+        .route("/static/{file}", get(static_file))
+}
+
+/// The page language: the `kr_lang` cookie, else the browser's preference, else Japanese.
+pub struct PageLang(pub Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageLang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PageLang(lang_of(&parts.headers)))
+    }
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    cookie(headers, LANG_COOKIE)
+        .and_then(|v| Lang::parse(&v))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Lang::from_accept_language)
+        })
+        .unwrap_or_default()
+}
+
+/// A cookie's value by name.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.to_owned())
+        })
+}
+
+/// A person with a session whose account is set up (second factor enrolled, initial
+/// password changed). Anyone else is sent to the login or the setup page.
+pub struct WebPerson {
+    pub caller: Caller,
+    pub lang: Lang,
+    pub path: String,
+}
+
+impl WebPerson {
+    fn user(&self) -> &kenshin_store::UserRecord {
+        match &self.caller.principal {
+            Principal::Person { user, .. } => user,
+            Principal::Certificate(_) => unreachable!("a web person always has a session"),
+        }
+    }
+
+    fn session(&self) -> &SessionId {
+        match &self.caller.principal {
+            Principal::Person { session, .. } => session,
+            Principal::Certificate(_) => unreachable!("a web person always has a session"),
+        }
+    }
+
+    pub fn may(&self, resource: Resource, action: Action) -> bool {
+        self.caller.may(resource, action)
+    }
+
+    /// The answer when the role does not allow a page.
+    fn forbidden(&self, state: &AppState) -> Response {
+        error_page(
+            state,
+            self.lang,
+            Some(self),
+            StatusCode::FORBIDDEN,
+            "error.forbidden",
+        )
+    }
+
+    fn csrf(&self, state: &AppState) -> String {
+        kenshin_auth::csrf_token(&state.server_key, self.session())
+    }
+
+    /// Whether a form carried this session's CSRF token.
+    fn csrf_ok(&self, state: &AppState, presented: &str) -> bool {
+        kenshin_auth::verify_csrf(&state.server_key, self.session(), presented).is_ok()
+    }
+
+    /// The menu: only what the person's role may use.
+    fn nav(&self) -> Vec<(&'static str, &'static str)> {
+        let mut nav = vec![("/", "nav.home")];
+        let kind = crate::accounts::org_kind(self.caller.org.kind);
+        if self.may(Resource::Submission, Action::Create) {
+            nav.push(("/upload", "nav.upload"));
+        }
+        if self.may(Resource::Submission, Action::Read) {
+            nav.push(("/submissions", "nav.submissions"));
+        }
+        if kenshin_auth::Kinds::RECEIVERS.contains(kind)
+            && self.may(Resource::Delivery, Action::Read)
+        {
+            nav.push(("/inbox", "nav.inbox"));
+        }
+        if kind == kenshin_auth::OrgKindLite::Operator && self.may(Resource::Usage, Action::Read) {
+            nav.push(("/ops", "nav.ops"));
+        }
+        nav.push(("/history", "nav.history"));
+        nav
+    }
+
+    /// The context every page of a logged-in person shares.
+    fn context(&self, state: &AppState, title: &str) -> Value {
+        let user = self.user();
+        let current = self.path.split('?').next().unwrap_or("/");
+        let nav: Vec<Value> = self
+            .nav()
+            .into_iter()
+            .map(|(href, key)| {
+                let here = href == current || (href != "/" && current.starts_with(href));
+                json!({"href": href, "key": key, "current": here})
+            })
+            .collect();
+        json!({
+            "title": title,
+            "path": self.path,
+            "now": now_text(),
+            "idle_seconds": state.config.session_idle_seconds,
+            "csrf": self.csrf(state),
+            "me": {
+                "login": user.login,
+                "name": user.display_name,
+                "org": self.caller.org.code.to_string(),
+                "org_name": self.caller.org.name,
+                "role": user.role,
+            },
+            "nav": nav,
+        })
+    }
+}
+
+fn now_text() -> String {
+    kenshin_core::api::timestamp::format(OffsetDateTime::now_utc())
+}
+
+fn path_of(parts: &Parts) -> String {
+    parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into())
+}
+
+impl FromRequestParts<AppState> for WebPerson {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let lang = lang_of(&parts.headers);
+        let Some((user, session)) = crate::api::people::session_of(parts, state)
+            .await
+            .map_err(|e| error_page(state, lang, None, e.status, "error.internal"))?
+        else {
+            // Expired or absent: a person who had a session cookie is told why.
+            let target = if crate::api::people::has_session_cookie(&parts.headers) {
+                "/login?expired=1"
+            } else {
+                "/login"
+            };
+            return Err(Redirect::to(target).into_response());
+        };
+        if user.totp_secret.is_none() || user.must_change_password {
+            return Err(Redirect::to("/setup").into_response());
+        }
+        let org = state.db.org_by_id(user.org_id).await.map_err(|_| {
+            error_page(
+                state,
+                lang,
+                None,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error.internal",
+            )
+        })?;
+        crate::access::identify(parts, &org.code.to_string(), "user", &user.login);
+        let roles = user.role.parse::<Role>().into_iter().collect();
+        Ok(WebPerson {
+            caller: Caller {
+                org,
+                principal: Principal::Person { user, session },
+                roles,
+            },
+            lang,
+            path: path_of(parts),
+        })
+    }
+}
+
+/// An HTML page.
+fn html(state: &AppState, status: StatusCode, page: &str, lang: Lang, context: Value) -> Response {
+    match state.pages.render(page, lang, context) {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "page rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// The error page for `status`; `message` is a catalogue key.
+fn error_page(
+    state: &AppState,
+    lang: Lang,
+    person: Option<&WebPerson>,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let heading = match status {
+        StatusCode::NOT_FOUND => "error.not_found_heading",
+        StatusCode::FORBIDDEN => "error.forbidden_heading",
+        StatusCode::CONFLICT | StatusCode::GONE => "error.conflict_heading",
+        _ => "error.internal_heading",
+    };
+    let mut context = match person {
+        Some(person) => person.context(state, "page.error"),
+        None => json!({"title": "page.error", "path": "/"}),
+    };
+    context["heading"] = heading.into();
+    context["message"] = message.into();
+    html(state, status, "error.html", lang, context)
+}
+
+/// An API-level error as a page: another organisation's object and a missing one are the
+/// same not-found page.
+fn api_error_page(state: &AppState, person: &WebPerson, err: ApiError) -> Response {
+    let message = match err.status {
+        StatusCode::NOT_FOUND => "error.not_found",
+        StatusCode::FORBIDDEN => "error.forbidden",
+        StatusCode::CONFLICT | StatusCode::GONE => "error.conflict",
+        _ => "error.internal",
+    };
+    error_page(state, person.lang, Some(person), err.status, message)
+}
+
+/// The not-found page for paths outside the API.
+pub async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    PageLang(lang): PageLang,
+) -> Response {
+    error_page(&state, lang, None, StatusCode::NOT_FOUND, "error.not_found")
+}
+
+#[derive(serde::Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// `GET /lang/{ja|en}?next=/path`: remembers the language, back to the page.
+async fn set_language(
+    axum::extract::Path(code): axum::extract::Path<String>,
+    axum::extract::Query(next): axum::extract::Query<Next>,
+) -> Response {
+    let Some(lang) = Lang::parse(&code) else {
+        return Redirect::to("/").into_response();
+    };
+    // Only a path on this site: never `//host` or a scheme, so this is no open redirect.
+    let target = next
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; Secure; SameSite=Lax",
+        lang.code()
+    );
+    let mut response = Redirect::to(&target).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match kenshin_ui::STATIC_FILES
+        .iter()
+        .find(|(name, _, _)| *name == file)
+    {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Security headers of every page: scripts and styles only from this site (no inline
+/// script), no framing, no referrer, forms only to this site.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";

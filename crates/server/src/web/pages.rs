@@ -1,0 +1,423 @@
+//! The pages of a logged-in person: home, sending, sent files, inbox, 受信完了, own
+//! activity and the operator console.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use kenshin_auth::{Action, Resource};
+use kenshin_core::{DeliveryId, DeliveryState, SubmissionId};
+use kenshin_store::ListFilter;
+use kenshin_ui::chart::{bar_chart, Bar};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use super::{api_error_page, error_page, html, WebPerson};
+use crate::api::views;
+use crate::error::ApiError;
+use crate::{relay, AppState};
+
+#[derive(Deserialize)]
+pub struct HomeQuery {
+    welcome: Option<String>,
+}
+
+/// `GET /`: the menu of what the person may do; the login page for anyone else.
+pub async fn home(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Query(query): Query<HomeQuery>,
+) -> Response {
+    let mut context = person.context(&state, "page.home");
+    if query.welcome.is_some() {
+        context["flash"] = json!({"kind": "ok", "key": "setup.done"});
+    }
+    html(&state, StatusCode::OK, "home.html", person.lang, context)
+}
+
+fn page_or_error(
+    state: &AppState,
+    person: &WebPerson,
+    result: Result<Response, ApiError>,
+) -> Response {
+    result.unwrap_or_else(|err| api_error_page(state, person, err))
+}
+
+/// Submissions per day over the last 14 days (JST), as an SVG bar chart.
+fn per_day_chart(lang: kenshin_ui::Lang, received: &[OffsetDateTime]) -> String {
+    let jst = UtcOffset::from_hms(9, 0, 0).unwrap_or(UtcOffset::UTC);
+    let today = OffsetDateTime::now_utc().to_offset(jst).date();
+    let bars: Vec<Bar> = (0..14)
+        .rev()
+        .map(|back| {
+            let day = today - Duration::days(back);
+            Bar {
+                label: format!("{}/{}", u8::from(day.month()), day.day()),
+                value: received
+                    .iter()
+                    .filter(|at| at.to_offset(jst).date() == day)
+                    .count() as u64,
+            }
+        })
+        .collect();
+    bar_chart(kenshin_ui::text(lang, "submissions.chart_title"), &bars)
+}
+
+/// `GET /submissions`: the organisation's sent files, each receiver's state, a chart.
+pub async fn submissions(State(state): State<AppState>, person: WebPerson) -> Response {
+    if !person.may(Resource::Submission, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let result = async {
+        let filter = ListFilter {
+            state: None,
+            limit: 200,
+            offset: 0,
+        };
+        let (records, total) = state
+            .db
+            .list_submissions(person.caller.org.id, &filter)
+            .await?;
+        let received: Vec<OffsetDateTime> = records.iter().map(|r| r.received_at).collect();
+        let mut items = Vec::with_capacity(records.len());
+        for record in records {
+            let deliveries = state.db.submission_deliveries(record.id).await?;
+            items.push(views::submission(record, deliveries));
+        }
+        let mut context = person.context(&state, "page.submissions");
+        context["items"] = serde_json::to_value(&items).unwrap_or_default();
+        context["total"] = total.into();
+        context["chart"] = per_day_chart(person.lang, &received).into();
+        context["may_upload"] = person.may(Resource::Submission, Action::Create).into();
+        Ok(html(
+            &state,
+            StatusCode::OK,
+            "submissions.html",
+            person.lang,
+            context,
+        ))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
+/// The ledger history of a file as the person may see it, each entry's inclusion in the
+/// current checkpoint proven here (✓ only for proven entries).
+async fn ledger_history(
+    state: &AppState,
+    submission: SubmissionId,
+    delivery: Option<DeliveryId>,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let Some(checkpoint) = state
+        .ledger
+        .checkpoint()
+        .await
+        .map_err(|_| ApiError::internal())?
+    else {
+        return Ok((Vec::new(), None));
+    };
+    let mut history = Vec::new();
+    for event in state.db.events_for_submission(submission).await? {
+        // A receiver sees the file's own entries and those of its delivery, not other
+        // receivers' deliveries.
+        if let (Some(wanted), Some(of)) = (delivery, &event.delivery_id) {
+            if of != &wanted.to_string() {
+                continue;
+            }
+        }
+        let index = (event.seq - 1) as u64;
+        if index >= checkpoint.size {
+            continue;
+        }
+        let entry = state.db.ledger_entry(index).await?;
+        let proof = state
+            .ledger
+            .inclusion_proof(index, checkpoint.size)
+            .await
+            .map_err(|_| ApiError::internal())?;
+        let leaf = kenshin_ledger::leaf_hash(&entry.entry);
+        if kenshin_ledger::verify_inclusion(&leaf, index, checkpoint.size, &proof, &checkpoint.root)
+            .is_ok()
+        {
+            history.push(json!({
+                "index": index,
+                "at": kenshin_core::api::timestamp::format(event.at),
+                "kind": event.kind.as_str(),
+            }));
+        }
+    }
+    Ok((history, Some(checkpoint.note)))
+}
+
+/// `GET /submissions/{id}`: the receipt — states, conversion counts, the ledger history.
+pub async fn submission(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Path(id): Path<String>,
+) -> Response {
+    if !person.may(Resource::Submission, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let result = async {
+        let id: SubmissionId = id.parse().map_err(|_| ApiError::not_found())?;
+        let record = state.db.submission(person.caller.org.id, id).await?;
+        let deliveries = state.db.submission_deliveries(record.id).await?;
+        let view = views::submission(record, deliveries);
+        let (history, checkpoint) = ledger_history(&state, id, None).await?;
+        let mut context = person.context(&state, "page.submission");
+        context["s"] = serde_json::to_value(&view).unwrap_or_default();
+        context["history"] = history.into();
+        context["checkpoint"] = checkpoint.into();
+        context["may_report"] = person.may(Resource::Report, Action::Read).into();
+        Ok(html(
+            &state,
+            StatusCode::OK,
+            "submission.html",
+            person.lang,
+            context,
+        ))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
+/// `GET /upload`: the receivers this organisation has routes to.
+pub async fn upload(State(state): State<AppState>, person: WebPerson) -> Response {
+    if !person.may(Resource::Submission, Action::Create) {
+        return person.forbidden(&state);
+    }
+    let result = async {
+        let orgs = state.db.list_orgs().await?;
+        let mut receivers = Vec::new();
+        for route in state.db.list_routes().await? {
+            if route.sender == person.caller.org.code
+                && route.mode == kenshin_core::RouteMode::PassThrough
+            {
+                if let Some(org) = orgs.iter().find(|o| o.code == route.receiver) {
+                    receivers.push(json!({"code": org.code.to_string(), "name": org.name}));
+                }
+            }
+        }
+        let convert = state.db.has_convert_route(person.caller.org.id).await?;
+        let mut context = person.context(&state, "page.upload");
+        context["receivers"] = receivers.into();
+        context["convert"] = convert.into();
+        Ok(html(
+            &state,
+            StatusCode::OK,
+            "upload.html",
+            person.lang,
+            context,
+        ))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    state: Option<String>,
+}
+
+/// `GET /inbox?state=`: deliveries addressed to the organisation, with the time left before
+/// unconfirmed ones are destroyed.
+pub async fn inbox(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Query(query): Query<InboxQuery>,
+) -> Response {
+    if !person.may(Resource::Delivery, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let wanted = query
+        .state
+        .filter(|s| !s.is_empty() && s.parse::<DeliveryState>().is_ok());
+    let result = async {
+        let filter = ListFilter {
+            state: wanted.clone(),
+            limit: 200,
+            offset: 0,
+        };
+        let (records, total) = state
+            .db
+            .list_deliveries(person.caller.org.id, &filter)
+            .await?;
+        let items: Vec<_> = records.into_iter().map(views::delivery).collect();
+        let mut context = person.context(&state, "page.inbox");
+        context["items"] = serde_json::to_value(&items).unwrap_or_default();
+        context["total"] = total.into();
+        context["state"] = wanted.into();
+        context["states"] = json!(["ready", "downloaded", "confirmed", "expired", "withdrawn"]);
+        Ok(html(
+            &state,
+            StatusCode::OK,
+            "inbox.html",
+            person.lang,
+            context,
+        ))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
+#[derive(Deserialize)]
+pub struct DeliveryQuery {
+    confirmed: Option<String>,
+}
+
+/// `GET /deliveries/{id}`: details, download, 受信完了.
+pub async fn delivery(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Path(id): Path<String>,
+    Query(query): Query<DeliveryQuery>,
+) -> Response {
+    if !person.may(Resource::Delivery, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let result = async {
+        let id: DeliveryId = id.parse().map_err(|_| ApiError::not_found())?;
+        let record = state.db.delivery(person.caller.org.id, id).await?;
+        let view = views::delivery(record);
+        let (history, _) = ledger_history(&state, view.submission_id, Some(id)).await?;
+        let mut context = person.context(&state, "page.delivery");
+        context["d"] = serde_json::to_value(&view).unwrap_or_default();
+        context["history"] = history.into();
+        context["may_download"] = person
+            .may(Resource::DeliveryContent, Action::Download)
+            .into();
+        context["may_confirm"] = person.may(Resource::Delivery, Action::Confirm).into();
+        if query.confirmed.is_some() {
+            context["flash"] = json!({"kind": "ok", "key": "delivery.confirmed"});
+        }
+        Ok(html(
+            &state,
+            StatusCode::OK,
+            "delivery.html",
+            person.lang,
+            context,
+        ))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+/// `POST /deliveries/{id}/confirm`: 受信完了 — the content is destroyed.
+pub async fn confirm(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !person.csrf_ok(&state, &form.csrf) {
+        return error_page(
+            &state,
+            person.lang,
+            Some(&person),
+            StatusCode::FORBIDDEN,
+            "error.csrf",
+        );
+    }
+    if !person.may(Resource::Delivery, Action::Confirm) {
+        return person.forbidden(&state);
+    }
+    let result = async {
+        let id: DeliveryId = id.parse().map_err(|_| ApiError::not_found())?;
+        relay::confirm(&state, &person.caller.org, id, &person.caller.actor()).await?;
+        Ok(Redirect::to(&format!("/deliveries/{id}?confirmed=1")).into_response())
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
+/// `GET /history`: the person's own latest activity.
+pub async fn history(State(state): State<AppState>, person: WebPerson) -> Response {
+    let result = async {
+        let rows = state
+            .db
+            .search_access_latest(&kenshin_store::AccessFilter {
+                org: Some(person.caller.org.code.to_string()),
+                actor: Some(person.caller.actor().trim_start_matches("user:").to_owned()),
+                limit: 200,
+                ..Default::default()
+            })
+            .await?;
+        let rows: Vec<Value> = rows
+            .into_iter()
+            .map(|r| {
+                json!({
+                    "at": kenshin_core::api::timestamp::format(r.at),
+                    "action": r.action,
+                    "objects": r.objects,
+                    "outcome": r.outcome,
+                    "source": r.source,
+                })
+            })
+            .collect();
+        let mut context = person.context(&state, "page.history");
+        context["rows"] = rows.into();
+        Ok(html(
+            &state,
+            StatusCode::OK,
+            "history.html",
+            person.lang,
+            context,
+        ))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
+/// `GET /ops`: the operator console — metadata only, never content.
+pub async fn ops(State(state): State<AppState>, person: WebPerson) -> Response {
+    let operator = person.caller.org.kind == kenshin_core::OrgKind::Operator;
+    if !operator || !person.may(Resource::Usage, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let result = async {
+        let usage: Vec<Value> = state
+            .db
+            .usage(None)
+            .await?
+            .into_iter()
+            .map(|u| {
+                json!({"month": u.month, "receiver": format!("{} ({})", u.org_name, u.org_code), "records": u.records})
+            })
+            .collect();
+        let orgs: Vec<Value> = state
+            .db
+            .list_orgs()
+            .await?
+            .into_iter()
+            .map(|o| json!({"code": o.code.to_string(), "name": o.name, "kind": o.kind.as_str()}))
+            .collect();
+        let routes: Vec<Value> = state
+            .db
+            .list_routes()
+            .await?
+            .into_iter()
+            .map(|r| json!({"from": r.sender.to_string(), "to": r.receiver.to_string(), "mode": r.mode.as_str()}))
+            .collect();
+        let alerts = crate::access::AlertCounts::recent(&state.db, OffsetDateTime::now_utc())
+            .await
+            .map(|counts| counts.reasons())
+            .unwrap_or_default();
+        let mut context = person.context(&state, "page.ops");
+        context["usage"] = usage.into();
+        context["orgs"] = orgs.into();
+        context["routes"] = routes.into();
+        context["alerts"] = alerts.into();
+        context["queue_depth"] = state.db.queue_depth().await?.into();
+        context["ledger_size"] = state.db.ledger_size().await?.into();
+        Ok(html(&state, StatusCode::OK, "ops.html", person.lang, context))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}

@@ -1,0 +1,117 @@
+// Kenshin Relay: the few places where a script helps. Pages work without it except the
+// upload progress. No inline script anywhere (the CSP forbids it).
+'use strict';
+
+(function () {
+  // Session timeout notice: warn two minutes before the idle timeout, then go to the login
+  // page, which says why.
+  var idle = parseInt(document.body.getAttribute('data-idle-seconds') || '0', 10);
+  if (idle > 0) {
+    var notice = document.getElementById('session-notice');
+    var warnAfter = Math.max(idle - 120, Math.floor(idle * 0.8)) * 1000;
+    setTimeout(function () { if (notice) { notice.hidden = false; } }, warnAfter);
+    setTimeout(function () { window.location.assign('/login?expired=1'); }, idle * 1000 + 1000);
+  }
+
+  // Confirmation dialogs for irreversible actions (受信完了).
+  document.querySelectorAll('form[data-confirm]').forEach(function (form) {
+    form.addEventListener('submit', function (event) {
+      if (!window.confirm(form.getAttribute('data-confirm'))) {
+        event.preventDefault();
+      }
+    });
+  });
+
+  // The confirm button becomes usable once the file has been downloaded.
+  var download = document.querySelector('[data-testid="download"]');
+  var confirmButton = document.querySelector('[data-testid="confirm"]');
+  if (download && confirmButton) {
+    download.addEventListener('click', function () {
+      setTimeout(function () { confirmButton.disabled = false; confirmButton.removeAttribute('title'); }, 500);
+    });
+  }
+
+  // Uploads: each file streamed to the API with a progress bar; then the receipt page.
+  var form = document.getElementById('upload');
+  if (!form) { return; }
+  var input = document.getElementById('files');
+  var drop = document.getElementById('drop');
+  var list = document.getElementById('progress');
+  ['dragenter', 'dragover'].forEach(function (name) {
+    drop.addEventListener(name, function (e) { e.preventDefault(); drop.classList.add('over'); });
+  });
+  ['dragleave', 'drop'].forEach(function (name) {
+    drop.addEventListener(name, function (e) { e.preventDefault(); drop.classList.remove('over'); });
+  });
+  drop.addEventListener('drop', function (e) {
+    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; }
+  });
+
+  function send(file, to) {
+    return new Promise(function (resolve) {
+      var item = document.createElement('li');
+      var label = document.createElement('span');
+      label.textContent = file.name + ' ';
+      var bar = document.createElement('progress');
+      bar.max = 100; bar.value = 0;
+      bar.setAttribute('aria-label', file.name);
+      var status = document.createElement('span');
+      status.className = 'status';
+      item.appendChild(label); item.appendChild(bar); item.appendChild(status);
+      list.appendChild(item);
+      var query = 'filename=' + encodeURIComponent(file.name) + (to ? '&to=' + encodeURIComponent(to) : '');
+      var xhr = new XMLHttpRequest();
+      xhr.open('POST', '/api/v1/submissions?' + query);
+      xhr.setRequestHeader('x-csrf-token', form.getAttribute('data-csrf'));
+      xhr.setRequestHeader('content-type', 'application/octet-stream');
+      xhr.upload.addEventListener('progress', function (e) {
+        if (e.lengthComputable) {
+          bar.value = Math.round(e.loaded / e.total * 100);
+          status.textContent = ' ' + bar.value + '%';
+        }
+      });
+      xhr.addEventListener('load', function () {
+        var body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (ignored) { body = null; }
+        if (xhr.status === 201 && body && body.id) {
+          bar.value = 100;
+          status.textContent = ' ' + form.getAttribute('data-done') + ' ';
+          var link = document.createElement('a');
+          link.href = '/submissions/' + body.id;
+          link.textContent = body.id;
+          link.setAttribute('data-testid', 'receipt-link');
+          status.appendChild(link);
+          item.className = 'ok';
+          resolve(body.id);
+        } else {
+          var message = body && body.error ? body.error.message : String(xhr.status);
+          status.textContent = ' ' + form.getAttribute('data-failed') + ': ' + message;
+          item.className = 'error';
+          resolve(null);
+        }
+      });
+      xhr.addEventListener('error', function () {
+        status.textContent = ' ' + form.getAttribute('data-failed');
+        item.className = 'error';
+        resolve(null);
+      });
+      xhr.send(file);
+    });
+  }
+
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var to = document.getElementById('to').value;
+    var files = Array.prototype.slice.call(input.files);
+    var button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    files.reduce(function (chain, file) {
+      return chain.then(function (ids) { return send(file, to).then(function (id) { ids.push(id); return ids; }); });
+    }, Promise.resolve([])).then(function (ids) {
+      button.disabled = false;
+      if (ids.length === 1 && ids[0]) {
+        setTimeout(function () { window.location.assign('/submissions/' + ids[0]); }, 800);
+      }
+    });
+  });
+})();

@@ -1,0 +1,136 @@
+//! The catalogues and templates agree, and every page renders in both languages.
+
+use kenshin_ui::{text, Lang, Pages};
+use serde_json::json;
+
+fn catalogue_keys(lang: Lang) -> Vec<String> {
+    let source = match lang {
+        Lang::Ja => include_str!("../locales/ja.toml"),
+        Lang::En => include_str!("../locales/en.toml"),
+    };
+    let table: toml::Table = source.parse().unwrap();
+    let mut keys = Vec::new();
+    for (section, value) in table {
+        for key in value.as_table().unwrap().keys() {
+            keys.push(format!("{section}.{key}"));
+        }
+    }
+    keys.sort();
+    keys
+}
+
+#[test]
+fn both_catalogues_have_the_same_keys() {
+    assert_eq!(catalogue_keys(Lang::Ja), catalogue_keys(Lang::En));
+}
+
+#[test]
+fn every_literal_key_in_the_templates_exists() {
+    let keys = catalogue_keys(Lang::Ja);
+    for (name, source) in Pages::sources() {
+        for (i, _) in source.match_indices("t(\"") {
+            let rest = &source[i + 3..];
+            let key = &rest[..rest.find('"').unwrap()];
+            if key.ends_with('.') {
+                continue; // a prefix completed at render time, e.g. "role." ~ me.role
+            }
+            assert!(keys.iter().any(|k| k == key), "{name}: {key}");
+        }
+        for (i, _) in source.match_indices("t('") {
+            let rest = &source[i + 3..];
+            let key = &rest[..rest.find('\'').unwrap()];
+            assert!(keys.iter().any(|k| k == key), "{name}: {key}");
+        }
+    }
+}
+
+fn context() -> serde_json::Value {
+    let delivery = json!({
+        "id": "0190f000-0000-7000-8000-000000000001",
+        "submission_id": "0190f000-0000-7000-8000-000000000002",
+        "sender": {"code": "inst-1", "name": "さくら健診センター"},
+        "receiver": {"code": "ins-1", "name": "みどり健保 <script>"},
+        "filename": "結果<b>.csv",
+        "size": 1234,
+        "sha256": "ab".repeat(32),
+        "state": "downloaded",
+        "created_at": "2026-11-21T01:00:00Z",
+        "expires_at": "2026-12-21T01:00:00Z",
+        "first_downloaded_at": "2026-11-21T02:00:00Z",
+        "download_count": 1,
+        "confirmed_at": null,
+        "records": 12
+    });
+    json!({
+        "title": "page.home",
+        "path": "/x?a=<b>",
+        "now": "2026-11-21T03:00:00Z",
+        "idle_seconds": 900,
+        "csrf": "token",
+        "login_csrf": "token",
+        "me": {"login": "a", "name": "山田 花子", "org": "inst-1", "org_name": "さくら", "role": "sender"},
+        "nav": [{"href": "/", "key": "nav.home", "current": true}, {"href": "/upload", "key": "nav.upload", "current": false}],
+        // One item usable as a submission (sent files) and as a delivery (inbox).
+        "items": [{"id": "s1", "filename": "a<i>.csv", "size": 10, "state": "ready", "received_at": "2026-11-21T01:00:00Z",
+                   "created_at": "2026-11-21T01:00:00Z", "expires_at": "2026-12-21T01:00:00Z",
+                   "sender": {"code": "inst-1", "name": "さくら"}, "deliveries": [delivery.clone()]}],
+        "total": 1,
+        "s": {"id": "s1", "filename": "a.csv", "size": 10, "sha256": "00", "state": "delivered", "received_at": "2026-11-21T01:00:00Z",
+              "deliveries": [delivery.clone()], "conversion": {"records_in": 3, "records_out": 2, "records_rejected": 1, "records_unrouted": 0}},
+        "d": delivery,
+        "history": [{"index": 3, "at": "2026-11-21T01:00:00Z", "kind": "received"}],
+        "checkpoint": "example.org/log\n4\nabc=\n",
+        "chart": "<svg></svg>",
+        "receivers": [{"code": "ins-1", "name": "みどり"}],
+        "states": ["ready", "downloaded"],
+        "rows": [{"at": "2026-11-21T01:00:00Z", "action": "login", "objects": ["user:a"], "outcome": "success", "source": "127.0.0.1"}],
+        "usage": [{"month": "2026-11", "receiver": "ins-1", "records": 5, "deliveries": 1}],
+        "orgs": [{"code": "ins-1", "name": "みどり", "kind": "insurer"}],
+        "routes": [{"from": "inst-1", "to": "ins-1", "mode": "pass_through"}],
+        "alerts": [],
+        "queue_depth": 0,
+        "ledger_size": 4,
+        "step": "totp",
+        "qr_svg": "<svg id=\"qr\"></svg>",
+        "secret": "JBSWY3DPEHPK3PXP",
+        "heading": "error.not_found_heading",
+        "message": "error.not_found",
+        "may_upload": true, "may_download": true, "may_confirm": true, "may_report": true
+    })
+}
+
+#[test]
+fn every_page_renders_in_both_languages_and_escapes_data() {
+    let pages = Pages::new();
+    for name in Pages::names().filter(|n| *n != "base.html") {
+        for lang in [Lang::Ja, Lang::En] {
+            let html = pages
+                .render(name, lang, context())
+                .unwrap_or_else(|e| panic!("{name} {lang}: {e:#}"));
+            assert!(html.starts_with("<!doctype html>"), "{name}");
+            assert!(html.contains(&format!("<html lang=\"{lang}\">")), "{name}");
+            assert!(!html.contains("<script>"), "{name}: unescaped data");
+            assert!(!html.contains("<b>.csv"), "{name}: unescaped file name");
+            // No catalogue key shows through untranslated.
+            for key in ["nav.", "page.", "field.", "error.", "login.", "setup."] {
+                assert!(
+                    !html.contains(&format!(">{key}")),
+                    "{name} {lang}: untranslated {key}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn text_falls_back_to_the_key_and_accept_language_picks_japanese_first() {
+    assert_eq!(text(Lang::En, "nav.inbox"), "Inbox");
+    assert_eq!(text(Lang::Ja, "nav.inbox"), "受信箱");
+    assert_eq!(text(Lang::Ja, "no.such.key"), "no.such.key");
+    assert_eq!(
+        Lang::from_accept_language("en-US,en;q=0.9,ja;q=0.8"),
+        Lang::En
+    );
+    assert_eq!(Lang::from_accept_language("ja,en-US;q=0.9"), Lang::Ja);
+    assert_eq!(Lang::from_accept_language("fr"), Lang::Ja);
+}

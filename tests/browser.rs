@@ -1,0 +1,167 @@
+//! The web UI in a real browser: starts a relay over real TLS with synthetic organisations
+//! and fresh accounts, then runs `tests/browser/flows.mjs` (playwright-core driving Debian's
+//! Chromium): first login with TOTP enrolment, upload with progress and the receipt, the
+//! receiver's download and 受信完了, another organisation's not-found page, the operator's
+//! console without content, the language switch and the session timeout.
+//!
+//! Needs `node`, `/usr/bin/chromium` and `tests/browser/node_modules` (`npm ci` there);
+//! `.ci/run` installs them. Without them the test prints why it skipped — and fails under CI.
+//! `KR_SAVE_SCREENSHOTS=1` writes the screenshots to `docs/screenshots/`.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+const MARKER: &str = "BROWSER-MARKER-検診";
+const IDLE_SECONDS: u32 = 40;
+
+fn missing_prerequisite(root: &Path) -> Option<String> {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Some("node is not installed".into());
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        return Some("/usr/bin/chromium is not installed (apt-get install chromium)".into());
+    }
+    if !root
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+    {
+        return Some("playwright-core is not installed (npm ci in tests/browser)".into());
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_do_their_whole_job_in_the_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(reason) = missing_prerequisite(root) {
+        if std::env::var_os("CI").is_some() {
+            panic!("browser test prerequisites missing under CI: {reason}");
+        }
+        eprintln!("SKIPPED people_do_their_whole_job_in_the_browser: {reason}");
+        return;
+    }
+    let config = kenshin_server::Config {
+        session_idle_seconds: IDLE_SECONDS,
+        ..test_config()
+    };
+    let mut relay = Relay::start_with(config).await;
+    let db = relay.db().await;
+    kenshin_relay::admin::create_org(
+        &db,
+        "operator".parse().unwrap(),
+        kenshin_core::OrgKind::Operator,
+        "健診リレー運用センター",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let mut accounts = serde_json::Map::new();
+    for (i, (key, org, login, name, role)) in [
+        (
+            "sender",
+            INSTITUTION,
+            "sakura.tanaka",
+            "田中 美咲",
+            "sender",
+        ),
+        (
+            "receiver",
+            INSURER,
+            "midori.suzuki",
+            "鈴木 一郎",
+            "receiver",
+        ),
+        ("other", OTHER, "aozora.sato", "佐藤 健太", "receiver"),
+        ("ops", "operator", "ops.yamamoto", "山本 由美", "ops_admin"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let org_record = db.org_by_code(org).await.unwrap();
+        let (_, initial) =
+            kenshin_server::accounts::create_account(&db, &org_record, login, name, role, None)
+                .await
+                .unwrap();
+        accounts.insert(
+            key.into(),
+            json!({
+                "org": org,
+                "login": login,
+                "name": name,
+                "password": initial.as_str(),
+                "newPassword": format!("Hikari-Tsuki*Ume-874{i}"),
+            }),
+        );
+    }
+    db.close().await;
+    let work = relay.dir.path().join("browser");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("upload.csv"), sample_export(20, MARKER)).unwrap();
+    let screenshots = if std::env::var_os("KR_SAVE_SCREENSHOTS").is_some() {
+        root.join("docs/screenshots")
+    } else {
+        work.join("screenshots")
+    };
+
+    let mut child = tokio::process::Command::new("node")
+        .arg("flows.mjs")
+        .current_dir(root.join("tests/browser"))
+        .env("KR_URL", relay.url())
+        .env(
+            "KR_ACCOUNTS",
+            serde_json::Value::Object(accounts).to_string(),
+        )
+        .env("KR_MARKER", MARKER)
+        .env("KR_IDLE_SECONDS", IDLE_SECONDS.to_string())
+        .env("KR_SCREENSHOTS", &screenshots)
+        .env("KR_WORK_DIR", &work)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let status = tokio::time::timeout(Duration::from_secs(300), child.wait())
+        .await
+        .expect("the browser flows finish within 5 minutes")
+        .unwrap();
+    assert!(
+        status.success(),
+        "the browser flows failed (see the output above)"
+    );
+    for page in ["login.png", "receipt.png", "inbox.png", "ops.png"] {
+        assert!(screenshots.join(page).exists(), "{page} was taken");
+    }
+
+    // What the browser did is in the access log, with the people's logins.
+    relay.state().access.flush().await;
+    let db = relay.db().await;
+    let rows = db
+        .search_access(&kenshin_store::AccessFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (actor, action) in [
+        ("sakura.tanaka", "submission_create"),
+        ("midori.suzuki", "delivery_download"),
+        ("midori.suzuki", "delivery_confirm"),
+        ("ops.yamamoto", "ops_console"),
+    ] {
+        assert!(
+            rows.iter()
+                .any(|r| r.actor == actor && r.action == action && r.outcome == "success"),
+            "{actor} {action} is in the access log"
+        );
+    }
+    assert!(rows.iter().all(|r| !r.objects.join(" ").contains(MARKER)));
+    db.close().await;
+    relay.stop().await;
+}

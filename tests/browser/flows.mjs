@@ -1,0 +1,225 @@
+// The web UI in a real browser: Debian's Chromium driven by playwright-core. Run by
+// tests/browser.rs, which starts a relay with synthetic organisations and accounts and passes
+// them in KR_* environment variables. Exits non-zero with a message on the first failure.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const url = process.env.KR_URL;
+const accounts = JSON.parse(process.env.KR_ACCOUNTS);
+const marker = process.env.KR_MARKER;
+const idleSeconds = parseInt(process.env.KR_IDLE_SECONDS, 10);
+const shots = process.env.KR_SCREENSHOTS || '';
+const work = process.env.KR_WORK_DIR;
+if (shots) { mkdirSync(shots, { recursive: true }); }
+
+function step(text) { console.log('browser: ' + text); }
+
+// RFC 6238 TOTP (SHA-1, 30 s, 6 digits) from the base32 secret shown at enrolment.
+function totp(base32, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/=+$/, '').toUpperCase()) {
+    bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return String(value).padStart(6, '0');
+}
+
+async function shot(page, name) {
+  if (shots) { await page.screenshot({ path: join(shots, name), fullPage: true }); }
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+// The relay's own CA signs the server certificate; the browser is told to accept it, as a
+// client would with the CA installed.
+async function newPage(locale = 'ja-JP') {
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true, locale, acceptDownloads: true,
+    viewport: { width: 1200, height: 860 },
+  });
+  const page = await context.newPage();
+  page.cspErrors = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) { page.cspErrors.push(message.text()); }
+  });
+  return page;
+}
+
+// First login: password only, then the TOTP enrolment (QR), recovery codes, new password.
+async function firstLogin(page, account, screenshots = false) {
+  await page.goto(url + '/login');
+  if (screenshots) { await shot(page, 'login.png'); }
+  await page.fill('#login', account.login);
+  await page.fill('#password', account.password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(url + '/setup');
+  const secret = (await page.textContent('[data-testid=totp-secret]')).trim();
+  assert.match(secret, /^[A-Z2-7]+=*$/, 'the manual TOTP key is shown');
+  assert.ok(await page.locator('.qr svg').count() === 1, 'the QR code is an inline SVG');
+  if (screenshots) { await shot(page, 'setup-totp.png'); }
+  // A wrong code is refused and the same QR code stays.
+  await page.fill('#code', '000000');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-testid=setup-error]');
+  assert.equal((await page.textContent('[data-testid=totp-secret]')).trim(), secret);
+  await page.fill('#code', totp(secret));
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-testid=recovery-codes]');
+  assert.equal(await page.locator('[data-testid=recovery-codes] li').count(), 10);
+  // The guideline's rules: a weak password is refused with reasons.
+  await page.fill('#current', account.password);
+  await page.fill('#new', 'password1');
+  await page.click('section[aria-labelledby=pw-h] button[type=submit]');
+  await page.waitForSelector('.notice.error');
+  await page.fill('#current', account.password);
+  await page.fill('#new', account.newPassword);
+  await page.click('section[aria-labelledby=pw-h] button[type=submit]');
+  await page.waitForURL(url + '/?welcome=1');
+  await page.waitForSelector('[data-testid=flash]');
+  return secret;
+}
+
+let failed = false;
+try {
+  // --- The sender: first login, send with visible progress, the receipt ---------------
+  step('sender logs in for the first time');
+  const sender = await newPage();
+  await firstLogin(sender, accounts.sender, true);
+  await shot(sender, 'home.png');
+  assert.ok((await sender.textContent('[data-testid=who]')).includes(accounts.sender.name));
+
+  step('sender uploads with a progress bar');
+  await sender.click('a[href="/upload"]');
+  await sender.waitForURL(url + '/upload');
+  await sender.selectOption('#to', accounts.receiver.org);
+  const upload = readFileSync(join(work, 'upload.csv'));
+  await sender.setInputFiles('#files', { name: '健診結果_2026.csv', mimeType: 'text/csv', buffer: upload });
+  await shot(sender, 'upload.png');
+  await sender.click('#upload button[type=submit]');
+  await sender.waitForSelector('#progress progress');
+  await sender.waitForSelector('[data-testid=receipt-link]');
+  assert.equal(await sender.locator('#progress progress').evaluate((p) => p.value), 100);
+  await sender.waitForURL(/\/submissions\/[0-9a-f-]{36}$/);
+  const receiptUrl = sender.url();
+  await sender.waitForSelector('[data-testid=delivery-state]');
+  assert.equal((await sender.textContent('[data-testid=delivery-state]')).trim(), '未受信');
+  assert.ok(await sender.locator('[data-testid=ledger-history] li').count() >= 2, 'received and delivered are in the ledger, proven');
+  await shot(sender, 'receipt.png');
+  await sender.goto(url + '/submissions');
+  await sender.waitForSelector('[data-testid=submissions] tbody tr');
+  assert.ok(await sender.locator('svg.chart rect.bar').count() === 14, 'a bar per day');
+  await shot(sender, 'submissions.png');
+
+  // --- The receiver: inbox, download, 受信完了 with a confirmation dialog -------------
+  step('receiver downloads and confirms');
+  const receiver = await newPage();
+  await firstLogin(receiver, accounts.receiver);
+  await receiver.goto(url + '/inbox');
+  await receiver.waitForSelector('[data-testid=inbox] tbody tr');
+  await shot(receiver, 'inbox.png');
+  await receiver.click('[data-testid=inbox] tbody tr a');
+  await receiver.waitForURL(/\/deliveries\/[0-9a-f-]{36}$/);
+  const deliveryUrl = receiver.url();
+  assert.equal((await receiver.textContent('[data-testid=state]')).trim(), '未受信');
+  const [download] = await Promise.all([
+    receiver.waitForEvent('download'),
+    receiver.click('[data-testid=download]'),
+  ]);
+  const saved = join(work, 'downloaded.csv');
+  await download.saveAs(saved);
+  assert.ok(readFileSync(saved, 'utf8').includes(marker), 'the downloaded file is the one sent');
+  await receiver.waitForFunction(() => !document.querySelector('[data-testid=confirm]').disabled);
+  await shot(receiver, 'delivery.png');
+  let dialog = '';
+  receiver.once('dialog', (d) => { dialog = d.message(); d.accept(); });
+  await receiver.click('[data-testid=confirm]');
+  await receiver.waitForURL(/confirmed=1$/);
+  assert.ok(dialog.includes('受信完了'), 'the confirmation dialog explains 受信完了');
+  assert.equal((await receiver.textContent('[data-testid=state]')).trim(), '受信完了');
+  assert.equal(await receiver.locator('[data-testid=download]').count(), 0, 'nothing left to download');
+  const gone = await receiver.request.get(url + '/api/v1/deliveries/' + deliveryUrl.split('/').pop() + '/content');
+  assert.equal(gone.status(), 410, 'the content was destroyed');
+
+  // The sender sees 受信完了.
+  await sender.goto(receiptUrl);
+  assert.equal((await sender.textContent('[data-testid=delivery-state]')).trim(), '受信完了');
+
+  // --- Another organisation types the first's URLs: the not-found page -----------------
+  step('another organisation gets the not-found page');
+  const other = await newPage();
+  await firstLogin(other, accounts.other);
+  for (const target of [deliveryUrl, receiptUrl, url + '/deliveries/00000000-0000-7000-8000-000000000000']) {
+    const response = await other.goto(target);
+    assert.ok([403, 404].includes(response.status()), target + ' answered ' + response.status());
+    if (target !== receiptUrl) {
+      assert.equal(response.status(), 404);
+      assert.equal((await other.textContent('[data-testid=error-heading]')).trim(), 'ページが見つかりません');
+    }
+  }
+  await shot(other, 'not-found.png');
+
+  // --- The operator: usage, but no way to content --------------------------------------
+  step('the operator sees usage and health, never content');
+  const ops = await newPage();
+  await firstLogin(ops, accounts.ops);
+  await ops.goto(url + '/ops');
+  await ops.waitForSelector('[data-testid=usage]');
+  assert.ok((await ops.textContent('[data-testid=orgs]')).includes(accounts.receiver.org));
+  await shot(ops, 'ops.png');
+  for (const target of [deliveryUrl, receiptUrl, deliveryUrl.replace('/deliveries/', '/api/v1/deliveries/') + '/content']) {
+    const response = await ops.goto(target);
+    assert.ok(!(await ops.content()).includes(marker), 'no content at ' + target);
+    assert.ok(response.status() >= 400 || !target.endsWith('/content'), target);
+  }
+
+  // --- Language switch ------------------------------------------------------------------
+  step('language switch');
+  await sender.goto(url + '/inbox');
+  await sender.goto(url + '/submissions');
+  await sender.click('a[lang=en]');
+  await sender.waitForSelector('h1');
+  assert.equal((await sender.textContent('h1')).trim(), 'Sent files');
+  assert.equal(await sender.getAttribute('html', 'lang'), 'en');
+  await shot(sender, 'submissions-en.png');
+  await sender.click('a[lang=ja]');
+  assert.equal((await sender.textContent('h1')).trim(), '送信履歴');
+
+  // --- Session timeout: the notice, then the login page says why ------------------------
+  step('session timeout after ' + idleSeconds + ' s idle');
+  await receiver.goto(url + '/inbox');
+  await receiver.waitForSelector('#session-notice:not([hidden])', { timeout: (idleSeconds + 5) * 1000 });
+  await receiver.waitForURL(/\/login\?expired=1$/, { timeout: (idleSeconds + 10) * 1000 });
+  assert.ok((await receiver.textContent('[data-testid=flash]')).includes('ログアウトしました'));
+  const afterTimeout = await receiver.goto(url + '/inbox');
+  assert.ok(receiver.url().startsWith(url + '/login'), 'the expired session no longer opens pages');
+  assert.equal(afterTimeout.status(), 200);
+
+  for (const page of [sender, receiver, other, ops]) {
+    assert.deepEqual(page.cspErrors, [], 'no Content Security Policy violations');
+  }
+  step('all flows passed');
+} catch (error) {
+  failed = true;
+  console.error('browser test failed: ' + (error && error.stack ? error.stack : error));
+  for (const context of browser.contexts()) {
+    for (const page of context.pages()) {
+      console.error('--- page ' + page.url() + '\n' + (await page.locator('main').innerText().catch(() => '')));
+    }
+  }
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

@@ -89,6 +89,16 @@ enum OrgCommand {
         #[arg(long)]
         agent: OrgCode,
     },
+    /// Require the organisation's people to present their own client certificate (issued
+    /// with `cert issue --person`) in the browser and the API, besides password + TOTP.
+    /// The operator's people always must.
+    RequireCertificate {
+        #[arg(long)]
+        org: OrgCode,
+        /// Stop requiring it.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -466,6 +476,23 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             });
             Ok(())
         }
+        AdminCommand::Org(OrgCommand::RequireCertificate { org, off }) => {
+            let record = db
+                .org_by_code(org.as_str())
+                .await
+                .map_err(|_| anyhow::anyhow!("no organisation {org}"))?;
+            db.set_browser_certificate_required(record.id, !off).await?;
+            let required = !off || record.kind == OrgKind::Operator;
+            let report = serde_json::json!({"org": org.as_str(), "browser_certificate_required": required});
+            emit(json, &report, || {
+                if required {
+                    format!("{org} の利用者はクライアント証明書が必須です / people of {org} must present their client certificate")
+                } else {
+                    format!("{org} の利用者のクライアント証明書は任意です / people of {org} may log in without a client certificate")
+                }
+            });
+            Ok(())
+        }
         AdminCommand::Ledger(LedgerAdmin::Audit) => {
             let config = Config::load(&data)?;
             let state = AppState::open(&data, config).await?;
@@ -682,6 +709,7 @@ fn admin_action(command: &AdminCommand) -> &'static str {
         AdminCommand::Org(OrgCommand::Create { .. }) => "org_create",
         AdminCommand::Org(OrgCommand::List) => "org_list",
         AdminCommand::Org(OrgCommand::Delegate { .. }) => "org_delegate",
+        AdminCommand::Org(OrgCommand::RequireCertificate { .. }) => "org_update",
         AdminCommand::Route(RouteCommand::Create { .. }) => "route_create",
         AdminCommand::Route(RouteCommand::List) => "route_list",
         AdminCommand::Cert(CertCommand::Issue { .. }) => "certificate_issue",

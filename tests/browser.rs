@@ -102,6 +102,23 @@ async fn people_do_their_whole_job_in_the_browser() {
             }),
         );
     }
+    // The operator's people must present their own client certificate in the browser.
+    let ops_user = db.user_by_login("ops.yamamoto").await.unwrap().unwrap();
+    let ops_certs = relay.data.root().join("certs").join("ops.yamamoto");
+    kenshin_relay::admin::issue_cert_for(
+        &db,
+        &kenshin_relay::init::load_ca(&relay.data).unwrap(),
+        &"operator".parse().unwrap(),
+        "運用端末",
+        kenshin_relay::admin::CertHolder::Person(&ops_user),
+        &ops_certs,
+        30,
+        None,
+    )
+    .await
+    .unwrap();
+    accounts["ops"]["certPath"] = json!(ops_certs.join("cert.pem"));
+    accounts["ops"]["keyPath"] = json!(ops_certs.join("key.pem"));
     db.close().await;
     let work = relay.dir.path().join("browser");
     std::fs::create_dir_all(&work).unwrap();

@@ -79,7 +79,30 @@ async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: &str
     let secret =
         kenshin_auth::TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
             .unwrap();
-    let tls = kenshin_client::tls_config(&relay.ca_pem(), None).unwrap();
+    // The operator's people always present their own client certificate as well.
+    let identity = if org.kind == kenshin_core::OrgKind::Operator {
+        let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+        let dir = relay.data.root().join("certs").join(login);
+        kenshin_relay::admin::issue_cert_for(
+            db,
+            &ca,
+            &org.code,
+            login,
+            kenshin_relay::admin::CertHolder::Person(&user),
+            &dir,
+            30,
+            None,
+        )
+        .await
+        .unwrap();
+        Some(
+            kenshin_client::ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem"))
+                .unwrap(),
+        )
+    } else {
+        None
+    };
+    let tls = kenshin_client::tls_config(&relay.ca_pem(), identity.as_ref()).unwrap();
     let http = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .build()
@@ -158,6 +181,24 @@ async fn roles_limit_people_and_operators_never_see_content() {
         ),
         (Method::GET, "/api/v1/ledger/entries/0".to_owned()),
     ];
+    // Without their own certificate, the operator's people get nothing, session or not.
+    let bare = reqwest::Client::builder()
+        .tls_backend_preconfigured(kenshin_client::tls_config(&relay.ca_pem(), None).unwrap())
+        .build()
+        .unwrap();
+    let refused = bare
+        .get(format!("{}/api/v1/deliveries", relay.url()))
+        .header("cookie", &ops_admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("client_certificate_required"));
+
     // Operator blindness: every endpoint, both operator roles — never the content.
     for (who, operator) in [("ops_admin", &ops_admin), ("auditor", &auditor)] {
         for (method, path) in &every_endpoint {

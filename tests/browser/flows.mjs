@@ -45,9 +45,9 @@ const browser = await chromium.launch({
 
 // The relay's own CA signs the server certificate; the browser is told to accept it, as a
 // client would with the CA installed.
-async function newPage(locale = 'ja-JP') {
+async function newPage(locale = 'ja-JP', clientCertificates = []) {
   const context = await browser.newContext({
-    ignoreHTTPSErrors: true, locale, acceptDownloads: true,
+    ignoreHTTPSErrors: true, locale, acceptDownloads: true, clientCertificates,
     viewport: { width: 1200, height: 860 },
   });
   const page = await context.newPage();
@@ -59,7 +59,7 @@ async function newPage(locale = 'ja-JP') {
 }
 
 // First login: password only, then the TOTP enrolment (QR), recovery codes, new password.
-async function firstLogin(page, account, screenshots = false) {
+async function firstLogin(page, account, screenshots = false, expectHome = true) {
   await page.goto(url + '/login');
   if (screenshots) { await shot(page, 'login.png'); }
   await page.fill('#login', account.login);
@@ -78,7 +78,8 @@ async function firstLogin(page, account, screenshots = false) {
   await page.fill('#code', totp(secret));
   await page.click('button[type=submit]');
   await page.waitForSelector('[data-testid=recovery-codes]');
-  assert.equal(await page.locator('[data-testid=recovery-codes] li').count(), 10);
+  const codes = await page.locator('[data-testid=recovery-codes] li').allInnerTexts();
+  assert.equal(codes.length, 10);
   // The guideline's rules: a weak password is refused with reasons.
   await page.fill('#current', account.password);
   await page.fill('#new', 'password1');
@@ -88,8 +89,8 @@ async function firstLogin(page, account, screenshots = false) {
   await page.fill('#new', account.newPassword);
   await page.click('section[aria-labelledby=pw-h] button[type=submit]');
   await page.waitForURL(url + '/?welcome=1');
-  await page.waitForSelector('[data-testid=flash]');
-  return secret;
+  if (expectHome) { await page.waitForSelector('[data-testid=flash]'); }
+  return { secret, codes };
 }
 
 let failed = false;
@@ -173,8 +174,20 @@ try {
 
   // --- The operator: usage, but no way to content --------------------------------------
   step('the operator sees usage and health, never content');
-  const ops = await newPage();
-  await firstLogin(ops, accounts.ops);
+  // Password and TOTP are not enough for the operator: the console needs the person's own
+  // client certificate.
+  const bare = await newPage();
+  const { codes } = await firstLogin(bare, accounts.ops, false, false);
+  assert.ok((await bare.textContent('main')).includes('クライアント証明書'), 'the certificate is required');
+  const refusedOps = await bare.goto(url + '/ops');
+  assert.equal(refusedOps.status(), 403);
+  const ops = await newPage('ja-JP', [{ origin: url, certPath: accounts.ops.certPath, keyPath: accounts.ops.keyPath }]);
+  await ops.goto(url + '/login');
+  await ops.fill('#login', accounts.ops.login);
+  await ops.fill('#password', accounts.ops.newPassword);
+  await ops.fill('#code', codes[0].trim());
+  await ops.click('button[type=submit]');
+  await ops.waitForURL(url + '/');
   await ops.goto(url + '/ops');
   await ops.waitForSelector('[data-testid=usage]');
   assert.ok((await ops.textContent('[data-testid=orgs]')).includes(accounts.receiver.org));
@@ -207,7 +220,7 @@ try {
   assert.ok(receiver.url().startsWith(url + '/login'), 'the expired session no longer opens pages');
   assert.equal(afterTimeout.status(), 200);
 
-  for (const page of [sender, receiver, other, ops]) {
+  for (const page of [sender, receiver, other, bare, ops]) {
     assert.deepEqual(page.cspErrors, [], 'no Content Security Policy violations');
   }
   step('all flows passed');

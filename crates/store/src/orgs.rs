@@ -22,6 +22,8 @@ pub struct Org {
     pub name: String,
     pub created_at: OffsetDateTime,
     pub insurer_numbers: Vec<InsurerNumber>,
+    /// Its people must present their own client certificate, in the browser too.
+    pub browser_certificate_required: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +82,7 @@ impl Database {
     }
 
     pub async fn org_by_id(&self, id: i64) -> Result<Org, StoreError> {
-        let row = sqlx::query("SELECT id, code, kind, name, created_at FROM orgs WHERE id = ?")
+        let row = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.reader)
             .await?
@@ -89,7 +91,7 @@ impl Database {
     }
 
     pub async fn org_by_code(&self, code: &str) -> Result<Org, StoreError> {
-        let row = sqlx::query("SELECT id, code, kind, name, created_at FROM orgs WHERE code = ?")
+        let row = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs WHERE code = ?")
             .bind(code)
             .fetch_optional(&self.reader)
             .await?
@@ -97,8 +99,22 @@ impl Database {
         self.org_from_row(row).await
     }
 
+    /// Sets whether the organisation's people must present their own client certificate.
+    pub async fn set_browser_certificate_required(
+        &self,
+        org_id: i64,
+        required: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE orgs SET browser_certificate_required = ? WHERE id = ?")
+            .bind(i64::from(required))
+            .bind(org_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     pub async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
-        let rows = sqlx::query("SELECT id, code, kind, name, created_at FROM orgs ORDER BY code")
+        let rows = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs ORDER BY code")
             .fetch_all(&self.reader)
             .await?;
         let mut orgs = Vec::with_capacity(rows.len());
@@ -124,6 +140,7 @@ impl Database {
             kind: kind.parse().map_err(|e| StoreError::corrupt("orgs", e))?,
             name: row.get("name"),
             created_at: from_ms(row.get("created_at")),
+            browser_certificate_required: row.get::<i64, _>("browser_certificate_required") != 0,
             insurer_numbers: numbers
                 .into_iter()
                 .map(|n| {

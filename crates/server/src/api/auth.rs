@@ -196,6 +196,8 @@ async fn person_caller(parts: &mut Parts, state: &AppState) -> Result<Caller, Ap
         })?;
     }
     let org = state.db.org_by_id(user.org_id).await?;
+    super::people::check_person_certificate(state, parts.extensions.get::<PeerInfo>(), &user, &org)
+        .await?;
     let roles = user.role.parse::<Role>().into_iter().collect();
     Ok(Caller {
         org,

@@ -290,6 +290,40 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// Whether this person must present their own client certificate (the operator's people
+/// always; an organisation's people when it requires it), and if so, whether the TLS peer
+/// did: registered to this very person, not revoked, not expired.
+pub(crate) async fn check_person_certificate(
+    state: &AppState,
+    peer: Option<&PeerInfo>,
+    user: &UserRecord,
+    org: &kenshin_store::Org,
+) -> Result<(), ApiError> {
+    if org.kind != kenshin_core::OrgKind::Operator && !org.browser_certificate_required {
+        return Ok(());
+    }
+    let refused = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::ClientCertificateRequired,
+            "この組織では本人のクライアント証明書が必要です / your organisation requires you to present your own client certificate",
+        )
+    };
+    let der = peer
+        .and_then(|p| p.certificate.clone())
+        .ok_or_else(refused)?;
+    let cert = state
+        .db
+        .cert_by_fingerprint(&kenshin_pki::fingerprint_sha256(der.as_ref()))
+        .await?
+        .ok_or_else(refused)?;
+    let now = OffsetDateTime::now_utc();
+    if cert.user_id != Some(user.id) || cert.revoked_at.is_some() || cert.not_after <= now {
+        return Err(refused());
+    }
+    Ok(())
+}
+
 /// Whether the request carries a session cookie at all (to tell "expired" from "never").
 pub(crate) fn has_session_cookie(headers: &HeaderMap) -> bool {
     cookie_token(headers).is_some()

@@ -227,6 +227,21 @@ impl FromRequestParts<AppState> for WebPerson {
             )
         })?;
         crate::access::identify(parts, &org.code.to_string(), "user", &user.login);
+        if let Err(err) = crate::api::people::check_person_certificate(
+            state,
+            parts.extensions.get::<crate::tls::PeerInfo>(),
+            &user,
+            &org,
+        )
+        .await
+        {
+            let message = if err.status == StatusCode::FORBIDDEN {
+                "error.certificate_required"
+            } else {
+                "error.internal"
+            };
+            return Err(error_page(state, lang, None, err.status, message));
+        }
         let roles = user.role.parse::<Role>().into_iter().collect();
         Ok(WebPerson {
             caller: Caller {

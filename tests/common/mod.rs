@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod conversion;
+pub mod people;
+
 use std::path::{Path, PathBuf};
 
 use kenshin_client::{ClientIdentity, RelayClient};

@@ -98,6 +98,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "submission.html",
         include_str!("../templates/submission.html"),
     ),
+    ("report.html", include_str!("../templates/report.html")),
     ("upload.html", include_str!("../templates/upload.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
     ("delivery.html", include_str!("../templates/delivery.html")),

@@ -1,4 +1,5 @@
 //! The catalogues and templates agree, and every page renders in both languages.
+#![recursion_limit = "256"]
 
 use kenshin_ui::{text, Lang, Pages};
 use serde_json::json;
@@ -95,6 +96,13 @@ fn context() -> serde_json::Value {
         "secret": "JBSWY3DPEHPK3PXP",
         "heading": "error.not_found_heading",
         "message": "error.not_found",
+        "id": "s1",
+        "r": {"converter": "kenshin-convert 0.1", "profile": "mhlw@2024.1", "map": "m@1", "input_encoding": "Shift_JIS",
+              "input_delimiter": "comma", "records_in": 10, "records_out": 8, "records_rejected": 1, "records_unrouted": 1,
+              "records_by_insurer": {"06999901": 8}, "errors": 1, "warnings": 2,
+              "finding_counts": [{"item": "9A755000000000001", "item_name": "収縮期血圧", "rule": "blood_pressure", "severity": "warning", "count": 2}],
+              "findings": [{"record": 3, "line": 4, "column": "血圧", "item": null, "item_name": "収縮期血圧", "rule": "blood_pressure", "severity": "warning", "message": "m", "value": "<script>"}],
+              "rejected_records": [4], "unrouted_records": [5]},
         "may_upload": true, "may_download": true, "may_confirm": true, "may_report": true
     })
 }

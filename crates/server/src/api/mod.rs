@@ -7,7 +7,7 @@ mod health;
 mod ledger;
 mod maps;
 pub mod people;
-mod submissions;
+pub(crate) mod submissions;
 mod users;
 pub(crate) mod views;
 

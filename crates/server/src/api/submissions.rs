@@ -168,9 +168,20 @@ pub async fn report(
     use axum::response::IntoResponse;
     caller.require(Resource::Report, Action::Read)?;
     let id: SubmissionId = parse_id(&id)?;
+    let bytes = read_report(&state, &caller.org, id).await?;
+    Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+/// The conversion report of one of `org`'s submissions (JSON), decrypted. The caller has
+/// checked the right to read reports; another organisation's submission is not found.
+pub(crate) async fn read_report(
+    state: &AppState,
+    org: &kenshin_store::Org,
+    id: SubmissionId,
+) -> Result<Vec<u8>, ApiError> {
     let object = state
         .db
-        .submission_report(caller.org.id, id)
+        .submission_report(org.id, id)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -191,5 +202,5 @@ pub async fn report(
         })
         .await
         .map_err(|_| ApiError::internal())??;
-    Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    Ok(bytes)
 }

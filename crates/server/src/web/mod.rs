@@ -10,6 +10,7 @@
 //! browser and the batch clients share one code path.
 
 mod pages;
+mod reports;
 mod setup;
 
 use axum::extract::FromRequestParts;
@@ -40,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/setup/password", post(setup::setup_password))
         .route("/submissions", get(pages::submissions))
         .route("/submissions/{id}", get(pages::submission))
+        .route("/submissions/{id}/report", get(reports::report))
+        .route("/submissions/{id}/report.csv", get(reports::report_csv))
         .route("/upload", get(pages::upload))
         .route("/inbox", get(pages::inbox))
         .route("/deliveries/{id}", get(pages::delivery))
@@ -304,6 +307,15 @@ fn api_error_page(state: &AppState, person: &WebPerson, err: ApiError) -> Respon
         _ => "error.internal",
     };
     error_page(state, person.lang, Some(person), err.status, message)
+}
+
+/// A page, or the error page its failure calls for.
+fn page_or_error(
+    state: &AppState,
+    person: &WebPerson,
+    result: Result<Response, ApiError>,
+) -> Response {
+    result.unwrap_or_else(|err| api_error_page(state, person, err))
 }
 
 /// The not-found page for paths outside the API.

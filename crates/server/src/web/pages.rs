@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use super::{api_error_page, error_page, html, WebPerson};
+use super::{error_page, html, page_or_error, WebPerson};
 use crate::api::views;
 use crate::error::ApiError;
 use crate::{relay, AppState};
@@ -34,14 +34,6 @@ pub async fn home(
         context["flash"] = json!({"kind": "ok", "key": "setup.done"});
     }
     html(&state, StatusCode::OK, "home.html", person.lang, context)
-}
-
-fn page_or_error(
-    state: &AppState,
-    person: &WebPerson,
-    result: Result<Response, ApiError>,
-) -> Response {
-    result.unwrap_or_else(|err| api_error_page(state, person, err))
 }
 
 /// Submissions per day over the last 14 days (JST), as an SVG bar chart.

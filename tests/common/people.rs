@@ -1,0 +1,134 @@
+//! People for integration tests: set-up accounts (password changed, TOTP enrolled) logged in
+//! over HTTPS, with their session cookie and CSRF token.
+
+use kenshin_crypto::KeyProvider;
+use kenshin_store::Database;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::*;
+
+pub const PASSWORD: &str = "Kensin-Relay*Ume-8741";
+
+pub struct Person {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Person {
+    pub async fn call(&self, method: Method, path: &str) -> (StatusCode, String) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A set-up account (password changed, TOTP enrolled), logged in over HTTPS.
+pub async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: &str) -> Person {
+    let org = db.org_by_code(org).await.unwrap();
+    let user = db
+        .create_user(
+            &kenshin_store::NewUser {
+                org_id: org.id,
+                login: login.into(),
+                display_name: "テスト 利用者".into(),
+                role: role.into(),
+                password_hash: kenshin_auth::hash_password(PASSWORD).unwrap(),
+                valid_until: None,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    db.set_password(user.id, &user.password_hash, false)
+        .await
+        .unwrap();
+    let kek = kenshin_crypto::LocalKeyFile::load(&relay.data.kek_path()).unwrap();
+    let key = kenshin_crypto::DataKey::generate().unwrap();
+    let wrapped = kek
+        .wrap(&key, format!("totp:{}", user.id).as_bytes())
+        .unwrap();
+    db.set_totp(user.id, Some(wrapped.as_bytes()), None)
+        .await
+        .unwrap();
+    let secret =
+        kenshin_auth::TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
+            .unwrap();
+    // The operator's people always present their own client certificate as well.
+    let identity = if org.kind == kenshin_core::OrgKind::Operator {
+        let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+        let dir = relay.data.root().join("certs").join(login);
+        kenshin_relay::admin::issue_cert_for(
+            db,
+            &ca,
+            &org.code,
+            login,
+            kenshin_relay::admin::CertHolder::Person(&user),
+            &dir,
+            30,
+            None,
+        )
+        .await
+        .unwrap();
+        Some(
+            kenshin_client::ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem"))
+                .unwrap(),
+        )
+    } else {
+        None
+    };
+    let tls = kenshin_client::tls_config(&relay.ca_pem(), identity.as_ref()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap();
+    let code = kenshin_auth::totp_code(&secret, OffsetDateTime::now_utc());
+    let response = http
+        .post(format!("{}/auth/login", relay.url()))
+        .json(&json!({"login": login, "password": PASSWORD, "code": code.as_str()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{login} could not log in"
+    );
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me: Value = response.json().await.unwrap();
+    Person {
+        http,
+        base: relay.url(),
+        cookie,
+        csrf: me["csrf"].as_str().unwrap().to_owned(),
+    }
+}

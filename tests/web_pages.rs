@@ -8,20 +8,6 @@ use common::people::*;
 use common::*;
 use reqwest::StatusCode;
 
-impl Person {
-    /// A page as HTML, in the language of `lang`.
-    async fn page(&self, path: &str, lang: &str) -> (StatusCode, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", format!("{}; kr_lang={lang}", self.cookie))
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
-    }
-}
-
 #[tokio::test]
 async fn the_sender_reads_the_conversion_report_and_nobody_else_does() {
     let mut relay = Relay::start().await;
@@ -108,6 +94,150 @@ async fn the_sender_reads_the_conversion_report_and_nobody_else_does() {
         (status, html.replace(&id, "ID")),
         "a missing file and another organisation's look the same"
     );
+    db.close().await;
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_manages_people_and_searches_the_trail_in_the_browser_pages() {
+    let mut relay = Relay::start().await;
+    let db = relay.db().await;
+    let admin = person(&relay, &db, INSURER, "ins.admin", "admin").await;
+    let (status, html) = admin.page("/people", "ja").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("ins.admin") && html.contains("利用者を追加"));
+
+    // Invite: the one-time initial password is on the answer page and logs in.
+    let (status, _, html) = admin
+        .form(
+            "/people",
+            &[
+                ("name", "高橋 さくら"),
+                ("login", "takahashi.sakura"),
+                ("role", "receiver"),
+                ("valid_until", "2027-03-31"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{html}");
+    let initial = html
+        .split("data-testid=\"initial-password\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(initial.len() >= 16);
+    let created = db.user_by_login("takahashi.sakura").await.unwrap().unwrap();
+    assert_eq!(created.role, "receiver");
+    assert!(created.must_change_password && created.valid_until.is_some());
+    assert!(kenshin_auth::verify_password(&initial, &created.password_hash).is_ok());
+    // Refused with the reason, nothing created: a role this organisation does not have, a
+    // bad login, a duplicate.
+    for (login, role) in [
+        ("x.sender", "sender"),
+        ("bad login", "receiver"),
+        ("takahashi.sakura", "receiver"),
+    ] {
+        let (status, _, html) = admin
+            .form(
+                "/people",
+                &[("name", "誰か"), ("login", login), ("role", role)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{login}");
+        assert!(html.contains("people-error"), "{login}");
+    }
+    assert!(db.user_by_login("x.sender").await.unwrap().is_none());
+    // Without the CSRF token: refused.
+    let (status, _, _) = admin
+        .form(
+            "/people",
+            &[
+                ("_csrf", "forged"),
+                ("name", "偽"),
+                ("login", "forged.one"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(db.user_by_login("forged.one").await.unwrap().is_none());
+
+    // Disable, enable, reset the second factor.
+    let (status, path, html) = admin.form("/people/takahashi.sakura/disable", &[]).await;
+    assert_eq!((status, path.as_str()), (StatusCode::OK, "/people"));
+    assert!(html.contains("利用者を停止しました"));
+    assert!(db
+        .user_by_login("takahashi.sakura")
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_some());
+    admin.form("/people/takahashi.sakura/enable", &[]).await;
+    assert!(db
+        .user_by_login("takahashi.sakura")
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_none());
+    // Oneself: refused. Another organisation's admin: not found, nothing changes.
+    let (status, _, _) = admin.form("/people/ins.admin/disable", &[]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let stranger = person(&relay, &db, OTHER, "other.admin", "admin").await;
+    let (status, _, html) = stranger.form("/people/takahashi.sakura/disable", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("ページが見つかりません"));
+    assert!(db
+        .user_by_login("takahashi.sakura")
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_none());
+    let receiver = person(&relay, &db, INSURER, "ins.receiver", "receiver").await;
+    assert_eq!(
+        receiver.page("/people", "ja").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(receiver.page("/audit", "ja").await.0, StatusCode::FORBIDDEN);
+
+    // The trail: what the admin did, searchable, exportable with the same filters.
+    let (status, html) = admin.page("/audit?action=user_create", "ja").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<td>user_create</td>"), "{html}");
+    assert!(
+        !html.contains("<td>user_disable</td>"),
+        "filtered by action"
+    );
+    let (_, html) = admin.page("/audit", "en").await;
+    assert!(html.contains("<td>user_disable</td>") && html.contains("user:takahashi.sakura"));
+    assert!(html.contains("Access log"));
+    assert!(!html.contains(&initial), "no initial password in the log");
+    let (_, filtered) = admin
+        .page("/audit?action=user_disable&from=2020-01-01", "ja")
+        .await;
+    let link = filtered
+        .split("href=\"")
+        .map(|rest| {
+            rest.split('"')
+                .next()
+                .unwrap_or_default()
+                .replace("&amp;", "&")
+        })
+        .find(|href| href.contains("format=atna"))
+        .expect("an ATNA export link");
+    let atna = admin.call(reqwest::Method::GET, &link).await;
+    assert_eq!(atna.0, StatusCode::OK, "{link}");
+    assert!(
+        atna.1.starts_with("<?xml")
+            && atna.1.contains("user_disable")
+            && !atna.1.contains("user_create\"")
+    );
+    // A viewer reads and exports the trail too (the issue's admin/viewer).
+    let viewer = person(&relay, &db, INSURER, "ins.viewer", "viewer").await;
+    assert_eq!(viewer.page("/audit", "ja").await.0, StatusCode::OK);
     db.close().await;
     relay.stop().await;
 }

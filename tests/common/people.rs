@@ -132,3 +132,44 @@ pub async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: 
         csrf: me["csrf"].as_str().unwrap().to_owned(),
     }
 }
+
+impl Person {
+    /// Posts an HTML form (with this session's CSRF token unless `_csrf` is given), following
+    /// redirects; answers the final status, the final path and the body.
+    pub async fn form(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let encode = |v: &str| {
+            percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        if !fields.iter().any(|(k, _)| *k == "_csrf") {
+            body.push(format!("_csrf={}", encode(&self.csrf)));
+        }
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let path = response.url().path().to_owned();
+        (status, path, response.text().await.unwrap())
+    }
+
+    /// A page as HTML, in the language `lang`.
+    pub async fn page(&self, path: &str, lang: &str) -> (StatusCode, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("{}; kr_lang={lang}", self.cookie))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+}

@@ -166,6 +166,15 @@ fn action_of(method: &str, route: &str) -> &'static str {
         ("GET", "/deliveries/{id}") => "delivery_view",
         ("POST", "/deliveries/{id}/confirm") => "delivery_confirm",
         ("GET", "/history") => "access_history",
+        ("GET", "/people") => "user_list",
+        ("POST", "/people") => "user_create",
+        ("POST", "/people/{login}/disable") => "user_disable",
+        ("POST", "/people/{login}/enable") => "user_enable",
+        ("POST", "/people/{login}/reset-totp") => "totp_reset",
+        ("GET", "/audit") => "audit_search",
+        ("GET", "/submissions/{id}/report") | ("GET", "/submissions/{id}/report.csv") => {
+            "report_view"
+        }
         ("GET", "/ops") => "ops_console",
         ("POST", "/login") => "login_form",
         ("POST", "/logout") => "logout",
@@ -188,7 +197,7 @@ fn objects_of(path: &str) -> Vec<String> {
             "deliveries" => "delivery",
             "entries" => "ledger_entry",
             "maps" => "map",
-            "users" => "user",
+            "users" | "people" => "user",
             _ => continue,
         };
         let decoded = percent_encoding::percent_decode_str(window[1]).decode_utf8_lossy();

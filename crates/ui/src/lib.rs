@@ -99,6 +99,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/submission.html"),
     ),
     ("report.html", include_str!("../templates/report.html")),
+    ("people.html", include_str!("../templates/people.html")),
+    ("audit.html", include_str!("../templates/audit.html")),
     ("upload.html", include_str!("../templates/upload.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
     ("delivery.html", include_str!("../templates/delivery.html")),

@@ -8,7 +8,7 @@ mod ledger;
 mod maps;
 pub mod people;
 pub(crate) mod submissions;
-mod users;
+pub(crate) mod users;
 pub(crate) mod views;
 
 use axum::extract::DefaultBodyLimit;

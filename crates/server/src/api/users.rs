@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 #[derive(Debug, Serialize)]
-pub struct AccountView {
+pub(crate) struct AccountView {
     login: String,
     name: String,
     role: String,
@@ -49,20 +49,28 @@ impl From<&UserRecord> for AccountView {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewAccount {
-    login: String,
-    name: String,
-    role: String,
+pub(crate) struct NewAccount {
+    pub login: String,
+    pub name: String,
+    pub role: String,
     /// Last day the account may be used (`YYYY-MM-DD`, inclusive), e.g. a contract's end.
-    valid_until: Option<String>,
+    pub valid_until: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct CreatedAccount {
+pub(crate) struct CreatedAccount {
     #[serde(flatten)]
-    account: AccountView,
+    pub account: AccountView,
     /// Shown once; the person must change it at first login.
-    initial_password: String,
+    pub initial_password: String,
+}
+
+/// A change an administrator makes to another person's account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AccountChange {
+    Disable,
+    Enable,
+    ResetTotp,
 }
 
 fn person_only(caller: &Caller) -> Result<&UserRecord, ApiError> {
@@ -93,10 +101,18 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<AccountView>>, ApiError> {
-    person_only(&caller)?;
+    Ok(Json(accounts_of(&state, &caller).await?))
+}
+
+/// The people of the caller's organisation.
+pub(crate) async fn accounts_of(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<AccountView>, ApiError> {
+    person_only(caller)?;
     caller.require(Resource::User, Action::Read)?;
     let users = state.db.list_users(Some(caller.org.id)).await?;
-    Ok(Json(users.iter().map(AccountView::from).collect()))
+    Ok(users.iter().map(AccountView::from).collect())
 }
 
 /// `POST /api/v1/users`
@@ -105,9 +121,22 @@ pub async fn create(
     caller: Caller,
     body: Result<Json<NewAccount>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
-    person_only(&caller)?;
-    caller.require(Resource::User, Action::Create)?;
     let Json(new) = body.map_err(|e| ApiError::invalid(format!("account: {}", e.body_text())))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(create_in(&state, &caller, new).await?),
+    ))
+}
+
+/// Creates an account in the caller's organisation; the initial password is in the answer
+/// only.
+pub(crate) async fn create_in(
+    state: &AppState,
+    caller: &Caller,
+    new: NewAccount,
+) -> Result<CreatedAccount, ApiError> {
+    person_only(caller)?;
+    caller.require(Resource::User, Action::Create)?;
     let valid_until = new
         .valid_until
         .as_deref()
@@ -129,13 +158,10 @@ pub async fn create(
         AccountError::Store(store) => store.into(),
     })?;
     tracing::info!(org = %caller.org.code, by = %caller.actor(), role = %user.role, "account created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedAccount {
-            account: AccountView::from(&user),
-            initial_password: initial.to_string(),
-        }),
-    ))
+    Ok(CreatedAccount {
+        account: AccountView::from(&user),
+        initial_password: initial.to_string(),
+    })
 }
 
 /// `POST /api/v1/users/{login}/disable`: ends the person's sessions and revokes the
@@ -146,7 +172,9 @@ pub async fn disable(
     caller: Caller,
     Path(login): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    set_disabled(state, caller, login, true).await
+    Ok(Json(
+        change(&state, &caller, &login, AccountChange::Disable).await?,
+    ))
 }
 
 /// `POST /api/v1/users/{login}/enable`
@@ -155,51 +183,9 @@ pub async fn enable(
     caller: Caller,
     Path(login): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    set_disabled(state, caller, login, false).await
-}
-
-/// Another person of the caller's organisation whom the caller, an admin, may change.
-/// Changing oneself is refused: locking oneself out or voiding one's own factor is never
-/// what an administrator meant, and could leave an organisation with no one to undo it.
-async fn other_account(
-    state: &AppState,
-    caller: &Caller,
-    login: &str,
-    refusal: &'static str,
-) -> Result<UserRecord, ApiError> {
-    let me = person_only(caller)?;
-    caller.require(Resource::User, Action::Update)?;
-    let user = own_account(state, caller, login).await?;
-    if user.id == me.id {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::InvalidState,
-            refusal,
-        ));
-    }
-    Ok(user)
-}
-
-async fn set_disabled(
-    state: AppState,
-    caller: Caller,
-    login: String,
-    disabled: bool,
-) -> Result<Json<AccountView>, ApiError> {
-    let user = other_account(
-        &state,
-        &caller,
-        &login,
-        "you cannot disable or enable your own account; ask another administrator",
-    )
-    .await?;
-    state
-        .db
-        .set_user_disabled(user.id, disabled, OffsetDateTime::now_utc())
-        .await?;
-    Ok(Json(AccountView::from(
-        &state.db.user_by_id(user.id).await?,
-    )))
+    Ok(Json(
+        change(&state, &caller, &login, AccountChange::Enable).await?,
+    ))
 }
 
 /// `POST /api/v1/users/{login}/reset-totp`: the person enrols a new second factor at next
@@ -209,15 +195,43 @@ pub async fn reset_totp(
     caller: Caller,
     Path(login): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let user = other_account(
-        &state,
-        &caller,
-        &login,
-        "you cannot reset your own second factor; ask another administrator",
-    )
-    .await?;
-    state.db.set_totp(user.id, None, None).await?;
-    Ok(Json(AccountView::from(
-        &state.db.user_by_id(user.id).await?,
-    )))
+    Ok(Json(
+        change(&state, &caller, &login, AccountChange::ResetTotp).await?,
+    ))
+}
+
+/// Applies `what` to another person of the caller's organisation. Changing oneself is
+/// refused: locking oneself out or voiding one's own factor is never what an administrator
+/// meant, and could leave an organisation with no one to undo it.
+pub(crate) async fn change(
+    state: &AppState,
+    caller: &Caller,
+    login: &str,
+    what: AccountChange,
+) -> Result<AccountView, ApiError> {
+    let me = person_only(caller)?;
+    caller.require(Resource::User, Action::Update)?;
+    let user = own_account(state, caller, login).await?;
+    if user.id == me.id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::InvalidState,
+            "you cannot change your own account this way; ask another administrator",
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    match what {
+        AccountChange::Disable => state
+            .db
+            .set_user_disabled(user.id, true, now)
+            .await
+            .map(drop)?,
+        AccountChange::Enable => state
+            .db
+            .set_user_disabled(user.id, false, now)
+            .await
+            .map(drop)?,
+        AccountChange::ResetTotp => state.db.set_totp(user.id, None, None).await?,
+    }
+    Ok(AccountView::from(&state.db.user_by_id(user.id).await?))
 }

@@ -9,6 +9,7 @@
 //! downloads use the API itself (the session cookie and CSRF header work there), so the
 //! browser and the batch clients share one code path.
 
+mod admin;
 mod pages;
 mod reports;
 mod setup;
@@ -48,6 +49,11 @@ pub fn router() -> Router<AppState> {
         .route("/deliveries/{id}", get(pages::delivery))
         .route("/deliveries/{id}/confirm", post(pages::confirm))
         .route("/history", get(pages::history))
+        .route("/people", get(admin::people).post(admin::invite))
+        .route("/people/{login}/disable", post(admin::disable))
+        .route("/people/{login}/enable", post(admin::enable))
+        .route("/people/{login}/reset-totp", post(admin::reset_totp))
+        .route("/audit", get(admin::audit))
         .route("/ops", get(pages::ops))
         .route("/lang/{code}", get(set_language))
         .route("/static/{file}", get(static_file))
@@ -98,7 +104,7 @@ pub struct WebPerson {
 }
 
 impl WebPerson {
-    fn user(&self) -> &kenshin_store::UserRecord {
+    pub(super) fn user(&self) -> &kenshin_store::UserRecord {
         match &self.caller.principal {
             Principal::Person { user, .. } => user,
             Principal::Certificate(_) => unreachable!("a web person always has a session"),
@@ -153,6 +159,12 @@ impl WebPerson {
         }
         if kind == kenshin_auth::OrgKindLite::Operator && self.may(Resource::Usage, Action::Read) {
             nav.push(("/ops", "nav.ops"));
+        }
+        if self.may(Resource::User, Action::Read) {
+            nav.push(("/people", "nav.people"));
+        }
+        if self.may(Resource::AuditLog, Action::Read) {
+            nav.push(("/audit", "nav.audit"));
         }
         nav.push(("/history", "nav.history"));
         nav

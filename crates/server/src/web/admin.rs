@@ -1,0 +1,324 @@
+//! An organisation administrator's pages: the organisation's people (invite, disable,
+//! enable, reset the second factor) and the audit trail (search and export). The same rules
+//! as the API apply — they call the same functions.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use kenshin_auth::{Action, Resource, Role};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use super::{error_page, html, page_or_error, WebPerson};
+use crate::api::users::{self, AccountChange, NewAccount};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The roles an administrator may give in this organisation.
+fn roles_here(person: &WebPerson) -> Vec<&'static str> {
+    let kind = crate::accounts::org_kind(person.caller.org.kind);
+    Role::ALL
+        .iter()
+        .filter(|r| r.org_kinds().contains(kind))
+        .map(|r| r.as_str())
+        .collect()
+}
+
+async fn people_page(
+    state: &AppState,
+    person: &WebPerson,
+    status: StatusCode,
+    created: Option<Value>,
+    error: Option<String>,
+    flash: Option<&str>,
+) -> Response {
+    let result = async {
+        let accounts = users::accounts_of(state, &person.caller).await?;
+        let mut context = person.context(state, "page.people");
+        context["accounts"] = serde_json::to_value(&accounts).unwrap_or_default();
+        context["roles"] = roles_here(person).into();
+        context["created"] = created.into();
+        context["error_text"] = error.into();
+        context["me_login"] = person.user().login.clone().into();
+        if let Some(key) = flash {
+            context["flash"] = json!({"kind": "ok", "key": key});
+        }
+        Ok(html(state, status, "people.html", person.lang, context))
+    }
+    .await;
+    page_or_error(state, person, result)
+}
+
+#[derive(Deserialize)]
+pub struct PeopleQuery {
+    done: Option<String>,
+}
+
+/// `GET /people`
+pub async fn people(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Query(query): Query<PeopleQuery>,
+) -> Response {
+    if !person.may(Resource::User, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let flash = query.done.as_deref().and_then(|done| match done {
+        "disable" => Some("people.disabled"),
+        "enable" => Some("people.enabled"),
+        "reset-totp" => Some("people.totp_reset"),
+        _ => None,
+    });
+    people_page(&state, &person, StatusCode::OK, None, None, flash).await
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    login: String,
+    name: String,
+    role: String,
+    #[serde(default)]
+    valid_until: String,
+}
+
+/// `POST /people`: a new account; its one-time initial password is shown on this page only.
+pub async fn invite(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    if !person.csrf_ok(&state, &form.csrf) {
+        return csrf_refused(&state, &person);
+    }
+    let new = NewAccount {
+        login: form.login.trim().to_owned(),
+        name: form.name.trim().to_owned(),
+        role: form.role,
+        valid_until: Some(form.valid_until.trim().to_owned()).filter(|d| !d.is_empty()),
+    };
+    match users::create_in(&state, &person.caller, new).await {
+        Ok(created) => {
+            let created = serde_json::to_value(&created).unwrap_or_default();
+            people_page(
+                &state,
+                &person,
+                StatusCode::CREATED,
+                Some(created),
+                None,
+                None,
+            )
+            .await
+        }
+        Err(err) if err.status == StatusCode::BAD_REQUEST || err.status == StatusCode::CONFLICT => {
+            people_page(
+                &state,
+                &person,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(err.message),
+                None,
+            )
+            .await
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+fn csrf_refused(state: &AppState, person: &WebPerson) -> Response {
+    error_page(
+        state,
+        person.lang,
+        Some(person),
+        StatusCode::FORBIDDEN,
+        "error.csrf",
+    )
+}
+
+/// `POST /people/{login}/disable`: the person's sessions and certificates stop at once.
+pub async fn disable(
+    state: State<AppState>,
+    person: WebPerson,
+    login: Path<String>,
+    form: Form<CsrfForm>,
+) -> Response {
+    change(
+        state,
+        person,
+        login,
+        form,
+        AccountChange::Disable,
+        "disable",
+    )
+    .await
+}
+
+/// `POST /people/{login}/enable`
+pub async fn enable(
+    state: State<AppState>,
+    person: WebPerson,
+    login: Path<String>,
+    form: Form<CsrfForm>,
+) -> Response {
+    change(state, person, login, form, AccountChange::Enable, "enable").await
+}
+
+/// `POST /people/{login}/reset-totp`: the person enrols a new authenticator at next login.
+pub async fn reset_totp(
+    state: State<AppState>,
+    person: WebPerson,
+    login: Path<String>,
+    form: Form<CsrfForm>,
+) -> Response {
+    change(
+        state,
+        person,
+        login,
+        form,
+        AccountChange::ResetTotp,
+        "reset-totp",
+    )
+    .await
+}
+
+async fn change(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Path(login): Path<String>,
+    Form(form): Form<CsrfForm>,
+    what: AccountChange,
+    done: &str,
+) -> Response {
+    if !person.csrf_ok(&state, &form.csrf) {
+        return csrf_refused(&state, &person);
+    }
+    match users::change(&state, &person.caller, &login, what).await {
+        Ok(_) => Redirect::to(&format!("/people?done={done}")).into_response(),
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    from: Option<String>,
+    to: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    object: Option<String>,
+}
+
+/// A `YYYY-MM-DD` day in JST as its first instant (`to`: the next day's), in UTC.
+fn jst_day(day: &str, next: bool) -> Option<OffsetDateTime> {
+    let date = Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
+    let date = if next { date.next_day()? } else { date };
+    let jst = UtcOffset::from_hms(9, 0, 0).ok()?;
+    Some(date.midnight().assume_offset(jst).to_offset(UtcOffset::UTC))
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value
+        .as_ref()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// `GET /audit`: the organisation's access log, filtered, latest first, with exports in the
+/// formats the field uses.
+pub async fn audit(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    if !person.may(Resource::AuditLog, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let from = non_empty(&query.from).and_then(|d| jst_day(&d, false));
+    let to = non_empty(&query.to).and_then(|d| jst_day(&d, true));
+    let filter = kenshin_store::AccessFilter {
+        org: Some(person.caller.org.code.to_string()),
+        from,
+        to,
+        actor: non_empty(&query.actor),
+        action: non_empty(&query.action),
+        object: non_empty(&query.object),
+        limit: 200,
+        ..Default::default()
+    };
+    let result = async {
+        state.access.flush().await;
+        let rows = state.db.search_access_latest(&filter).await?;
+        let rows: Vec<Value> = rows
+            .into_iter()
+            .map(|r| {
+                json!({
+                    "at": kenshin_core::api::timestamp::format(r.at),
+                    "actor": r.actor,
+                    "actor_kind": r.actor_kind,
+                    "action": r.action,
+                    "objects": r.objects,
+                    "outcome": r.outcome,
+                    "source": r.source,
+                })
+            })
+            .collect();
+        // The export links carry the same filters to the API, which streams the files.
+        let mut export = url_params(&[
+            (
+                "from",
+                from.map(|t| kenshin_core::api::timestamp::format(t)),
+            ),
+            ("to", to.map(|t| kenshin_core::api::timestamp::format(t))),
+            ("actor", filter.actor.clone()),
+            ("action", filter.action.clone()),
+            ("object", filter.object.clone()),
+        ]);
+        if !export.is_empty() {
+            export.push('&');
+        }
+        let mut context = person.context(&state, "page.audit");
+        context["rows"] = rows.into();
+        context["q"] = json!({
+            "from": non_empty(&query.from), "to": non_empty(&query.to),
+            "actor": filter.actor, "action": filter.action, "object": filter.object,
+        });
+        context["export_query"] = export.into();
+        context["may_export"] = person.may(Resource::AuditLog, Action::Export).into();
+        Ok(html(
+            &state,
+            StatusCode::OK,
+            "audit.html",
+            person.lang,
+            context,
+        ))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
+fn url_params(pairs: &[(&str, Option<String>)]) -> String {
+    pairs
+        .iter()
+        .filter_map(|(name, value)| {
+            value.as_ref().map(|v| {
+                format!(
+                    "{name}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}

@@ -13,7 +13,6 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::{error_page, html, page_or_error, WebPerson};
 use crate::api::users::{self, AccountChange, NewAccount};
-use crate::error::ApiError;
 use crate::AppState;
 
 /// The roles an administrator may give in this organisation.
@@ -278,9 +277,9 @@ pub async fn audit(
         let mut export = url_params(&[
             (
                 "from",
-                from.map(|t| kenshin_core::api::timestamp::format(t)),
+                from.map(kenshin_core::api::timestamp::format),
             ),
-            ("to", to.map(|t| kenshin_core::api::timestamp::format(t))),
+            ("to", to.map(kenshin_core::api::timestamp::format)),
             ("actor", filter.actor.clone()),
             ("action", filter.action.clone()),
             ("object", filter.object.clone()),

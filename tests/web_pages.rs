@@ -241,3 +241,76 @@ async fn an_admin_manages_people_and_searches_the_trail_in_the_browser_pages() {
     db.close().await;
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn a_sender_uploads_activates_and_checks_maps_in_the_pages() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let db = relay.db().await;
+    let sender = person(&relay, &db, CONVERTER, "conv.sender", "sender").await;
+    let (status, html) = sender.page("/maps", "ja").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("まだ変換表は登録されていません"));
+
+    // A map naming an item that does not exist: refused with its line, nothing stored.
+    let bad = MAP.replace("9N001000000000001", "9N001000000000999");
+    let (status, _, html) = sender
+        .multipart(
+            "/maps",
+            &[("activate", "on")],
+            ("map", "bad.csv", bad.as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("maps-error") && html.contains("line 9"),
+        "{html}"
+    );
+    let org = db.org_by_code(CONVERTER).await.unwrap();
+    assert!(db.list_maps(org.id).await.unwrap().is_empty());
+
+    let (status, path, html) = sender
+        .multipart(
+            "/maps",
+            &[("activate", "on")],
+            ("map", "map.csv", MAP.as_bytes()),
+        )
+        .await;
+    assert_eq!((status, path.as_str()), (StatusCode::OK, "/maps"));
+    assert!(html.contains("data-testid=\"active-map\""), "{html}");
+    assert!(db.active_map(org.id).await.unwrap().is_some());
+
+    // The check converts the sample in memory and stores nothing.
+    let blobs_before = relay.blob_files().len();
+    let (status, _, html) = sender
+        .multipart(
+            "/maps/check",
+            &[("map", "inst-convert-main@1")],
+            ("sample", "sample.csv", export().as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-testid=\"check-result\""), "{html}");
+    assert!(html.contains("data-testid=\"check-rejected\">1<"), "{html}");
+    assert!(html.contains("血圧の大小"));
+    assert_eq!(relay.blob_files().len(), blobs_before);
+
+    // Receivers have no maps; another institution cannot touch this one's.
+    let receiver = person(&relay, &db, INSURER, "ins.receiver", "receiver").await;
+    assert_eq!(receiver.page("/maps", "ja").await.0, StatusCode::FORBIDDEN);
+    let stranger = person(&relay, &db, INSTITUTION, "inst.sender", "sender").await;
+    let (status, _, _) = stranger
+        .form("/maps/inst-convert-main/1/activate", &[])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = stranger
+        .multipart(
+            "/maps/check",
+            &[("map", "inst-convert-main@1")],
+            ("sample", "s.csv", export().as_bytes()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    db.close().await;
+    relay.stop().await;
+}

@@ -172,4 +172,49 @@ impl Person {
             .unwrap();
         (response.status(), response.text().await.unwrap())
     }
+
+    /// Posts a multipart form with text fields (and this session's CSRF token) and one file,
+    /// following redirects; answers the final status, path and body.
+    pub async fn multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> (StatusCode, String, String) {
+        let boundary = "kenshin-relay-test-boundary-7d3f";
+        let mut body = Vec::new();
+        let csrf = [("_csrf", self.csrf.as_str())];
+        for (name, value) in csrf.iter().chain(fields) {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let (name, file_name, bytes) = file;
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let path = response.url().path().to_owned();
+        (status, path, response.text().await.unwrap())
+    }
 }

@@ -172,6 +172,10 @@ fn action_of(method: &str, route: &str) -> &'static str {
         ("POST", "/people/{login}/enable") => "user_enable",
         ("POST", "/people/{login}/reset-totp") => "totp_reset",
         ("GET", "/audit") => "audit_search",
+        ("GET", "/maps") => "map_list",
+        ("POST", "/maps") => "map_upload",
+        ("POST", "/maps/check") => "map_check",
+        ("POST", "/maps/{map_id}/{version}/activate") => "map_activate",
         ("GET", "/submissions/{id}/report") | ("GET", "/submissions/{id}/report.csv") => {
             "report_view"
         }

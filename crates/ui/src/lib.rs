@@ -101,6 +101,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("report.html", include_str!("../templates/report.html")),
     ("people.html", include_str!("../templates/people.html")),
     ("audit.html", include_str!("../templates/audit.html")),
+    ("maps.html", include_str!("../templates/maps.html")),
     ("upload.html", include_str!("../templates/upload.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
     ("delivery.html", include_str!("../templates/delivery.html")),

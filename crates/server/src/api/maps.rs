@@ -56,7 +56,19 @@ pub async fn upload(
     ApiQuery(query): ApiQuery<UploadQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<MapView>), ApiError> {
-    senders_only(&caller, kenshin_auth::Action::Create)?;
+    let view = store_map(&state, &caller, &body, query.activate.unwrap_or(false)).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Checks and stores a new map version of the caller's organisation (immutable; optionally
+/// made the active one).
+pub(crate) async fn store_map(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+    activate: bool,
+) -> Result<MapView, ApiError> {
+    senders_only(caller, kenshin_auth::Action::Create)?;
     if body.len() > MAX_MAP_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,7 +76,7 @@ pub async fn upload(
             "a map file may be at most 16 MiB",
         ));
     }
-    let map = MapFile::from_reader(&body[..], Profile::default_profile())
+    let map = MapFile::from_reader(body, Profile::default_profile())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     if map.id.is_empty() || map.version.is_empty() {
         return Err(ApiError::invalid(
@@ -72,19 +84,19 @@ pub async fn upload(
         ));
     }
     let now = OffsetDateTime::now_utc();
-    let sha = kenshin_crypto::sha256_hex(&body);
+    let sha = kenshin_crypto::sha256_hex(body);
     let mut record = state
         .db
-        .insert_map(caller.org.id, &map.id, &map.version, &body, &sha, now)
+        .insert_map(caller.org.id, &map.id, &map.version, body, &sha, now)
         .await?;
-    if query.activate.unwrap_or(false) {
+    if activate {
         record = state
             .db
             .activate_map(caller.org.id, &map.id, &map.version, now)
             .await?;
     }
     tracing::info!(org = %caller.org.code, map = %map.label(), active = record.is_active(), "map uploaded");
-    Ok((StatusCode::CREATED, Json(view(record))))
+    Ok(view(record))
 }
 
 /// `GET /api/v1/maps`
@@ -92,9 +104,29 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<MapView>>, ApiError> {
-    senders_only(&caller, kenshin_auth::Action::Read)?;
+    Ok(Json(maps_of(&state, &caller).await?))
+}
+
+/// The map versions of the caller's organisation.
+pub(crate) async fn maps_of(state: &AppState, caller: &Caller) -> Result<Vec<MapView>, ApiError> {
+    senders_only(caller, kenshin_auth::Action::Read)?;
     let maps = state.db.list_maps(caller.org.id).await?;
-    Ok(Json(maps.into_iter().map(view).collect()))
+    Ok(maps.into_iter().map(view).collect())
+}
+
+/// One stored map version of the caller's organisation, parsed against the default profile.
+pub(crate) async fn map_of(
+    state: &AppState,
+    caller: &Caller,
+    map_id: &str,
+    version: &str,
+) -> Result<MapFile, ApiError> {
+    senders_only(caller, kenshin_auth::Action::Read)?;
+    let record = state.db.map_version(caller.org.id, map_id, version).await?;
+    MapFile::from_reader(&record.content[..], Profile::default_profile()).map_err(|e| {
+        tracing::error!(error = %e, "a stored map no longer parses");
+        ApiError::internal()
+    })
 }
 
 /// `POST /api/v1/maps/{map_id}/{version}/activate`
@@ -103,10 +135,22 @@ pub async fn activate(
     caller: Caller,
     Path((map_id, version)): Path<(String, String)>,
 ) -> Result<Json<MapView>, ApiError> {
-    senders_only(&caller, kenshin_auth::Action::Update)?;
+    Ok(Json(
+        activate_version(&state, &caller, &map_id, &version).await?,
+    ))
+}
+
+/// Makes a stored version the active one (the previous one is retired).
+pub(crate) async fn activate_version(
+    state: &AppState,
+    caller: &Caller,
+    map_id: &str,
+    version: &str,
+) -> Result<MapView, ApiError> {
+    senders_only(caller, kenshin_auth::Action::Update)?;
     let record = state
         .db
-        .activate_map(caller.org.id, &map_id, &version, OffsetDateTime::now_utc())
+        .activate_map(caller.org.id, map_id, version, OffsetDateTime::now_utc())
         .await?;
-    Ok(Json(view(record)))
+    Ok(view(record))
 }

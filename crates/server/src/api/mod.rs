@@ -5,7 +5,7 @@ pub mod auth;
 mod deliveries;
 mod health;
 mod ledger;
-mod maps;
+pub(crate) mod maps;
 pub mod people;
 pub(crate) mod submissions;
 pub(crate) mod users;

@@ -275,10 +275,7 @@ pub async fn audit(
             .collect();
         // The export links carry the same filters to the API, which streams the files.
         let mut export = url_params(&[
-            (
-                "from",
-                from.map(kenshin_core::api::timestamp::format),
-            ),
+            ("from", from.map(kenshin_core::api::timestamp::format)),
             ("to", to.map(kenshin_core::api::timestamp::format)),
             ("actor", filter.actor.clone()),
             ("action", filter.action.clone()),

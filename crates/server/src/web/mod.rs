@@ -10,6 +10,7 @@
 //! browser and the batch clients share one code path.
 
 mod admin;
+mod maps;
 mod pages;
 mod reports;
 mod setup;
@@ -49,6 +50,21 @@ pub fn router() -> Router<AppState> {
         .route("/deliveries/{id}", get(pages::delivery))
         .route("/deliveries/{id}/confirm", post(pages::confirm))
         .route("/history", get(pages::history))
+        .route(
+            "/maps",
+            get(maps::page)
+                .post(maps::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::api::maps::MAX_MAP_BYTES + 64 * 1024,
+                )),
+        )
+        .route(
+            "/maps/check",
+            post(maps::check).layer(axum::extract::DefaultBodyLimit::max(
+                maps::MAX_SAMPLE_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/maps/{map_id}/{version}/activate", post(maps::activate))
         .route("/people", get(admin::people).post(admin::invite))
         .route("/people/{login}/disable", post(admin::disable))
         .route("/people/{login}/enable", post(admin::enable))
@@ -159,6 +175,9 @@ impl WebPerson {
         }
         if kind == kenshin_auth::OrgKindLite::Operator && self.may(Resource::Usage, Action::Read) {
             nav.push(("/ops", "nav.ops"));
+        }
+        if self.caller.org.kind.may_send() && self.may(Resource::Map, Action::Read) {
+            nav.push(("/maps", "nav.maps"));
         }
         if self.may(Resource::User, Action::Read) {
             nav.push(("/people", "nav.people"));

@@ -10,7 +10,7 @@ use clap::Subcommand;
 use kenshin_core::{InsurerNumber, OrgCode, OrgKind, RouteMode};
 use kenshin_pki::CertificateAuthority;
 use kenshin_server::{AppState, Config, DataDir};
-use kenshin_store::{CertRecord, Database, NewCert, NewOrg, Org, Route};
+use kenshin_store::{CertRecord, Database, NewOrg, Org, Route};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -625,17 +625,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             Ok(())
         }
         AdminCommand::Cert(CertCommand::Revoke { serial, reason }) => {
-            let ca = crate::init::load_ca(&data)?;
-            let (cert, crl_number) = db
-                .revoke_cert(serial.trim(), reason.as_str(), OffsetDateTime::now_utc())
-                .await
-                .map_err(|e| match e {
-                    kenshin_store::StoreError::NotFound => {
-                        anyhow::anyhow!("no certificate with serial {serial}")
-                    }
-                    other => other.into(),
-                })?;
-            crate::init::write_crl(&db, &ca, &data, crl_number).await?;
+            let (cert, crl_number) =
+                kenshin_server::certificates::revoke(&db, &data, &serial, reason.as_str()).await?;
             let view = CertView::from(&cert);
             emit(json, &view, || {
                 format!(
@@ -809,14 +800,7 @@ pub async fn issue_cert(
     .await
 }
 
-/// Who a client certificate is for.
-#[derive(Clone, Copy, Debug)]
-pub enum CertHolder<'a> {
-    /// A device or batch job, with its own roles (`None`: the organisation kind's defaults).
-    Device { roles: Option<&'a str> },
-    /// One person of the organisation, acting with that person's role.
-    Person(&'a kenshin_store::UserRecord),
-}
+pub use kenshin_server::certificates::CertHolder;
 
 /// Issues and registers a client certificate for a device or one person of the
 /// organisation, writing its files into `out`.
@@ -835,38 +819,19 @@ pub async fn issue_cert_for(
         .org_by_code(org_code.as_str())
         .await
         .map_err(|_| anyhow::anyhow!("no organisation {org_code}"))?;
-    let (person, roles) = match holder {
-        CertHolder::Person(person) => {
-            anyhow::ensure!(
-                person.org_id == org.id,
-                "{} belongs to {}, not {org_code}",
-                person.login,
-                person.org_code
-            );
-            anyhow::ensure!(
-                person.is_active(OffsetDateTime::now_utc()),
-                "{} is disabled or outside its validity dates",
-                person.login
-            );
-            (Some(person), None)
-        }
-        CertHolder::Device { roles } => (
-            None,
-            Some(kenshin_server::accounts::machine_roles(&org, roles)?),
-        ),
-    };
-    let issued = ca.issue_client(org.code.as_str(), device, days)?;
     let password = match p12_password_file {
-        Some(path) => zeroize::Zeroizing::new(
+        Some(path) => Some(zeroize::Zeroizing::new(
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?
                 .trim_end_matches(['\r', '\n'])
                 .to_owned(),
-        ),
-        None => kenshin_pki::generate_password(),
+        )),
+        None => None,
     };
-    anyhow::ensure!(!password.is_empty(), "the PKCS#12 password file is empty");
-    let bundle = kenshin_pki::pkcs12(&issued, &ca.cert_der(), device, &password)?;
+    let prepared = kenshin_server::certificates::prepare(ca, &org, device, holder, days, password)?;
+    let issued = &prepared.issued;
+    let password = &prepared.password;
+    let bundle = &prepared.pkcs12;
 
     private_dir(out)?;
     let cert_path = out.join("cert.pem");
@@ -878,7 +843,7 @@ pub async fn issue_cert_for(
     if !ca_path.exists() {
         write_public(&ca_path, ca.cert_pem().as_bytes())?;
     }
-    write_secret(&p12_path, &bundle)?;
+    write_secret(&p12_path, bundle)?;
     let password_path = match p12_password_file {
         Some(_) => None,
         None => {
@@ -888,21 +853,7 @@ pub async fn issue_cert_for(
         }
     };
     // Registered last: a certificate whose files could not be written is never usable.
-    let record = db
-        .insert_cert(
-            &NewCert {
-                serial: issued.serial_hex.clone(),
-                fingerprint: issued.fingerprint_sha256.clone(),
-                org_id: org.id,
-                device: device.to_owned(),
-                user_id: person.map(|p| p.id),
-                roles,
-                not_before: issued.not_before,
-                not_after: issued.not_after,
-            },
-            OffsetDateTime::now_utc(),
-        )
-        .await?;
+    let record = kenshin_server::certificates::register(db, &prepared).await?;
     let roles = CertView::from(&record).roles;
     Ok(IssuedView {
         serial: record.serial,
@@ -1124,8 +1075,7 @@ async fn user_command(
                 .set_user_disabled(user.id, true, OffsetDateTime::now_utc())
                 .await?;
             if !revoked.is_empty() {
-                let ca = crate::init::load_ca(data)?;
-                crate::init::publish_crl(db, &ca, data).await?;
+                kenshin_server::certificates::publish_crl(db, data).await?;
             }
             let report =
                 serde_json::json!({"disabled": user.login, "revoked_certificates": revoked});

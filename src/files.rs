@@ -37,16 +37,3 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))
 }
-
-/// Replaces a file atomically (write beside, fsync, rename): readers see the old or the new
-/// content, never half of one. Used for the CRL, which the server reloads while running.
-pub fn replace_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let temp = path.with_extension("tmp");
-    let _ = fs::remove_file(&temp);
-    write_new(&temp, bytes, 0o644)?;
-    fs::rename(&temp, path).with_context(|| format!("cannot replace {}", path.display()))?;
-    if let Some(parent) = path.parent() {
-        fs::File::open(parent)?.sync_all()?;
-    }
-    Ok(())
-}

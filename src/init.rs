@@ -8,7 +8,7 @@ use kenshin_server::{Config, DataDir};
 use kenshin_store::Database;
 use serde::Serialize;
 
-use crate::files::{private_dir, replace_public, write_public, write_secret};
+use crate::files::{private_dir, write_public, write_secret};
 use crate::DataDirArg;
 
 /// Validity of the server certificate: browsers cap TLS server certificates at 398 days.
@@ -97,7 +97,7 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
     let server = ca.issue_server(&config.server_names, SERVER_CERT_DAYS)?;
     write_public(&data.server_cert_path(), server.cert_pem.as_bytes())?;
     write_secret(&data.server_key_path(), server.key_pem.as_bytes())?;
-    publish_crl(&db, &ca, &data).await?;
+    write_crl(&db, &ca, &data, db.next_crl_number().await?).await?;
     db.close().await;
     let ledger =
         kenshin_ledger::Signer::create_file(&data.ledger_key_path(), &config.ledger_origin())
@@ -115,57 +115,4 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
     })
 }
 
-/// Days until a published CRL's nextUpdate; every revocation publishes a new one.
-const CRL_DAYS: u32 = 30;
-
-/// Writes a CRL listing every revoked certificate, under a fresh CRL number.
-pub async fn publish_crl(
-    db: &Database,
-    ca: &CertificateAuthority,
-    data: &DataDir,
-) -> anyhow::Result<()> {
-    let number = db.next_crl_number().await?;
-    write_crl(db, ca, data, number).await
-}
-
-pub async fn write_crl(
-    db: &Database,
-    ca: &CertificateAuthority,
-    data: &DataDir,
-    number: u64,
-) -> anyhow::Result<()> {
-    let revoked = db
-        .revoked_certs()
-        .await?
-        .into_iter()
-        .map(|cert| {
-            Ok(kenshin_pki::RevokedEntry {
-                serial_hex: cert.serial,
-                revoked_at: cert
-                    .revoked_at
-                    .unwrap_or_else(time::OffsetDateTime::now_utc),
-                reason: cert
-                    .revocation_reason
-                    .as_deref()
-                    .unwrap_or("unspecified")
-                    .parse()
-                    .unwrap_or(kenshin_pki::RevocationReason::Unspecified),
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let pem = ca.crl_pem(&revoked, number, CRL_DAYS)?;
-    replace_public(&data.crl_path(), pem.as_bytes())
-}
-
-/// Loads the CA for admin commands.
-pub fn load_ca(data: &DataDir) -> anyhow::Result<CertificateAuthority> {
-    let cert = std::fs::read_to_string(data.ca_cert_path())
-        .with_context(|| format!("cannot read {}", data.ca_cert_path().display()))?;
-    let key = std::fs::read_to_string(data.ca_key_path()).with_context(|| {
-        format!(
-            "cannot read the CA key {} (admin commands need the data directory's CA key)",
-            data.ca_key_path().display()
-        )
-    })?;
-    Ok(CertificateAuthority::load(&cert, &key)?)
-}
+pub use kenshin_server::certificates::{load_ca, write_crl};

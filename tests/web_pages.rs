@@ -314,3 +314,219 @@ async fn a_sender_uploads_activates_and_checks_maps_in_the_pages() {
     db.close().await;
     relay.stop().await;
 }
+
+/// The PEM certificate and key inside a PKCS#12 bundle, read back with the openssl command
+/// line (as a person's browser or a device's operator would import it).
+fn unpack_p12(
+    dir: &std::path::Path,
+    p12: &[u8],
+    password: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bundle = dir.join("bundle.p12");
+    std::fs::write(&bundle, p12).unwrap();
+    let out = |args: &[&str], file: &str| {
+        let path = dir.join(file);
+        let status = std::process::Command::new("openssl")
+            .args(["pkcs12", "-in"])
+            .arg(&bundle)
+            .args(["-passin", &format!("pass:{password}"), "-nodes", "-out"])
+            .arg(&path)
+            .args(args)
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl pkcs12 {args:?}");
+        path
+    };
+    (
+        out(&["-clcerts", "-nokeys"], "cert.pem"),
+        out(&["-nocerts"], "key.pem"),
+    )
+}
+
+/// The text between `start` and `end`, with the page's HTML escapes undone.
+fn between(html: &str, start: &str, end: &str) -> String {
+    let rest = &html[html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {html}"))
+        + start.len()..];
+    rest[..rest.find(end).unwrap()]
+        .replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn an_admin_issues_and_revokes_certificates_in_the_pages() {
+    let mut relay = Relay::start().await;
+    let db = relay.db().await;
+    let admin = person(&relay, &db, INSTITUTION, "inst.admin", "admin").await;
+    let (status, html) = admin.page("/certificates", "ja").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("テスト端末") && html.contains("送信担当"),
+        "{html}"
+    );
+
+    // A viewer device: the bundle comes back in the page, works over mTLS, reads but
+    // cannot send.
+    let (status, _, html) = admin
+        .form(
+            "/certificates",
+            &[
+                ("holder", "device"),
+                ("name", "監視端末"),
+                ("roles", "viewer"),
+                ("days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{html}");
+    let password = between(&html, "data-testid=\"p12-password\">", "<");
+    let p12 = base64_decode(&between(&html, "data:application/x-pkcs12;base64,", "\""));
+    let work = relay.dir.path().join("p12");
+    std::fs::create_dir_all(&work).unwrap();
+    let (cert, key) = unpack_p12(&work, &p12, &password);
+    let identity = kenshin_client::ClientIdentity::from_files(&cert, &key).unwrap();
+    let device =
+        kenshin_client::RelayClient::new(&relay.url(), &relay.ca_pem(), Some(&identity)).unwrap();
+    assert_eq!(device.list_submissions(None, 10, 0).await.unwrap().total, 0);
+    assert!(device
+        .send_stream(INSURER, "x.csv", None, stream_of(b"a".to_vec()))
+        .await
+        .is_err());
+    let org = db.org_by_code(INSTITUTION).await.unwrap();
+    let issued = db
+        .list_certs(Some(INSTITUTION))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.device == "監視端末")
+        .unwrap();
+    assert_eq!(
+        (issued.org_id, issued.roles.as_deref()),
+        (org.id, Some("viewer"))
+    );
+    // Refused: a role institutions do not have; nothing registered.
+    let (status, _, html) = admin
+        .form(
+            "/certificates",
+            &[
+                ("holder", "device"),
+                ("name", "誤り"),
+                ("roles", "receiver"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("certs-error"));
+    assert!(!db
+        .list_certs(Some(INSTITUTION))
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.device == "誤り"));
+
+    // Revoke: refused at the next request, and the CRL on disk names it.
+    let crl_before = std::fs::read(relay.data.crl_path()).unwrap();
+    let (status, path, html) = admin
+        .form(
+            &format!("/certificates/{}/revoke", issued.serial),
+            &[("reason", "key-compromise")],
+        )
+        .await;
+    assert_eq!(
+        (status, path.as_str()),
+        (StatusCode::OK, "/certificates"),
+        "{html}"
+    );
+    assert!(html.contains("失効させました"));
+    let err = device.list_submissions(None, 10, 0).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(kenshin_core::api::ErrorCode::CertificateRevoked)
+    );
+    assert_ne!(std::fs::read(relay.data.crl_path()).unwrap(), crl_before);
+    assert!(crl_serials(&relay.data.crl_path()).contains(&issued.serial.to_uppercase()));
+
+    // Another organisation's admin: not found, nothing revoked.
+    let stranger = person(&relay, &db, INSURER, "ins.admin", "admin").await;
+    let own = db
+        .list_certs(Some(INSTITUTION))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.device == "テスト端末")
+        .unwrap();
+    let (status, _, _) = stranger
+        .form(
+            &format!("/certificates/{}/revoke", own.serial),
+            &[("reason", "superseded")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(db
+        .cert_by_serial(&own.serial)
+        .await
+        .unwrap()
+        .revoked_at
+        .is_none());
+
+    // A person's certificate, then disabling the person (from the people page) revokes it
+    // and publishes the CRL at once — no admin command needed.
+    let _sender = person(&relay, &db, INSTITUTION, "inst.sender", "sender").await;
+    let (status, _, html) = admin
+        .form(
+            "/certificates",
+            &[
+                ("holder", "person"),
+                ("name", "田中さんのPC"),
+                ("person", "inst.sender"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{html}");
+    let personal = db
+        .list_certs(Some(INSTITUTION))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.device == "田中さんのPC")
+        .unwrap();
+    assert!(personal.user_id.is_some() && personal.roles.is_none());
+    admin.form("/people/inst.sender/disable", &[]).await;
+    assert!(db
+        .cert_by_serial(&personal.serial)
+        .await
+        .unwrap()
+        .revoked_at
+        .is_some());
+    assert!(crl_serials(&relay.data.crl_path()).contains(&personal.serial.to_uppercase()));
+    db.close().await;
+    relay.stop().await;
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+/// The serial numbers a CRL lists (openssl's text form, upper-case hex without separators).
+fn crl_serials(path: &std::path::Path) -> String {
+    let output = std::process::Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.replace(':', "").to_uppercase())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

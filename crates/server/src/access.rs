@@ -173,6 +173,9 @@ fn action_of(method: &str, route: &str) -> &'static str {
         ("POST", "/people/{login}/reset-totp") => "totp_reset",
         ("GET", "/audit") => "audit_search",
         ("GET", "/maps") => "map_list",
+        ("GET", "/certificates") => "certificate_list",
+        ("POST", "/certificates") => "certificate_issue",
+        ("POST", "/certificates/{serial}/revoke") => "certificate_revoke",
         ("POST", "/maps") => "map_upload",
         ("POST", "/maps/check") => "map_check",
         ("POST", "/maps/{map_id}/{version}/activate") => "map_activate",
@@ -202,6 +205,7 @@ fn objects_of(path: &str) -> Vec<String> {
             "entries" => "ledger_entry",
             "maps" => "map",
             "users" | "people" => "user",
+            "certificates" => "certificate",
             _ => continue,
         };
         let decoded = percent_encoding::percent_decode_str(window[1]).decode_utf8_lossy();

@@ -14,6 +14,7 @@
 pub mod access;
 pub mod accounts;
 pub mod api;
+pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub pending_totp: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
     /// The web UI's templates and texts.
     pub pages: Arc<kenshin_ui::Pages>,
+    /// The data directory (the CA for issuing and revoking, the CRL it publishes).
+    pub data: DataDir,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
             server_key,
             pending_totp: Arc::default(),
             pages: Arc::new(kenshin_ui::Pages::new()),
+            data: data_dir.clone(),
             access,
             ledger,
             db,

@@ -102,6 +102,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("people.html", include_str!("../templates/people.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("maps.html", include_str!("../templates/maps.html")),
+    (
+        "certificates.html",
+        include_str!("../templates/certificates.html"),
+    ),
     ("upload.html", include_str!("../templates/upload.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
     ("delivery.html", include_str!("../templates/delivery.html")),

@@ -29,15 +29,23 @@ fn both_catalogues_have_the_same_keys() {
 fn every_literal_key_in_the_templates_exists() {
     let keys = catalogue_keys(Lang::Ja);
     for (name, source) in Pages::sources() {
-        for (i, _) in source.match_indices("t(\"") {
+        // `t("key")` and `t('key')` calls, not `split("…")` and the like.
+        let calls = |quote: &'static str| {
+            source.match_indices(quote).filter(move |(i, _)| {
+                *i == 0
+                    || !source.as_bytes()[i - 1].is_ascii_alphanumeric()
+                        && source.as_bytes()[i - 1] != b'_'
+            })
+        };
+        for (i, _) in calls("t(\"") {
             let rest = &source[i + 3..];
             let key = &rest[..rest.find('"').unwrap()];
-            if key.ends_with('.') {
+            if key.ends_with('.') || key.ends_with('_') {
                 continue; // a prefix completed at render time, e.g. "role." ~ me.role
             }
             assert!(keys.iter().any(|k| k == key), "{name}: {key}");
         }
-        for (i, _) in source.match_indices("t('") {
+        for (i, _) in calls("t('") {
             let rest = &source[i + 3..];
             let key = &rest[..rest.find('\'').unwrap()];
             assert!(keys.iter().any(|k| k == key), "{name}: {key}");
@@ -106,6 +114,12 @@ fn context() -> serde_json::Value {
         "may_export": true,
         "versions": [{"org": "inst-1", "map_id": "m", "version": "1", "sha256": "abcdef0123456789", "created_at": "2026-11-21T01:00:00Z", "activated_at": null, "active": false}],
         "may_activate": true,
+        "certs": [{"serial": "0123456789abcdef0123", "device": "端末", "person": null, "roles": ["sender", "viewer"], "not_after": "2027-01-01T00:00:00Z", "status": "valid", "reason": null}],
+        "people": [{"login": "a", "name": "山田"}],
+        "machine_roles": ["sender", "viewer"],
+        "default_days": 365,
+        "may_issue": true, "may_revoke": true,
+        "issued": {"serial": "0123456789", "device": "端末", "person": null, "roles": "sender", "not_after": "2027-01-01T00:00:00Z", "password": "pw", "p12": "AAAA", "file": "x.p12"},
         "check": {"map": "m@1", "columns": 3, "items": 2, "r": {"records_in": 1, "records_out": 1, "records_rejected": 0, "input_encoding": "UTF-8", "input_delimiter": "comma", "finding_counts": [], "findings": []}},
         "r": {"converter": "kenshin-convert 0.1", "profile": "mhlw@2024.1", "map": "m@1", "input_encoding": "Shift_JIS",
               "input_delimiter": "comma", "records_in": 10, "records_out": 8, "records_rejected": 1, "records_unrouted": 1,

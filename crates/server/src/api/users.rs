@@ -165,8 +165,8 @@ pub(crate) async fn create_in(
 }
 
 /// `POST /api/v1/users/{login}/disable`: ends the person's sessions and revokes the
-/// certificates issued to them at once (the database is consulted on every request; the
-/// CRL file follows at the next `admin` publication).
+/// certificates issued to them at once (the database is consulted on every request) and
+/// publishes the new CRL, so their handshakes fail too once the server reloads it.
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,11 +221,15 @@ pub(crate) async fn change(
     }
     let now = OffsetDateTime::now_utc();
     match what {
-        AccountChange::Disable => state
-            .db
-            .set_user_disabled(user.id, true, now)
-            .await
-            .map(drop)?,
+        AccountChange::Disable => {
+            let revoked = state.db.set_user_disabled(user.id, true, now).await?;
+            // The database refuses them from now on; the CRL makes handshakes fail too.
+            if !revoked.is_empty() {
+                if let Err(err) = crate::certificates::publish_crl(&state.db, &state.data).await {
+                    tracing::error!(error = %err, "revoked a disabled person's certificates but could not publish the CRL");
+                }
+            }
+        }
         AccountChange::Enable => state
             .db
             .set_user_disabled(user.id, false, now)

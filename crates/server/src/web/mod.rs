@@ -10,6 +10,7 @@
 //! browser and the batch clients share one code path.
 
 mod admin;
+mod certs;
 mod maps;
 mod pages;
 mod reports;
@@ -70,6 +71,8 @@ pub fn router() -> Router<AppState> {
         .route("/people/{login}/enable", post(admin::enable))
         .route("/people/{login}/reset-totp", post(admin::reset_totp))
         .route("/audit", get(admin::audit))
+        .route("/certificates", get(certs::page).post(certs::issue))
+        .route("/certificates/{serial}/revoke", post(certs::revoke))
         .route("/ops", get(pages::ops))
         .route("/lang/{code}", get(set_language))
         .route("/static/{file}", get(static_file))
@@ -181,6 +184,9 @@ impl WebPerson {
         }
         if self.may(Resource::User, Action::Read) {
             nav.push(("/people", "nav.people"));
+        }
+        if self.may(Resource::Certificate, Action::Read) {
+            nav.push(("/certificates", "nav.certificates"));
         }
         if self.may(Resource::AuditLog, Action::Read) {
             nav.push(("/audit", "nav.audit"));

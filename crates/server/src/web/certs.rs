@@ -1,0 +1,286 @@
+//! An organisation admin's client certificates: the list, issuing one for a device or a
+//! person (the PKCS#12 bundle is handed to the browser in the answer and kept nowhere), and
+//! revoking one (the database refuses it at once; the new CRL stops handshakes).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use base64::Engine as _;
+use kenshin_auth::{Action, Resource, Role};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::{error_page, html, page_or_error, WebPerson};
+use crate::certificates::{self, CertHolder};
+use crate::error::ApiError;
+use crate::AppState;
+
+const DEFAULT_DAYS: u32 = 365;
+
+async fn certs_page(
+    state: &AppState,
+    person: &WebPerson,
+    status: StatusCode,
+    extra: Value,
+) -> Response {
+    let result = async {
+        let now = OffsetDateTime::now_utc();
+        let people = state.db.list_users(Some(person.caller.org.id)).await?;
+        let certs: Vec<Value> = state
+            .db
+            .list_certs(Some(person.caller.org.code.as_str()))
+            .await?
+            .into_iter()
+            .rev()
+            .map(|c| {
+                let holder = c
+                    .user_id
+                    .and_then(|id| people.iter().find(|p| p.id == id))
+                    .map(|p| p.login.clone());
+                let status = if c.revoked_at.is_some() {
+                    "revoked"
+                } else if c.not_after <= now {
+                    "expired"
+                } else {
+                    "valid"
+                };
+                json!({
+                    "serial": c.serial,
+                    "device": c.device,
+                    "person": holder,
+                    "roles": c.roles.as_deref().map(|r| r.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>()),
+                    "not_after": kenshin_core::api::timestamp::format(c.not_after),
+                    "status": status,
+                    "reason": c.revocation_reason,
+                })
+            })
+            .collect();
+        let kind = crate::accounts::org_kind(person.caller.org.kind);
+        let machine_roles: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|r| r.is_machine_role() && r.org_kinds().contains(kind))
+            .map(|r| r.as_str())
+            .collect();
+        let mut context = person.context(state, "page.certificates");
+        context["certs"] = certs.into();
+        context["people"] = people
+            .iter()
+            .filter(|p| p.disabled_at.is_none())
+            .map(|p| json!({"login": p.login, "name": p.display_name}))
+            .collect::<Vec<_>>()
+            .into();
+        context["machine_roles"] = machine_roles.into();
+        context["default_days"] = DEFAULT_DAYS.into();
+        context["may_issue"] = person.may(Resource::Certificate, Action::Create).into();
+        context["may_revoke"] = person.may(Resource::Certificate, Action::Delete).into();
+        if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
+            for (key, value) in extra {
+                target.insert(key.clone(), value.clone());
+            }
+        }
+        Ok(html(state, status, "certificates.html", person.lang, context))
+    }
+    .await;
+    page_or_error(state, person, result)
+}
+
+#[derive(Deserialize)]
+pub struct CertsQuery {
+    revoked: Option<String>,
+}
+
+/// `GET /certificates`
+pub async fn page(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Query(query): Query<CertsQuery>,
+) -> Response {
+    if !person.may(Resource::Certificate, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let flash = if query.revoked.is_some() {
+        json!({"kind": "ok", "key": "certs.revoked_done"})
+    } else {
+        Value::Null
+    };
+    certs_page(&state, &person, StatusCode::OK, json!({"flash": flash})).await
+}
+
+/// The issue form; repeated `roles` checkboxes arrive as a list.
+#[derive(Deserialize)]
+pub struct IssueForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    holder: String,
+    name: String,
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    days: String,
+}
+
+/// `POST /certificates`: issues, registers, and answers with the bundle to save.
+pub async fn issue(
+    State(state): State<AppState>,
+    person: WebPerson,
+    body: axum::body::Bytes,
+) -> Response {
+    let form: IssueForm = match serde_html_form(&body) {
+        Some(form) => form,
+        None => return super::api_error_page(&state, &person, ApiError::invalid("form")),
+    };
+    if !person.csrf_ok(&state, &form.csrf) {
+        return error_page(
+            &state,
+            person.lang,
+            Some(&person),
+            StatusCode::FORBIDDEN,
+            "error.csrf",
+        );
+    }
+    if !person.may(Resource::Certificate, Action::Create) {
+        return person.forbidden(&state);
+    }
+    let refused = |detail: String| {
+        certs_page(
+            &state,
+            &person,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "certs.refused", "error_detail": detail}),
+        )
+    };
+    let days = match form.days.trim() {
+        "" => DEFAULT_DAYS,
+        text => match text.parse() {
+            Ok(days) => days,
+            Err(_) => return refused("days".into()).await,
+        },
+    };
+    let holder_record = if form.holder == "person" {
+        match state.db.user_by_login(form.person.trim()).await {
+            Ok(Some(user)) if user.org_id == person.caller.org.id => Some(user),
+            Ok(_) => return super::api_error_page(&state, &person, ApiError::not_found()),
+            Err(err) => return super::api_error_page(&state, &person, err.into()),
+        }
+    } else {
+        None
+    };
+    let roles = form.roles.join(",");
+    let holder = match &holder_record {
+        Some(user) => CertHolder::Person(user),
+        None => CertHolder::Device {
+            roles: (!roles.is_empty()).then_some(roles.as_str()),
+        },
+    };
+    let prepared = match certificates::load_ca(&state.data).and_then(|ca| {
+        certificates::prepare(&ca, &person.caller.org, &form.name, holder, days, None)
+    }) {
+        Ok(prepared) => prepared,
+        Err(err) => return refused(err.to_string()).await,
+    };
+    let record = match certificates::register(&state.db, &prepared).await {
+        Ok(record) => record,
+        Err(err) => return refused(err.to_string()).await,
+    };
+    tracing::info!(org = %person.caller.org.code, serial = %record.serial, by = %person.caller.actor(), "client certificate issued from the web");
+    let issued = json!({
+        "serial": record.serial,
+        "device": record.device,
+        "person": holder_record.map(|u| u.login),
+        "roles": record.roles,
+        "not_after": kenshin_core::api::timestamp::format(record.not_after),
+        "password": prepared.password.as_str(),
+        "p12": base64::engine::general_purpose::STANDARD.encode(&prepared.pkcs12),
+        "file": format!("{}-{}.p12", person.caller.org.code, &record.serial[..8.min(record.serial.len())]),
+    });
+    certs_page(
+        &state,
+        &person,
+        StatusCode::CREATED,
+        json!({"issued": issued}),
+    )
+    .await
+}
+
+/// `application/x-www-form-urlencoded` with repeated keys (`roles=a&roles=b`), which serde's
+/// plain form decoding does not turn into a list.
+fn serde_html_form(body: &[u8]) -> Option<IssueForm> {
+    let mut map = serde_json::Map::new();
+    let mut roles = Vec::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let decode = |bytes: &[u8]| {
+            let plus: Vec<u8> = bytes
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            percent_encoding::percent_decode(&plus)
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .ok()
+        };
+        let (key, value) = (decode(key)?, decode(value)?);
+        if key == "roles" {
+            roles.push(Value::String(value));
+        } else {
+            map.insert(key, Value::String(value));
+        }
+    }
+    map.insert("roles".into(), Value::Array(roles));
+    serde_json::from_value(Value::Object(map)).ok()
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    reason: String,
+}
+
+/// `POST /certificates/{serial}/revoke`
+pub async fn revoke(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Path(serial): Path<String>,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    if !person.csrf_ok(&state, &form.csrf) {
+        return error_page(
+            &state,
+            person.lang,
+            Some(&person),
+            StatusCode::FORBIDDEN,
+            "error.csrf",
+        );
+    }
+    if !person.may(Resource::Certificate, Action::Delete) {
+        return person.forbidden(&state);
+    }
+    // Only this organisation's certificates; another's serial is simply not found.
+    match state.db.cert_by_serial(&serial).await {
+        Ok(cert) if cert.org_id == person.caller.org.id => {}
+        Ok(_) | Err(kenshin_store::StoreError::NotFound) => {
+            return super::api_error_page(&state, &person, ApiError::not_found())
+        }
+        Err(err) => return super::api_error_page(&state, &person, err.into()),
+    }
+    let reason = match form.reason.as_str() {
+        r
+        @ ("key-compromise" | "affiliation-changed" | "superseded" | "cessation-of-operation") => r,
+        _ => "unspecified",
+    };
+    match certificates::revoke(&state.db, &state.data, &serial, reason).await {
+        Ok(_) => Redirect::to("/certificates?revoked=1").into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "revocation from the web failed");
+            super::api_error_page(&state, &person, ApiError::internal())
+        }
+    }
+}

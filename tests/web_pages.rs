@@ -530,3 +530,45 @@ fn crl_serials(path: &std::path::Path) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[tokio::test]
+async fn the_ledger_and_organisation_pages() {
+    let mut relay = Relay::start().await;
+    relay
+        .client(INSTITUTION)
+        .send_stream(INSURER, "l.csv", None, stream_of(sample_export(2, "L")))
+        .await
+        .unwrap();
+    relay.state().ledger.sequence().await.unwrap();
+    let db = relay.db().await;
+    let admin = person(&relay, &db, INSTITUTION, "inst.admin", "admin").await;
+    let (status, html) = admin.page("/ledger", "ja").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-testid=\"checkpoint\""));
+    assert!(html.contains(&relay.state().ledger.verifier_text().replace('/', "&#x2f;")));
+
+    let (status, html) = admin.page("/organisation", "ja").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("ins-midori") && html.contains("そのまま中継"),
+        "{html}"
+    );
+    // Requiring certificates is refused while the admin is not presenting their own.
+    let (status, _, html) = admin
+        .form("/organisation/certificate-policy", &[("require", "on")])
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(html.contains("org-error"));
+    assert!(
+        !db.org_by_code(INSTITUTION)
+            .await
+            .unwrap()
+            .browser_certificate_required
+    );
+    // A sender may not change the policy.
+    let sender = person(&relay, &db, INSTITUTION, "inst.sender", "sender").await;
+    let (status, _, _) = sender.form("/organisation/certificate-policy", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    db.close().await;
+    relay.stop().await;
+}

@@ -174,6 +174,8 @@ fn action_of(method: &str, route: &str) -> &'static str {
         ("GET", "/audit") => "audit_search",
         ("GET", "/maps") => "map_list",
         ("GET", "/certificates") => "certificate_list",
+        ("GET", "/organisation") => "org_view",
+        ("POST", "/organisation/certificate-policy") => "org_update",
         ("POST", "/certificates") => "certificate_issue",
         ("POST", "/certificates/{serial}/revoke") => "certificate_revoke",
         ("POST", "/maps") => "map_upload",

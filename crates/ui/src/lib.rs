@@ -112,6 +112,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("history.html", include_str!("../templates/history.html")),
     ("ops.html", include_str!("../templates/ops.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("ledger.html", include_str!("../templates/ledger.html")),
+    (
+        "organisation.html",
+        include_str!("../templates/organisation.html"),
+    ),
 ];
 
 /// The static files: `(path under /static/, content type, bytes)`.

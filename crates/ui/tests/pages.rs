@@ -21,6 +21,19 @@ fn catalogue_keys(lang: Lang) -> Vec<String> {
 }
 
 #[test]
+fn every_template_file_is_registered() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut names: Vec<String> = Pages::names().map(str::to_owned).collect();
+    names.sort();
+    assert_eq!(files, names);
+}
+
+#[test]
 fn both_catalogues_have_the_same_keys() {
     assert_eq!(catalogue_keys(Lang::Ja), catalogue_keys(Lang::En));
 }
@@ -95,10 +108,15 @@ fn context() -> serde_json::Value {
         "rows": [{"at": "2026-11-21T01:00:00Z", "action": "login", "objects": ["user:a"], "outcome": "success", "source": "127.0.0.1"}],
         "usage": [{"month": "2026-11", "receiver": "ins-1", "records": 5, "deliveries": 1}],
         "orgs": [{"code": "ins-1", "name": "みどり", "kind": "insurer"}],
-        "routes": [{"from": "inst-1", "to": "ins-1", "mode": "pass_through"}],
+        "routes": [{"from": "inst-1", "to": "ins-1", "from_name": "さくら", "to_name": "みどり", "mode": "pass-through"}],
         "alerts": [],
         "queue_depth": 0,
         "ledger_size": 4,
+        "org": {"code": "inst-1", "name": "さくら", "kind": "institution", "insurer_numbers": [], "certificate_required": false, "operator": false},
+        "may_update": true,
+        "size": 4, "signed_at": "2026-11-21T01:00:00Z", "key": "example.org+abcd+AAAA", "org_code": "inst-1",
+        "health": {"status": "ok", "version": "0.1.0", "database": {"ok": true}, "storage": {"ok": true, "free_bytes": 1000000},
+                   "clock": {"synchronized": true, "max_error_us": 10, "now": "2026-11-21T01:00:00Z", "source": "adjtimex"}, "alerts": []},
         "step": "totp",
         "qr_svg": "<svg id=\"qr\"></svg>",
         "secret": "JBSWY3DPEHPK3PXP",

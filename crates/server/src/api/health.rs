@@ -7,6 +7,12 @@ use crate::AppState;
 
 /// `GET /health`: no authentication, no organisation data.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let (status, health) = report(&state).await;
+    (status, Json(health))
+}
+
+/// The service's health: database, storage, clock synchronisation, security alerts.
+pub(crate) async fn report(state: &AppState) -> (StatusCode, Health) {
     let database = match state.db.ping().await {
         Ok(()) => ComponentHealth {
             ok: true,
@@ -49,13 +55,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     };
     (
         code,
-        Json(Health {
+        Health {
             status: status.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             database,
             storage,
             clock,
             alerts,
-        }),
+        },
     )
 }

@@ -3,7 +3,7 @@
 pub mod audit;
 pub mod auth;
 mod deliveries;
-mod health;
+pub(crate) mod health;
 mod ledger;
 pub(crate) mod maps;
 pub mod people;

@@ -318,3 +318,128 @@ fn url_params(pairs: &[(&str, Option<String>)]) -> String {
         .collect::<Vec<_>>()
         .join("&")
 }
+
+/// `GET /organisation`: the organisation's details, its routes, and its login policy.
+pub async fn organisation(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Query(query): Query<PeopleQuery>,
+) -> Response {
+    if !person.may(Resource::Org, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let flash = query.done.as_deref().map(|done| match done {
+        "required" => "org.required_on",
+        _ => "org.required_off",
+    });
+    organisation_page(&state, &person, StatusCode::OK, flash, None).await
+}
+
+async fn organisation_page(
+    state: &AppState,
+    person: &WebPerson,
+    status: StatusCode,
+    flash: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let result = async {
+        let org = state.db.org_by_id(person.caller.org.id).await?;
+        let code = org.code.to_string();
+        let orgs = state.db.list_orgs().await?;
+        let name_of = |c: &str| {
+            orgs.iter()
+                .find(|o| o.code.as_str() == c)
+                .map(|o| o.name.clone())
+                .unwrap_or_default()
+        };
+        let routes: Vec<Value> = state
+            .db
+            .list_routes()
+            .await?
+            .into_iter()
+            .filter(|r| r.sender.as_str() == code || r.receiver.as_str() == code)
+            .map(|r| {
+                json!({
+                    "from": r.sender.to_string(), "from_name": name_of(r.sender.as_str()),
+                    "to": r.receiver.to_string(), "to_name": name_of(r.receiver.as_str()),
+                    "mode": r.mode.as_str(),
+                })
+            })
+            .collect();
+        let mut context = person.context(state, "page.organisation");
+        context["org"] = json!({
+            "code": code,
+            "name": org.name,
+            "kind": org.kind.as_str(),
+            "insurer_numbers": org.insurer_numbers.iter().map(|n| n.as_str().to_owned()).collect::<Vec<_>>(),
+            "certificate_required": org.browser_certificate_required
+                || org.kind == kenshin_core::OrgKind::Operator,
+            "operator": org.kind == kenshin_core::OrgKind::Operator,
+        });
+        context["routes"] = routes.into();
+        context["may_update"] = person.may(Resource::Org, Action::Update).into();
+        if let Some(key) = flash {
+            context["flash"] = json!({"kind": "ok", "key": key});
+        }
+        context["error"] = error.into();
+        Ok(html(state, status, "organisation.html", person.lang, context))
+    }
+    .await;
+    page_or_error(state, person, result)
+}
+
+#[derive(Deserialize)]
+pub struct PolicyForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    require: String,
+}
+
+/// `POST /organisation/certificate-policy`: require (or stop requiring) the organisation's
+/// people to present their own client certificate. Turning it on is refused unless the admin
+/// is presenting theirs right now, so nobody locks their own organisation out by mistake.
+pub async fn certificate_policy(
+    State(state): State<AppState>,
+    person: WebPerson,
+    peer: Option<axum::Extension<crate::tls::PeerInfo>>,
+    Form(form): Form<PolicyForm>,
+) -> Response {
+    if !person.csrf_ok(&state, &form.csrf) {
+        return csrf_refused(&state, &person);
+    }
+    if !person.may(Resource::Org, Action::Update) {
+        return person.forbidden(&state);
+    }
+    let require = form.require == "on";
+    if require {
+        let mut strict = person.caller.org.clone();
+        strict.browser_certificate_required = true;
+        let presented = crate::api::people::check_person_certificate(
+            &state,
+            peer.as_ref().map(|p| &p.0),
+            person.user(),
+            &strict,
+        )
+        .await;
+        if presented.is_err() {
+            return organisation_page(
+                &state,
+                &person,
+                StatusCode::CONFLICT,
+                None,
+                Some("org.need_own_certificate"),
+            )
+            .await;
+        }
+    }
+    if let Err(err) = state
+        .db
+        .set_browser_certificate_required(person.caller.org.id, require)
+        .await
+    {
+        return super::api_error_page(&state, &person, err.into());
+    }
+    let done = if require { "required" } else { "optional" };
+    Redirect::to(&format!("/organisation?done={done}")).into_response()
+}

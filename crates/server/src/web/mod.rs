@@ -71,9 +71,15 @@ pub fn router() -> Router<AppState> {
         .route("/people/{login}/enable", post(admin::enable))
         .route("/people/{login}/reset-totp", post(admin::reset_totp))
         .route("/audit", get(admin::audit))
+        .route("/organisation", get(admin::organisation))
+        .route(
+            "/organisation/certificate-policy",
+            post(admin::certificate_policy),
+        )
         .route("/certificates", get(certs::page).post(certs::issue))
         .route("/certificates/{serial}/revoke", post(certs::revoke))
         .route("/ops", get(pages::ops))
+        .route("/ledger", get(pages::ledger))
         .route("/lang/{code}", get(set_language))
         .route("/static/{file}", get(static_file))
 }
@@ -185,11 +191,17 @@ impl WebPerson {
         if self.may(Resource::User, Action::Read) {
             nav.push(("/people", "nav.people"));
         }
+        if kind != kenshin_auth::OrgKindLite::Operator && self.may(Resource::Org, Action::Update) {
+            nav.push(("/organisation", "nav.organisation"));
+        }
         if self.may(Resource::Certificate, Action::Read) {
             nav.push(("/certificates", "nav.certificates"));
         }
         if self.may(Resource::AuditLog, Action::Read) {
             nav.push(("/audit", "nav.audit"));
+        }
+        if self.may(Resource::Ledger, Action::Read) {
+            nav.push(("/ledger", "nav.ledger"));
         }
         nav.push(("/history", "nav.history"));
         nav

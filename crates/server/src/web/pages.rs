@@ -367,6 +367,39 @@ pub async fn history(State(state): State<AppState>, person: WebPerson) -> Respon
     page_or_error(&state, &person, result)
 }
 
+/// `GET /ledger`: the current signed checkpoint, the public key and how to verify both the
+/// log and one's own files independently.
+pub async fn ledger(State(state): State<AppState>, person: WebPerson) -> Response {
+    if !person.may(Resource::Ledger, Action::Read) {
+        return person.forbidden(&state);
+    }
+    let result = async {
+        let checkpoint = state
+            .ledger
+            .checkpoint()
+            .await
+            .map_err(|_| ApiError::internal())?;
+        let mut context = person.context(&state, "page.ledger");
+        context["checkpoint"] = checkpoint.as_ref().map(|c| c.note.clone()).into();
+        context["size"] = checkpoint.as_ref().map(|c| c.size).into();
+        context["signed_at"] = checkpoint
+            .as_ref()
+            .map(|c| kenshin_core::api::timestamp::format(c.signed_at))
+            .into();
+        context["key"] = state.ledger.verifier_text().into();
+        context["org_code"] = person.caller.org.code.to_string().into();
+        Ok(html(
+            &state,
+            StatusCode::OK,
+            "ledger.html",
+            person.lang,
+            context,
+        ))
+    }
+    .await;
+    page_or_error(&state, &person, result)
+}
+
 /// `GET /ops`: the operator console — metadata only, never content.
 pub async fn ops(State(state): State<AppState>, person: WebPerson) -> Response {
     let operator = person.caller.org.kind == kenshin_core::OrgKind::Operator;
@@ -397,15 +430,13 @@ pub async fn ops(State(state): State<AppState>, person: WebPerson) -> Response {
             .into_iter()
             .map(|r| json!({"from": r.sender.to_string(), "to": r.receiver.to_string(), "mode": r.mode.as_str()}))
             .collect();
-        let alerts = crate::access::AlertCounts::recent(&state.db, OffsetDateTime::now_utc())
-            .await
-            .map(|counts| counts.reasons())
-            .unwrap_or_default();
+        let (_, health) = crate::api::health::report(&state).await;
         let mut context = person.context(&state, "page.ops");
         context["usage"] = usage.into();
         context["orgs"] = orgs.into();
         context["routes"] = routes.into();
-        context["alerts"] = alerts.into();
+        context["alerts"] = health.alerts.clone().into();
+        context["health"] = serde_json::to_value(&health).unwrap_or_default();
         context["queue_depth"] = state.db.queue_depth().await?.into();
         context["ledger_size"] = state.db.ledger_size().await?.into();
         Ok(html(&state, StatusCode::OK, "ops.html", person.lang, context))

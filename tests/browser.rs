@@ -13,6 +13,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::conversion;
 use common::*;
 use serde_json::json;
 
@@ -54,6 +55,23 @@ async fn people_do_their_whole_job_in_the_browser() {
         ..test_config()
     };
     let mut relay = Relay::start_with(config).await;
+    // A converting institution has sent an export, so there is a conversion report to read.
+    conversion::set_up(&relay).await;
+    let converter = relay.client(conversion::CONVERTER);
+    converter
+        .upload_map(conversion::MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    let converted = converter
+        .send_stream(
+            "",
+            "export.csv",
+            None,
+            stream_of(conversion::export().into_bytes()),
+        )
+        .await
+        .unwrap();
+    conversion::wait_converted(&converter, &converted.id.to_string()).await;
     let db = relay.db().await;
     kenshin_relay::admin::create_org(
         &db,
@@ -82,6 +100,14 @@ async fn people_do_their_whole_job_in_the_browser() {
         ),
         ("other", OTHER, "aozora.sato", "佐藤 健太", "receiver"),
         ("ops", "operator", "ops.yamamoto", "山本 由美", "ops_admin"),
+        ("admin", INSTITUTION, "sakura.admin", "伊藤 直子", "admin"),
+        (
+            "converter",
+            conversion::CONVERTER,
+            "convert.kato",
+            "加藤 大輔",
+            "sender",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -141,6 +167,7 @@ async fn people_do_their_whole_job_in_the_browser() {
         .env("KR_IDLE_SECONDS", IDLE_SECONDS.to_string())
         .env("KR_SCREENSHOTS", &screenshots)
         .env("KR_WORK_DIR", &work)
+        .env("KR_REPORT", format!("/submissions/{}/report", converted.id))
         .kill_on_drop(true)
         .spawn()
         .expect("node runs");

@@ -13,6 +13,7 @@ const marker = process.env.KR_MARKER;
 const idleSeconds = parseInt(process.env.KR_IDLE_SECONDS, 10);
 const shots = process.env.KR_SCREENSHOTS || '';
 const work = process.env.KR_WORK_DIR;
+const reportPath = process.env.KR_REPORT;
 if (shots) { mkdirSync(shots, { recursive: true }); }
 
 function step(text) { console.log('browser: ' + text); }
@@ -124,6 +125,19 @@ try {
   assert.ok(await sender.locator('svg.chart rect.bar').count() === 14, 'a bar per day');
   await shot(sender, 'submissions.png');
 
+  await sender.goto(url + '/maps');
+  await sender.waitForSelector('[data-testid=map-versions]');
+  await shot(sender, 'maps.png');
+
+  // --- Keyboard: the first Tab reaches the skip link, which leads to the content --------
+  step('keyboard and labels');
+  await sender.goto(url + '/upload');
+  await sender.keyboard.press('Tab');
+  assert.equal(await sender.evaluate(() => document.activeElement.className), 'skip');
+  const unlabelled = await sender.evaluate(() => Array.from(document.querySelectorAll('input:not([type=hidden]), select'))
+    .filter((el) => !(el.labels && el.labels.length) && !el.closest('label')).map((el) => el.name));
+  assert.deepEqual(unlabelled, [], 'every field has a label');
+
   // --- The receiver: inbox, download, 受信完了 with a confirmation dialog -------------
   step('receiver downloads and confirms');
   const receiver = await newPage();
@@ -158,6 +172,19 @@ try {
   await sender.goto(receiptUrl);
   assert.equal((await sender.textContent('[data-testid=delivery-state]')).trim(), '受信完了');
 
+  // --- Language switch ------------------------------------------------------------------
+  step('language switch');
+  await sender.goto(url + '/inbox');
+  await sender.goto(url + '/submissions');
+  await sender.click('a[lang=en]');
+  await sender.waitForSelector('h1');
+  assert.equal((await sender.textContent('h1')).trim(), 'Sent files');
+  assert.equal(await sender.getAttribute('html', 'lang'), 'en');
+  await shot(sender, 'submissions-en.png');
+  await sender.click('a[lang=ja]');
+  assert.equal((await sender.textContent('h1')).trim(), '送信履歴');
+
+
   // --- Another organisation types the first's URLs: the not-found page -----------------
   step('another organisation gets the not-found page');
   const other = await newPage();
@@ -171,6 +198,45 @@ try {
     }
   }
   await shot(other, 'not-found.png');
+
+  // --- The conversion report: counts, findings by rule (chart), CSV download ------------
+  step('a converting sender reads the conversion report');
+  const converter = await newPage();
+  await firstLogin(converter, accounts.converter);
+  await converter.goto(url + reportPath);
+  await converter.waitForSelector('[data-testid=finding-counts]');
+  assert.ok(await converter.locator('figure svg.chart rect.bar').count() >= 1, 'findings by rule as a chart');
+  assert.ok((await converter.textContent('[data-testid=finding-counts]')).includes('血圧の大小'));
+  await shot(converter, 'report.png');
+  const [csv] = await Promise.all([
+    converter.waitForEvent('download'),
+    converter.click('[data-testid=report-csv]'),
+  ]);
+  const csvPath = join(work, 'report.csv');
+  await csv.saveAs(csvPath);
+  assert.ok(readFileSync(csvPath, 'utf8').includes('血圧の大小'), 'the CSV lists the findings');
+
+  // --- The organisation's admin: people, certificates, the access log, the ledger -------
+  step('the organisation admin pages');
+  const admin = await newPage();
+  await firstLogin(admin, accounts.admin);
+  await admin.goto(url + '/people');
+  await admin.waitForSelector('[data-testid=people]');
+  assert.ok((await admin.textContent('[data-testid=people]')).includes(accounts.sender.login));
+  await shot(admin, 'people.png');
+  await admin.goto(url + '/certificates');
+  await admin.fill('#cert-name', '健診システム2号機');
+  await admin.click('section[aria-labelledby=issue-h] button[type=submit]');
+  await admin.waitForSelector('[data-testid=issued]');
+  assert.ok((await admin.getAttribute('[data-testid=p12-download]', 'href')).startsWith('data:application/x-pkcs12;base64,'));
+  await shot(admin, 'certificates.png');
+  await admin.goto(url + '/audit?action=submission_create');
+  await admin.waitForSelector('[data-testid=audit] tbody tr');
+  assert.ok((await admin.textContent('[data-testid=audit]')).includes(accounts.sender.login));
+  await shot(admin, 'audit.png');
+  await admin.goto(url + '/ledger');
+  await admin.waitForSelector('[data-testid=checkpoint]');
+  await shot(admin, 'ledger.png');
 
   // --- The operator: usage, but no way to content --------------------------------------
   step('the operator sees usage and health, never content');
@@ -198,29 +264,17 @@ try {
     assert.ok(response.status() >= 400 || !target.endsWith('/content'), target);
   }
 
-  // --- Language switch ------------------------------------------------------------------
-  step('language switch');
-  await sender.goto(url + '/inbox');
-  await sender.goto(url + '/submissions');
-  await sender.click('a[lang=en]');
-  await sender.waitForSelector('h1');
-  assert.equal((await sender.textContent('h1')).trim(), 'Sent files');
-  assert.equal(await sender.getAttribute('html', 'lang'), 'en');
-  await shot(sender, 'submissions-en.png');
-  await sender.click('a[lang=ja]');
-  assert.equal((await sender.textContent('h1')).trim(), '送信履歴');
-
   // --- Session timeout: the notice, then the login page says why ------------------------
   step('session timeout after ' + idleSeconds + ' s idle');
-  await receiver.goto(url + '/inbox');
-  await receiver.waitForSelector('#session-notice:not([hidden])', { timeout: (idleSeconds + 5) * 1000 });
-  await receiver.waitForURL(/\/login\?expired=1$/, { timeout: (idleSeconds + 10) * 1000 });
-  assert.ok((await receiver.textContent('[data-testid=flash]')).includes('ログアウトしました'));
-  const afterTimeout = await receiver.goto(url + '/inbox');
-  assert.ok(receiver.url().startsWith(url + '/login'), 'the expired session no longer opens pages');
+  await ops.goto(url + '/ops');
+  await ops.waitForSelector('#session-notice:not([hidden])', { timeout: (idleSeconds + 5) * 1000 });
+  await ops.waitForURL(/\/login\?expired=1$/, { timeout: (idleSeconds + 10) * 1000 });
+  assert.ok((await ops.textContent('[data-testid=flash]')).includes('ログアウトしました'));
+  const afterTimeout = await ops.goto(url + '/ops');
+  assert.ok(ops.url().startsWith(url + '/login'), 'the expired session no longer opens pages');
   assert.equal(afterTimeout.status(), 200);
 
-  for (const page of [sender, receiver, other, bare, ops]) {
+  for (const page of [sender, receiver, other, bare, ops, converter, admin]) {
     assert.deepEqual(page.cspErrors, [], 'no Content Security Policy violations');
   }
   step('all flows passed');

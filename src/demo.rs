@@ -60,6 +60,13 @@ const ROUTES: [(&str, &str); 3] = [
     ("demo-clinic", "demo-insurer"),
 ];
 
+/// People of the demo organisations: (organisation, login, name, role).
+const PEOPLE: [(&str, &str, &str, &str); 3] = [
+    ("demo-institution", "demo.sender", "佐藤 花子", "sender"),
+    ("demo-institution", "demo.admin", "鈴木 一郎", "admin"),
+    ("demo-insurer", "demo.receiver", "高橋 健", "receiver"),
+];
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     crate::init_logging("text");
     let root = absolute(&args.data_dir)?;
@@ -123,6 +130,25 @@ async fn prepare(data: &DataDir) -> anyhow::Result<()> {
             OffsetDateTime::now_utc(),
         )
         .await?;
+    }
+    // People for the web UI: one account each, initial passwords in a file only the owner
+    // can read (the person changes it, and enrols TOTP, at first login).
+    let passwords = demo.join("initial-passwords.txt");
+    let mut created = String::new();
+    for (org_code, login, name, role) in PEOPLE {
+        if db.user_by_login(login).await?.is_some() {
+            continue;
+        }
+        let org = db.org_by_code(org_code).await?;
+        let (_, initial) =
+            kenshin_server::accounts::create_account(&db, &org, login, name, role, None).await?;
+        created.push_str(&format!("{login} {}\n", initial.as_str()));
+    }
+    if !created.is_empty() {
+        let mut previous = std::fs::read_to_string(&passwords).unwrap_or_default();
+        previous.push_str(&created);
+        let _ = std::fs::remove_file(&passwords);
+        crate::files::write_secret(&passwords, previous.as_bytes())?;
     }
     let sample = demo.join("sample-results.csv");
     if !sample.exists() {
@@ -197,6 +223,23 @@ fn instructions(data: &DataDir, port: u16) -> String {
         text,
         "Routes / 経路: {}",
         ROUTES.map(|(a, b)| format!("{a} → {b}")).join(", ")
+    );
+    let _ = writeln!(text);
+    let _ = writeln!(text, "Web UI / ブラウザ: {server}/");
+    let _ = writeln!(
+        text,
+        "  logins / ログインID: {}",
+        PEOPLE
+            .map(|(org, login, _, role)| format!("{login} ({org}, {role})"))
+            .join(", ")
+    );
+    let _ = writeln!(
+        text,
+        "  initial passwords / 初期パスワード: {root}/demo/initial-passwords.txt (0600)"
+    );
+    let _ = writeln!(
+        text,
+        "  first login: register an authenticator app (QR code), then set your own password"
     );
     let _ = writeln!(text);
     let _ = writeln!(text, "Try it in another terminal / 別の端末で試す:");

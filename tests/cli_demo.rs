@@ -75,6 +75,17 @@ fn demo_then_the_printed_client_commands() {
     for org in [&institution, &insurer, &demo_dir.join("demo-clinic")] {
         assert!(org.join("cert.pem").exists() && org.join("key.pem").exists());
     }
+    // People for the web UI, with their initial passwords readable by the owner only.
+    let passwords = demo_dir.join("initial-passwords.txt");
+    let listed = std::fs::read_to_string(&passwords).unwrap();
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(listed.lines().all(|l| l.split(' ').count() == 2));
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&passwords).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(printed.contains("demo.receiver") && printed.contains("initial-passwords.txt"));
     let sample = demo_dir.join("sample-results.csv");
 
     let (ok, receipt) = run_json(

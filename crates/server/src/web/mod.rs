@@ -174,7 +174,10 @@ impl WebPerson {
         if self.may(Resource::Submission, Action::Create) {
             nav.push(("/upload", "nav.upload"));
         }
-        if self.may(Resource::Submission, Action::Read) {
+        // The operator's own organisation sends nothing; its staff see usage on the console.
+        if kind != kenshin_auth::OrgKindLite::Operator
+            && self.may(Resource::Submission, Action::Read)
+        {
             nav.push(("/submissions", "nav.submissions"));
         }
         if kenshin_auth::Kinds::RECEIVERS.contains(kind)

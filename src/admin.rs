@@ -666,6 +666,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     }
     .await;
     // Every administrative action is in the access log too (the guideline: CLI admin included).
+    record_cli_action(&db, action, result.is_ok()).await;
+    db.close().await;
+    result
+}
+
+/// Writes one access-log row for a command run at the operator's console.
+pub async fn record_cli_action(db: &Database, action: &str, ok: bool) {
     let row = kenshin_store::AccessRow {
         seq: 0,
         at: OffsetDateTime::now_utc(),
@@ -682,7 +689,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         method: None,
         path: None,
         objects: Vec::new(),
-        outcome: if result.is_ok() { "success" } else { "failed" }.into(),
+        outcome: if ok { "success" } else { "failed" }.into(),
         status: None,
         bytes: None,
         detail: None,
@@ -690,8 +697,6 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     if let Err(err) = db.append_access(&[row]).await {
         eprintln!("warning: the access log could not record this command: {err}");
     }
-    db.close().await;
-    result
 }
 
 /// The access-log action of an admin command.

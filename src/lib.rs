@@ -3,6 +3,7 @@
 //! functions directly too.
 
 pub mod admin;
+pub mod backup;
 pub mod client;
 pub mod convert;
 pub mod demo;

@@ -3,7 +3,9 @@
 //! Subcommands: `init` a data directory, `serve` it, run the `demo`, administer organisations,
 //! routes and certificates (`admin`), and act as a batch client (`client`).
 
-use kenshin_relay::{admin, client, convert, demo, init, init_logging, ledger, output, DataDirArg};
+use kenshin_relay::{
+    admin, backup, client, convert, demo, init, init_logging, ledger, output, DataDirArg,
+};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,8 @@ enum Command {
     Ledger(ledger::LedgerArgs),
     /// The access log: search and export (CSV, JSON lines, FHIR AuditEvent, IHE ATNA).
     Audit(admin::AuditArgs),
+    /// Backups: create (encrypted, verified, rotated), list, verify, restore.
+    Backup(backup::BackupArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Profile(args) => args.json,
         Command::Ledger(args) => args.json,
         Command::Audit(args) => args.json,
+        Command::Backup(args) => args.json,
         _ => false,
     };
     match runtime.block_on(run(cli)) {
@@ -99,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Profile(args) => convert::run_profile(args),
         Command::Ledger(args) => ledger::run(args),
         Command::Audit(args) => admin::run_audit(args).await.map(|()| 0),
+        Command::Backup(args) => backup::run(args).await.map(|()| 0),
     }
 }
 

@@ -618,6 +618,32 @@ impl Database {
     }
 
     /// Ids of objects whose keys still exist: every other blob on disk is garbage.
+    /// Writes a consistent copy of the whole database to `path` (SQLite `VACUUM INTO`: only
+    /// live rows, so keys destroyed by shredding are not in it) and returns the objects that
+    /// still have a key in that copy — exactly the blobs a backup must carry.
+    pub async fn snapshot_to(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::InvalidState("snapshot path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.writer)
+            .await?;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true);
+        let copy = sqlx::SqlitePool::connect_with(options).await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")
+                .fetch_all(&copy)
+                .await?;
+        copy.close().await;
+        ids.into_iter().map(|id| parse("objects", id)).collect()
+    }
+
     pub async fn live_object_ids(&self) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")

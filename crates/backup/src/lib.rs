@@ -1,0 +1,654 @@
+//! Backups of a relay: encrypted, one directory per generation, verified after writing,
+//! rotated, and restorable into an empty data directory.
+//!
+//! A generation holds a consistent snapshot of the database (`VACUUM INTO`: only live rows,
+//! so the keys of shredded files are in no backup taken after the shredding), the blobs of
+//! every object that still has a key in that snapshot (files in flight), and the data
+//! directory's files the caller names (configuration, CA, ledger and server keys). Every part
+//! is sealed with the generation's own data key (chunked AES-256-GCM, as files at rest), and
+//! that key is wrapped by the relay's KEK, bound to the generation id. The KEK itself is never
+//! in a backup: restoring needs it, from its file or its HSM, kept apart.
+//!
+//! Layout of a generation `<target>/<id>/`:
+//!
+//! ```text
+//! generation.json     plaintext: format, id, time, KEK id, wrapped key, counts
+//! manifest.sealed     every entry with its plaintext SHA-256 and size
+//! database.sealed     the snapshot
+//! files/<n>.sealed    the named files
+//! blobs/<id>.sealed   the blobs of objects in flight
+//! ```
+//!
+//! A generation is written under `.partial-<id>`, verified (every part opened, hashed and
+//! compared with the manifest), and only then renamed into place; older generations beyond
+//! the number to keep are removed afterwards. `verify` repeats the check at any time.
+//! Layout-agnostic: the caller says which files to carry and where the database and blobs go.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use kenshin_core::ObjectId;
+use kenshin_crypto::{DataKey, KeyProvider, OpeningReader, SealingWriter, Sha256, WrappedKey};
+use kenshin_store::{BlobStore, Database};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+const FORMAT: &str = "kenshin-relay-backup v1";
+const GENERATION_FILE: &str = "generation.json";
+const MANIFEST_FILE: &str = "manifest.sealed";
+const DATABASE_FILE: &str = "database.sealed";
+
+/// Generations kept unless told otherwise (the guideline asks for several; a month of daily
+/// backups).
+pub const DEFAULT_KEEP: usize = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the backup key cannot be unwrapped with this KEK (another relay's backup, or the wrong key file)")]
+    Key,
+    #[error("the backup is damaged: {0}")]
+    Damaged(String),
+    #[error(transparent)]
+    Store(#[from] kenshin_store::StoreError),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
+    move |source| BackupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A file of the data directory to carry, under its path relative to the data directory.
+#[derive(Clone, Debug)]
+pub struct FileSource {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// What to back up.
+pub struct Source<'a> {
+    pub db: &'a Database,
+    pub blobs: &'a BlobStore,
+    /// A private directory (inside the data directory) for the plaintext snapshot while it
+    /// is sealed; it never goes near the backup target unsealed.
+    pub scratch: PathBuf,
+    pub files: Vec<FileSource>,
+}
+
+/// The plaintext description of a generation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Generation {
+    pub format: String,
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub kek_id: String,
+    /// The generation's data key, wrapped by the KEK and bound to `backup:<id>` (base64).
+    pub wrapped_key: String,
+    pub files: usize,
+    pub blobs: usize,
+    /// Sealed bytes of the whole generation.
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Entry {
+    name: String,
+    #[serde(default)]
+    mode: u32,
+    sha256: String,
+    size: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Manifest {
+    id: String,
+    database: Entry,
+    files: Vec<Entry>,
+    /// Entry names are the object ids.
+    blobs: Vec<Entry>,
+    /// Objects live in the snapshot whose blob vanished before it was copied (shredded in
+    /// the meantime): restored as they were, their content is gone.
+    #[serde(default)]
+    missing_blobs: Vec<String>,
+}
+
+/// What a verification found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verified {
+    pub id: String,
+    pub files: usize,
+    pub blobs: usize,
+    pub bytes: u64,
+    pub missing_blobs: Vec<String>,
+}
+
+/// Where a backup goes: a directory apart from the data directory (another disk, a mounted
+/// share). Created if missing, 0700.
+pub struct Target {
+    root: PathBuf,
+}
+
+impl Target {
+    pub fn open(root: &Path) -> Result<Target, BackupError> {
+        fs::create_dir_all(root).map_err(io_at(root))?;
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(io_at(root))?;
+        Ok(Target {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The complete generations, oldest first.
+    pub fn generations(&self) -> Result<Vec<Generation>, BackupError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
+            let entry = entry.map_err(io_at(&self.root))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !entry.path().is_dir() {
+                continue;
+            }
+            let path = entry.path().join(GENERATION_FILE);
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let generation: Generation = serde_json::from_str(&text)
+                .map_err(|e| BackupError::Damaged(format!("{}: {e}", path.display())))?;
+            if generation.format == FORMAT && generation.id == name {
+                out.push(generation);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// The generation `id`, or the latest.
+    pub fn generation(&self, id: Option<&str>) -> Result<Generation, BackupError> {
+        let all = self.generations()?;
+        match id {
+            Some(id) => all.into_iter().find(|g| g.id == id),
+            None => all.into_iter().last(),
+        }
+        .ok_or_else(|| {
+            BackupError::Invalid(match id {
+                Some(id) => format!("no generation {id} in {}", self.root.display()),
+                None => format!("no backup in {}", self.root.display()),
+            })
+        })
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+}
+
+fn generation_key(generation: &Generation, keys: &dyn KeyProvider) -> Result<DataKey, BackupError> {
+    let wrapped = base64::engine::general_purpose::STANDARD
+        .decode(&generation.wrapped_key)
+        .map_err(|_| BackupError::Damaged("generation.json: wrapped key".into()))?;
+    keys.unwrap(
+        &WrappedKey::from_bytes(wrapped),
+        format!("backup:{}", generation.id).as_bytes(),
+    )
+    .map_err(|_| BackupError::Key)
+}
+
+/// Seals `reader` into `path`; returns the plaintext's SHA-256 and size.
+fn seal_into(
+    key: &DataKey,
+    reader: &mut dyn Read,
+    path: &Path,
+) -> Result<(String, u64), BackupError> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_at(path))?;
+    let mut writer = SealingWriter::new(key, BufWriter::new(file))
+        .map_err(|e| BackupError::Invalid(e.to_string()))?;
+    let mut hash = Sha256::new();
+    let mut size = 0u64;
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buffer).map_err(io_at(path))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+        writer.write_all(&buffer[..n]).map_err(io_at(path))?;
+        size += n as u64;
+    }
+    let file = writer
+        .finish()
+        .map_err(io_at(path))?
+        .into_inner()
+        .map_err(|e| BackupError::Io {
+            path: path.to_path_buf(),
+            source: e.into_error(),
+        })?;
+    file.sync_all().map_err(io_at(path))?;
+    Ok((hash.finish_hex(), size))
+}
+
+/// Opens a sealed part and streams its plaintext into `sink`; returns SHA-256 and size.
+fn open_from(
+    key: &DataKey,
+    path: &Path,
+    sink: &mut dyn Write,
+) -> Result<(String, u64), BackupError> {
+    let file = File::open(path).map_err(io_at(path))?;
+    let mut reader = OpeningReader::new(key, BufReader::new(file));
+    let mut hash = Sha256::new();
+    let mut size = 0u64;
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .map_err(|e| BackupError::Damaged(format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+        sink.write_all(&buffer[..n]).map_err(io_at(path))?;
+        size += n as u64;
+    }
+    Ok((hash.finish_hex(), size))
+}
+
+fn sync_dir(path: &Path) -> Result<(), BackupError> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io_at(path))
+}
+
+/// Writes a new generation, verifies it, puts it in place and keeps the newest `keep`.
+pub async fn create(
+    source: Source<'_>,
+    target: &Target,
+    keys: &dyn KeyProvider,
+    keep: usize,
+) -> Result<Generation, BackupError> {
+    if keep == 0 {
+        return Err(BackupError::Invalid("keep at least one generation".into()));
+    }
+    let now = OffsetDateTime::now_utc();
+    let id = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}{:03}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.millisecond()
+    );
+    let partial = target.root.join(format!(".partial-{id}"));
+    fs::create_dir_all(partial.join("files")).map_err(io_at(&partial))?;
+    fs::create_dir_all(partial.join("blobs")).map_err(io_at(&partial))?;
+    let result = write_generation(&source, &partial, &id, now, keys).await;
+    let generation = match result {
+        Ok(generation) => generation,
+        Err(err) => {
+            let _ = fs::remove_dir_all(&partial);
+            return Err(err);
+        }
+    };
+    // Verified before it counts as a backup.
+    if let Err(err) = verify_dir(&partial, &generation, keys) {
+        let _ = fs::remove_dir_all(&partial);
+        return Err(err);
+    }
+    let final_dir = target.dir(&id);
+    fs::rename(&partial, &final_dir).map_err(io_at(&final_dir))?;
+    sync_dir(&target.root)?;
+    let all = target.generations()?;
+    if all.len() > keep {
+        for old in &all[..all.len() - keep] {
+            let dir = target.dir(&old.id);
+            fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
+        }
+        sync_dir(&target.root)?;
+    }
+    Ok(generation)
+}
+
+async fn write_generation(
+    source: &Source<'_>,
+    dir: &Path,
+    id: &str,
+    now: OffsetDateTime,
+    keys: &dyn KeyProvider,
+) -> Result<Generation, BackupError> {
+    let key = Arc::new(DataKey::generate().map_err(|e| BackupError::Invalid(e.to_string()))?);
+    let wrapped = keys
+        .wrap(&key, format!("backup:{id}").as_bytes())
+        .map_err(|e| BackupError::Invalid(e.to_string()))?;
+
+    // The snapshot, plaintext only inside the (private) data directory, sealed, removed.
+    fs::create_dir_all(&source.scratch).map_err(io_at(&source.scratch))?;
+    fs::set_permissions(&source.scratch, fs::Permissions::from_mode(0o700))
+        .map_err(io_at(&source.scratch))?;
+    let snapshot = source.scratch.join(format!("snapshot-{id}.db"));
+    let _ = fs::remove_file(&snapshot);
+    let live: HashSet<ObjectId> = source.db.snapshot_to(&snapshot).await?;
+    let sealed_db = {
+        let key = Arc::clone(&key);
+        let snapshot = snapshot.clone();
+        let target = dir.join(DATABASE_FILE);
+        tokio::task::spawn_blocking(move || {
+            let mut file = File::open(&snapshot).map_err(io_at(&snapshot))?;
+            seal_into(&key, &mut file, &target)
+        })
+        .await
+        .map_err(|e| BackupError::Invalid(e.to_string()))
+    };
+    let _ = fs::remove_file(&snapshot);
+    let (db_sha, db_size) = sealed_db??;
+
+    let files = source.files.clone();
+    let blobs = source.blobs.clone();
+    let dir_owned = dir.to_path_buf();
+    let key_for_parts = Arc::clone(&key);
+    let (file_entries, blob_entries, missing) = tokio::task::spawn_blocking(move || {
+        let mut file_entries = Vec::new();
+        for (n, file) in files.iter().enumerate() {
+            let meta = fs::metadata(&file.path).map_err(io_at(&file.path))?;
+            let mut reader = File::open(&file.path).map_err(io_at(&file.path))?;
+            let (sha256, size) = seal_into(
+                &key_for_parts,
+                &mut reader,
+                &dir_owned.join("files").join(format!("{n}.sealed")),
+            )?;
+            file_entries.push(Entry {
+                name: file.name.clone(),
+                mode: meta.permissions().mode() & 0o777,
+                sha256,
+                size,
+            });
+        }
+        let mut ids: Vec<ObjectId> = live.into_iter().collect();
+        ids.sort_by_key(|id| id.to_string());
+        let mut blob_entries = Vec::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            match blobs.open_blob(id) {
+                Ok(mut reader) => {
+                    let (sha256, size) = seal_into(
+                        &key_for_parts,
+                        &mut reader,
+                        &dir_owned.join("blobs").join(format!("{id}.sealed")),
+                    )?;
+                    blob_entries.push(Entry {
+                        name: id.to_string(),
+                        mode: 0o600,
+                        sha256,
+                        size,
+                    });
+                }
+                Err(err) if err.kind() == io::ErrorKind::NotFound => missing.push(id.to_string()),
+                Err(err) => return Err(io_at(blobs.root())(err)),
+            }
+        }
+        Ok::<_, BackupError>((file_entries, blob_entries, missing))
+    })
+    .await
+    .map_err(|e| BackupError::Invalid(e.to_string()))??;
+
+    let manifest = Manifest {
+        id: id.to_owned(),
+        database: Entry {
+            name: "database".into(),
+            mode: 0o600,
+            sha256: db_sha,
+            size: db_size,
+        },
+        files: file_entries,
+        blobs: blob_entries,
+        missing_blobs: missing,
+    };
+    let json = serde_json::to_vec(&manifest).map_err(|e| BackupError::Invalid(e.to_string()))?;
+    seal_into(&key, &mut &json[..], &dir.join(MANIFEST_FILE))?;
+    let bytes = dir_size(dir)?;
+    let generation = Generation {
+        format: FORMAT.into(),
+        id: id.to_owned(),
+        created_at: now,
+        kek_id: keys.kek_id().to_owned(),
+        wrapped_key: base64::engine::general_purpose::STANDARD.encode(wrapped.as_bytes()),
+        files: manifest.files.len(),
+        blobs: manifest.blobs.len(),
+        bytes,
+    };
+    let path = dir.join(GENERATION_FILE);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_at(&path))?;
+    file.write_all(&serde_json::to_vec_pretty(&generation).unwrap_or_default())
+        .and_then(|()| file.sync_all())
+        .map_err(io_at(&path))?;
+    for sub in ["files", "blobs", ""] {
+        sync_dir(&dir.join(sub))?;
+    }
+    Ok(generation)
+}
+
+fn dir_size(dir: &Path) -> Result<u64, BackupError> {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).map_err(io_at(dir))? {
+        let entry = entry.map_err(io_at(dir))?;
+        let meta = entry.metadata().map_err(io_at(dir))?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+fn read_manifest(dir: &Path, key: &DataKey) -> Result<Manifest, BackupError> {
+    let mut json = Vec::new();
+    open_from(key, &dir.join(MANIFEST_FILE), &mut json)?;
+    serde_json::from_slice(&json).map_err(|e| BackupError::Damaged(format!("manifest: {e}")))
+}
+
+fn check(entry: &Entry, found: (String, u64), what: &str) -> Result<(), BackupError> {
+    if found.0 != entry.sha256 || found.1 != entry.size {
+        return Err(BackupError::Damaged(format!(
+            "{what} {} does not match the manifest",
+            entry.name
+        )));
+    }
+    Ok(())
+}
+
+fn verify_dir(
+    dir: &Path,
+    generation: &Generation,
+    keys: &dyn KeyProvider,
+) -> Result<Verified, BackupError> {
+    let key = generation_key(generation, keys)?;
+    let manifest = read_manifest(dir, &key)?;
+    if manifest.id != generation.id {
+        return Err(BackupError::Damaged(
+            "the manifest names another generation".into(),
+        ));
+    }
+    check(
+        &manifest.database,
+        open_from(&key, &dir.join(DATABASE_FILE), &mut io::sink())?,
+        "database",
+    )?;
+    for (n, entry) in manifest.files.iter().enumerate() {
+        let path = dir.join("files").join(format!("{n}.sealed"));
+        check(entry, open_from(&key, &path, &mut io::sink())?, "file")?;
+    }
+    for entry in &manifest.blobs {
+        let path = dir.join("blobs").join(format!("{}.sealed", entry.name));
+        check(entry, open_from(&key, &path, &mut io::sink())?, "blob")?;
+    }
+    // Nothing more in the directory than the manifest names.
+    let blob_count = fs::read_dir(dir.join("blobs")).map_err(io_at(dir))?.count();
+    let file_count = fs::read_dir(dir.join("files")).map_err(io_at(dir))?.count();
+    if blob_count != manifest.blobs.len() || file_count != manifest.files.len() {
+        return Err(BackupError::Damaged(
+            "the generation holds parts its manifest does not name".into(),
+        ));
+    }
+    Ok(Verified {
+        id: manifest.id,
+        files: manifest.files.len(),
+        blobs: manifest.blobs.len(),
+        bytes: generation.bytes,
+        missing_blobs: manifest.missing_blobs,
+    })
+}
+
+/// Opens every part of a generation, checks it against the manifest, and reports.
+pub fn verify(
+    target: &Target,
+    id: Option<&str>,
+    keys: &dyn KeyProvider,
+) -> Result<Verified, BackupError> {
+    let generation = target.generation(id)?;
+    verify_dir(&target.dir(&generation.id), &generation, keys)
+}
+
+/// Where a restore writes: the new data directory, and inside it the database file and the
+/// blob directory (relative names as in the live layout).
+pub struct RestoreInto {
+    pub root: PathBuf,
+    pub database: String,
+    pub blobs: String,
+}
+
+/// Restores a generation into an empty (or absent) directory. Every part is checked against
+/// the manifest while it is written; on any error the partly restored directory is removed.
+pub fn restore(
+    target: &Target,
+    id: Option<&str>,
+    keys: &dyn KeyProvider,
+    into: &RestoreInto,
+) -> Result<Verified, BackupError> {
+    let generation = target.generation(id)?;
+    let dir = target.dir(&generation.id);
+    if into.root.exists()
+        && fs::read_dir(&into.root)
+            .map_err(io_at(&into.root))?
+            .next()
+            .is_some()
+    {
+        return Err(BackupError::Invalid(format!(
+            "{} is not empty: restore only into an empty directory",
+            into.root.display()
+        )));
+    }
+    let key = generation_key(&generation, keys)?;
+    let manifest = read_manifest(&dir, &key)?;
+    let result = (|| {
+        fs::create_dir_all(&into.root).map_err(io_at(&into.root))?;
+        fs::set_permissions(&into.root, fs::Permissions::from_mode(0o700))
+            .map_err(io_at(&into.root))?;
+        let write_file = |name: &str, mode: u32, sealed: &Path, entry: &Entry, what: &str| {
+            let path = into.root.join(name);
+            if Path::new(name)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(BackupError::Damaged(format!("unsafe path {name}")));
+            }
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(io_at(parent))?;
+                fs::set_permissions(parent, fs::Permissions::from_mode(0o700))
+                    .map_err(io_at(parent))?;
+            }
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&path)
+                .map_err(io_at(&path))?;
+            let mut out = BufWriter::new(file);
+            let found = open_from(&key, sealed, &mut out)?;
+            let file = out.into_inner().map_err(|e| io_at(&path)(e.into_error()))?;
+            file.sync_all().map_err(io_at(&path))?;
+            check(entry, found, what)
+        };
+        write_file(
+            &into.database,
+            0o600,
+            &dir.join(DATABASE_FILE),
+            &manifest.database,
+            "database",
+        )?;
+        for (n, entry) in manifest.files.iter().enumerate() {
+            let mode = if entry.mode == 0 { 0o600 } else { entry.mode };
+            write_file(
+                &entry.name,
+                mode,
+                &dir.join("files").join(format!("{n}.sealed")),
+                entry,
+                "file",
+            )?;
+        }
+        let blobs = BlobStore::open(&into.root.join(&into.blobs)).map_err(io_at(&into.root))?;
+        for entry in &manifest.blobs {
+            let id: ObjectId = entry
+                .name
+                .parse()
+                .map_err(|_| BackupError::Damaged(format!("blob name {}", entry.name)))?;
+            let mut writer = blobs.create(id).map_err(io_at(blobs.root()))?;
+            let sealed = dir.join("blobs").join(format!("{}.sealed", entry.name));
+            let found = open_from(&key, &sealed, &mut BlobSink(&mut writer))?;
+            check(entry, found, "blob")?;
+            writer.commit().map_err(io_at(blobs.root()))?;
+        }
+        Ok(())
+    })();
+    if let Err(err) = result {
+        let _ = fs::remove_dir_all(&into.root);
+        return Err(err);
+    }
+    Ok(Verified {
+        id: manifest.id,
+        files: manifest.files.len(),
+        blobs: manifest.blobs.len(),
+        bytes: generation.bytes,
+        missing_blobs: manifest.missing_blobs,
+    })
+}
+
+/// `io::Write` over a blob being written.
+struct BlobSink<'a>(&'a mut kenshin_store::BlobWriter);
+
+impl Write for BlobSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.write_all(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

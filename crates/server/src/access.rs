@@ -192,6 +192,7 @@ fn action_of(method: &str, route: &str) -> &'static str {
         ("GET", "/static/{file}") | ("GET", "/lang/{code}") => "page_asset",
         ("GET", _) => "page_view",
         (_, "/health") => "health",
+        (_, "/metrics") => "metrics",
         _ => "other",
     }
 }
@@ -241,10 +242,21 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let matched = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let slot = IdentitySlot::default();
     request.extensions_mut().insert(slot.clone());
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
+    state.metrics.observe_request(
+        &method,
+        matched.as_deref().unwrap_or("unmatched"),
+        status,
+        started.elapsed().as_secs_f64(),
+    );
     let error_code = response
         .extensions()
         .get::<kenshin_core::api::ErrorCode>()

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ledger;
+pub mod metrics;
 pub mod relay;
 pub mod retention;
 pub mod tls;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub pages: Arc<kenshin_ui::Pages>,
     /// The data directory (the CA for issuing and revoking, the CRL it publishes).
     pub data: DataDir,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             pending_totp: Arc::default(),
             pages: Arc::new(kenshin_ui::Pages::new()),
             data: data_dir.clone(),
+            metrics: Arc::new(metrics::Metrics::new()),
             access,
             ledger,
             db,

@@ -54,7 +54,17 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
     };
     let id = job.submission.id;
     let attempts = job.attempts;
-    match convert_job(state, job).await {
+    let started = std::time::Instant::now();
+    let outcome = convert_job(state, job).await;
+    state.metrics.observe_job(
+        if outcome.is_ok() {
+            "converted"
+        } else {
+            "failed"
+        },
+        started.elapsed().as_secs_f64(),
+    );
+    match outcome {
         Ok(()) => Ok(true),
         Err(err) => {
             tracing::error!(submission = %id, attempt = attempts, error = %err, "conversion attempt failed");

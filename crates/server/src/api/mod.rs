@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))
+        .route("/metrics", get(crate::metrics::endpoint))
         .route("/auth/login", post(people::login))
         .route("/auth/logout", post(people::logout))
         .route("/auth/me", get(people::whoami))

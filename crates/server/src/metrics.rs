@@ -1,0 +1,177 @@
+//! Prometheus metrics (`GET /metrics`, text exposition format): request rates and latencies
+//! by route template, conversion jobs and their durations, and — read at scrape time — queue
+//! depth, ledger size and free storage. Labels are route templates and status codes only:
+//! never an id, an organisation or a file name, so the endpoint carries no tenant data.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    jobs: Family<OutcomeLabels, Counter>,
+    job_seconds: Histogram,
+    queue_depth: Gauge,
+    ledger_entries: Gauge,
+    storage_free_bytes: Gauge<u64, AtomicU64>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to ~65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("kenshin_relay");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route template and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response head, by method and route template",
+            latency.clone(),
+        );
+        let jobs = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "conversion_jobs",
+            "Conversion jobs run, by outcome",
+            jobs.clone(),
+        );
+        let job_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        registry.register(
+            "conversion_job_duration_seconds",
+            "Duration of conversion jobs",
+            job_seconds.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Conversion jobs queued or running",
+            queue_depth.clone(),
+        );
+        let ledger_entries = Gauge::default();
+        registry.register(
+            "ledger_entries",
+            "Entries in the transparency ledger",
+            ledger_entries.clone(),
+        );
+        let storage_free_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "storage_free_bytes",
+            "Free bytes on the blob store's file system",
+            storage_free_bytes.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            jobs,
+            job_seconds,
+            queue_depth,
+            ledger_entries,
+            storage_free_bytes,
+        }
+    }
+
+    /// One finished request (`route` is the matched template, never a concrete path).
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// One conversion job (`converted`, `failed`).
+    pub fn observe_job(&self, outcome: &str, seconds: f64) {
+        self.jobs
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.job_seconds.observe(seconds);
+    }
+
+    /// The exposition text, with the gauges read now.
+    pub async fn render(&self, state: &AppState) -> String {
+        if let Ok(depth) = state.db.queue_depth().await {
+            self.queue_depth.set(depth as i64);
+        }
+        if let Ok(size) = state.db.ledger_size().await {
+            self.ledger_entries.set(size as i64);
+        }
+        let blobs = state.vault.blobs().clone();
+        if let Ok(Ok(free)) = tokio::task::spawn_blocking(move || blobs.free_bytes()).await {
+            self.storage_free_bytes.set(free);
+        }
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
+
+/// `GET /metrics`
+pub async fn endpoint(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let text = state.metrics.render(&state).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

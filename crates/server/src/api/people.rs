@@ -279,15 +279,7 @@ pub struct Person {
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE).then(|| value.to_owned())
-        })
+    crate::web::cookie(headers, SESSION_COOKIE)
 }
 
 /// Whether this person must present their own client certificate (the operator's people

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::{Date, OffsetDateTime, UtcOffset};
 
-use super::{error_page, html, page_or_error, WebPerson};
+use super::{html, page_or_error, CsrfForm, WebPerson};
 use crate::api::users::{self, AccountChange, NewAccount};
 use crate::AppState;
 
@@ -91,7 +91,7 @@ pub async fn invite(
     Form(form): Form<InviteForm>,
 ) -> Response {
     if !person.csrf_ok(&state, &form.csrf) {
-        return csrf_refused(&state, &person);
+        return person.csrf_refused(&state);
     }
     let new = NewAccount {
         login: form.login.trim().to_owned(),
@@ -125,22 +125,6 @@ pub async fn invite(
         }
         Err(err) => super::api_error_page(&state, &person, err),
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-}
-
-fn csrf_refused(state: &AppState, person: &WebPerson) -> Response {
-    error_page(
-        state,
-        person.lang,
-        Some(person),
-        StatusCode::FORBIDDEN,
-        "error.csrf",
-    )
 }
 
 /// `POST /people/{login}/disable`: the person's sessions and certificates stop at once.
@@ -198,7 +182,7 @@ async fn change(
     done: &str,
 ) -> Response {
     if !person.csrf_ok(&state, &form.csrf) {
-        return csrf_refused(&state, &person);
+        return person.csrf_refused(&state);
     }
     match users::change(&state, &person.caller, &login, what).await {
         Ok(_) => Redirect::to(&format!("/people?done={done}")).into_response(),
@@ -405,11 +389,8 @@ pub async fn certificate_policy(
     peer: Option<axum::Extension<crate::tls::PeerInfo>>,
     Form(form): Form<PolicyForm>,
 ) -> Response {
-    if !person.csrf_ok(&state, &form.csrf) {
-        return csrf_refused(&state, &person);
-    }
-    if !person.may(Resource::Org, Action::Update) {
-        return person.forbidden(&state);
+    if let Some(refused) = person.refuse_post(&state, &form.csrf, Resource::Org, Action::Update) {
+        return refused;
     }
     let require = form.require == "on";
     if require {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{error_page, html, page_or_error, WebPerson};
+use super::{html, page_or_error, WebPerson};
 use crate::certificates::{self, CertHolder};
 use crate::error::ApiError;
 use crate::AppState;
@@ -75,11 +75,7 @@ async fn certs_page(
         context["default_days"] = DEFAULT_DAYS.into();
         context["may_issue"] = person.may(Resource::Certificate, Action::Create).into();
         context["may_revoke"] = person.may(Resource::Certificate, Action::Delete).into();
-        if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
-            for (key, value) in extra {
-                target.insert(key.clone(), value.clone());
-            }
-        }
+        super::merge(&mut context, extra);
         Ok(html(state, status, "certificates.html", person.lang, context))
     }
     .await;
@@ -133,17 +129,10 @@ pub async fn issue(
         Some(form) => form,
         None => return super::api_error_page(&state, &person, ApiError::invalid("form")),
     };
-    if !person.csrf_ok(&state, &form.csrf) {
-        return error_page(
-            &state,
-            person.lang,
-            Some(&person),
-            StatusCode::FORBIDDEN,
-            "error.csrf",
-        );
-    }
-    if !person.may(Resource::Certificate, Action::Create) {
-        return person.forbidden(&state);
+    if let Some(refused) =
+        person.refuse_post(&state, &form.csrf, Resource::Certificate, Action::Create)
+    {
+        return refused;
     }
     let refused = |detail: String| {
         certs_page(
@@ -251,17 +240,10 @@ pub async fn revoke(
     Path(serial): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    if !person.csrf_ok(&state, &form.csrf) {
-        return error_page(
-            &state,
-            person.lang,
-            Some(&person),
-            StatusCode::FORBIDDEN,
-            "error.csrf",
-        );
-    }
-    if !person.may(Resource::Certificate, Action::Delete) {
-        return person.forbidden(&state);
+    if let Some(refused) =
+        person.refuse_post(&state, &form.csrf, Resource::Certificate, Action::Delete)
+    {
+        return refused;
     }
     // Only this organisation's certificates; another's serial is simply not found.
     match state.db.cert_by_serial(&serial).await {

@@ -13,7 +13,7 @@ use kenshin_auth::{Action, Resource};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{error_page, html, page_or_error, WebPerson};
+use super::{html, page_or_error, CsrfForm, WebPerson};
 use crate::api::maps;
 use crate::error::ApiError;
 use crate::AppState;
@@ -75,11 +75,7 @@ async fn maps_page(
         context["versions"] = serde_json::to_value(&versions).unwrap_or_default();
         context["may_upload"] = person.may(Resource::Map, Action::Create).into();
         context["may_activate"] = person.may(Resource::Map, Action::Update).into();
-        if let (Some(target), Some(extra)) = (context.as_object_mut(), extra.as_object()) {
-            for (key, value) in extra {
-                target.insert(key.clone(), value.clone());
-            }
-        }
+        super::merge(&mut context, extra);
         Ok(html(state, status, "maps.html", person.lang, context))
     }
     .await;
@@ -108,44 +104,49 @@ pub async fn page(
     maps_page(&state, &person, StatusCode::OK, json!({"flash": flash})).await
 }
 
-fn form_csrf_ok(state: &AppState, person: &WebPerson, fields: &Fields) -> bool {
-    person.csrf_ok(state, fields.get("_csrf").unwrap_or_default())
+/// Reads a multipart form of this page (at most `limit` bytes a field) that must carry the
+/// session's CSRF token and a file; answers the page with the problem otherwise.
+async fn checked_form(
+    state: &AppState,
+    person: &WebPerson,
+    form: Multipart,
+    limit: usize,
+) -> Result<(Fields, Vec<u8>), Response> {
+    let mut fields = match read_form(form, limit).await {
+        Ok(fields) => fields,
+        Err(key) => {
+            return Err(maps_page(
+                state,
+                person,
+                StatusCode::BAD_REQUEST,
+                json!({"error": key}),
+            )
+            .await)
+        }
+    };
+    if !person.csrf_ok(state, fields.get("_csrf").unwrap_or_default()) {
+        return Err(person.csrf_refused(state));
+    }
+    match fields.file.take() {
+        Some((_, bytes)) => Ok((fields, bytes)),
+        None => Err(maps_page(
+            state,
+            person,
+            StatusCode::BAD_REQUEST,
+            json!({"error": "maps.no_file"}),
+        )
+        .await),
+    }
 }
 
 /// `POST /maps` (multipart: the map file, `activate`): a new immutable version.
 pub async fn upload(State(state): State<AppState>, person: WebPerson, form: Multipart) -> Response {
-    let fields = match read_form(form, maps::MAX_MAP_BYTES).await {
-        Ok(fields) => fields,
-        Err(key) => {
-            return maps_page(
-                &state,
-                &person,
-                StatusCode::BAD_REQUEST,
-                json!({"error": key}),
-            )
-            .await
-        }
-    };
-    if !form_csrf_ok(&state, &person, &fields) {
-        return error_page(
-            &state,
-            person.lang,
-            Some(&person),
-            StatusCode::FORBIDDEN,
-            "error.csrf",
-        );
-    }
-    let Some((_, bytes)) = &fields.file else {
-        return maps_page(
-            &state,
-            &person,
-            StatusCode::BAD_REQUEST,
-            json!({"error": "maps.no_file"}),
-        )
-        .await;
+    let (fields, bytes) = match checked_form(&state, &person, form, maps::MAX_MAP_BYTES).await {
+        Ok(form) => form,
+        Err(page) => return page,
     };
     let activate = fields.get("activate") == Some("on");
-    match maps::store_map(&state, &person.caller, bytes, activate).await {
+    match maps::store_map(&state, &person.caller, &bytes, activate).await {
         Ok(_) => Redirect::to("/maps?done=uploaded").into_response(),
         Err(err) if err.status.is_client_error() && err.status != StatusCode::FORBIDDEN => {
             maps_page(
@@ -160,12 +161,6 @@ pub async fn upload(State(state): State<AppState>, person: WebPerson, form: Mult
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-}
-
 /// `POST /maps/{map_id}/{version}/activate`
 pub async fn activate(
     State(state): State<AppState>,
@@ -174,13 +169,7 @@ pub async fn activate(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !person.csrf_ok(&state, &form.csrf) {
-        return error_page(
-            &state,
-            person.lang,
-            Some(&person),
-            StatusCode::FORBIDDEN,
-            "error.csrf",
-        );
+        return person.csrf_refused(&state);
     }
     match maps::activate_version(&state, &person.caller, &map_id, &version).await {
         Ok(_) => Redirect::to("/maps?done=activated").into_response(),
@@ -194,36 +183,12 @@ pub async fn check(State(state): State<AppState>, person: WebPerson, form: Multi
     if !person.may(Resource::Map, Action::Read) {
         return person.forbidden(&state);
     }
-    let fields = match read_form(form, MAX_SAMPLE_BYTES).await {
-        Ok(fields) => fields,
-        Err(key) => {
-            return maps_page(
-                &state,
-                &person,
-                StatusCode::BAD_REQUEST,
-                json!({"error": key}),
-            )
-            .await
-        }
+    let (fields, sample) = match checked_form(&state, &person, form, MAX_SAMPLE_BYTES).await {
+        Ok(form) => form,
+        Err(page) => return page,
     };
-    if !form_csrf_ok(&state, &person, &fields) {
-        return error_page(
-            &state,
-            person.lang,
-            Some(&person),
-            StatusCode::FORBIDDEN,
-            "error.csrf",
-        );
-    }
-    let label = fields.get("map").map(str::to_owned);
-    let (Some(label), Some((_, sample))) = (label, fields.file) else {
-        return maps_page(
-            &state,
-            &person,
-            StatusCode::BAD_REQUEST,
-            json!({"error": "maps.no_file"}),
-        )
-        .await;
+    let Some(label) = fields.get("map") else {
+        return super::api_error_page(&state, &person, ApiError::not_found());
     };
     let Some((map_id, version)) = label.rsplit_once('@') else {
         return super::api_error_page(&state, &person, ApiError::not_found());

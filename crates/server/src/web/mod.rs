@@ -162,6 +162,36 @@ impl WebPerson {
         kenshin_auth::csrf_token(&state.server_key, self.session())
     }
 
+    /// The checks of every state-changing form: it carries this session's CSRF token, and
+    /// the role may do `action` on `resource`.
+    /// `None` when both hold, else the page that says why not.
+    fn refuse_post(
+        &self,
+        state: &AppState,
+        csrf: &str,
+        resource: Resource,
+        action: Action,
+    ) -> Option<Response> {
+        if !self.csrf_ok(state, csrf) {
+            return Some(self.csrf_refused(state));
+        }
+        if !self.may(resource, action) {
+            return Some(self.forbidden(state));
+        }
+        None
+    }
+
+    /// The answer to a form without this session's CSRF token.
+    fn csrf_refused(&self, state: &AppState) -> Response {
+        error_page(
+            state,
+            self.lang,
+            Some(self),
+            StatusCode::FORBIDDEN,
+            "error.csrf",
+        )
+    }
+
     /// Whether a form carried this session's CSRF token.
     fn csrf_ok(&self, state: &AppState, presented: &str) -> bool {
         kenshin_auth::verify_csrf(&state.server_key, self.session(), presented).is_ok()
@@ -359,6 +389,20 @@ fn api_error_page(state: &AppState, person: &WebPerson, err: ApiError) -> Respon
         _ => "error.internal",
     };
     error_page(state, person.lang, Some(person), err.status, message)
+}
+
+/// A form that carries nothing but the session's CSRF token.
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    pub csrf: String,
+}
+
+/// Adds the fields of `extra` (a JSON object) to a page's context.
+fn merge(context: &mut Value, extra: Value) {
+    if let (Some(target), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        target.extend(extra);
+    }
 }
 
 /// A page, or the error page its failure calls for.

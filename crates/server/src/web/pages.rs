@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use super::{error_page, html, page_or_error, WebPerson};
+use super::{html, page_or_error, CsrfForm, WebPerson};
 use crate::api::views;
 use crate::error::ApiError;
 use crate::{relay, AppState};
@@ -295,12 +295,6 @@ pub async fn delivery(
     page_or_error(&state, &person, result)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
-}
-
 /// `POST /deliveries/{id}/confirm`: 受信完了 — the content is destroyed.
 pub async fn confirm(
     State(state): State<AppState>,
@@ -308,17 +302,10 @@ pub async fn confirm(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !person.csrf_ok(&state, &form.csrf) {
-        return error_page(
-            &state,
-            person.lang,
-            Some(&person),
-            StatusCode::FORBIDDEN,
-            "error.csrf",
-        );
-    }
-    if !person.may(Resource::Delivery, Action::Confirm) {
-        return person.forbidden(&state);
+    if let Some(refused) =
+        person.refuse_post(&state, &form.csrf, Resource::Delivery, Action::Confirm)
+    {
+        return refused;
     }
     let result = async {
         let id: DeliveryId = id.parse().map_err(|_| ApiError::not_found())?;

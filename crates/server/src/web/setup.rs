@@ -9,7 +9,7 @@ use kenshin_ui::Lang;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{cookie, error_page, html, PageLang};
+use super::{cookie, error_page, html, CsrfForm, PageLang};
 use crate::api::people::{self, Person};
 use crate::tls::PeerInfo;
 use crate::AppState;
@@ -126,12 +126,6 @@ pub async fn login(
         ),
         Err(err) => error_page(&state, lang, None, err.status, "error.internal"),
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
 }
 
 /// A person with a session, set up or not (the setup pages and logout).

@@ -257,6 +257,7 @@ try {
   await ops.goto(url + '/ops');
   await ops.waitForSelector('[data-testid=usage]');
   assert.ok((await ops.textContent('[data-testid=orgs]')).includes(accounts.receiver.org));
+  assert.ok((await ops.textContent('[data-testid=ops-maps]')).includes('inst-convert-main@1'), 'which map each institution uses');
   await shot(ops, 'ops.png');
   for (const target of [deliveryUrl, receiptUrl, deliveryUrl.replace('/deliveries/', '/api/v1/deliveries/') + '/content']) {
     const response = await ops.goto(target);

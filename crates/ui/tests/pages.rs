@@ -114,6 +114,7 @@ fn context() -> serde_json::Value {
         "ledger_size": 4,
         "org": {"code": "inst-1", "name": "さくら", "kind": "institution", "insurer_numbers": [], "certificate_required": false, "operator": false},
         "may_update": true,
+        "maps": [{"org": "inst-1", "map": "m@1", "active": true, "activated_at": "2026-11-21T01:00:00Z", "sha256": "abcdef0123456789"}],
         "size": 4, "signed_at": "2026-11-21T01:00:00Z", "key": "example.org+abcd+AAAA", "org_code": "inst-1",
         "health": {"status": "ok", "version": "0.1.0", "database": {"ok": true}, "storage": {"ok": true, "free_bytes": 1000000},
                    "clock": {"synchronized": true, "max_error_us": 10, "now": "2026-11-21T01:00:00Z", "source": "adjtimex"}, "alerts": []},

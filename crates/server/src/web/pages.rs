@@ -417,11 +417,28 @@ pub async fn ops(State(state): State<AppState>, person: WebPerson) -> Response {
             .into_iter()
             .map(|r| json!({"from": r.sender.to_string(), "to": r.receiver.to_string(), "mode": r.mode.as_str()}))
             .collect();
+        // Which map version each institution converts with (publication state, metadata).
+        let mut maps = Vec::new();
+        for org in state.db.list_orgs().await? {
+            if !org.kind.may_send() {
+                continue;
+            }
+            for map in state.db.list_maps(org.id).await? {
+                maps.push(json!({
+                    "org": org.code.to_string(),
+                    "map": format!("{}@{}", map.map_id, map.version),
+                    "active": map.is_active(),
+                    "activated_at": map.activated_at.map(kenshin_core::api::timestamp::format),
+                    "sha256": map.sha256,
+                }));
+            }
+        }
         let (_, health) = crate::api::health::report(&state).await;
         let mut context = person.context(&state, "page.ops");
         context["usage"] = usage.into();
         context["orgs"] = orgs.into();
         context["routes"] = routes.into();
+        context["maps"] = maps.into();
         context["alerts"] = health.alerts.clone().into();
         context["health"] = serde_json::to_value(&health).unwrap_or_default();
         context["queue_depth"] = state.db.queue_depth().await?.into();

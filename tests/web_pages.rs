@@ -409,6 +409,27 @@ async fn an_admin_issues_and_revokes_certificates_in_the_pages() {
         (issued.org_id, issued.roles.as_deref()),
         (org.id, Some("viewer"))
     );
+    // Several roles: each checked box arrives.
+    let (status, _, _) = admin
+        .form(
+            "/certificates",
+            &[
+                ("holder", "device"),
+                ("name", "二役端末"),
+                ("roles", "viewer"),
+                ("roles", "sender"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let both = db
+        .list_certs(Some(INSTITUTION))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.device == "二役端末")
+        .unwrap();
+    assert_eq!(both.roles.as_deref(), Some("sender,viewer"));
     // Refused: a role institutions do not have; nothing registered.
     let (status, _, html) = admin
         .form(

@@ -125,9 +125,10 @@ pub async fn issue(
     person: WebPerson,
     body: axum::body::Bytes,
 ) -> Response {
-    let form: IssueForm = match serde_html_form(&body) {
-        Some(form) => form,
-        None => return super::api_error_page(&state, &person, ApiError::invalid("form")),
+    // Repeated `roles` checkboxes decode into a list (serde_html_form, as axum-extra's Form).
+    let form: IssueForm = match serde_html_form::from_bytes(&body) {
+        Ok(form) => form,
+        Err(_) => return super::api_error_page(&state, &person, ApiError::invalid("form")),
     };
     if let Some(refused) =
         person.refuse_post(&state, &form.csrf, Resource::Certificate, Action::Create)
@@ -193,37 +194,6 @@ pub async fn issue(
         json!({"issued": issued}),
     )
     .await
-}
-
-/// `application/x-www-form-urlencoded` with repeated keys (`roles=a&roles=b`), which serde's
-/// plain form decoding does not turn into a list.
-fn serde_html_form(body: &[u8]) -> Option<IssueForm> {
-    let mut map = serde_json::Map::new();
-    let mut roles = Vec::new();
-    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
-        };
-        let decode = |bytes: &[u8]| {
-            let plus: Vec<u8> = bytes
-                .iter()
-                .map(|&b| if b == b'+' { b' ' } else { b })
-                .collect();
-            percent_encoding::percent_decode(&plus)
-                .decode_utf8()
-                .map(|c| c.into_owned())
-                .ok()
-        };
-        let (key, value) = (decode(key)?, decode(value)?);
-        if key == "roles" {
-            roles.push(Value::String(value));
-        } else {
-            map.insert(key, Value::String(value));
-        }
-    }
-    map.insert("roles".into(), Value::Array(roles));
-    serde_json::from_value(Value::Object(map)).ok()
 }
 
 #[derive(Deserialize)]

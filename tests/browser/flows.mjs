@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -17,6 +18,10 @@ const reportPath = process.env.KR_REPORT;
 if (shots) { mkdirSync(shots, { recursive: true }); }
 
 function step(text) { console.log('browser: ' + text); }
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const a11yProblems = [];
+const scanned = [];
 
 // RFC 6238 TOTP (SHA-1, 30 s, 6 digits) from the base32 secret shown at enrolment.
 function totp(base32, at = Date.now()) {
@@ -57,6 +62,29 @@ async function newPage(locale = 'ja-JP', clientCertificates = []) {
     if (/Content Security Policy/i.test(message.text())) { page.cspErrors.push(message.text()); }
   });
   return page;
+}
+
+// Accessibility: axe-core (WCAG 2 A and AA rules) on each page, in a context that shares the
+// person's session. The script is injected, so that context alone bypasses the CSP.
+async function axeScan(page, paths, clientCertificates = []) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, locale: 'ja-JP', clientCertificates });
+  await context.addCookies(await page.context().cookies());
+  const scanner = await context.newPage();
+  for (const path of paths) {
+    await scanner.goto(url + path);
+    // The scan must see the page itself, not the login page it would fall back to.
+    assert.equal(new URL(scanner.url()).pathname, path.split('?')[0], 'scanned ' + path);
+    await scanner.addScriptTag({ path: axePath });
+    const violations = await scanner.evaluate(async () => {
+      const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+      return { passes: result.passes.length, violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, target: String(v.nodes[0].target) })) };
+    }).then((r) => { scanned.push(r.passes); return r.violations; });
+    for (const v of violations) {
+      console.log('browser: a11y ' + path + ' ' + v.impact + ' ' + v.id + ' ×' + v.nodes + ' ' + v.target);
+      if (v.impact === 'serious' || v.impact === 'critical') { a11yProblems.push(path + ' ' + v.id); }
+    }
+  }
+  await context.close();
 }
 
 // First login: password only, then the TOTP enrolment (QR), recovery codes, new password.
@@ -138,6 +166,8 @@ try {
     .filter((el) => !(el.labels && el.labels.length) && !el.closest('label')).map((el) => el.name));
   assert.deepEqual(unlabelled, [], 'every field has a label');
 
+  await axeScan(sender, ['/login', '/', '/upload', '/submissions', new URL(receiptUrl).pathname, '/maps', '/history', '/ledger']);
+
   // --- The receiver: inbox, download, 受信完了 with a confirmation dialog -------------
   step('receiver downloads and confirms');
   const receiver = await newPage();
@@ -167,6 +197,8 @@ try {
   assert.equal(await receiver.locator('[data-testid=download]').count(), 0, 'nothing left to download');
   const gone = await receiver.request.get(url + '/api/v1/deliveries/' + deliveryUrl.split('/').pop() + '/content');
   assert.equal(gone.status(), 410, 'the content was destroyed');
+
+  await axeScan(receiver, ['/inbox', new URL(deliveryUrl).pathname]);
 
   // The sender sees 受信完了.
   await sender.goto(receiptUrl);
@@ -215,6 +247,7 @@ try {
   const csvPath = join(work, 'report.csv');
   await csv.saveAs(csvPath);
   assert.ok(readFileSync(csvPath, 'utf8').includes('血圧の大小'), 'the CSV lists the findings');
+  await axeScan(converter, [reportPath]);
 
   // --- The organisation's admin: people, certificates, the access log, the ledger -------
   step('the organisation admin pages');
@@ -237,6 +270,7 @@ try {
   await admin.goto(url + '/ledger');
   await admin.waitForSelector('[data-testid=checkpoint]');
   await shot(admin, 'ledger.png');
+  await axeScan(admin, ['/people', '/certificates', '/audit', '/organisation']);
 
   // --- The operator: usage, but no way to content --------------------------------------
   step('the operator sees usage and health, never content');
@@ -259,6 +293,7 @@ try {
   assert.ok((await ops.textContent('[data-testid=orgs]')).includes(accounts.receiver.org));
   assert.ok((await ops.textContent('[data-testid=ops-maps]')).includes('inst-convert-main@1'), 'which map each institution uses');
   await shot(ops, 'ops.png');
+  await axeScan(ops, ['/ops'], [{ origin: url, certPath: accounts.ops.certPath, keyPath: accounts.ops.keyPath }]);
   for (const target of [deliveryUrl, receiptUrl, deliveryUrl.replace('/deliveries/', '/api/v1/deliveries/') + '/content']) {
     const response = await ops.goto(target);
     assert.ok(!(await ops.content()).includes(marker), 'no content at ' + target);
@@ -275,6 +310,9 @@ try {
   assert.ok(ops.url().startsWith(url + '/login'), 'the expired session no longer opens pages');
   assert.equal(afterTimeout.status(), 200);
 
+  assert.deepEqual(a11yProblems, [], 'no serious or critical accessibility violations');
+  assert.ok(scanned.length >= 15 && scanned.every((passes) => passes > 10), 'axe ran its rules on every page: ' + scanned);
+  step('axe-core: ' + scanned.length + ' pages scanned, no serious or critical violation');
   for (const page of [sender, receiver, other, bare, ops, converter, admin]) {
     assert.deepEqual(page.cspErrors, [], 'no Content Security Policy violations');
   }

@@ -110,6 +110,9 @@ pub struct RunningServer {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The conversion worker, stopped apart: it may hand its job back.
+    worker: Option<worker::WorkerHandle>,
+    grace: std::time::Duration,
     /// Held while serving: a second server on the same data directory would take the first
     /// one's uploads in progress for crash debris and delete them.
     _lock: std::fs::File,
@@ -145,10 +148,10 @@ impl RunningServer {
                 state.clone(),
                 std::time::Duration::from_secs(config.retention_sweep_seconds),
             ),
-            worker::spawn(state.clone()),
             state.ledger.clone().spawn(),
             access::spawn_alerts(state.clone()),
         ];
+        let worker = worker::spawn(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(state.clone());
         let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
@@ -168,6 +171,8 @@ impl RunningServer {
             shutdown: Some(tx),
             handle,
             background,
+            worker: Some(worker),
+            grace,
             _lock: lock,
         })
     }
@@ -179,6 +184,9 @@ impl RunningServer {
             let _ = tx.send(());
         }
         let result = (&mut self.handle).await?;
+        if let Some(worker) = self.worker.take() {
+            worker.stop(&self.state, self.grace).await;
+        }
         for task in &self.background {
             task.abort();
         }

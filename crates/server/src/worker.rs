@@ -23,11 +23,50 @@ const LEASE: time::Duration = time::Duration::minutes(15);
 const MAX_ATTEMPTS: u32 = 3;
 const ACTOR: &str = "system:converter";
 
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// The worker task and what it is working on, so that shutting down can hand the job back.
+pub struct WorkerHandle {
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    current: std::sync::Arc<std::sync::Mutex<Option<kenshin_core::SubmissionId>>>,
+}
+
+impl WorkerHandle {
+    /// Lets the current job finish within `grace`; otherwise stops it and puts the job back
+    /// in the queue (its input is still encrypted and intact; partial outputs were never
+    /// registered), so another worker — or this node after a restart — takes it at once
+    /// instead of waiting for the lease.
+    pub async fn stop(self, state: &AppState, grace: std::time::Duration) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_ok() {
+            return;
+        }
+        task.abort();
+        let _ = task.await;
+        let current = self.current.lock().ok().and_then(|mut c| c.take());
+        if let Some(id) = current {
+            match state.db.release_job(id, OffsetDateTime::now_utc()).await {
+                Ok(true) => tracing::info!(submission = %id, "conversion handed back to the queue"),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(submission = %id, error = %err, "could not hand the job back; its lease will expire")
+                }
+            }
+        }
+    }
+}
+
+pub fn spawn(state: AppState) -> WorkerHandle {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let current = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let working = std::sync::Arc::clone(&current);
+    let task = tokio::spawn(async move {
         loop {
             loop {
-                match run_one(&state).await {
+                if *stopped.borrow() {
+                    return;
+                }
+                match run_one_tracked(&state, &working).await {
                     Ok(true) => continue,
                     Ok(false) => break,
                     Err(err) => {
@@ -36,11 +75,40 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                     }
                 }
             }
-            // Woken by a new job, or every few seconds for expired leases.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), state.jobs.notified())
-                .await;
+            // Woken by a new job, or every few seconds for expired leases, or told to stop.
+            tokio::select! {
+                _ = tokio::time::timeout(std::time::Duration::from_secs(5), state.jobs.notified()) => {}
+                _ = stopped.changed() => return,
+            }
         }
-    })
+    });
+    WorkerHandle {
+        task,
+        stop,
+        current,
+    }
+}
+
+/// [`run_one`], noting the job in `current` while it runs.
+async fn run_one_tracked(
+    state: &AppState,
+    current: &std::sync::Mutex<Option<kenshin_core::SubmissionId>>,
+) -> anyhow::Result<bool> {
+    let Some(job) = state
+        .db
+        .claim_job(OffsetDateTime::now_utc(), LEASE, MAX_ATTEMPTS)
+        .await?
+    else {
+        return Ok(false);
+    };
+    if let Ok(mut slot) = current.lock() {
+        *slot = Some(job.submission.id);
+    }
+    let result = run_claimed(state, job).await;
+    if let Ok(mut slot) = current.lock() {
+        *slot = None;
+    }
+    result.map(|()| true)
 }
 
 /// Claims and runs one job; `Ok(false)` when there was none.
@@ -52,6 +120,11 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
     else {
         return Ok(false);
     };
+    run_claimed(state, job).await.map(|()| true)
+}
+
+/// Runs a claimed job to its end: converted, or failed (retried up to [`MAX_ATTEMPTS`]).
+async fn run_claimed(state: &AppState, job: Job) -> anyhow::Result<()> {
     let id = job.submission.id;
     let attempts = job.attempts;
     let started = std::time::Instant::now();
@@ -65,7 +138,7 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
         started.elapsed().as_secs_f64(),
     );
     match outcome {
-        Ok(()) => Ok(true),
+        Ok(()) => Ok(()),
         Err(err) => {
             tracing::error!(submission = %id, attempt = attempts, error = %err, "conversion attempt failed");
             state
@@ -77,7 +150,7 @@ pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
                     OffsetDateTime::now_utc(),
                 )
                 .await?;
-            Ok(true)
+            Ok(())
         }
     }
 }

@@ -309,6 +309,26 @@ impl Database {
 
     /// Claims the oldest queued job, or one whose worker's lease ran out. Jobs that have been
     /// tried `max_attempts` times are not claimed again (see [`Database::fail_job`]).
+    /// Hands a running job back to the queue (a worker stopping before it finished): the
+    /// interrupted attempt does not count, and any worker may take it at once.
+    pub async fn release_job(
+        &self,
+        submission: SubmissionId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let released = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_until = NULL, \
+             attempts = MAX(attempts - 1, 0), updated_at = ? \
+             WHERE submission_id = ? AND state = 'running'",
+        )
+        .bind(to_ms(now))
+        .bind(submission.to_string())
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(released == 1)
+    }
+
     pub async fn claim_job(
         &self,
         now: OffsetDateTime,

@@ -93,3 +93,24 @@ async fn a_job_whose_worker_died_is_claimed_again_after_its_lease() {
     assert!(db.claim_job(now, lease, 10).await.unwrap().is_none());
     assert_eq!(db.queue_depth().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_job_handed_back_is_taken_at_once_and_the_attempt_does_not_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&dir.path().join("q.db")).await.unwrap();
+    let id = queued_submission(&db).await;
+    let now = OffsetDateTime::now_utc();
+    let lease = Duration::minutes(15);
+    let first = db.claim_job(now, lease, 3).await.unwrap().unwrap();
+    assert_eq!((first.submission.id, first.attempts), (id, 1));
+    // Another worker cannot take it while the lease runs.
+    assert!(db.claim_job(now, lease, 3).await.unwrap().is_none());
+    // The first worker stops and hands it back: taken again at once, still attempt 1.
+    assert!(db.release_job(id, now).await.unwrap());
+    let again = db.claim_job(now, lease, 3).await.unwrap().unwrap();
+    assert_eq!((again.submission.id, again.attempts), (id, 1));
+    // Handing back a job that is not running changes nothing.
+    assert!(db.release_job(id, now).await.unwrap());
+    assert!(!db.release_job(id, now).await.unwrap());
+    assert_eq!(db.queue_depth().await.unwrap(), 1);
+}

@@ -9,14 +9,14 @@ use crate::{DeliveryId, DeliveryState, SubmissionId, SubmissionState};
 pub const CONTENT_SHA256_HEADER: &str = "x-content-sha256";
 
 /// An organisation as the other party sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgRef {
     pub code: String,
     pub name: String,
 }
 
 /// The sender's view of one submission; returned on upload as the sender's receipt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubmissionView {
     pub id: SubmissionId,
     pub filename: String,
@@ -46,7 +46,7 @@ pub struct SubmissionView {
 }
 
 /// Counts and provenance of a conversion (真正性: how each output came to be).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversionSummary {
     pub records_in: u64,
     pub records_out: u64,
@@ -59,7 +59,7 @@ pub struct ConversionSummary {
 }
 
 /// A map file version, as its institution sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MapView {
     pub org: String,
     pub map_id: String,
@@ -73,7 +73,7 @@ pub struct MapView {
 }
 
 /// One delivery of a submission, as its sender sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubmissionDelivery {
     pub id: DeliveryId,
     pub receiver: OrgRef,
@@ -95,7 +95,7 @@ pub struct SubmissionDelivery {
 }
 
 /// The receiver's view of one delivery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: DeliveryId,
     pub submission_id: SubmissionId,
@@ -128,7 +128,7 @@ pub struct DeliveryView {
 }
 
 /// One ledger entry as its parties see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerEntryView {
     pub index: u64,
     /// The canonical entry text (docs/LEDGER.md).
@@ -138,13 +138,13 @@ pub struct LedgerEntryView {
 }
 
 /// Proof hashes, base64, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProofView {
     pub hashes: Vec<String>,
 }
 
 /// A page of a listing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Number of items matching the filter, across all pages.
@@ -154,19 +154,19 @@ pub struct Page<T> {
 }
 
 /// Every error response: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,
 }
 
 /// Stable error codes. Clients branch on these, never on messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// No client certificate was presented on an `/api` request.
@@ -233,7 +233,7 @@ impl ErrorCode {
 }
 
 /// `GET /health`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok`, `degraded` (working, but something needs attention, such as an unsynchronised
     /// clock), or `error` (database or storage unusable; answered with 503).
@@ -248,14 +248,14 @@ pub struct Health {
     pub alerts: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ComponentHealth {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub message: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StorageHealth {
     pub ok: bool,
     pub free_bytes: Option<u64>,
@@ -265,7 +265,7 @@ pub struct StorageHealth {
 
 /// The guideline asks for trustworthy time on every record; this reports what the kernel says
 /// about its synchronisation with a time source.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClockHealth {
     pub synchronized: bool,
     /// Kernel's estimate of the maximum error, microseconds, when known.

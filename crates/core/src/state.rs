@@ -39,7 +39,7 @@ macro_rules! string_enum {
 pub(crate) use string_enum;
 
 /// Where a submission is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubmissionState {
     /// Stored encrypted; the sender's responsibility ends here (責任分界点).
@@ -63,7 +63,7 @@ string_enum!(SubmissionState, "submission state", {
 });
 
 /// Where one delivery is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Waiting for the receiver.

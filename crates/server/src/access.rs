@@ -193,6 +193,7 @@ fn action_of(method: &str, route: &str) -> &'static str {
         ("GET", _) => "page_view",
         (_, "/health") => "health",
         (_, "/metrics") => "metrics",
+        (_, "/api/v1/openapi.json") => "api_description",
         _ => "other",
     }
 }

@@ -161,6 +161,8 @@ impl Metrics {
 }
 
 /// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text")))]
 pub async fn endpoint(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {

@@ -15,6 +15,7 @@ use super::auth::Caller;
 use super::ApiQuery;
 use crate::error::ApiError;
 use crate::AppState;
+use kenshin_core::api::ErrorBody;
 
 #[derive(Debug, Deserialize)]
 pub struct ExportQuery {
@@ -107,6 +108,12 @@ pub fn export(
     result.map_err(|e| e.to_string())
 }
 
+#[utoipa::path(get, path = "/api/v1/audit/access", tag = "audit",
+    params(("format" = Option<String>, Query, description = "csv, jsonl (default), fhir or atna"),
+           ("from" = Option<String>, Query, description = "RFC 3339"), ("to" = Option<String>, Query),
+           ("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("object" = Option<String>, Query),
+           ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, description = "The organisation's access log in the chosen format"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn access(
     State(state): State<AppState>,
     caller: Caller,

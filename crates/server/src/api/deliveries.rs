@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use futures::TryStreamExt;
-use kenshin_core::api::{DeliveryView, Page, CONTENT_SHA256_HEADER};
+use kenshin_core::api::{DeliveryView, ErrorBody, Page, CONTENT_SHA256_HEADER};
 use kenshin_core::{DeliveryId, DeliveryState};
 use time::OffsetDateTime;
 
@@ -19,6 +19,9 @@ use crate::{relay, AppState};
 use kenshin_auth::{Action, Resource};
 
 /// `GET /api/v1/deliveries`
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
+    params(("state" = Option<String>, Query), ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
+    responses((status = 200, body = Page<DeliveryView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -36,6 +39,8 @@ pub async fn list(
 }
 
 /// `GET /api/v1/deliveries/{id}`
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)),
+    responses((status = 200, body = DeliveryView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -49,6 +54,9 @@ pub async fn show(
 }
 
 /// `GET /api/v1/deliveries/{id}/content`: the plaintext, decrypted while it streams.
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}/content", tag = "deliveries", params(("id" = String, Path)),
+    responses((status = 200, description = "The file, decrypted while streaming; x-content-sha256 and repr-digest headers", content_type = "application/octet-stream"),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody), (status = 410, description = "Confirmed, withdrawn or expired: destroyed", body = ErrorBody)))]
 pub async fn content(
     State(state): State<AppState>,
     caller: Caller,
@@ -140,6 +148,9 @@ fn content_disposition(filename: &str) -> HeaderValue {
 }
 
 /// `POST /api/v1/deliveries/{id}/confirm`: 受信完了. The content is destroyed.
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/confirm", tag = "deliveries", params(("id" = String, Path)),
+    responses((status = 200, description = "受信完了: the content is destroyed", body = DeliveryView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 409, description = "Not downloaded yet", body = ErrorBody)))]
 pub async fn confirm(
     State(state): State<AppState>,
     caller: Caller,

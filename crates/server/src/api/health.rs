@@ -6,6 +6,8 @@ use kenshin_core::api::{ComponentHealth, Health, StorageHealth};
 use crate::AppState;
 
 /// `GET /health`: no authentication, no organisation data.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "ok or degraded", body = Health), (status = 503, description = "Database or storage unusable", body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let (status, health) = report(&state).await;
     (status, Json(health))

@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
-use kenshin_core::api::{ErrorCode, LedgerEntryView, ProofView};
+use kenshin_core::api::{ErrorBody, ErrorCode, LedgerEntryView, ProofView};
 use kenshin_store::LedgerEntry;
 use serde::Deserialize;
 
@@ -33,6 +33,8 @@ fn text(body: String) -> Response {
 }
 
 /// `GET /ledger/checkpoint`: the latest signed checkpoint (C2SP tlog-checkpoint note).
+#[utoipa::path(get, path = "/ledger/checkpoint", tag = "ledger",
+    responses((status = 200, description = "The latest signed checkpoint (C2SP tlog-checkpoint)", content_type = "text/plain")))]
 pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
     let checkpoint = match state.ledger.checkpoint().await? {
         Some(checkpoint) => checkpoint,
@@ -49,6 +51,8 @@ pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiEr
 }
 
 /// `GET /ledger/key`: the verifier key, `<name>+<key id>+<base64 key>`.
+#[utoipa::path(get, path = "/ledger/key", tag = "ledger",
+    responses((status = 200, description = "The verifier key (signed-note format)", content_type = "text/plain")))]
 pub async fn key(State(state): State<AppState>) -> Response {
     text(format!("{}\n", state.ledger.verifier_text()))
 }
@@ -77,6 +81,9 @@ pub struct EntriesQuery {
 /// `GET /api/v1/ledger/entries?submission=ID` — a file's history, for its two parties only;
 /// without `submission`, every entry in which the caller's organisation is a party
 /// (`after`, `limit` page through them).
+#[utoipa::path(get, path = "/api/v1/ledger/entries", tag = "ledger",
+    params(("submission" = Option<String>, Query), ("after" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = Vec<LedgerEntryView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn entries(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,6 +114,8 @@ pub async fn entries(
 }
 
 /// `GET /api/v1/ledger/entries/{index}` — the raw entry bytes, parties only.
+#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}", tag = "ledger", params(("index" = u64, Path)),
+    responses((status = 200, body = LedgerEntryView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn entry(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +161,8 @@ fn check_size(size: u64, latest: u64) -> Result<(), ApiError> {
 }
 
 /// `GET /api/v1/ledger/proof/inclusion?index=I&size=N` — parties of entry I only.
+#[utoipa::path(get, path = "/api/v1/ledger/proof/inclusion", tag = "ledger",
+    params(("index" = u64, Query), ("size" = u64, Query)), responses((status = 200, body = ProofView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn inclusion(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,6 +198,8 @@ pub struct ConsistencyQuery {
 }
 
 /// `GET /api/v1/ledger/proof/consistency?from=M&to=N` — that size N extends size M.
+#[utoipa::path(get, path = "/api/v1/ledger/proof/consistency", tag = "ledger",
+    params(("from" = u64, Query), ("to" = u64, Query)), responses((status = 200, body = ProofView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn consistency(
     State(state): State<AppState>,
     caller: Caller,

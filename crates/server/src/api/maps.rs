@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use kenshin_convert::MapFile;
-use kenshin_core::api::{ErrorCode, MapView};
+use kenshin_core::api::{ErrorBody, ErrorCode, MapView};
 use kenshin_profile::Profile;
 use kenshin_store::MapRecord;
 use serde::Deserialize;
@@ -50,6 +50,9 @@ fn senders_only(caller: &Caller, action: kenshin_auth::Action) -> Result<(), Api
 }
 
 /// `POST /api/v1/maps[?activate=true]` with the map CSV as the body.
+#[utoipa::path(post, path = "/api/v1/maps", tag = "maps", params(("activate" = Option<bool>, Query)),
+    request_body(content = String, content_type = "text/csv", description = "the map file (docs/MAP_FORMAT.md)"),
+    responses((status = 201, body = MapView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 400, description = "The map is invalid (with its line)", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,6 +103,7 @@ pub(crate) async fn store_map(
 }
 
 /// `GET /api/v1/maps`
+#[utoipa::path(get, path = "/api/v1/maps", tag = "maps", responses((status = 200, body = Vec<MapView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -130,6 +134,8 @@ pub(crate) async fn map_of(
 }
 
 /// `POST /api/v1/maps/{map_id}/{version}/activate`
+#[utoipa::path(post, path = "/api/v1/maps/{map_id}/{version}/activate", tag = "maps",
+    params(("map_id" = String, Path), ("version" = String, Path)), responses((status = 200, body = MapView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn activate(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,6 +6,7 @@ mod deliveries;
 pub(crate) mod health;
 mod ledger;
 pub(crate) mod maps;
+pub mod openapi;
 pub mod people;
 pub(crate) mod submissions;
 pub(crate) mod users;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/maps/{map_id}/{version}/activate", post(maps::activate))
         .route("/audit/access", get(audit::access))
+        .route("/openapi.json", get(openapi::document))
         .route("/ledger/entries", get(ledger::entries))
         .route("/ledger/entries/{index}", get(ledger::entry))
         .route("/ledger/proof/inclusion", get(ledger::inclusion))

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kenshin_auth::{LoginThrottle, SessionId, SessionToken, ThrottlePolicy, TotpSecret};
-use kenshin_core::api::ErrorCode;
+use kenshin_core::api::{ErrorBody, ErrorCode};
 use kenshin_crypto::{DataKey, WrappedKey};
 use kenshin_store::{AccessRow, UserRecord};
 use serde::{Deserialize, Serialize};
@@ -64,7 +64,7 @@ fn unwrap_totp(state: &AppState, user: &UserRecord) -> Option<TotpSecret> {
     TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN]).ok()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     login: String,
     password: String,
@@ -130,6 +130,10 @@ async fn log(
 }
 
 /// `POST /auth/login` `{login, password, code?}`.
+#[utoipa::path(post, path = "/auth/login", tag = "people",
+    request_body(content = LoginRequest, content_type = "application/json"),
+    responses((status = 200, description = "A session cookie is set; the body carries the CSRF token"),
+              (status = 401, description = "invalid_credentials (the same for every failure)", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     peer: Option<axum::Extension<PeerInfo>>,
@@ -383,11 +387,13 @@ impl Person {
 }
 
 /// `GET /auth/me`
+#[utoipa::path(get, path = "/auth/me", tag = "people", responses((status = 200, description = "The session's person"), (status = 401, body = ErrorBody)))]
 pub async fn whoami(State(state): State<AppState>, person: Person) -> Json<Me> {
     Json(me(&state, &person.user, &person.session))
 }
 
 /// `POST /auth/logout`
+#[utoipa::path(post, path = "/auth/logout", tag = "people", responses((status = 204, description = "The session is ended")))]
 pub async fn logout(
     State(state): State<AppState>,
     person: Person,
@@ -415,6 +421,7 @@ pub struct Enrolment {
 }
 
 /// `POST /auth/totp/enroll`: a new secret (not active until confirmed with a code).
+#[utoipa::path(post, path = "/auth/totp/enroll", tag = "people", responses((status = 200, description = "otpauth URI and QR code (SVG)")))]
 pub async fn totp_enroll(
     State(state): State<AppState>,
     person: Person,
@@ -511,6 +518,7 @@ pub struct RecoveryCodes {
 }
 
 /// `POST /auth/totp/confirm {code}`: proves the authenticator works, then enrols it.
+#[utoipa::path(post, path = "/auth/totp/confirm", tag = "people", responses((status = 200, description = "Enrolled; ten recovery codes, shown once")))]
 pub async fn totp_confirm(
     State(state): State<AppState>,
     person: Person,
@@ -587,6 +595,8 @@ pub struct PasswordChange {
 
 /// `POST /auth/password {current, new}`: the guideline's rules, checked with the account's
 /// own identifiers; problems come back with stable codes and Japanese and English text.
+#[utoipa::path(post, path = "/auth/password", tag = "people",
+    responses((status = 204, description = "Changed"), (status = 422, description = "weak_password, with the rules' problems")))]
 pub async fn change_password(
     State(state): State<AppState>,
     person: Person,

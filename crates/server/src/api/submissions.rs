@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use kenshin_core::api::{ErrorCode, Page, SubmissionView};
+use kenshin_core::api::{ErrorBody, ErrorCode, Page, SubmissionView};
 use kenshin_core::{OrgCode, SubmissionId, SubmissionState};
 use serde::Deserialize;
 
@@ -21,6 +21,13 @@ pub struct CreateQuery {
 }
 
 /// `POST /api/v1/submissions?to=ORGCODE&filename=NAME` with the raw file as the body.
+#[utoipa::path(post, path = "/api/v1/submissions", tag = "submissions",
+    params(("to" = Option<String>, Query, description = "receiving organisation code; omitted for conversion routes"),
+           ("filename" = String, Query, description = "the file's name")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file, streamed"),
+    responses((status = 201, description = "Stored; the body is the sender's receipt", body = SubmissionView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 413, description = "Larger than max_upload_bytes", body = ErrorBody),
+              (status = 507, description = "Storage full; nothing kept", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,6 +118,9 @@ pub(super) async fn receipt(
 }
 
 /// `GET /api/v1/submissions`
+#[utoipa::path(get, path = "/api/v1/submissions", tag = "submissions",
+    params(("state" = Option<String>, Query), ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
+    responses((status = 200, body = Page<SubmissionView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -133,6 +143,8 @@ pub async fn list(
 }
 
 /// `GET /api/v1/submissions/{id}`
+#[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions", params(("id" = String, Path)),
+    responses((status = 200, body = SubmissionView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -146,6 +158,8 @@ pub async fn show(
 }
 
 /// `DELETE /api/v1/submissions/{id}`: withdraw while nothing was downloaded.
+#[utoipa::path(delete, path = "/api/v1/submissions/{id}", tag = "submissions", params(("id" = String, Path)),
+    responses((status = 200, body = SubmissionView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody), (status = 409, description = "Already downloaded", body = ErrorBody)))]
 pub async fn withdraw(
     State(state): State<AppState>,
     caller: Caller,
@@ -160,6 +174,9 @@ pub async fn withdraw(
 }
 
 /// `GET /api/v1/submissions/{id}/report`: the conversion report, for the sender only.
+#[utoipa::path(get, path = "/api/v1/submissions/{id}/report", tag = "submissions", params(("id" = String, Path)),
+    responses((status = 200, description = "The conversion report (JSON), for the sender only", content_type = "application/json"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 409, description = "No report (pass-through, or not converted yet)", body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,

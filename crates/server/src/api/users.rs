@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use kenshin_auth::{Action, Resource};
-use kenshin_core::api::ErrorCode;
+use kenshin_core::api::{ErrorBody, ErrorCode};
 use kenshin_store::UserRecord;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -47,7 +47,7 @@ impl From<&UserRecord> for AccountView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewAccount {
     pub login: String,
@@ -97,6 +97,7 @@ async fn own_account(
 }
 
 /// `GET /api/v1/users`
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, description = "The organisation's people"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,6 +117,10 @@ pub(crate) async fn accounts_of(
 }
 
 /// `POST /api/v1/users`
+#[utoipa::path(post, path = "/api/v1/users", tag = "users",
+    request_body(content = NewAccount, content_type = "application/json"),
+    responses((status = 201, description = "Created; the one-time initial password is in the answer only"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody),
+              (status = 400, description = "Invalid login, name, role or date", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +172,8 @@ pub(crate) async fn create_in(
 /// `POST /api/v1/users/{login}/disable`: ends the person's sessions and revokes the
 /// certificates issued to them at once (the database is consulted on every request) and
 /// publishes the new CRL, so their handshakes fail too once the server reloads it.
+#[utoipa::path(post, path = "/api/v1/users/{login}/disable", tag = "users", params(("login" = String, Path)),
+    responses((status = 200, description = "Disabled; sessions ended, personal certificates revoked"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
@@ -178,6 +185,8 @@ pub async fn disable(
 }
 
 /// `POST /api/v1/users/{login}/enable`
+#[utoipa::path(post, path = "/api/v1/users/{login}/enable", tag = "users", params(("login" = String, Path)),
+    responses((status = 200, description = "Enabled"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,6 +199,8 @@ pub async fn enable(
 
 /// `POST /api/v1/users/{login}/reset-totp`: the person enrols a new second factor at next
 /// login; their recovery codes are void.
+#[utoipa::path(post, path = "/api/v1/users/{login}/reset-totp", tag = "users", params(("login" = String, Path)),
+    responses((status = 200, description = "The second factor is reset; recovery codes void"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn reset_totp(
     State(state): State<AppState>,
     caller: Caller,

@@ -420,3 +420,59 @@ async fn unknown_users_and_wrong_passwords_take_similar_time() {
     );
     relay.stop().await;
 }
+
+/// The lockout is configurable: with `login_max_failures = 2`, the second failure locks.
+#[tokio::test]
+async fn the_lockout_follows_the_configuration() {
+    let config = kenshin_server::Config {
+        login_max_failures: 2,
+        login_lock_minutes: 60,
+        login_max_lock_minutes: 120,
+        ..test_config()
+    };
+    let mut relay = Relay::start_with(config).await;
+    create_person(&relay).await;
+    let mut browser = Browser::new(&relay);
+    let blocked_until = |throttle: &str| -> Option<String> {
+        let value: serde_json::Value = serde_json::from_str(throttle).ok()?;
+        value.get("blocked_until").map(|v| v.to_string())
+    };
+    let db = relay.db().await;
+    for attempt in 1..=2 {
+        // Past the short delay after the first failure, so the second one counts.
+        tokio::time::sleep(std::time::Duration::from_millis(if attempt == 2 {
+            1200
+        } else {
+            0
+        }))
+        .await;
+        let (status, _) = browser
+            .post(
+                "/auth/login",
+                json!({"login": LOGIN, "password": "guess"}),
+                false,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let throttle = db
+            .user_by_login(LOGIN)
+            .await
+            .unwrap()
+            .unwrap()
+            .throttle
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&throttle).unwrap();
+        if attempt == 2 {
+            assert_eq!(
+                value["lockouts"], 1,
+                "locked after two failures: {throttle}"
+            );
+            assert_eq!(value["blocked_kind"], "lockout", "{throttle}");
+            assert!(blocked_until(&throttle).is_some());
+        } else {
+            assert_eq!(value["lockouts"], 0, "{throttle}");
+        }
+    }
+    db.close().await;
+    relay.stop().await;
+}

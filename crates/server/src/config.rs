@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 12] = [
+const SETTINGS: [&str; 15] = [
     "ledger_origin",
     "listen",
     "server_names",
@@ -33,6 +33,9 @@ const SETTINGS: [&str; 12] = [
     "access_log_retention_days",
     "session_idle_seconds",
     "session_absolute_seconds",
+    "login_max_failures",
+    "login_lock_minutes",
+    "login_max_lock_minutes",
     "crl_reload_seconds",
     "shutdown_grace_seconds",
     "log_format",
@@ -59,6 +62,12 @@ pub struct Config {
     pub session_idle_seconds: u32,
     /// A person's session ends this many seconds after login, however active (default 8 h).
     pub session_absolute_seconds: u32,
+    /// Consecutive failed logins that lock an account (default 5).
+    pub login_max_failures: u32,
+    /// The first lockout, in minutes (default 15); each further one doubles.
+    pub login_lock_minutes: u32,
+    /// The longest lockout, in minutes (default 240).
+    pub login_max_lock_minutes: u32,
     /// Seconds between two checks for a new CRL.
     pub crl_reload_seconds: u64,
     /// Seconds in-flight requests get to finish on shutdown.
@@ -81,6 +90,9 @@ impl Default for Config {
             access_log_retention_days: 1826,
             session_idle_seconds: 15 * 60,
             session_absolute_seconds: 8 * 60 * 60,
+            login_max_failures: 5,
+            login_lock_minutes: 15,
+            login_max_lock_minutes: 240,
             crl_reload_seconds: 5,
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
@@ -132,6 +144,16 @@ impl Config {
             self.session_absolute_seconds
         );
         anyhow::ensure!(
+            (1..=100).contains(&self.login_max_failures),
+            "login_max_failures must be between 1 and 100, not {}",
+            self.login_max_failures
+        );
+        anyhow::ensure!(
+            (1..=self.login_max_lock_minutes.max(1)).contains(&self.login_lock_minutes)
+                && self.login_max_lock_minutes <= 10_080,
+            "login_lock_minutes must be at least 1 and at most login_max_lock_minutes (at most a week)"
+        );
+        anyhow::ensure!(
             self.retention_sweep_seconds > 0 && self.crl_reload_seconds > 0,
             "retention_sweep_seconds and crl_reload_seconds must be positive"
         );
@@ -152,6 +174,16 @@ impl Config {
         kenshin_auth::SessionPolicy {
             idle: time::Duration::seconds(i64::from(self.session_idle_seconds)),
             absolute: time::Duration::seconds(i64::from(self.session_absolute_seconds)),
+        }
+    }
+
+    /// How failed logins are throttled.
+    pub fn throttle_policy(&self) -> kenshin_auth::ThrottlePolicy {
+        kenshin_auth::ThrottlePolicy {
+            max_failures: self.login_max_failures,
+            lock_duration: time::Duration::minutes(i64::from(self.login_lock_minutes)),
+            max_lock_duration: time::Duration::minutes(i64::from(self.login_max_lock_minutes)),
+            ..kenshin_auth::ThrottlePolicy::default()
         }
     }
 
@@ -198,6 +230,11 @@ impl Config {
              # seconds after login however active.\n\
              session_idle_seconds = {}\n\
              session_absolute_seconds = {}\n\n\
+             # Failed logins before an account is locked, the first lockout and the longest\n\
+             # (minutes; each lockout doubles). Short growing delays come before the lockout.\n\
+             login_max_failures = {}\n\
+             login_lock_minutes = {}\n\
+             login_max_lock_minutes = {}\n\n\
              # How often the server looks for a new certificate revocation list, in seconds.\n\
              crl_reload_seconds = {}\n\n\
              # Seconds that in-flight requests get to finish on shutdown.\n\
@@ -213,6 +250,9 @@ impl Config {
             self.access_log_retention_days,
             self.session_idle_seconds,
             self.session_absolute_seconds,
+            self.login_max_failures,
+            self.login_lock_minutes,
+            self.login_max_lock_minutes,
             self.crl_reload_seconds,
             self.shutdown_grace_seconds,
             self.log_format,

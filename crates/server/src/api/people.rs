@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use kenshin_auth::{LoginThrottle, SessionId, SessionToken, ThrottlePolicy, TotpSecret};
+use kenshin_auth::{LoginThrottle, SessionId, SessionToken, TotpSecret};
 use kenshin_core::api::{ErrorBody, ErrorCode};
 use kenshin_crypto::{DataKey, WrappedKey};
 use kenshin_store::{AccessRow, UserRecord};
@@ -221,7 +221,7 @@ pub(crate) async fn authenticate(
     };
     if !password_ok || !second_factor_ok || !active || locked {
         if !locked {
-            throttle.record_failure(&ThrottlePolicy::default(), now);
+            throttle.record_failure(&state.config.throttle_policy(), now);
         }
         state
             .db

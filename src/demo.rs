@@ -82,9 +82,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     prepare(&data).await?;
     let mut config = Config::load(&data)?;
     config.listen = listen;
+    let signals = kenshin_server::Signals::install()?;
     let server = RunningServer::start(&data, config).await?;
     println!("{}", instructions(&data, server.addr.port()));
-    server.run_until_signalled().await
+    signals.wait().await;
+    server.shutdown().await
 }
 
 /// Creates what is missing of the demo organisations, routes, certificates and sample file.

@@ -58,6 +58,10 @@ struct ServeArgs {
     /// Listen address (overrides `listen` in config.toml).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// all: everything in one process; api: HTTPS without conversion; worker: conversion
+    /// only (any number beside one api process on the same data).
+    #[arg(long, default_value = "all", value_parser = ["all", "api", "worker"])]
+    role: String,
 }
 
 fn main() -> ExitCode {
@@ -115,7 +119,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.listen = listen;
     }
     init_logging(&config.log_format);
-    let server = kenshin_server::RunningServer::start(&data_dir, config).await?;
+    let signals = kenshin_server::Signals::install()?;
+    let role = match args.role.as_str() {
+        "worker" => {
+            let worker = kenshin_server::RunningWorker::start(&data_dir, config).await?;
+            eprintln!("Kenshin Relay conversion worker running");
+            signals.wait().await;
+            return worker.shutdown().await;
+        }
+        "api" => kenshin_server::ServerRole::Api,
+        _ => kenshin_server::ServerRole::All,
+    };
+    let server = kenshin_server::RunningServer::start_as(&data_dir, config, role).await?;
     eprintln!("Kenshin Relay listening on https://{}", server.addr);
-    server.run_until_signalled().await
+    signals.wait().await;
+    server.shutdown().await
 }

@@ -118,10 +118,30 @@ pub struct RunningServer {
     _lock: std::fs::File,
 }
 
+/// What a `serve` process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerRole {
+    /// The HTTPS interface and its background tasks (CRL, retention, ledger sequencer,
+    /// alerts), and the conversion worker: one process does everything.
+    All,
+    /// The HTTPS interface and its background tasks, without conversion.
+    Api,
+}
+
 impl RunningServer {
     /// Checks the data directory, opens the stores (recovering after a crash), binds the
     /// listener and starts serving with the background tasks.
     pub async fn start(data_dir: &DataDir, config: Config) -> anyhow::Result<RunningServer> {
+        Self::start_as(data_dir, config, ServerRole::All).await
+    }
+
+    /// [`start`](Self::start) in a role: with [`ServerRole::Api`], conversions are left to
+    /// [`RunningWorker`] processes on the same data.
+    pub async fn start_as(
+        data_dir: &DataDir,
+        config: Config,
+        role: ServerRole,
+    ) -> anyhow::Result<RunningServer> {
         data_dir.check_for_serving()?;
         let lock = lock_data_dir(data_dir)?;
         let tls = tls::TlsState::new(tls::server_config(data_dir)?);
@@ -151,7 +171,7 @@ impl RunningServer {
             state.ledger.clone().spawn(),
             access::spawn_alerts(state.clone()),
         ];
-        let worker = worker::spawn(state.clone());
+        let worker = (role == ServerRole::All).then(|| worker::spawn(state.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(state.clone());
         let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
@@ -171,7 +191,7 @@ impl RunningServer {
             shutdown: Some(tx),
             handle,
             background,
-            worker: Some(worker),
+            worker,
             grace,
             _lock: lock,
         })
@@ -197,15 +217,81 @@ impl RunningServer {
 
     /// Serves until the process receives SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn run_until_signalled(self) -> anyhow::Result<()> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
-        }
-        tracing::info!("shutting down");
+        wait_for_signal().await?;
         self.shutdown().await
     }
+}
+
+/// A conversion worker process (`serve --role worker`): claims queued conversions from the
+/// shared database, leased so that a worker that dies leaves its job to another, and hands
+/// its job back when stopped. It serves no requests and never runs start-up recovery (that
+/// belongs to the API process, whose uploads it would otherwise mistake for debris). Any
+/// number may run beside one API process.
+pub struct RunningWorker {
+    pub state: AppState,
+    worker: Option<worker::WorkerHandle>,
+    grace: std::time::Duration,
+}
+
+impl RunningWorker {
+    pub async fn start(data_dir: &DataDir, config: Config) -> anyhow::Result<RunningWorker> {
+        data_dir.check_for_serving()?;
+        let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
+        let state = AppState::open(data_dir, config).await?;
+        let worker = worker::spawn(state.clone());
+        tracing::info!("conversion worker started");
+        Ok(RunningWorker {
+            state,
+            worker: Some(worker),
+            grace,
+        })
+    }
+
+    /// Finishes or hands back the current job, then closes the stores.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(worker) = self.worker.take() {
+            worker.stop(&self.state, self.grace).await;
+        }
+        self.state.access.flush().await;
+        self.state.db.close().await;
+        Ok(())
+    }
+
+    /// Works until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+        wait_for_signal().await?;
+        self.shutdown().await
+    }
+}
+
+/// SIGINT and SIGTERM, listened for from the moment this is created: install it before
+/// announcing readiness, so a signal that follows the announcement is never missed.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    pub async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {},
+            _ = self.term.recv() => {},
+        }
+        tracing::info!("shutting down");
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    Signals::install()?.wait().await;
+    Ok(())
 }
 
 /// Takes an exclusive advisory lock on `DATA_DIR/serve.lock`; the kernel releases it when the

@@ -105,7 +105,7 @@ impl Database {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for row in rows {
             sqlx::query(
                 "INSERT INTO access_log (at, org, actor_kind, actor, device, session, source, action, \
@@ -272,7 +272,7 @@ impl Database {
         plan: &AccessExpiryPlan,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let current: i64 =
             sqlx::query_scalar("SELECT expired_through FROM access_log_expiry WHERE id = 1")
                 .fetch_one(&mut *tx)

@@ -136,7 +136,7 @@ impl Database {
         now: OffsetDateTime,
     ) -> Result<(CertRecord, u64), StoreError> {
         let serial = serial.to_ascii_lowercase();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let updated = sqlx::query(
             "UPDATE certificates SET revoked_at = ?, revocation_reason = ? \
              WHERE serial = ? AND revoked_at IS NULL",

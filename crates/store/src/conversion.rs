@@ -175,7 +175,7 @@ impl Database {
         version: &str,
         now: OffsetDateTime,
     ) -> Result<MapRecord, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "UPDATE maps SET retired_at = ? WHERE org_id = ? AND activated_at IS NOT NULL AND retired_at IS NULL",
         )
@@ -335,7 +335,7 @@ impl Database {
         lease: time::Duration,
         max_attempts: u32,
     ) -> Result<Option<Job>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let claimed: Option<(String, i64)> = sqlx::query_as(
             "UPDATE jobs SET state = 'running', lease_until = ?1, attempts = attempts + 1, updated_at = ?2 \
              WHERE submission_id = ( \
@@ -405,7 +405,7 @@ impl Database {
         done: &CompletedConversion,
         now: OffsetDateTime,
     ) -> Result<ShredList, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let state: Option<(String, String, i64)> = sqlx::query_as(
             "SELECT sub.state, sub.object_id, sub.sender_org_id FROM submissions sub WHERE sub.id = ?",
         )

@@ -20,6 +20,16 @@ pub struct Database {
 }
 
 impl Database {
+    /// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
+    /// Several processes may share the file (an API node and conversion workers); a deferred
+    /// transaction that reads and then writes cannot wait for another process's lock and
+    /// fails with "database is locked", while an immediate one waits its busy timeout.
+    pub(crate) async fn write_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Database, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite://")?

@@ -87,7 +87,7 @@ impl Database {
         nodes: &[(u8, u64, [u8; 32])],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let size: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries")
             .fetch_one(&mut *tx)
             .await?;

@@ -50,7 +50,7 @@ impl Database {
                 new.kind
             )));
         }
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO orgs (code, kind, name, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         )

@@ -173,7 +173,7 @@ impl Database {
         recovery_codes: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = to_ms(OffsetDateTime::now_utc());
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "DELETE FROM user_factors WHERE user_id = ? AND kind IN ('totp', 'recovery_codes')",
         )
@@ -249,7 +249,7 @@ impl Database {
         disabled: bool,
         now: OffsetDateTime,
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         sqlx::query("UPDATE users SET disabled_at = ? WHERE id = ?")
             .bind(disabled.then(|| to_ms(now)))
             .bind(user_id)

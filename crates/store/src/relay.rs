@@ -231,7 +231,7 @@ impl Database {
         new: &NewSubmission,
         now: OffsetDateTime,
     ) -> Result<(SubmissionRecord, Vec<DeliveryRecord>), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let object = &new.object;
         crate::conversion::insert_object(&mut tx, object, now).await?;
         let state = if new.deliver_to.is_empty() {
@@ -438,7 +438,7 @@ impl Database {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<DeliveryRecord, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let updated = sqlx::query(
             "UPDATE deliveries SET state = 'downloaded', \
              first_downloaded_at = COALESCE(first_downloaded_at, ?), download_count = download_count + 1 \
@@ -472,7 +472,7 @@ impl Database {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<(DeliveryRecord, ShredList), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let delivery = scoped_delivery(&mut *tx, receiver_org_id, id).await?;
         match delivery.state {
             DeliveryState::Confirmed => return Ok((delivery, Vec::new())),
@@ -511,7 +511,7 @@ impl Database {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<(SubmissionRecord, ShredList), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let submission = scoped_submission(&mut *tx, sender_org_id, id).await?;
         match submission.state {
             SubmissionState::Withdrawn => {
@@ -587,7 +587,7 @@ impl Database {
         now: OffsetDateTime,
         actor: &str,
     ) -> Result<(Vec<DeliveryRecord>, ShredList), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let due: Vec<DeliveryRecord> = sqlx::query(&format!(
             "{DELIVERY_SELECT} WHERE d.state IN ('ready', 'downloaded') AND d.expires_at <= ? \
              ORDER BY d.expires_at LIMIT 500"

@@ -36,6 +36,9 @@ proptest! {
 
     #[test]
     fn pages_render_any_text_escaped(name in ".{0,60}", file in ".{0,60}") {
+        // Markup smuggled in a person's name or a path never reaches the page as markup.
+        let name = format!("<zq name='{name}'>");
+        let file = format!("<zq file=\"{file}\">");
         let pages = Pages::new();
         let context = serde_json::json!({
             "title": "page.error", "path": file, "heading": "error.not_found_heading",
@@ -44,9 +47,6 @@ proptest! {
             "nav": [], "csrf": "t", "idle_seconds": 900,
         });
         let html = pages.render("error.html", Lang::Ja, context).unwrap();
-        if name.contains('<') || file.contains('<') {
-            prop_assert!(!html.contains(&name) || !name.contains('<'));
-            prop_assert!(!html.contains(&file) || !file.contains('<'));
-        }
+        prop_assert!(!html.contains("<zq"), "{}", html);
     }
 }

@@ -248,6 +248,23 @@ fn seal_into(
     Ok((hash.finish_hex(), size))
 }
 
+/// Seals one part and describes it for the manifest.
+fn seal_entry(
+    key: &DataKey,
+    reader: &mut dyn Read,
+    path: &Path,
+    name: &str,
+    mode: u32,
+) -> Result<Entry, BackupError> {
+    let (sha256, size) = seal_into(key, reader, path)?;
+    Ok(Entry {
+        name: name.to_owned(),
+        mode,
+        sha256,
+        size,
+    })
+}
+
 /// Opens a sealed part and streams its plaintext into `sink`; returns SHA-256 and size.
 fn open_from(
     key: &DataKey,
@@ -372,17 +389,13 @@ async fn write_generation(
         for (n, file) in files.iter().enumerate() {
             let meta = fs::metadata(&file.path).map_err(io_at(&file.path))?;
             let mut reader = File::open(&file.path).map_err(io_at(&file.path))?;
-            let (sha256, size) = seal_into(
+            file_entries.push(seal_entry(
                 &key_for_parts,
                 &mut reader,
                 &dir_owned.join("files").join(format!("{n}.sealed")),
-            )?;
-            file_entries.push(Entry {
-                name: file.name.clone(),
-                mode: meta.permissions().mode() & 0o777,
-                sha256,
-                size,
-            });
+                &file.name,
+                meta.permissions().mode() & 0o777,
+            )?);
         }
         let mut ids: Vec<ObjectId> = live.into_iter().collect();
         ids.sort_by_key(|id| id.to_string());
@@ -390,19 +403,13 @@ async fn write_generation(
         let mut missing = Vec::new();
         for id in ids {
             match blobs.open_blob(id) {
-                Ok(mut reader) => {
-                    let (sha256, size) = seal_into(
-                        &key_for_parts,
-                        &mut reader,
-                        &dir_owned.join("blobs").join(format!("{id}.sealed")),
-                    )?;
-                    blob_entries.push(Entry {
-                        name: id.to_string(),
-                        mode: 0o600,
-                        sha256,
-                        size,
-                    });
-                }
+                Ok(mut reader) => blob_entries.push(seal_entry(
+                    &key_for_parts,
+                    &mut reader,
+                    &dir_owned.join("blobs").join(format!("{id}.sealed")),
+                    &id.to_string(),
+                    0o600,
+                )?),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => missing.push(id.to_string()),
                 Err(err) => return Err(io_at(blobs.root())(err)),
             }

@@ -113,14 +113,7 @@ async fn run_one_tracked(
 
 /// Claims and runs one job; `Ok(false)` when there was none.
 pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
-    let Some(job) = state
-        .db
-        .claim_job(OffsetDateTime::now_utc(), LEASE, MAX_ATTEMPTS)
-        .await?
-    else {
-        return Ok(false);
-    };
-    run_claimed(state, job).await.map(|()| true)
+    run_one_tracked(state, &std::sync::Mutex::new(None)).await
 }
 
 /// Runs a claimed job to its end: converted, or failed (retried up to [`MAX_ATTEMPTS`]).

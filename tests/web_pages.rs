@@ -398,13 +398,7 @@ async fn an_admin_issues_and_revokes_certificates_in_the_pages() {
         .await
         .is_err());
     let org = db.org_by_code(INSTITUTION).await.unwrap();
-    let issued = db
-        .list_certs(Some(INSTITUTION))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.device == "監視端末")
-        .unwrap();
+    let issued = cert_named(&db, "監視端末").await.unwrap();
     assert_eq!(
         (issued.org_id, issued.roles.as_deref()),
         (org.id, Some("viewer"))
@@ -422,13 +416,7 @@ async fn an_admin_issues_and_revokes_certificates_in_the_pages() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let both = db
-        .list_certs(Some(INSTITUTION))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.device == "二役端末")
-        .unwrap();
+    let both = cert_named(&db, "二役端末").await.unwrap();
     assert_eq!(both.roles.as_deref(), Some("sender,viewer"));
     // Refused: a role institutions do not have; nothing registered.
     let (status, _, html) = admin
@@ -443,12 +431,7 @@ async fn an_admin_issues_and_revokes_certificates_in_the_pages() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("certs-error"));
-    assert!(!db
-        .list_certs(Some(INSTITUTION))
-        .await
-        .unwrap()
-        .iter()
-        .any(|c| c.device == "誤り"));
+    assert!(cert_named(&db, "誤り").await.is_none());
 
     // Revoke: refused at the next request, and the CRL on disk names it.
     let crl_before = std::fs::read(relay.data.crl_path()).unwrap();
@@ -474,13 +457,7 @@ async fn an_admin_issues_and_revokes_certificates_in_the_pages() {
 
     // Another organisation's admin: not found, nothing revoked.
     let stranger = person(&relay, &db, INSURER, "ins.admin", "admin").await;
-    let own = db
-        .list_certs(Some(INSTITUTION))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.device == "テスト端末")
-        .unwrap();
+    let own = cert_named(&db, "テスト端末").await.unwrap();
     let (status, _, _) = stranger
         .form(
             &format!("/certificates/{}/revoke", own.serial),
@@ -509,13 +486,7 @@ async fn an_admin_issues_and_revokes_certificates_in_the_pages() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{html}");
-    let personal = db
-        .list_certs(Some(INSTITUTION))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.device == "田中さんのPC")
-        .unwrap();
+    let personal = cert_named(&db, "田中さんのPC").await.unwrap();
     assert!(personal.user_id.is_some() && personal.roles.is_none());
     admin.form("/people/inst.sender/disable", &[]).await;
     assert!(db
@@ -592,4 +563,16 @@ async fn the_ledger_and_organisation_pages() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     db.close().await;
     relay.stop().await;
+}
+
+/// The institution's certificate with this device name, if any.
+async fn cert_named(
+    db: &kenshin_store::Database,
+    device: &str,
+) -> Option<kenshin_store::CertRecord> {
+    db.list_certs(Some(INSTITUTION))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.device == device)
 }

@@ -224,6 +224,14 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             crate::files::write_secret(&kek_target, &std::fs::read(&kek)?)?;
             // A restored relay must be a working one whose ledger verifies.
             let state = AppState::open(&new, Config::load(&new)?).await?;
+            for id in &verified.missing_blobs {
+                if let Ok(id) = id.parse() {
+                    state
+                        .db
+                        .forget_lost_object(id, time::OffsetDateTime::now_utc())
+                        .await?;
+                }
+            }
             let audit = state.ledger.audit().await?;
             let access_problems = state.ledger.verify_access_log().await?;
             crate::admin::record_cli_action(&state.db, "backup_restore", audit.is_intact()).await;

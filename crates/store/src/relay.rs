@@ -644,6 +644,26 @@ impl Database {
         ids.into_iter().map(|id| parse("objects", id)).collect()
     }
 
+    /// After a restore: an object whose blob was destroyed between the backup's snapshot and
+    /// its copy has no content any more; its key goes too, so it answers "gone" like any
+    /// destroyed file instead of failing its integrity check.
+    pub async fn forget_lost_object(
+        &self,
+        id: ObjectId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE objects SET wrapped_key = NULL, shredded_at = ? \
+             WHERE id = ? AND wrapped_key IS NOT NULL",
+        )
+        .bind(to_ms(now))
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
     pub async fn live_object_ids(&self) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")

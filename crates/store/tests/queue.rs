@@ -114,3 +114,19 @@ async fn a_job_handed_back_is_taken_at_once_and_the_attempt_does_not_count() {
     assert!(!db.release_job(id, now).await.unwrap());
     assert_eq!(db.queue_depth().await.unwrap(), 1);
 }
+
+/// After a restore, an object whose blob was lost is forgotten like a destroyed one.
+#[tokio::test]
+async fn a_lost_object_is_forgotten_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&dir.path().join("lost.db")).await.unwrap();
+    let id = queued_submission(&db).await;
+    let org = db.org_by_code("inst").await.unwrap();
+    let object = db.submission(org.id, id).await.unwrap().object_id;
+    let now = OffsetDateTime::now_utc();
+    assert!(db.live_object_ids().await.unwrap().contains(&object));
+    assert!(db.forget_lost_object(object, now).await.unwrap());
+    assert!(!db.live_object_ids().await.unwrap().contains(&object));
+    assert!(db.object(object).await.unwrap().wrapped_key.is_none());
+    assert!(!db.forget_lost_object(object, now).await.unwrap());
+}

@@ -214,12 +214,6 @@ impl RunningServer {
         self.state.db.close().await;
         result
     }
-
-    /// Serves until the process receives SIGINT or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
-        wait_for_signal().await?;
-        self.shutdown().await
-    }
 }
 
 /// A conversion worker process (`serve --role worker`): claims queued conversions from the
@@ -256,12 +250,6 @@ impl RunningWorker {
         self.state.db.close().await;
         Ok(())
     }
-
-    /// Works until SIGINT or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
-        wait_for_signal().await?;
-        self.shutdown().await
-    }
 }
 
 /// SIGINT and SIGTERM, listened for from the moment this is created: install it before
@@ -287,11 +275,6 @@ impl Signals {
         }
         tracing::info!("shutting down");
     }
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    Signals::install()?.wait().await;
-    Ok(())
 }
 
 /// Takes an exclusive advisory lock on `DATA_DIR/serve.lock`; the kernel releases it when the

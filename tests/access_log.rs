@@ -194,6 +194,32 @@ async fn log_rows(state: &kenshin_server::AppState, n: usize) {
     state.ledger.sequence().await.unwrap();
 }
 
+/// A data directory and its state, not serving (the retention tests drive the task).
+async fn retention_state() -> (
+    tempfile::TempDir,
+    kenshin_server::DataDir,
+    kenshin_server::AppState,
+) {
+    let config = test_config();
+    let (dir, data) = prepared_data_dir(&config).await;
+    let state = kenshin_server::AppState::open(&data, config).await.unwrap();
+    (dir, data, state)
+}
+
+/// The access-log rows that record expiry steps.
+async fn expiry_rows(state: &kenshin_server::AppState) -> Vec<kenshin_store::AccessRow> {
+    state.access.flush().await;
+    state
+        .db
+        .search_access(&AccessFilter {
+            action: Some("access_log_expire".into()),
+            limit: 10,
+            ..AccessFilter::default()
+        })
+        .await
+        .unwrap()
+}
+
 async fn raw_pool(data: &kenshin_server::DataDir) -> sqlx::SqlitePool {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.database_path());
     sqlx::SqlitePool::connect_with(options).await.unwrap()
@@ -203,11 +229,7 @@ async fn raw_pool(data: &kenshin_server::DataDir) -> sqlx::SqlitePool {
 /// how far; nothing else can remove a row, lower the mark, or hide a removal.
 #[tokio::test]
 async fn expired_rows_leave_only_with_a_ledger_entry() {
-    let config = test_config();
-    let (_dir, data) = prepared_data_dir(&config).await;
-    let state = kenshin_server::AppState::open(&data, config.clone())
-        .await
-        .unwrap();
+    let (_dir, data, state) = retention_state().await;
     log_rows(&state, 5).await;
     log_rows(&state, 3).await;
     let digests = state.db.access_digests().await.unwrap();
@@ -231,16 +253,7 @@ async fn expired_rows_leave_only_with_a_ledger_entry() {
     let mark = state.db.access_expired_through().await.unwrap();
     assert!(mark >= last_batch_end, "{mark} < {last_batch_end}");
     assert!(state.db.access_range(1, mark).await.unwrap().is_empty());
-    state.access.flush().await;
-    let expiry_rows = state
-        .db
-        .search_access(&AccessFilter {
-            action: Some("access_log_expire".into()),
-            limit: 10,
-            ..AccessFilter::default()
-        })
-        .await
-        .unwrap();
+    let expiry_rows = expiry_rows(&state).await;
     assert_eq!(expiry_rows.len(), 1);
     assert_eq!(expiry_rows[0].objects, vec![format!("access-log:1-{mark}")]);
     let entries = state
@@ -296,11 +309,7 @@ async fn expired_rows_leave_only_with_a_ledger_entry() {
 /// expired, and the refusal is itself logged.
 #[tokio::test]
 async fn a_tampered_batch_is_not_expired() {
-    let config = test_config();
-    let (_dir, data) = prepared_data_dir(&config).await;
-    let state = kenshin_server::AppState::open(&data, config.clone())
-        .await
-        .unwrap();
+    let (_dir, data, state) = retention_state().await;
     log_rows(&state, 5).await;
     let pool = raw_pool(&data).await;
     sqlx::query("DROP TRIGGER access_log_append_only_update")
@@ -319,16 +328,7 @@ async fn a_tampered_batch_is_not_expired() {
     assert!(err.to_string().contains("do not match"), "{err}");
     assert_eq!(state.db.access_expired_through().await.unwrap(), 0);
     assert_eq!(state.db.access_range(2, 2).await.unwrap().len(), 1);
-    state.access.flush().await;
-    let refused = state
-        .db
-        .search_access(&AccessFilter {
-            action: Some("access_log_expire".into()),
-            limit: 10,
-            ..AccessFilter::default()
-        })
-        .await
-        .unwrap();
+    let refused = expiry_rows(&state).await;
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].outcome, "failed");
     state.db.close().await;

@@ -413,12 +413,12 @@ enum RetentionCommand {
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let data = DataDir::new(&args.data.data_dir);
     anyhow::ensure!(
-        data.database_path().exists(),
+        data.kek_path().exists(),
         "{} is not an initialised data directory (run `kenshin-relay init --data-dir {}`)",
         data.root().display(),
         data.root().display()
     );
-    let db = Database::open(&data.database_path()).await?;
+    let db = kenshin_server::open_database(&data, &Config::load(&data)?).await?;
     let json = args.json;
     let action = admin_action(&args.command);
     let command = args.command;

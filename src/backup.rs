@@ -7,7 +7,7 @@ use clap::Subcommand;
 use kenshin_backup::{FileSource, RestoreInto, Source, Target};
 use kenshin_crypto::{KeyProvider, LocalKeyFile};
 use kenshin_server::{AppState, Config, DataDir};
-use kenshin_store::{BlobStore, Database};
+use kenshin_store::BlobStore;
 
 use crate::output::emit;
 use crate::DataDirArg;
@@ -122,7 +122,8 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         BackupCommand::Create { to, keep } => {
             refuse_inside(&data, &to)?;
             let keys = LocalKeyFile::load(&data.kek_path())?;
-            let db = Database::open(&data.database_path()).await?;
+            let db =
+                kenshin_server::open_database(&data, &kenshin_server::Config::load(&data)?).await?;
             let blobs = BlobStore::open(&data.blobs_path())?;
             let target = Target::open(&to)?;
             let result = kenshin_backup::create(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use kenshin_core::{OrgCode, OrgKind, RouteMode};
 use kenshin_server::{Config, DataDir, RunningServer};
-use kenshin_store::{Database, StoreError};
+use kenshin_store::StoreError;
 use time::OffsetDateTime;
 
 use crate::files::{private_dir, write_public};
@@ -72,7 +72,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let root = absolute(&args.data_dir)?;
     let data = DataDir::new(&root);
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    if !data.database_path().exists() {
+    if !data.kek_path().exists() {
         let config = Config {
             listen,
             ..Config::default()
@@ -91,7 +91,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
 /// Creates what is missing of the demo organisations, routes, certificates and sample file.
 async fn prepare(data: &DataDir) -> anyhow::Result<()> {
-    let db = Database::open(&data.database_path()).await?;
+    let db = kenshin_server::open_database(data, &Config::load(data)?).await?;
     let ca = crate::init::load_ca(data)?;
     let demo = data.root().join("demo");
     private_dir(&demo)?;

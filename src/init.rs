@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use kenshin_pki::CertificateAuthority;
 use kenshin_server::{Config, DataDir};
-use kenshin_store::Database;
 use serde::Serialize;
 
 use crate::files::{private_dir, write_public, write_secret};
@@ -82,7 +81,7 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
         .with_context(|| "cannot create the key-encryption key")?;
     let kek_id = kenshin_crypto::KeyProvider::kek_id(&kek).to_owned();
 
-    let db = Database::open(&data.database_path()).await?;
+    let db = kenshin_server::open_database(&data, &config).await?;
     private_dir(&data.pki_dir())?;
     let ca = CertificateAuthority::generate(&format!(
         "Kenshin Relay CA {}",

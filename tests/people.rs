@@ -354,11 +354,10 @@ async fn sessions_end_after_idle_and_absolute_timeouts() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(browser.me().await, StatusCode::OK);
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(relay.data.database_path());
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pool = owner_pool(&relay.data).await;
     let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     // Idle for 16 minutes (the limit is 15).
-    sqlx::query("UPDATE sessions SET last_seen = ?")
+    sqlx::query("UPDATE sessions SET last_seen = $1")
         .bind(now_ms - 16 * 60 * 1000)
         .execute(&pool)
         .await
@@ -375,7 +374,7 @@ async fn sessions_end_after_idle_and_absolute_timeouts() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    sqlx::query("UPDATE sessions SET created_at = ?, last_seen = ? WHERE revoked_at IS NULL")
+    sqlx::query("UPDATE sessions SET created_at = $1, last_seen = $2 WHERE revoked_at IS NULL")
         .bind(now_ms - (8 * 60 + 1) * 60 * 1000)
         .bind(now_ms)
         .execute(&pool)

@@ -75,8 +75,7 @@ async fn an_api_node_and_two_workers_share_the_queue_without_duplicates() {
         .unwrap();
     assert_eq!(inbox.total, ids.len() as u64, "no duplicate deliveries");
     // Each job ran once: no "database is locked" between the processes' connections.
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(relay.data.database_path());
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pool = owner_pool(&relay.data).await;
     let jobs: Vec<(String, i64, Option<String>)> =
         sqlx::query_as("SELECT state, attempts, last_error FROM jobs")
             .fetch_all(&pool)

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 15] = [
+const SETTINGS: [&str; 18] = [
     "ledger_origin",
     "listen",
     "server_names",
@@ -39,6 +39,9 @@ const SETTINGS: [&str; 15] = [
     "crl_reload_seconds",
     "shutdown_grace_seconds",
     "log_format",
+    "database_url",
+    "job_lease_seconds",
+    "database_max_connections",
 ];
 
 /// Settings of a relay, from `config.toml` with `KENSHIN_RELAY_<NAME>` environment overrides.
@@ -77,6 +80,15 @@ pub struct Config {
     /// Origin line of the ledger's checkpoints (the log's name), e.g.
     /// `relay.example.jp/ledger`; empty means `<first server name>/kenshin-relay-ledger`.
     pub ledger_origin: String,
+    /// Where the metadata lives: empty for the SQLite file in the data directory (one
+    /// machine), or `postgres://user@host:5432/db` for a PostgreSQL server shared by several
+    /// nodes. A password belongs in `PGPASSWORD` or `~/.pgpass`, not here.
+    pub database_url: String,
+    /// Connections each node keeps to PostgreSQL.
+    pub database_max_connections: u32,
+    /// Seconds a conversion worker holds a job between renewals; a worker that died is
+    /// replaced after this long.
+    pub job_lease_seconds: u32,
 }
 
 impl Default for Config {
@@ -97,6 +109,9 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
             ledger_origin: String::new(),
+            database_url: String::new(),
+            database_max_connections: 16,
+            job_lease_seconds: 300,
         }
     }
 }
@@ -165,6 +180,22 @@ impl Config {
         anyhow::ensure!(
             !self.server_names.is_empty(),
             "server_names needs at least one host name"
+        );
+        anyhow::ensure!(
+            self.database_url.is_empty()
+                || self.database_url.starts_with("postgres://")
+                || self.database_url.starts_with("postgresql://"),
+            "database_url must be empty (SQLite in the data directory) or a postgres:// URL"
+        );
+        anyhow::ensure!(
+            (3..=3600).contains(&self.job_lease_seconds),
+            "job_lease_seconds must be between 3 and 3600, not {}",
+            self.job_lease_seconds
+        );
+        anyhow::ensure!(
+            (2..=1000).contains(&self.database_max_connections),
+            "database_max_connections must be between 2 and 1000, not {}",
+            self.database_max_connections
         );
         Ok(())
     }
@@ -242,7 +273,15 @@ impl Config {
              # Log line format: \"text\" or \"json\".\n\
              log_format = \"{}\"\n\n\
              # Name (origin line) of the transparency ledger's checkpoints; empty: <server name>/kenshin-relay-ledger.\n\
-             ledger_origin = \"{}\"\n",
+             ledger_origin = \"{}\"\n\n\
+             # Metadata database: empty for the SQLite file in this directory, or a PostgreSQL\n\
+             # URL (postgres://user@host:5432/kenshin) shared by several nodes; the password goes\n\
+             # in PGPASSWORD or ~/.pgpass. Connections per node:\n\
+             database_url = \"{}\"\n\
+             database_max_connections = {}\n\n\
+             # Seconds a conversion worker holds a job between renewals; a job whose worker\n\
+             # died is taken over after this long.\n\
+             job_lease_seconds = {}\n",
             self.listen,
             self.max_upload_bytes,
             self.retention_days,
@@ -257,6 +296,9 @@ impl Config {
             self.shutdown_grace_seconds,
             self.log_format,
             self.ledger_origin,
+            self.database_url,
+            self.database_max_connections,
+            self.job_lease_seconds,
         )
     }
 }

@@ -33,8 +33,9 @@ pub struct Ledger {
     db: Database,
     signer: Arc<Signer>,
     origin: String,
-    /// One sequencer at a time in this process.
-    lock: Arc<tokio::sync::Mutex<()>>,
+    /// The sequencer's lease, once this node holds it: one sequencer at a time in this
+    /// process (the mutex) and across nodes (the lease, a PostgreSQL advisory lock).
+    lease: Arc<tokio::sync::Mutex<Option<kenshin_store::SequencerLease>>>,
 }
 
 /// Reads subtree hashes from the database, with the nodes of the batch being built on top.
@@ -76,7 +77,7 @@ impl Ledger {
             db,
             signer: Arc::new(signer),
             origin: origin.to_owned(),
-            lock: Arc::new(tokio::sync::Mutex::new(())),
+            lease: Arc::new(tokio::sync::Mutex::new(None)),
         })
     }
 
@@ -89,10 +90,31 @@ impl Ledger {
         self.signer.verifier().to_text()
     }
 
+    /// Gives up the sequencer's lease (at shutdown: another node takes over at its next tick,
+    /// and the lease's connection must not keep the pool from closing).
+    pub async fn resign(&self) {
+        self.lease.lock().await.take();
+    }
+
     /// Appends every event not yet in the ledger and signs a checkpoint for the new size.
-    /// Returns the number of entries appended.
+    /// Returns the number of entries appended; 0 when another node holds the sequencer's
+    /// lease (it will append them). Even two sequencers could not fork the log: a batch is
+    /// refused unless it starts at the stored size, and a checkpoint is signed once per size.
     pub async fn sequence(&self) -> Result<u64, LedgerError> {
-        let _guard = self.lock.lock().await;
+        let mut lease = self.lease.lock().await;
+        if lease.is_none() {
+            *lease = self.db.try_sequencer_lease().await?;
+            if lease.is_some() {
+                tracing::info!("this node is now the ledger sequencer");
+            }
+        }
+        let Some(held) = lease.as_mut() else {
+            return Ok(0);
+        };
+        if let Err(err) = held.check().await {
+            *lease = None;
+            return Err(err.into());
+        }
         self.anchor_access_log().await?;
         let mut appended = 0;
         loop {
@@ -186,7 +208,7 @@ impl Ledger {
         &self,
         cutoff: OffsetDateTime,
     ) -> Result<Option<(kenshin_store::AccessExpiryPlan, u64)>, LedgerError> {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lease.lock().await;
         self.anchor_access_log().await?;
         let Some(plan) = self.db.access_expiry_plan(cutoff).await? else {
             return Ok(None);

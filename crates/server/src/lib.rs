@@ -60,7 +60,7 @@ impl AppState {
     /// Opens the stores of a data directory. Safe while a server runs on it (admin commands).
     pub async fn open(data_dir: &DataDir, config: Config) -> anyhow::Result<AppState> {
         let keys = kenshin_crypto::LocalKeyFile::load(&data_dir.kek_path())?;
-        let db = Database::open(&data_dir.database_path()).await?;
+        let db = open_database(data_dir, &config).await?;
         let blobs = BlobStore::open(&data_dir.blobs_path())?;
         let ledger = ledger::Ledger::open(
             db.clone(),
@@ -82,6 +82,21 @@ impl AppState {
             config: Arc::new(config),
             jobs: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+}
+
+/// The metadata database a configuration names: PostgreSQL when `database_url` is set,
+/// otherwise the SQLite file in the data directory.
+pub async fn open_database(data_dir: &DataDir, config: &Config) -> anyhow::Result<Database> {
+    if config.database_url.is_empty() {
+        Ok(Database::open(&data_dir.database_path()).await?)
+    } else {
+        Database::connect(&config.database_url, config.database_max_connections)
+            .await
+            .map_err(|e| {
+                // The URL is not repeated: it may carry a password.
+                anyhow::anyhow!("cannot use the PostgreSQL database named by database_url: {e}")
+            })
     }
 }
 
@@ -211,6 +226,7 @@ impl RunningServer {
             task.abort();
         }
         self.state.access.flush().await;
+        self.state.ledger.resign().await;
         self.state.db.close().await;
         result
     }

@@ -17,8 +17,6 @@ use time::OffsetDateTime;
 use crate::vault::{SealedObject, SealingObjectWriter, VaultError};
 use crate::AppState;
 
-/// How long a worker may hold a job before another may take it.
-const LEASE: time::Duration = time::Duration::minutes(15);
 /// Attempts before a job is given up (infrastructure errors only; bad input is a result).
 const MAX_ATTEMPTS: u32 = 3;
 const ACTOR: &str = "system:converter";
@@ -96,7 +94,7 @@ async fn run_one_tracked(
 ) -> anyhow::Result<bool> {
     let Some(job) = state
         .db
-        .claim_job(OffsetDateTime::now_utc(), LEASE, MAX_ATTEMPTS)
+        .claim_job(OffsetDateTime::now_utc(), lease_of(state), MAX_ATTEMPTS)
         .await?
     else {
         return Ok(false);
@@ -111,6 +109,36 @@ async fn run_one_tracked(
     result.map(|()| true)
 }
 
+/// How long a worker may hold a job without renewing it before another may take it.
+fn lease_of(state: &AppState) -> time::Duration {
+    time::Duration::seconds(i64::from(state.config.job_lease_seconds))
+}
+
+/// Renews the job's lease at a third of its length while the attempt runs, so a long
+/// conversion keeps its job and only a dead worker's job is taken over.
+fn keep_lease(
+    state: &AppState,
+    id: kenshin_core::SubmissionId,
+    attempt: u32,
+) -> tokio::task::JoinHandle<()> {
+    let db = state.db.clone();
+    let lease = lease_of(state);
+    tokio::spawn(async move {
+        let period = (lease / 3_i32).unsigned_abs();
+        loop {
+            tokio::time::sleep(period).await;
+            let now = OffsetDateTime::now_utc();
+            match db.renew_job_lease(id, attempt, now + lease, now).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(err) => {
+                    tracing::warn!(submission = %id, error = %err, "could not renew the job's lease")
+                }
+            }
+        }
+    })
+}
+
 /// Claims and runs one job; `Ok(false)` when there was none.
 pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
     run_one_tracked(state, &std::sync::Mutex::new(None)).await
@@ -121,7 +149,9 @@ async fn run_claimed(state: &AppState, job: Job) -> anyhow::Result<()> {
     let id = job.submission.id;
     let attempts = job.attempts;
     let started = std::time::Instant::now();
+    let renewal = keep_lease(state, id, attempts);
     let outcome = convert_job(state, job).await;
+    renewal.abort();
     state.metrics.observe_job(
         if outcome.is_ok() {
             "converted"

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::timefmt::{from_ms, to_ms};
 use crate::{Database, StoreError};
 
@@ -73,7 +74,7 @@ pub struct AccessFilter {
     pub limit: u32,
 }
 
-fn row_from(row: sqlx::sqlite::SqliteRow) -> AccessRow {
+fn row_from(row: sqlx::any::AnyRow) -> AccessRow {
     let objects: String = row.get("objects");
     AccessRow {
         seq: row.get("seq"),
@@ -110,7 +111,7 @@ impl Database {
             sqlx::query(
                 "INSERT INTO access_log (at, org, actor_kind, actor, device, session, source, action, \
                  method, path, objects, outcome, status, bytes, detail) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(to_ms(row.at))
             .bind(&row.org)
@@ -136,7 +137,7 @@ impl Database {
 
     /// The rows matching `filter`, oldest first, after `filter.after_seq` (for paging).
     pub async fn search_access(&self, filter: &AccessFilter) -> Result<Vec<AccessRow>, StoreError> {
-        self.access_query(filter, "ORDER BY seq LIMIT ?8").await
+        self.access_query(filter, "ORDER BY seq LIMIT $8").await
     }
 
     /// The latest rows matching `filter`, newest first (for a person's own activity page).
@@ -144,7 +145,7 @@ impl Database {
         &self,
         filter: &AccessFilter,
     ) -> Result<Vec<AccessRow>, StoreError> {
-        self.access_query(filter, "ORDER BY seq DESC LIMIT ?8")
+        self.access_query(filter, "ORDER BY seq DESC LIMIT $8")
             .await
     }
 
@@ -153,12 +154,13 @@ impl Database {
         filter: &AccessFilter,
         order: &str,
     ) -> Result<Vec<AccessRow>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let sql = format!(
-            "SELECT * FROM access_log WHERE seq > ?1 \
-             AND (?2 IS NULL OR org = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4) \
-             AND (?5 IS NULL OR actor = ?5) AND (?6 IS NULL OR action = ?6) \
-             AND (?7 IS NULL OR (' ' || objects || ' ') LIKE '% ' || '%:' || ?7 || ' %' \
-                  OR (' ' || objects || ' ') LIKE '% ' || ?7 || ' %') {order}"
+            "SELECT * FROM access_log WHERE seq > $1 \
+             AND ($2 IS NULL OR org = $2) AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4) \
+             AND ($5 IS NULL OR actor = $5) AND ($6 IS NULL OR action = $6) \
+             AND ($7 IS NULL OR (' ' || objects || ' ') LIKE '% ' || '%:' || $7 || ' %' \
+                  OR (' ' || objects || ' ') LIKE '% ' || $7 || ' %') {order}"
         );
         let rows = sqlx::query(&sql)
             .bind(filter.after_seq)
@@ -169,34 +171,37 @@ impl Database {
             .bind(&filter.action)
             .bind(&filter.object)
             .bind(i64::from(filter.limit.clamp(1, 100_000)))
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *rx)
             .await?;
         Ok(rows.into_iter().map(row_from).collect())
     }
 
     /// Rows `[first, last]` in order (for digests).
     pub async fn access_range(&self, first: i64, last: i64) -> Result<Vec<AccessRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM access_log WHERE seq BETWEEN ? AND ? ORDER BY seq")
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let rows = sqlx::query("SELECT * FROM access_log WHERE seq BETWEEN $1 AND $2 ORDER BY seq")
             .bind(first)
             .bind(last)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *rx)
             .await?;
         Ok(rows.into_iter().map(row_from).collect())
     }
 
     pub async fn max_access_seq(&self) -> Result<i64, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM access_log")
-            .fetch_one(&self.reader)
+            .fetch_one(&mut *rx)
             .await?;
         Ok(max.unwrap_or(0))
     }
 
     /// The digests anchored so far: `(first, last, digest)`, in order.
     pub async fn access_digests(&self) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query(
             "SELECT digest_first, digest_last, digest FROM events WHERE kind = 'access_log_digest' ORDER BY seq",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(rows
             .into_iter()
@@ -212,24 +217,26 @@ impl Database {
         digest: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO events (at, kind, actor, digest_first, digest_last, digest) \
-             VALUES (?, 'access_log_digest', 'system:access-log', ?, ?, ?)",
+        self.execute_write(
+            sqlx::query(
+                "INSERT INTO events (at, kind, actor, digest_first, digest_last, digest) \
+             VALUES ($1, 'access_log_digest', 'system:access-log', $2, $3, $4)",
+            )
+            .bind(to_ms(now))
+            .bind(first)
+            .bind(last)
+            .bind(digest),
         )
-        .bind(to_ms(now))
-        .bind(first)
-        .bind(last)
-        .bind(digest)
-        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     /// How far the access log has been expired: rows up to this `seq` may be gone.
     pub async fn access_expired_through(&self) -> Result<i64, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         Ok(
             sqlx::query_scalar("SELECT expired_through FROM access_log_expiry WHERE id = 1")
-                .fetch_one(&self.reader)
+                .fetch_one(&mut *rx)
                 .await?,
         )
     }
@@ -241,19 +248,20 @@ impl Database {
         &self,
         cutoff: OffsetDateTime,
     ) -> Result<Option<AccessExpiryPlan>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let after = self.access_expired_through().await?;
         let first_kept: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(seq) FROM access_log WHERE at >= ?")
+            sqlx::query_scalar("SELECT MIN(seq) FROM access_log WHERE at >= $1")
                 .bind(to_ms(cutoff))
-                .fetch_one(&self.reader)
+                .fetch_one(&mut *rx)
                 .await?;
         let batch: Option<(i64, String)> = sqlx::query_as(
             "SELECT digest_last, digest FROM events \
-             WHERE kind = 'access_log_digest' AND digest_last <= ? \
+             WHERE kind = 'access_log_digest' AND digest_last <= $1 \
              ORDER BY digest_last DESC LIMIT 1",
         )
         .bind(first_kept.map_or(i64::MAX, |seq| seq - 1))
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *rx)
         .await?;
         Ok(batch
             .filter(|(through, _)| *through > after)
@@ -282,18 +290,18 @@ impl Database {
                 "the access log was expired concurrently".into(),
             ));
         }
-        sqlx::query("UPDATE access_log_expiry SET expired_through = ? WHERE id = 1")
+        sqlx::query("UPDATE access_log_expiry SET expired_through = $1 WHERE id = 1")
             .bind(plan.through)
             .execute(&mut *tx)
             .await?;
-        let removed = sqlx::query("DELETE FROM access_log WHERE seq <= ?")
+        let removed = sqlx::query("DELETE FROM access_log WHERE seq <= $1")
             .bind(plan.through)
             .execute(&mut *tx)
             .await?
             .rows_affected();
         sqlx::query(
             "INSERT INTO events (at, kind, actor, reason, size, digest_first, digest_last, digest) \
-             VALUES (?, 'access_log_expired', 'system:retention', 'retention', ?, ?, ?, ?)",
+             VALUES ($1, 'access_log_expired', 'system:retention', 'retention', $2, $3, $4, $5)",
         )
         .bind(to_ms(now))
         .bind(removed as i64)

@@ -1,6 +1,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::error::unique_violation;
 use crate::timefmt::{from_ms, opt_from_ms, to_ms};
 use crate::{Database, StoreError};
@@ -43,7 +44,7 @@ const CERT_SELECT: &str =
      c.not_before, c.not_after, c.issued_at, c.revoked_at, c.revocation_reason, c.user_id, c.roles \
      FROM certificates c JOIN orgs o ON o.id = c.org_id";
 
-fn cert_from_row(row: sqlx::sqlite::SqliteRow) -> CertRecord {
+fn cert_from_row(row: sqlx::any::AnyRow) -> CertRecord {
     CertRecord {
         serial: row.get("serial"),
         fingerprint: row.get("fingerprint"),
@@ -66,9 +67,9 @@ impl Database {
         cert: &NewCert,
         now: OffsetDateTime,
     ) -> Result<CertRecord, StoreError> {
-        sqlx::query(
+        self.execute_write(sqlx::query(
             "INSERT INTO certificates (serial, fingerprint, org_id, device, user_id, roles, not_before, not_after, issued_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&cert.serial)
         .bind(&cert.fingerprint)
@@ -79,16 +80,17 @@ impl Database {
         .bind(to_ms(cert.not_before))
         .bind(to_ms(cert.not_after))
         .bind(to_ms(now))
-        .execute(&self.writer)
+        )
         .await
         .map_err(|e| unique_violation(e, || format!("certificate {} is already registered", cert.serial)))?;
         self.cert_by_serial(&cert.serial).await
     }
 
     pub async fn cert_by_serial(&self, serial: &str) -> Result<CertRecord, StoreError> {
-        sqlx::query(&format!("{CERT_SELECT} WHERE c.serial = ?"))
+        let mut rx = self.read_transaction(Scope::System).await?;
+        sqlx::query(&format!("{CERT_SELECT} WHERE c.serial = $1"))
             .bind(serial.to_ascii_lowercase())
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .map(cert_from_row)
             .ok_or(StoreError::NotFound)
@@ -99,28 +101,30 @@ impl Database {
         &self,
         fingerprint: &str,
     ) -> Result<Option<CertRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         Ok(
-            sqlx::query(&format!("{CERT_SELECT} WHERE c.fingerprint = ?"))
+            sqlx::query(&format!("{CERT_SELECT} WHERE c.fingerprint = $1"))
                 .bind(fingerprint)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *rx)
                 .await?
                 .map(cert_from_row),
         )
     }
 
     pub async fn list_certs(&self, org_code: Option<&str>) -> Result<Vec<CertRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = match org_code {
             Some(code) => {
                 sqlx::query(&format!(
-                    "{CERT_SELECT} WHERE o.code = ? ORDER BY c.issued_at"
+                    "{CERT_SELECT} WHERE o.code = $1 ORDER BY c.issued_at"
                 ))
                 .bind(code)
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *rx)
                 .await?
             }
             None => {
                 sqlx::query(&format!("{CERT_SELECT} ORDER BY o.code, c.issued_at"))
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *rx)
                     .await?
             }
         };
@@ -138,8 +142,8 @@ impl Database {
         let serial = serial.to_ascii_lowercase();
         let mut tx = self.write_transaction().await?;
         let updated = sqlx::query(
-            "UPDATE certificates SET revoked_at = ?, revocation_reason = ? \
-             WHERE serial = ? AND revoked_at IS NULL",
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 \
+             WHERE serial = $3 AND revoked_at IS NULL",
         )
         .bind(to_ms(now))
         .bind(reason)
@@ -148,7 +152,7 @@ impl Database {
         .await?;
         if updated.rows_affected() == 0 {
             let exists: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM certificates WHERE serial = ?")
+                sqlx::query_scalar("SELECT 1 FROM certificates WHERE serial = $1")
                     .bind(&serial)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -171,19 +175,22 @@ impl Database {
     /// Takes the next CRL number without revoking anything (for the initial, empty CRL and for
     /// re-publishing before the previous CRL's nextUpdate).
     pub async fn next_crl_number(&self) -> Result<u64, StoreError> {
+        let mut tx = self.write_transaction().await?;
         let number: i64 = sqlx::query_scalar(
             "UPDATE crl_state SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number",
         )
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(number as u64)
     }
 
     pub async fn revoked_certs(&self) -> Result<Vec<CertRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query(&format!(
             "{CERT_SELECT} WHERE c.revoked_at IS NOT NULL ORDER BY c.revoked_at"
         ))
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(rows.into_iter().map(cert_from_row).collect())
     }

@@ -6,6 +6,7 @@ use kenshin_core::{DeliveryId, EventKind, ObjectId, SubmissionId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::error::unique_violation;
 use crate::events::{append, NewEvent, RecordCounts};
 use crate::relay::{shred_in_tx, NewObject, ObjectRecord, ShredList, SubmissionRecord};
@@ -84,7 +85,7 @@ pub struct UsageRow {
 const MAP_SELECT: &str = "SELECT m.org_id, o.code AS org_code, m.map_id, m.version, m.content, \
      m.sha256, m.created_at, m.activated_at, m.retired_at FROM maps m JOIN orgs o ON o.id = m.org_id";
 
-fn map_from_row(row: sqlx::sqlite::SqliteRow) -> MapRecord {
+fn map_from_row(row: sqlx::any::AnyRow) -> MapRecord {
     MapRecord {
         org_id: row.get("org_id"),
         org_code: row.get("org_code"),
@@ -99,13 +100,13 @@ fn map_from_row(row: sqlx::sqlite::SqliteRow) -> MapRecord {
 }
 
 pub(crate) async fn insert_object(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     object: &NewObject,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO objects (id, kek_id, wrapped_key, plaintext_size, plaintext_sha256, \
-         ciphertext_size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+         ciphertext_size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(object.id.to_string())
     .bind(&object.kek_id)
@@ -130,8 +131,8 @@ impl Database {
         sha256: &str,
         now: OffsetDateTime,
     ) -> Result<MapRecord, StoreError> {
-        sqlx::query(
-            "INSERT INTO maps (org_id, map_id, version, content, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        self.execute_write(sqlx::query(
+            "INSERT INTO maps (org_id, map_id, version, content, sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(org_id)
         .bind(map_id)
@@ -139,7 +140,7 @@ impl Database {
         .bind(content)
         .bind(sha256)
         .bind(to_ms(now))
-        .execute(&self.writer)
+        )
         .await
         .map_err(|e| {
             unique_violation(e, || {
@@ -155,13 +156,14 @@ impl Database {
         map_id: &str,
         version: &str,
     ) -> Result<MapRecord, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         sqlx::query(&format!(
-            "{MAP_SELECT} WHERE m.org_id = ? AND m.map_id = ? AND m.version = ?"
+            "{MAP_SELECT} WHERE m.org_id = $1 AND m.map_id = $2 AND m.version = $3"
         ))
         .bind(org_id)
         .bind(map_id)
         .bind(version)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *rx)
         .await?
         .map(map_from_row)
         .ok_or(StoreError::NotFound)
@@ -177,14 +179,14 @@ impl Database {
     ) -> Result<MapRecord, StoreError> {
         let mut tx = self.write_transaction().await?;
         sqlx::query(
-            "UPDATE maps SET retired_at = ? WHERE org_id = ? AND activated_at IS NOT NULL AND retired_at IS NULL",
+            "UPDATE maps SET retired_at = $1 WHERE org_id = $2 AND activated_at IS NOT NULL AND retired_at IS NULL",
         )
         .bind(to_ms(now))
         .bind(org_id)
         .execute(&mut *tx)
         .await?;
         let updated = sqlx::query(
-            "UPDATE maps SET activated_at = ?, retired_at = NULL WHERE org_id = ? AND map_id = ? AND version = ?",
+            "UPDATE maps SET activated_at = $1, retired_at = NULL WHERE org_id = $2 AND map_id = $3 AND version = $4",
         )
         .bind(to_ms(now))
         .bind(org_id)
@@ -201,31 +203,33 @@ impl Database {
 
     /// The map that applies to an institution: its own active one, else its parent's.
     pub async fn active_map(&self, org_id: i64) -> Result<Option<MapRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let own = sqlx::query(&format!(
-            "{MAP_SELECT} WHERE m.org_id = ? AND m.activated_at IS NOT NULL AND m.retired_at IS NULL"
+            "{MAP_SELECT} WHERE m.org_id = $1 AND m.activated_at IS NOT NULL AND m.retired_at IS NULL"
         ))
         .bind(org_id)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *rx)
         .await?;
         if let Some(row) = own {
             return Ok(Some(map_from_row(row)));
         }
         let parent = sqlx::query(&format!(
-            "{MAP_SELECT} WHERE m.org_id = (SELECT parent_org_id FROM orgs WHERE id = ?) \
+            "{MAP_SELECT} WHERE m.org_id = (SELECT parent_org_id FROM orgs WHERE id = $1) \
              AND m.activated_at IS NOT NULL AND m.retired_at IS NULL"
         ))
         .bind(org_id)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *rx)
         .await?;
         Ok(parent.map(map_from_row))
     }
 
     pub async fn list_maps(&self, org_id: i64) -> Result<Vec<MapRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::Org(org_id)).await?;
         let rows = sqlx::query(&format!(
-            "{MAP_SELECT} WHERE m.org_id = ? ORDER BY m.created_at"
+            "{MAP_SELECT} WHERE m.org_id = $1 ORDER BY m.created_at"
         ))
         .bind(org_id)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(rows.into_iter().map(map_from_row).collect())
     }
@@ -237,11 +241,12 @@ impl Database {
                 "an organisation cannot be its own parent".into(),
             ));
         }
-        sqlx::query("UPDATE orgs SET parent_org_id = ? WHERE id = ?")
-            .bind(parent)
-            .bind(child)
-            .execute(&self.writer)
-            .await?;
+        self.execute_write(
+            sqlx::query("UPDATE orgs SET parent_org_id = $1 WHERE id = $2")
+                .bind(parent)
+                .bind(child),
+        )
+        .await?;
         Ok(())
     }
 
@@ -252,14 +257,14 @@ impl Database {
         agent: i64,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO delegations (insurer_org_id, agent_org_id, created_at) VALUES (?, ?, ?) \
+        self.execute_write(sqlx::query(
+            "INSERT INTO delegations (insurer_org_id, agent_org_id, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (insurer_org_id) DO UPDATE SET agent_org_id = excluded.agent_org_id",
         )
         .bind(insurer)
         .bind(agent)
         .bind(to_ms(now))
-        .execute(&self.writer)
+        )
         .await?;
         Ok(())
     }
@@ -270,6 +275,7 @@ impl Database {
         &self,
         sender_org_id: i64,
     ) -> Result<HashMap<String, Receiver>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query(
             "SELECT n.number, \
                     COALESCE(dl.agent_org_id, n.org_id) AS receiver_id, \
@@ -278,10 +284,10 @@ impl Database {
              LEFT JOIN delegations dl ON dl.insurer_org_id = n.org_id \
              JOIN orgs o ON o.id = COALESCE(dl.agent_org_id, n.org_id) \
              JOIN routes r ON r.receiver_org_id = COALESCE(dl.agent_org_id, n.org_id) \
-             WHERE r.sender_org_id = ? AND r.mode = 'convert'",
+             WHERE r.sender_org_id = $1 AND r.mode = 'convert'",
         )
         .bind(sender_org_id)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(rows
             .into_iter()
@@ -298,17 +304,16 @@ impl Database {
     }
 
     pub async fn has_convert_route(&self, sender_org_id: i64) -> Result<bool, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM routes WHERE sender_org_id = ? AND mode = 'convert'",
+            "SELECT COUNT(*) FROM routes WHERE sender_org_id = $1 AND mode = 'convert'",
         )
         .bind(sender_org_id)
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *rx)
         .await?;
         Ok(n > 0)
     }
 
-    /// Claims the oldest queued job, or one whose worker's lease ran out. Jobs that have been
-    /// tried `max_attempts` times are not claimed again (see [`Database::fail_job`]).
     /// Hands a running job back to the queue (a worker stopping before it finished): the
     /// interrupted attempt does not count, and any worker may take it at once.
     pub async fn release_job(
@@ -316,34 +321,69 @@ impl Database {
         submission: SubmissionId,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let released = sqlx::query(
-            "UPDATE jobs SET state = 'queued', lease_until = NULL, \
-             attempts = MAX(attempts - 1, 0), updated_at = ? \
-             WHERE submission_id = ? AND state = 'running'",
-        )
-        .bind(to_ms(now))
-        .bind(submission.to_string())
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
+        let released = self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE jobs SET state = 'queued', lease_until = NULL, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $1 \
+             WHERE submission_id = $2 AND state = 'running'",
+                )
+                .bind(to_ms(now))
+                .bind(submission.to_string()),
+            )
+            .await?
+            .rows_affected();
         Ok(released == 1)
     }
 
+    /// Extends a running job's lease while its worker is alive and still holds it (the same
+    /// attempt). Returns false when the job was taken over or finished meanwhile.
+    pub async fn renew_job_lease(
+        &self,
+        submission: SubmissionId,
+        attempt: u32,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let renewed = self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE jobs SET lease_until = $1, updated_at = $2 \
+                     WHERE submission_id = $3 AND state = 'running' AND attempts = $4",
+                )
+                .bind(to_ms(until))
+                .bind(to_ms(now))
+                .bind(submission.to_string())
+                .bind(i64::from(attempt)),
+            )
+            .await?
+            .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    /// Claims the oldest queued job, or one whose worker's lease ran out. Jobs that have been
+    /// tried `max_attempts` times are not claimed again (see [`Database::fail_job`]).
     pub async fn claim_job(
         &self,
         now: OffsetDateTime,
         lease: time::Duration,
         max_attempts: u32,
     ) -> Result<Option<Job>, StoreError> {
+        // On PostgreSQL the candidate row is locked and rows other workers hold are skipped,
+        // so a claim never waits on, or takes, a job another transaction is claiming.
+        let lock = match self.backend() {
+            crate::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
         let mut tx = self.write_transaction().await?;
-        let claimed: Option<(String, i64)> = sqlx::query_as(
-            "UPDATE jobs SET state = 'running', lease_until = ?1, attempts = attempts + 1, updated_at = ?2 \
+        let claimed: Option<(String, i64)> = sqlx::query_as(&format!(
+            "UPDATE jobs SET state = 'running', lease_until = $1, attempts = attempts + 1, updated_at = $2 \
              WHERE submission_id = ( \
                  SELECT submission_id FROM jobs \
-                 WHERE (state = 'queued' OR (state = 'running' AND lease_until < ?2)) AND attempts < ?3 \
-                 ORDER BY created_at LIMIT 1) \
+                 WHERE (state = 'queued' OR (state = 'running' AND lease_until < $2)) AND attempts < $3 \
+                 ORDER BY created_at LIMIT 1 {lock}) \
              RETURNING submission_id, attempts",
-        )
+        ))
         .bind(to_ms(now + lease))
         .bind(to_ms(now))
         .bind(i64::from(max_attempts))
@@ -353,19 +393,19 @@ impl Database {
             return Ok(None);
         };
         sqlx::query(
-            "UPDATE submissions SET state = 'converting' WHERE id = ? AND state = 'received'",
+            "UPDATE submissions SET state = 'converting' WHERE id = $1 AND state = 'received'",
         )
         .bind(&submission_id)
         .execute(&mut *tx)
         .await?;
+        let sender: i64 = sqlx::query_scalar("SELECT sender_org_id FROM submissions WHERE id = $1")
+            .bind(&submission_id)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         let id: SubmissionId = submission_id
             .parse()
             .map_err(|e| StoreError::corrupt("jobs", e))?;
-        let sender: i64 = sqlx::query_scalar("SELECT sender_org_id FROM submissions WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_one(&self.reader)
-            .await?;
         let submission = self.submission(sender, id).await?;
         let input = self.object(submission.object_id).await?;
         Ok(Some(Job {
@@ -384,14 +424,14 @@ impl Database {
         give_up: bool,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET state = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE submission_id = ?",
+        self.execute_write(sqlx::query(
+            "UPDATE jobs SET state = $1, lease_until = NULL, last_error = $2, updated_at = $3 WHERE submission_id = $4",
         )
         .bind(if give_up { "failed" } else { "queued" })
         .bind(error)
         .bind(to_ms(now))
         .bind(submission.to_string())
-        .execute(&self.writer)
+        )
         .await?;
         Ok(())
     }
@@ -407,7 +447,7 @@ impl Database {
     ) -> Result<ShredList, StoreError> {
         let mut tx = self.write_transaction().await?;
         let state: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT sub.state, sub.object_id, sub.sender_org_id FROM submissions sub WHERE sub.id = ?",
+            "SELECT sub.state, sub.object_id, sub.sender_org_id FROM submissions sub WHERE sub.id = $1",
         )
         .bind(done.submission_id.to_string())
         .fetch_optional(&mut *tx)
@@ -422,7 +462,7 @@ impl Database {
             orphans.push(done.report.id);
             return Ok(orphans);
         }
-        let sender_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = ?")
+        let sender_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
             .bind(sender_org_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -433,7 +473,7 @@ impl Database {
             let delivery_id = DeliveryId::new();
             sqlx::query(
                 "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
-                 state, created_at, expires_at, records) VALUES (?, ?, ?, ?, ?, 'ready', ?, ?, ?)",
+                 state, created_at, expires_at, records) VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8)",
             )
             .bind(delivery_id.to_string())
             .bind(done.submission_id.to_string())
@@ -446,15 +486,15 @@ impl Database {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "INSERT INTO usage (receiver_org_id, month, records) VALUES (?, ?, ?) \
-                 ON CONFLICT (receiver_org_id, month) DO UPDATE SET records = records + excluded.records",
+                "INSERT INTO usage (receiver_org_id, month, records) VALUES ($1, $2, $3) \
+                 ON CONFLICT (receiver_org_id, month) DO UPDATE SET records = usage.records + excluded.records",
             )
             .bind(output.receiver_org_id)
             .bind(&month)
             .bind(output.records as i64)
             .execute(&mut *tx)
             .await?;
-            let receiver_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = ?")
+            let receiver_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
                 .bind(output.receiver_org_id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -477,9 +517,9 @@ impl Database {
             "delivered"
         };
         sqlx::query(
-            "UPDATE submissions SET state = ?, map_label = ?, profile_label = ?, converter = ?, \
-             records_in = ?, records_out = ?, records_rejected = ?, records_unrouted = ?, \
-             report_object_id = ? WHERE id = ?",
+            "UPDATE submissions SET state = $1, map_label = $2, profile_label = $3, converter = $4, \
+             records_in = $5, records_out = $6, records_rejected = $7, records_unrouted = $8, \
+             report_object_id = $9 WHERE id = $10",
         )
         .bind(new_state)
         .bind(&done.map_label)
@@ -494,7 +534,7 @@ impl Database {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = ? WHERE submission_id = ?",
+            "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 WHERE submission_id = $2",
         )
         .bind(to_ms(now))
         .bind(done.submission_id.to_string())
@@ -530,12 +570,13 @@ impl Database {
         sender_org_id: i64,
         id: SubmissionId,
     ) -> Result<Option<ObjectRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let report: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT report_object_id FROM submissions WHERE id = ? AND sender_org_id = ?",
+            "SELECT report_object_id FROM submissions WHERE id = $1 AND sender_org_id = $2",
         )
         .bind(id.to_string())
         .bind(sender_org_id)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *rx)
         .await?;
         match report {
             None => Err(StoreError::NotFound),
@@ -553,12 +594,13 @@ impl Database {
 
     /// Converted records per receiver per month (for billing), optionally one month.
     pub async fn usage(&self, month: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query(
             "SELECT o.code, o.name, u.month, u.records FROM usage u JOIN orgs o ON o.id = u.receiver_org_id \
-             WHERE ?1 IS NULL OR u.month = ?1 ORDER BY u.month, o.code",
+             WHERE $1 IS NULL OR u.month = $1 ORDER BY u.month, o.code",
         )
         .bind(month)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(rows
             .into_iter()
@@ -573,9 +615,10 @@ impl Database {
 
     /// Jobs waiting or running, for health and metrics.
     pub async fn queue_depth(&self) -> Result<u64, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
-                .fetch_one(&self.reader)
+                .fetch_one(&mut *rx)
                 .await?;
         Ok(n as u64)
     }

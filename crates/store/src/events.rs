@@ -1,7 +1,8 @@
 use kenshin_core::{DeliveryId, EventKind, ObjectId, SubmissionId};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::timefmt::{from_ms, to_ms};
 use crate::{Database, StoreError};
 
@@ -76,7 +77,7 @@ pub struct EventRecord {
 }
 
 pub(crate) async fn append(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     event: &NewEvent,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
@@ -84,7 +85,7 @@ pub(crate) async fn append(
         "INSERT INTO events (at, kind, actor, actor_org, submission_id, delivery_id, object_id, \
          sender_org, receiver_org, reason, size, ciphertext_size, records_in, records_out, \
          records_rejected, records_unrouted) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(to_ms(at))
     .bind(event.kind.as_str())
@@ -114,10 +115,11 @@ impl Database {
         after: i64,
         limit: u32,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let rows = sqlx::query("SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after)
             .bind(i64::from(limit))
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *rx)
             .await?;
         rows.into_iter().map(event_from_row).collect()
     }
@@ -126,15 +128,16 @@ impl Database {
         &self,
         submission: SubmissionId,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM events WHERE submission_id = ? ORDER BY seq")
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let rows = sqlx::query("SELECT * FROM events WHERE submission_id = $1 ORDER BY seq")
             .bind(submission.to_string())
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *rx)
             .await?;
         rows.into_iter().map(event_from_row).collect()
     }
 }
 
-fn event_from_row(row: sqlx::sqlite::SqliteRow) -> Result<EventRecord, StoreError> {
+fn event_from_row(row: sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
     let kind: String = row.get("kind");
     Ok(EventRecord {
         seq: row.get("seq"),

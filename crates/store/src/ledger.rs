@@ -4,6 +4,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::events::EventRecord;
 use crate::timefmt::{from_ms, to_ms};
 use crate::{Database, StoreError};
@@ -38,7 +39,7 @@ pub struct StoredCheckpoint {
     pub signed_at: OffsetDateTime,
 }
 
-fn entry_from_row(row: sqlx::sqlite::SqliteRow) -> LedgerEntry {
+fn entry_from_row(row: sqlx::any::AnyRow) -> LedgerEntry {
     LedgerEntry {
         idx: row.get::<i64, _>("idx") as u64,
         event_seq: row.get("event_seq"),
@@ -50,7 +51,7 @@ fn entry_from_row(row: sqlx::sqlite::SqliteRow) -> LedgerEntry {
     }
 }
 
-fn checkpoint_from_row(row: sqlx::sqlite::SqliteRow) -> Result<StoredCheckpoint, StoreError> {
+fn checkpoint_from_row(row: sqlx::any::AnyRow) -> Result<StoredCheckpoint, StoreError> {
     let root: Vec<u8> = row.get("root");
     Ok(StoredCheckpoint {
         size: row.get::<i64, _>("size") as u64,
@@ -65,16 +66,18 @@ fn checkpoint_from_row(row: sqlx::sqlite::SqliteRow) -> Result<StoredCheckpoint,
 impl Database {
     /// Number of entries in the ledger (the next entry's index).
     pub async fn ledger_size(&self) -> Result<u64, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries")
-            .fetch_one(&self.reader)
+            .fetch_one(&mut *rx)
             .await?;
         Ok(n as u64)
     }
 
     /// Events not yet in the ledger, oldest first.
     pub async fn events_not_in_ledger(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let last: Option<i64> = sqlx::query_scalar("SELECT MAX(event_seq) FROM ledger_entries")
-            .fetch_one(&self.reader)
+            .fetch_one(&mut *rx)
             .await?;
         self.list_events(last.unwrap_or(0), limit).await
     }
@@ -100,7 +103,7 @@ impl Database {
         for entry in entries {
             sqlx::query(
                 "INSERT INTO ledger_entries (idx, event_seq, entry, submission_id, sender_org, \
-                 receiver_org, appended_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 receiver_org, appended_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(entry.idx as i64)
             .bind(entry.event_seq)
@@ -113,7 +116,7 @@ impl Database {
             .await?;
         }
         for (level, idx, hash) in nodes {
-            sqlx::query("INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)")
+            sqlx::query("INSERT INTO ledger_nodes (level, idx, hash) VALUES ($1, $2, $3)")
                 .bind(i64::from(*level))
                 .bind(*idx as i64)
                 .bind(&hash[..])
@@ -126,11 +129,12 @@ impl Database {
 
     /// The hash of a complete subtree, if that subtree exists.
     pub async fn ledger_node(&self, level: u8, idx: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let hash: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?")
+            sqlx::query_scalar("SELECT hash FROM ledger_nodes WHERE level = $1 AND idx = $2")
                 .bind(i64::from(level))
                 .bind(idx as i64)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *rx)
                 .await?;
         hash.map(|h| {
             h.try_into()
@@ -140,9 +144,10 @@ impl Database {
     }
 
     pub async fn ledger_entry(&self, idx: u64) -> Result<LedgerEntry, StoreError> {
-        sqlx::query("SELECT * FROM ledger_entries WHERE idx = ?")
+        let mut rx = self.read_transaction(Scope::System).await?;
+        sqlx::query("SELECT * FROM ledger_entries WHERE idx = $1")
             .bind(idx as i64)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .map(entry_from_row)
             .ok_or(StoreError::NotFound)
@@ -153,10 +158,12 @@ impl Database {
         &self,
         submission_id: &str,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM ledger_entries WHERE submission_id = ? ORDER BY idx")
-            .bind(submission_id)
-            .fetch_all(&self.reader)
-            .await?;
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let rows =
+            sqlx::query("SELECT * FROM ledger_entries WHERE submission_id = $1 ORDER BY idx")
+                .bind(submission_id)
+                .fetch_all(&mut *rx)
+                .await?;
         Ok(rows.into_iter().map(entry_from_row).collect())
     }
 
@@ -167,14 +174,15 @@ impl Database {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query(
-            "SELECT * FROM ledger_entries WHERE (sender_org = ?1 OR receiver_org = ?1) AND idx > ?2 \
-             ORDER BY idx LIMIT ?3",
+            "SELECT * FROM ledger_entries WHERE (sender_org = $1 OR receiver_org = $1) AND idx > $2 \
+             ORDER BY idx LIMIT $3",
         )
         .bind(org)
         .bind(after.map(|a| a as i64).unwrap_or(-1))
         .bind(i64::from(limit))
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(rows.into_iter().map(entry_from_row).collect())
     }
@@ -185,11 +193,12 @@ impl Database {
         from: u64,
         to: u64,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows =
-            sqlx::query("SELECT * FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx")
+            sqlx::query("SELECT * FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
                 .bind(from as i64)
                 .bind(to as i64)
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *rx)
                 .await?;
         Ok(rows.into_iter().map(entry_from_row).collect())
     }
@@ -199,11 +208,16 @@ impl Database {
         &self,
         needle: &str,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM ledger_entries WHERE instr(CAST(entry AS TEXT), ?) > 0 ORDER BY idx",
-        )
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let contains = match self.backend() {
+            crate::Backend::Sqlite => "instr(CAST(entry AS TEXT), $1) > 0",
+            crate::Backend::Postgres => "position(convert_to($1, 'UTF8') in entry) > 0",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM ledger_entries WHERE {contains} ORDER BY idx"
+        ))
         .bind(needle)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(rows.into_iter().map(entry_from_row).collect())
     }
@@ -215,22 +229,23 @@ impl Database {
         note: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO ledger_checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?) \
+        self.execute_write(sqlx::query(
+            "INSERT INTO ledger_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (size) DO NOTHING",
         )
         .bind(size as i64)
         .bind(&root[..])
         .bind(note)
         .bind(to_ms(now))
-        .execute(&self.writer)
+        )
         .await?;
         Ok(())
     }
 
     pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         sqlx::query("SELECT * FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .map(checkpoint_from_row)
             .transpose()

@@ -25,7 +25,7 @@ pub use access::{AccessExpiryPlan, AccessFilter, AccessRow};
 pub use blobs::{BlobStore, BlobWriter, Recovery};
 pub use certs::{CertRecord, NewCert};
 pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Receiver, UsageRow};
-pub use db::Database;
+pub use db::{Backend, Database, Scope, SequencerLease};
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};

@@ -2,6 +2,7 @@ use kenshin_core::{InsurerNumber, OrgCode, OrgKind, RouteMode};
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::error::unique_violation;
 use crate::timefmt::{from_ms, to_ms};
 use crate::{Database, StoreError};
@@ -52,7 +53,7 @@ impl Database {
         }
         let mut tx = self.write_transaction().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orgs (code, kind, name, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO orgs (code, kind, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(new.code.as_str())
         .bind(new.kind.as_str())
@@ -66,7 +67,7 @@ impl Database {
             })
         })?;
         for number in &new.insurer_numbers {
-            sqlx::query("INSERT INTO insurer_numbers (number, org_id) VALUES (?, ?)")
+            sqlx::query("INSERT INTO insurer_numbers (number, org_id) VALUES ($1, $2)")
                 .bind(number.as_str())
                 .bind(id)
                 .execute(&mut *tx)
@@ -82,18 +83,20 @@ impl Database {
     }
 
     pub async fn org_by_id(&self, id: i64) -> Result<Org, StoreError> {
-        let row = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs WHERE id = ?")
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let row = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .ok_or(StoreError::NotFound)?;
         self.org_from_row(row).await
     }
 
     pub async fn org_by_code(&self, code: &str) -> Result<Org, StoreError> {
-        let row = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs WHERE code = ?")
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let row = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs WHERE code = $1")
             .bind(code)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .ok_or(StoreError::NotFound)?;
         self.org_from_row(row).await
@@ -105,17 +108,19 @@ impl Database {
         org_id: i64,
         required: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE orgs SET browser_certificate_required = ? WHERE id = ?")
-            .bind(i64::from(required))
-            .bind(org_id)
-            .execute(&self.writer)
-            .await?;
+        self.execute_write(
+            sqlx::query("UPDATE orgs SET browser_certificate_required = $1 WHERE id = $2")
+                .bind(i64::from(required))
+                .bind(org_id),
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs ORDER BY code")
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *rx)
             .await?;
         let mut orgs = Vec::with_capacity(rows.len());
         for row in rows {
@@ -124,15 +129,16 @@ impl Database {
         Ok(orgs)
     }
 
-    async fn org_from_row(&self, row: sqlx::sqlite::SqliteRow) -> Result<Org, StoreError> {
+    async fn org_from_row(&self, row: sqlx::any::AnyRow) -> Result<Org, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let id: i64 = row.get("id");
         let code: String = row.get("code");
         let kind: String = row.get("kind");
         let numbers: Vec<String> = sqlx::query_scalar(
-            "SELECT number FROM insurer_numbers WHERE org_id = ? ORDER BY number",
+            "SELECT number FROM insurer_numbers WHERE org_id = $1 ORDER BY number",
         )
         .bind(id)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(Org {
             id,
@@ -190,14 +196,14 @@ impl Database {
                 "a route needs two different organisations".into(),
             ));
         }
-        sqlx::query(
-            "INSERT INTO routes (sender_org_id, receiver_org_id, mode, created_at) VALUES (?, ?, ?, ?)",
+        self.execute_write(sqlx::query(
+            "INSERT INTO routes (sender_org_id, receiver_org_id, mode, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(from.id)
         .bind(to.id)
         .bind(mode.as_str())
         .bind(to_ms(now))
-        .execute(&self.writer)
+        )
         .await
         .map_err(|e| {
             unique_violation(e, || format!("a route from {sender} to {receiver} already exists"))
@@ -213,17 +219,19 @@ impl Database {
         sender_org_id: i64,
         receiver: &str,
     ) -> Result<Option<Route>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let row = sqlx::query(ROUTE_SELECT_WHERE_SENDER_AND_RECEIVER)
             .bind(sender_org_id)
             .bind(receiver)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?;
         row.map(route_from_row).transpose()
     }
 
     pub async fn list_routes(&self) -> Result<Vec<Route>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query(&format!("{ROUTE_SELECT} ORDER BY s.code, r.code"))
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *rx)
             .await?;
         rows.into_iter().map(route_from_row).collect()
     }
@@ -235,9 +243,9 @@ const ROUTE_SELECT: &str = "SELECT routes.id, s.code AS sender, r.code AS receiv
 const ROUTE_SELECT_WHERE_SENDER_AND_RECEIVER: &str = "SELECT routes.id, s.code AS sender, r.code AS receiver, r.id AS receiver_id, \
      routes.mode, routes.created_at \
      FROM routes JOIN orgs s ON s.id = routes.sender_org_id JOIN orgs r ON r.id = routes.receiver_org_id \
-     WHERE routes.sender_org_id = ? AND r.code = ?";
+     WHERE routes.sender_org_id = $1 AND r.code = $2";
 
-fn route_from_row(row: sqlx::sqlite::SqliteRow) -> Result<Route, StoreError> {
+fn route_from_row(row: sqlx::any::AnyRow) -> Result<Route, StoreError> {
     let sender: String = row.get("sender");
     let receiver: String = row.get("receiver");
     let mode: String = row.get("mode");

@@ -4,6 +4,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::error::unique_violation;
 use crate::timefmt::{from_ms, opt_from_ms, to_ms};
 use crate::{Database, StoreError};
@@ -65,7 +66,7 @@ const USER_SELECT: &str = "SELECT u.*, o.code AS org_code, \
      LEFT JOIN user_factors t ON t.user_id = u.id AND t.kind = 'totp' \
      LEFT JOIN user_factors r ON r.user_id = u.id AND r.kind = 'recovery_codes'";
 
-fn user_from_row(row: sqlx::sqlite::SqliteRow) -> UserRecord {
+fn user_from_row(row: sqlx::any::AnyRow) -> UserRecord {
     UserRecord {
         id: row.get("id"),
         org_id: row.get("org_id"),
@@ -94,9 +95,9 @@ impl Database {
         new: &NewUser,
         now: OffsetDateTime,
     ) -> Result<UserRecord, StoreError> {
-        sqlx::query(
+        self.execute_write(sqlx::query(
             "INSERT INTO users (org_id, login, display_name, role, password_hash, valid_until, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new.org_id)
         .bind(&new.login)
@@ -105,7 +106,7 @@ impl Database {
         .bind(&new.password_hash)
         .bind(new.valid_until.map(to_ms))
         .bind(to_ms(now))
-        .execute(&self.writer)
+        )
         .await
         .map_err(|e| unique_violation(e, || format!("the login {} is taken", new.login)))?;
         self.user_by_login(&new.login)
@@ -114,38 +115,43 @@ impl Database {
     }
 
     pub async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>, StoreError> {
-        Ok(sqlx::query(&format!("{USER_SELECT} WHERE u.login = ?"))
+        let mut rx = self.read_transaction(Scope::System).await?;
+        Ok(sqlx::query(&format!("{USER_SELECT} WHERE u.login = $1"))
             .bind(login)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .map(user_from_row))
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<UserRecord, StoreError> {
-        sqlx::query(&format!("{USER_SELECT} WHERE u.id = ?"))
+        let mut rx = self.read_transaction(Scope::System).await?;
+        sqlx::query(&format!("{USER_SELECT} WHERE u.id = $1"))
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .map(user_from_row)
             .ok_or(StoreError::NotFound)
     }
 
     pub async fn list_users(&self, org_id: Option<i64>) -> Result<Vec<UserRecord>, StoreError> {
+        let scope = org_id.map_or(Scope::System, Scope::Org);
+        let mut rx = self.read_transaction(scope).await?;
         let rows = sqlx::query(&format!(
-            "{USER_SELECT} WHERE (?1 IS NULL OR u.org_id = ?1) ORDER BY o.code, u.login"
+            "{USER_SELECT} WHERE ($1 IS NULL OR u.org_id = $1) ORDER BY o.code, u.login"
         ))
         .bind(org_id)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         Ok(rows.into_iter().map(user_from_row).collect())
     }
 
     pub async fn set_throttle(&self, user_id: i64, throttle: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET throttle = ? WHERE id = ?")
-            .bind(throttle)
-            .bind(user_id)
-            .execute(&self.writer)
-            .await?;
+        self.execute_write(
+            sqlx::query("UPDATE users SET throttle = $1 WHERE id = $2")
+                .bind(throttle)
+                .bind(user_id),
+        )
+        .await?;
         Ok(())
     }
 
@@ -155,12 +161,15 @@ impl Database {
         password_hash: &str,
         must_change: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?")
+        self.execute_write(
+            sqlx::query(
+                "UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3",
+            )
             .bind(password_hash)
             .bind(i64::from(must_change))
-            .bind(user_id)
-            .execute(&self.writer)
-            .await?;
+            .bind(user_id),
+        )
+        .await?;
         Ok(())
     }
 
@@ -175,14 +184,14 @@ impl Database {
         let now = to_ms(OffsetDateTime::now_utc());
         let mut tx = self.write_transaction().await?;
         sqlx::query(
-            "DELETE FROM user_factors WHERE user_id = ? AND kind IN ('totp', 'recovery_codes')",
+            "DELETE FROM user_factors WHERE user_id = $1 AND kind IN ('totp', 'recovery_codes')",
         )
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
         if let Some(secret) = wrapped_secret {
             sqlx::query(
-                "INSERT INTO user_factors (user_id, kind, secret, created_at) VALUES (?, 'totp', ?, ?)",
+                "INSERT INTO user_factors (user_id, kind, secret, created_at) VALUES ($1, 'totp', $2, $3)",
             )
             .bind(user_id)
             .bind(secret)
@@ -193,7 +202,7 @@ impl Database {
         if let Some(codes) = recovery_codes {
             sqlx::query(
                 "INSERT INTO user_factors (user_id, kind, codes, created_at) \
-                 VALUES (?, 'recovery_codes', ?, ?)",
+                 VALUES ($1, 'recovery_codes', $2, $3)",
             )
             .bind(user_id)
             .bind(codes)
@@ -213,30 +222,34 @@ impl Database {
         expected: &str,
         new: &str,
     ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE user_factors SET codes = ? \
-                 WHERE user_id = ? AND kind = 'recovery_codes' AND codes = ?",
-        )
-        .bind(new)
-        .bind(user_id)
-        .bind(expected)
-        .execute(&self.writer)
-        .await?;
+        let updated = self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE user_factors SET codes = $1 \
+                 WHERE user_id = $2 AND kind = 'recovery_codes' AND codes = $3",
+                )
+                .bind(new)
+                .bind(user_id)
+                .bind(expected),
+            )
+            .await?;
         Ok(updated.rows_affected() == 1)
     }
 
     /// Moves the last used TOTP step forward, only forward: a code is accepted once even when
     /// two requests race (the second finds the step already taken).
     pub async fn advance_totp_step(&self, user_id: i64, step: u64) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE user_factors SET counter = ? \
-             WHERE user_id = ? AND kind = 'totp' AND (counter IS NULL OR counter < ?)",
-        )
-        .bind(step as i64)
-        .bind(user_id)
-        .bind(step as i64)
-        .execute(&self.writer)
-        .await?;
+        let updated = self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE user_factors SET counter = $1 \
+             WHERE user_id = $2 AND kind = 'totp' AND (counter IS NULL OR counter < $3)",
+                )
+                .bind(step as i64)
+                .bind(user_id)
+                .bind(step as i64),
+            )
+            .await?;
         Ok(updated.rows_affected() == 1)
     }
 
@@ -250,7 +263,7 @@ impl Database {
         now: OffsetDateTime,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.write_transaction().await?;
-        sqlx::query("UPDATE users SET disabled_at = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
             .bind(disabled.then(|| to_ms(now)))
             .bind(user_id)
             .execute(&mut *tx)
@@ -258,15 +271,15 @@ impl Database {
         let mut revoked = Vec::new();
         if disabled {
             sqlx::query(
-                "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
             )
             .bind(to_ms(now))
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
             revoked = sqlx::query_scalar(
-                "UPDATE certificates SET revoked_at = ?, revocation_reason = 'affiliation-changed' \
-                 WHERE user_id = ? AND revoked_at IS NULL RETURNING serial",
+                "UPDATE certificates SET revoked_at = $1, revocation_reason = 'affiliation-changed' \
+                 WHERE user_id = $2 AND revoked_at IS NULL RETURNING serial",
             )
             .bind(to_ms(now))
             .bind(user_id)
@@ -289,23 +302,24 @@ impl Database {
         source: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen, source) VALUES (?, ?, ?, ?, ?)",
+        self.execute_write(sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen, source) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
         .bind(user_id)
         .bind(to_ms(now))
         .bind(to_ms(now))
         .bind(source)
-        .execute(&self.writer)
+        )
         .await?;
         Ok(())
     }
 
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(sqlx::query("SELECT * FROM sessions WHERE token_hash = ?")
+        let mut rx = self.read_transaction(Scope::System).await?;
+        Ok(sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .map(|row| SessionRecord {
                 token_hash: row.get("token_hash"),
@@ -321,11 +335,12 @@ impl Database {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET last_seen = ? WHERE token_hash = ?")
-            .bind(to_ms(now))
-            .bind(token_hash)
-            .execute(&self.writer)
-            .await?;
+        self.execute_write(
+            sqlx::query("UPDATE sessions SET last_seen = $1 WHERE token_hash = $2")
+                .bind(to_ms(now))
+                .bind(token_hash),
+        )
+        .await?;
         Ok(())
     }
 
@@ -334,12 +349,13 @@ impl Database {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+        self.execute_write(
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+            )
+            .bind(to_ms(now))
+            .bind(token_hash),
         )
-        .bind(to_ms(now))
-        .bind(token_hash)
-        .execute(&self.writer)
         .await?;
         Ok(())
     }

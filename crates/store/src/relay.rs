@@ -6,10 +6,11 @@
 //! organisation's identifier finds nothing.
 
 use kenshin_core::{DeliveryId, DeliveryState, EventKind, ObjectId, SubmissionId, SubmissionState};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::events::{append, NewEvent};
 use crate::timefmt::{from_ms, opt_from_ms, to_ms};
 use crate::{Database, StoreError};
@@ -153,7 +154,7 @@ where
     text.parse().map_err(|e| StoreError::corrupt(table, e))
 }
 
-fn submission_from_row(row: sqlx::sqlite::SqliteRow) -> Result<SubmissionRecord, StoreError> {
+fn submission_from_row(row: sqlx::any::AnyRow) -> Result<SubmissionRecord, StoreError> {
     Ok(SubmissionRecord {
         id: parse("submissions", row.get("id"))?,
         sender_org_id: row.get("sender_org_id"),
@@ -181,7 +182,7 @@ fn submission_from_row(row: sqlx::sqlite::SqliteRow) -> Result<SubmissionRecord,
     })
 }
 
-fn delivery_from_row(row: sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord, StoreError> {
+fn delivery_from_row(row: sqlx::any::AnyRow) -> Result<DeliveryRecord, StoreError> {
     Ok(DeliveryRecord {
         id: parse("deliveries", row.get("id"))?,
         submission_id: parse("deliveries", row.get("submission_id"))?,
@@ -206,7 +207,7 @@ fn delivery_from_row(row: sqlx::sqlite::SqliteRow) -> Result<DeliveryRecord, Sto
     })
 }
 
-fn object_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ObjectRecord, StoreError> {
+fn object_from_row(row: sqlx::any::AnyRow) -> Result<ObjectRecord, StoreError> {
     Ok(ObjectRecord {
         id: parse("objects", row.get("id"))?,
         kek_id: row.get("kek_id"),
@@ -241,7 +242,7 @@ impl Database {
         };
         sqlx::query(
             "INSERT INTO submissions (id, sender_org_id, sender_cert_serial, filename, size, sha256, \
-             state, object_id, received_at, commitment_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             state, object_id, received_at, commitment_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(new.id.to_string())
         .bind(new.sender_org_id)
@@ -267,7 +268,7 @@ impl Database {
 
         if new.enqueue {
             sqlx::query(
-                "INSERT INTO jobs (submission_id, state, created_at, updated_at) VALUES (?1, 'queued', ?2, ?2)",
+                "INSERT INTO jobs (submission_id, state, created_at, updated_at) VALUES ($1, 'queued', $2, $2)",
             )
             .bind(new.id.to_string())
             .bind(to_ms(now))
@@ -279,7 +280,7 @@ impl Database {
             let delivery_id = DeliveryId::new();
             sqlx::query(
                 "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
-                 state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, 'ready', ?, ?)",
+                 state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7)",
             )
             .bind(delivery_id.to_string())
             .bind(new.id.to_string())
@@ -313,7 +314,8 @@ impl Database {
         sender_org_id: i64,
         id: SubmissionId,
     ) -> Result<SubmissionRecord, StoreError> {
-        scoped_submission(&self.reader, sender_org_id, id).await
+        let mut rx = self.read_transaction(Scope::Org(sender_org_id)).await?;
+        scoped_submission(&mut *rx, sender_org_id, id).await
     }
 
     pub async fn list_submissions(
@@ -323,10 +325,10 @@ impl Database {
     ) -> Result<(Vec<SubmissionRecord>, u64), StoreError> {
         self.page(
             &format!(
-                "{SUBMISSION_SELECT} WHERE sub.sender_org_id = ?1 AND (?2 IS NULL OR sub.state = ?2) \
-                 ORDER BY sub.received_at DESC, sub.id DESC LIMIT ?3 OFFSET ?4"
+                "{SUBMISSION_SELECT} WHERE sub.sender_org_id = $1 AND ($2 IS NULL OR sub.state = $2) \
+                 ORDER BY sub.received_at DESC, sub.id DESC LIMIT $3 OFFSET $4"
             ),
-            "SELECT COUNT(*) FROM submissions WHERE sender_org_id = ?1 AND (?2 IS NULL OR state = ?2)",
+            "SELECT COUNT(*) FROM submissions WHERE sender_org_id = $1 AND ($2 IS NULL OR state = $2)",
             sender_org_id,
             filter,
             submission_from_row,
@@ -342,19 +344,20 @@ impl Database {
         count_sql: &str,
         org_id: i64,
         filter: &ListFilter,
-        from_row: fn(SqliteRow) -> Result<T, StoreError>,
+        from_row: fn(AnyRow) -> Result<T, StoreError>,
     ) -> Result<(Vec<T>, u64), StoreError> {
+        let mut rx = self.read_transaction(Scope::Org(org_id)).await?;
         let rows = sqlx::query(rows_sql)
             .bind(org_id)
             .bind(&filter.state)
             .bind(limit_of(filter))
             .bind(filter.offset as i64)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *rx)
             .await?;
         let total: i64 = sqlx::query_scalar(count_sql)
             .bind(org_id)
             .bind(&filter.state)
-            .fetch_one(&self.reader)
+            .fetch_one(&mut *rx)
             .await?;
         let items = rows.into_iter().map(from_row).collect::<Result<_, _>>()?;
         Ok((items, total as u64))
@@ -365,11 +368,12 @@ impl Database {
         &self,
         submission: SubmissionId,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE d.submission_id = ? ORDER BY r.code, d.id"
+            "{DELIVERY_SELECT} WHERE d.submission_id = $1 ORDER BY r.code, d.id"
         ))
         .bind(submission.to_string())
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *rx)
         .await?;
         rows.into_iter().map(delivery_from_row).collect()
     }
@@ -380,7 +384,8 @@ impl Database {
         receiver_org_id: i64,
         id: DeliveryId,
     ) -> Result<DeliveryRecord, StoreError> {
-        scoped_delivery(&self.reader, receiver_org_id, id).await
+        let mut rx = self.read_transaction(Scope::Org(receiver_org_id)).await?;
+        scoped_delivery(&mut *rx, receiver_org_id, id).await
     }
 
     pub async fn list_deliveries(
@@ -390,10 +395,10 @@ impl Database {
     ) -> Result<(Vec<DeliveryRecord>, u64), StoreError> {
         self.page(
             &format!(
-                "{DELIVERY_SELECT} WHERE d.receiver_org_id = ?1 AND (?2 IS NULL OR d.state = ?2) \
-                 ORDER BY d.created_at DESC, d.id DESC LIMIT ?3 OFFSET ?4"
+                "{DELIVERY_SELECT} WHERE d.receiver_org_id = $1 AND ($2 IS NULL OR d.state = $2) \
+                 ORDER BY d.created_at DESC, d.id DESC LIMIT $3 OFFSET $4"
             ),
-            "SELECT COUNT(*) FROM deliveries WHERE receiver_org_id = ?1 AND (?2 IS NULL OR state = ?2)",
+            "SELECT COUNT(*) FROM deliveries WHERE receiver_org_id = $1 AND ($2 IS NULL OR state = $2)",
             receiver_org_id,
             filter,
             delivery_from_row,
@@ -402,9 +407,10 @@ impl Database {
     }
 
     pub async fn object(&self, id: ObjectId) -> Result<ObjectRecord, StoreError> {
-        sqlx::query("SELECT * FROM objects WHERE id = ?")
+        let mut rx = self.read_transaction(Scope::System).await?;
+        sqlx::query("SELECT * FROM objects WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *rx)
             .await?
             .map(object_from_row)
             .transpose()?
@@ -441,8 +447,8 @@ impl Database {
         let mut tx = self.write_transaction().await?;
         let updated = sqlx::query(
             "UPDATE deliveries SET state = 'downloaded', \
-             first_downloaded_at = COALESCE(first_downloaded_at, ?), download_count = download_count + 1 \
-             WHERE id = ? AND receiver_org_id = ? AND state IN ('ready', 'downloaded')",
+             first_downloaded_at = COALESCE(first_downloaded_at, $1), download_count = download_count + 1 \
+             WHERE id = $2 AND receiver_org_id = $3 AND state IN ('ready', 'downloaded')",
         )
         .bind(to_ms(now))
         .bind(id.to_string())
@@ -481,7 +487,7 @@ impl Database {
             DeliveryState::Downloaded => {}
         }
         sqlx::query(
-            "UPDATE deliveries SET state = 'confirmed', confirmed_at = ?1, shredded_at = ?1 WHERE id = ?2",
+            "UPDATE deliveries SET state = 'confirmed', confirmed_at = $1, shredded_at = $1 WHERE id = $2",
         )
         .bind(to_ms(now))
         .bind(id.to_string())
@@ -530,7 +536,7 @@ impl Database {
             | SubmissionState::Delivered => {}
         }
         let deliveries: Vec<DeliveryRecord> =
-            sqlx::query(&format!("{DELIVERY_SELECT} WHERE d.submission_id = ?"))
+            sqlx::query(&format!("{DELIVERY_SELECT} WHERE d.submission_id = $1"))
                 .bind(id.to_string())
                 .fetch_all(&mut *tx)
                 .await?
@@ -540,7 +546,7 @@ impl Database {
         if deliveries.iter().any(|d| d.first_downloaded_at.is_some()) {
             return Err(StoreError::AlreadyDownloaded);
         }
-        sqlx::query("UPDATE submissions SET state = 'withdrawn', withdrawn_at = ? WHERE id = ?")
+        sqlx::query("UPDATE submissions SET state = 'withdrawn', withdrawn_at = $1 WHERE id = $2")
             .bind(to_ms(now))
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -556,11 +562,13 @@ impl Database {
             if !delivery.state.has_content() {
                 continue;
             }
-            sqlx::query("UPDATE deliveries SET state = 'withdrawn', shredded_at = ? WHERE id = ?")
-                .bind(to_ms(now))
-                .bind(delivery.id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE deliveries SET state = 'withdrawn', shredded_at = $1 WHERE id = $2",
+            )
+            .bind(to_ms(now))
+            .bind(delivery.id.to_string())
+            .execute(&mut *tx)
+            .await?;
             let mut event = delivery_event(EventKind::Withdrawn, actor, delivery);
             event.actor_org = Some(submission.sender_code.clone());
             event.reason = Some("withdrawn".into());
@@ -589,7 +597,7 @@ impl Database {
     ) -> Result<(Vec<DeliveryRecord>, ShredList), StoreError> {
         let mut tx = self.write_transaction().await?;
         let due: Vec<DeliveryRecord> = sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE d.state IN ('ready', 'downloaded') AND d.expires_at <= ? \
+            "{DELIVERY_SELECT} WHERE d.state IN ('ready', 'downloaded') AND d.expires_at <= $1 \
              ORDER BY d.expires_at LIMIT 500"
         ))
         .bind(to_ms(now))
@@ -600,7 +608,7 @@ impl Database {
         .collect::<Result<_, _>>()?;
         let mut shredded = Vec::new();
         for delivery in &due {
-            sqlx::query("UPDATE deliveries SET state = 'expired', shredded_at = ? WHERE id = ?")
+            sqlx::query("UPDATE deliveries SET state = 'expired', shredded_at = $1 WHERE id = $2")
                 .bind(to_ms(now))
                 .bind(delivery.id.to_string())
                 .execute(&mut *tx)
@@ -628,7 +636,7 @@ impl Database {
         let target = path
             .to_str()
             .ok_or_else(|| StoreError::InvalidState("snapshot path is not UTF-8".into()))?;
-        sqlx::query("VACUUM INTO ?")
+        sqlx::query("VACUUM INTO $1")
             .bind(target)
             .execute(&self.writer)
             .await?;
@@ -652,22 +660,25 @@ impl Database {
         id: ObjectId,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE objects SET wrapped_key = NULL, shredded_at = ? \
-             WHERE id = ? AND wrapped_key IS NOT NULL",
-        )
-        .bind(to_ms(now))
-        .bind(id.to_string())
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
+        let changed = self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE objects SET wrapped_key = NULL, shredded_at = $1 \
+             WHERE id = $2 AND wrapped_key IS NOT NULL",
+                )
+                .bind(to_ms(now))
+                .bind(id.to_string()),
+            )
+            .await?
+            .rows_affected();
         Ok(changed == 1)
     }
 
     pub async fn live_object_ids(&self) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *rx)
                 .await?;
         ids.into_iter().map(|id| parse("objects", id)).collect()
     }
@@ -679,21 +690,23 @@ impl Database {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await?;
+        let mut tx = self.write_transaction().await?;
         let mut event = delivery_event(EventKind::IntegrityFailure, actor, delivery);
         event.reason = Some("authentication_failed".into());
-        append(&mut conn, &event, now).await
+        append(&mut tx, &event, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 
 /// A submission by id *and* sender: the tenant check is part of the query.
-async fn scoped_submission<'e, E: sqlx::SqliteExecutor<'e>>(
+async fn scoped_submission<'e, E: sqlx::AnyExecutor<'e>>(
     executor: E,
     sender_org_id: i64,
     id: SubmissionId,
 ) -> Result<SubmissionRecord, StoreError> {
     sqlx::query(&format!(
-        "{SUBMISSION_SELECT} WHERE sub.id = ? AND sub.sender_org_id = ?"
+        "{SUBMISSION_SELECT} WHERE sub.id = $1 AND sub.sender_org_id = $2"
     ))
     .bind(id.to_string())
     .bind(sender_org_id)
@@ -705,13 +718,13 @@ async fn scoped_submission<'e, E: sqlx::SqliteExecutor<'e>>(
 }
 
 /// A delivery by id *and* receiver: the tenant check is part of the query.
-async fn scoped_delivery<'e, E: sqlx::SqliteExecutor<'e>>(
+async fn scoped_delivery<'e, E: sqlx::AnyExecutor<'e>>(
     executor: E,
     receiver_org_id: i64,
     id: DeliveryId,
 ) -> Result<DeliveryRecord, StoreError> {
     sqlx::query(&format!(
-        "{DELIVERY_SELECT} WHERE d.id = ? AND d.receiver_org_id = ?"
+        "{DELIVERY_SELECT} WHERE d.id = $1 AND d.receiver_org_id = $2"
     ))
     .bind(id.to_string())
     .bind(receiver_org_id)
@@ -746,18 +759,18 @@ fn delivery_event(kind: EventKind, actor: &str, delivery: &DeliveryRecord) -> Ne
     event
 }
 
-async fn org_code(conn: &mut SqliteConnection, org_id: i64) -> Result<String, StoreError> {
-    Ok(sqlx::query_scalar("SELECT code FROM orgs WHERE id = ?")
+async fn org_code(conn: &mut AnyConnection, org_id: i64) -> Result<String, StoreError> {
+    Ok(sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
         .bind(org_id)
         .fetch_one(conn)
         .await?)
 }
 
 async fn delivery_in_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: DeliveryId,
 ) -> Result<DeliveryRecord, StoreError> {
-    sqlx::query(&format!("{DELIVERY_SELECT} WHERE d.id = ?"))
+    sqlx::query(&format!("{DELIVERY_SELECT} WHERE d.id = $1"))
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?
@@ -768,7 +781,7 @@ async fn delivery_in_tx(
 
 /// Destroys an object's key if no open delivery and no unfinished submission still needs it.
 async fn shred_if_unreferenced(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     object: ObjectId,
     actor: &str,
     reason: &str,
@@ -776,8 +789,8 @@ async fn shred_if_unreferenced(
     now: OffsetDateTime,
 ) -> Result<ShredList, StoreError> {
     let still_needed: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM deliveries WHERE object_id = ?1 AND state IN ('ready', 'downloaded')) \
-              + (SELECT COUNT(*) FROM submissions WHERE object_id = ?1 AND state IN ('received', 'converting'))",
+        "SELECT (SELECT COUNT(*) FROM deliveries WHERE object_id = $1 AND state IN ('ready', 'downloaded')) \
+              + (SELECT COUNT(*) FROM submissions WHERE object_id = $1 AND state IN ('received', 'converting'))",
     )
     .bind(object.to_string())
     .fetch_one(&mut *conn)
@@ -790,15 +803,15 @@ async fn shred_if_unreferenced(
 }
 
 pub(crate) async fn shred_in_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     object: ObjectId,
     mut event: NewEvent,
     reason: &str,
     now: OffsetDateTime,
 ) -> Result<ShredList, StoreError> {
     let ciphertext_size: Option<i64> = sqlx::query_scalar(
-        "UPDATE objects SET wrapped_key = NULL, shredded_at = ? \
-         WHERE id = ? AND wrapped_key IS NOT NULL RETURNING ciphertext_size",
+        "UPDATE objects SET wrapped_key = NULL, shredded_at = $1 \
+         WHERE id = $2 AND wrapped_key IS NOT NULL RETURNING ciphertext_size",
     )
     .bind(to_ms(now))
     .bind(object.to_string())
@@ -823,15 +836,16 @@ impl Database {
         submission: &str,
         object: &str,
     ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
         let key: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT commitment_key FROM submissions WHERE id = ?")
+            sqlx::query_scalar("SELECT commitment_key FROM submissions WHERE id = $1")
                 .bind(submission)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *rx)
                 .await?;
         let sha: Option<String> =
-            sqlx::query_scalar("SELECT plaintext_sha256 FROM objects WHERE id = ?")
+            sqlx::query_scalar("SELECT plaintext_sha256 FROM objects WHERE id = $1")
                 .bind(object)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *rx)
                 .await?;
         Ok(match (key.flatten(), sha) {
             (Some(key), Some(sha)) => Some((key, sha)),

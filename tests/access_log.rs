@@ -148,29 +148,28 @@ async fn every_request_is_recorded_and_a_removed_row_is_detected() {
     relay.stop().await;
 
     // Someone with the database file removes the probe's row.
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(relay.data.database_path());
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pool = owner_pool(&relay.data).await;
     assert!(
-        sqlx::query("DELETE FROM access_log WHERE seq = ?")
+        sqlx::query("DELETE FROM access_log WHERE seq = $1")
             .bind(probe.seq)
             .execute(&pool)
             .await
             .is_err(),
         "the append-only trigger must refuse"
     );
-    sqlx::query("DROP TRIGGER access_log_append_only_delete")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM access_log WHERE seq = ?")
+    disable_trigger(&pool, "access_log", "access_log_append_only_delete").await;
+    sqlx::query("DELETE FROM access_log WHERE seq = $1")
         .bind(probe.seq)
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
-    let state = kenshin_server::AppState::open(&relay.data, test_config())
-        .await
-        .unwrap();
+    let state = kenshin_server::AppState::open(
+        &relay.data,
+        kenshin_server::Config::load(&relay.data).unwrap(),
+    )
+    .await
+    .unwrap();
     let problems = state.ledger.verify_access_log().await.unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("no longer match"), "{problems:?}");
@@ -220,11 +219,6 @@ async fn expiry_rows(state: &kenshin_server::AppState) -> Vec<kenshin_store::Acc
         .unwrap()
 }
 
-async fn raw_pool(data: &kenshin_server::DataDir) -> sqlx::SqlitePool {
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.database_path());
-    sqlx::SqlitePool::connect_with(options).await.unwrap()
-}
-
 /// Retention: rows past the retention period leave the log only with a ledger entry saying
 /// how far; nothing else can remove a row, lower the mark, or hide a removal.
 #[tokio::test]
@@ -270,7 +264,7 @@ async fn expired_rows_leave_only_with_a_ledger_entry() {
     assert!(state.ledger.audit().await.unwrap().is_intact());
 
     // Through SQL: rows above the mark cannot be deleted or edited, the mark cannot go down.
-    let pool = raw_pool(&data).await;
+    let pool = owner_pool(&data).await;
     let kept = state.db.max_access_seq().await.unwrap();
     for statement in [
         format!("DELETE FROM access_log WHERE seq = {kept}"),
@@ -285,12 +279,12 @@ async fn expired_rows_leave_only_with_a_ledger_entry() {
     }
     // Raising the mark by hand and deleting rows below it is possible for someone with the
     // file, but the ledger has no entry for it: the audit says so.
-    sqlx::query("UPDATE access_log_expiry SET expired_through = ?")
+    sqlx::query("UPDATE access_log_expiry SET expired_through = $1")
         .bind(kept)
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM access_log WHERE seq = ?")
+    sqlx::query("DELETE FROM access_log WHERE seq = $1")
         .bind(kept)
         .execute(&pool)
         .await
@@ -311,11 +305,8 @@ async fn expired_rows_leave_only_with_a_ledger_entry() {
 async fn a_tampered_batch_is_not_expired() {
     let (_dir, data, state) = retention_state().await;
     log_rows(&state, 5).await;
-    let pool = raw_pool(&data).await;
-    sqlx::query("DROP TRIGGER access_log_append_only_update")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let pool = owner_pool(&data).await;
+    disable_trigger(&pool, "access_log", "access_log_append_only_update").await;
     sqlx::query("UPDATE access_log SET actor = 'someone-else' WHERE seq = 2")
         .execute(&pool)
         .await

@@ -249,20 +249,18 @@ async fn the_audit_finds_an_edited_entry_and_the_server_refuses_to_start() {
         .unwrap();
 
     // Someone with the database file drops the guard and edits an entry while the server runs.
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(relay.data.database_path());
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let refused = sqlx::query("UPDATE ledger_entries SET entry = x'00' WHERE idx = 2")
+    let pool = owner_pool(&relay.data).await;
+    let refused = sqlx::query("UPDATE ledger_entries SET entry = $1 WHERE idx = 2")
+        .bind(vec![0u8])
         .execute(&pool)
         .await;
     assert!(
         refused.is_err(),
         "the append-only trigger must refuse the update"
     );
-    sqlx::query("DROP TRIGGER ledger_entries_append_only_update")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE ledger_entries SET entry = CAST('kenshin-relay ledger entry v1\nseq 3\nkind withdrawn\n' AS BLOB) WHERE idx = 2")
+    disable_trigger(&pool, "ledger_entries", "ledger_entries_append_only_update").await;
+    sqlx::query("UPDATE ledger_entries SET entry = $1 WHERE idx = 2")
+        .bind(b"kenshin-relay ledger entry v1\nseq 3\nkind withdrawn\n".to_vec())
         .execute(&pool)
         .await
         .unwrap();
@@ -275,7 +273,7 @@ async fn the_audit_finds_an_edited_entry_and_the_server_refuses_to_start() {
     assert!(err.to_string().contains("not in the signed tree"), "{err}");
     relay.stop().await;
 
-    let config = test_config();
+    let config = kenshin_server::Config::load(&relay.data).unwrap();
     let state = kenshin_server::AppState::open(&relay.data, config.clone())
         .await
         .unwrap();

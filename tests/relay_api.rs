@@ -628,7 +628,11 @@ async fn malformed_requests_get_json_errors() {
 #[tokio::test]
 async fn a_second_server_on_the_same_data_directory_is_refused() {
     let mut relay = Relay::start().await;
-    let second = kenshin_server::RunningServer::start(&relay.data, test_config()).await;
+    let second = kenshin_server::RunningServer::start(
+        &relay.data,
+        kenshin_server::Config::load(&relay.data).unwrap(),
+    )
+    .await;
     let err = second
         .err()
         .expect("a second server started on the same data directory");
@@ -637,8 +641,11 @@ async fn a_second_server_on_the_same_data_directory_is_refused() {
     relay.anonymous().health().await.unwrap();
     relay.stop().await;
     // Once it stopped, the directory can be served again.
-    let again = kenshin_server::RunningServer::start(&relay.data, test_config())
-        .await
-        .unwrap();
+    let again = kenshin_server::RunningServer::start(
+        &relay.data,
+        kenshin_server::Config::load(&relay.data).unwrap(),
+    )
+    .await
+    .unwrap();
     again.shutdown().await.unwrap();
 }

@@ -54,7 +54,9 @@ async fn a_full_disk_refuses_the_upload_and_keeps_what_was_stored() {
             return;
         }
     };
-    let server = RunningServer::start(&data, test_config()).await.unwrap();
+    let server = RunningServer::start(&data, kenshin_server::Config::load(&data).unwrap())
+        .await
+        .unwrap();
     let url = format!("https://localhost:{}", server.addr.port());
     let client = |org: &str| client_for(&root, &url, org);
     let sender = client(INSTITUTION);

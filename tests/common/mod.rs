@@ -42,11 +42,10 @@ pub fn test_config() -> Config {
     }
 }
 
-/// True when this run uses PostgreSQL: tests that reach into the SQLite file print why they
-/// skip and return.
-pub fn skip_on_postgres(what: &str) -> bool {
+/// True when this run puts test relays on PostgreSQL; the test prints `why` it skips.
+pub fn skip_on_postgres(why: &str) -> bool {
     if postgres::admin_url().is_some() {
-        eprintln!("skipped on PostgreSQL: {what} works on the SQLite file directly");
+        eprintln!("skipped on PostgreSQL: {why}");
         return true;
     }
     false
@@ -68,6 +67,17 @@ pub async fn owner_pool(data: &DataDir) -> sqlx::AnyPool {
         .connect(&url)
         .await
         .unwrap()
+}
+
+/// Removes one of the database's own guards — what someone with the database's owner rights
+/// could do — so a test can show that the ledger still notices what happens next.
+pub async fn disable_trigger(pool: &sqlx::AnyPool, table: &str, trigger: &str) {
+    let statement = if pool.connect_options().database_url.scheme() == "sqlite" {
+        format!("DROP TRIGGER {trigger}")
+    } else {
+        format!("ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+    };
+    sqlx::query(&statement).execute(pool).await.unwrap();
 }
 
 /// Opens the metadata database a data directory's configuration names.

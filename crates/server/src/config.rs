@@ -355,8 +355,9 @@ impl DataDir {
     }
 
     /// Refuses to serve from a data directory that is missing pieces or readable by others,
-    /// with a message that says what to do.
-    pub fn check_for_serving(&self) -> anyhow::Result<()> {
+    /// with a message that says what to do. The SQLite file is required only when the
+    /// configuration names no other database.
+    pub fn check_for_serving(&self, config: &Config) -> anyhow::Result<()> {
         let root = &self.root;
         let meta = std::fs::metadata(root).map_err(|e| {
             anyhow::anyhow!(
@@ -367,14 +368,17 @@ impl DataDir {
         })?;
         anyhow::ensure!(meta.is_dir(), "{} is not a directory", root.display());
         check_private(root, meta.permissions().mode(), 0o700)?;
-        for (path, what) in [
-            (self.database_path(), "database"),
+        let database = config
+            .database_url
+            .is_empty()
+            .then(|| (self.database_path(), "database"));
+        for (path, what) in database.into_iter().chain([
             (self.kek_path(), "key-encryption key"),
             (self.ca_cert_path(), "CA certificate"),
             (self.crl_path(), "certificate revocation list"),
             (self.server_cert_path(), "server certificate"),
             (self.server_key_path(), "server private key"),
-        ] {
+        ]) {
             anyhow::ensure!(
                 path.exists(),
                 "the {what} is missing at {}: this data directory was not initialised completely \
@@ -467,7 +471,9 @@ mod tests {
     fn a_world_readable_data_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let err = DataDir::new(dir.path()).check_for_serving().unwrap_err();
+        let err = DataDir::new(dir.path())
+            .check_for_serving(&Config::default())
+            .unwrap_err();
         assert!(err.to_string().contains("chmod 700"), "{err}");
     }
 }

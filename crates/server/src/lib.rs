@@ -157,7 +157,7 @@ impl RunningServer {
         config: Config,
         role: ServerRole,
     ) -> anyhow::Result<RunningServer> {
-        data_dir.check_for_serving()?;
+        data_dir.check_for_serving(&config)?;
         let lock = lock_data_dir(data_dir)?;
         let tls = tls::TlsState::new(tls::server_config(data_dir)?);
         let state = AppState::open(data_dir, config.clone()).await?;
@@ -245,7 +245,7 @@ pub struct RunningWorker {
 
 impl RunningWorker {
     pub async fn start(data_dir: &DataDir, config: Config) -> anyhow::Result<RunningWorker> {
-        data_dir.check_for_serving()?;
+        data_dir.check_for_serving(&config)?;
         let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
         let state = AppState::open(data_dir, config).await?;
         let worker = worker::spawn(state.clone());

@@ -262,29 +262,50 @@ CREATE TABLE access_log_expiry (
 );
 INSERT INTO access_log_expiry (id, expired_through) VALUES (1, 0);
 
--- Dense sequence numbers for the two logs (see events above).
-CREATE FUNCTION kenshin_next_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Dense sequence numbers for the two logs (see events above). Access-log rows at or below the
+-- expiry mark may be gone, and their numbers are never given out again.
+CREATE FUNCTION kenshin_next_event_seq() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.seq IS NULL THEN
-        EXECUTE format('SELECT COALESCE(MAX(seq), 0) + 1 FROM %I', TG_TABLE_NAME) INTO NEW.seq;
+        SELECT COALESCE(MAX(seq), 0) + 1 INTO NEW.seq FROM events;
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER events_seq BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION kenshin_next_seq();
-CREATE TRIGGER access_log_seq BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION kenshin_next_seq();
+CREATE TRIGGER events_seq BEFORE INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION kenshin_next_event_seq();
+CREATE FUNCTION kenshin_next_access_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.seq IS NULL THEN
+        SELECT GREATEST(COALESCE(MAX(seq), 0),
+                        (SELECT expired_through FROM access_log_expiry WHERE id = 1)) + 1
+          INTO NEW.seq FROM access_log;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER access_log_seq BEFORE INSERT ON access_log
+    FOR EACH ROW EXECUTE FUNCTION kenshin_next_access_seq();
 
--- Append-only tables refuse changes whoever asks, table owner included.
+-- Append-only tables refuse changes whoever asks, table owner included. Trigger names are
+-- those of the SQLite schema.
 CREATE FUNCTION kenshin_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'integrity_constraint_violation';
 END $$;
-CREATE TRIGGER events_are_append_only BEFORE UPDATE OR DELETE ON events
+CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
     FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('events are append-only');
-CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
+CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('events are append-only');
+CREATE TRIGGER ledger_entries_append_only_update BEFORE UPDATE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('the ledger is append-only');
-CREATE TRIGGER ledger_nodes_append_only BEFORE UPDATE OR DELETE ON ledger_nodes
+CREATE TRIGGER ledger_entries_append_only_delete BEFORE DELETE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('the ledger is append-only');
-CREATE TRIGGER ledger_checkpoints_append_only BEFORE UPDATE OR DELETE ON ledger_checkpoints
+CREATE TRIGGER ledger_nodes_append_only_update BEFORE UPDATE ON ledger_nodes
+    FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('the ledger is append-only');
+CREATE TRIGGER ledger_nodes_append_only_delete BEFORE DELETE ON ledger_nodes
+    FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('the ledger is append-only');
+CREATE TRIGGER ledger_checkpoints_append_only_update BEFORE UPDATE ON ledger_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('checkpoints are append-only');
+CREATE TRIGGER ledger_checkpoints_append_only_delete BEFORE DELETE ON ledger_checkpoints
     FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('checkpoints are append-only');
 CREATE TRIGGER access_log_append_only_update BEFORE UPDATE ON access_log
     FOR EACH ROW EXECUTE FUNCTION kenshin_refuse('the access log is append-only');

@@ -61,7 +61,7 @@ impl AppState {
     pub async fn open(data_dir: &DataDir, config: Config) -> anyhow::Result<AppState> {
         let keys = kenshin_crypto::LocalKeyFile::load(&data_dir.kek_path())?;
         let db = Database::open(&data_dir.database_path()).await?;
-        let blobs = BlobStore::open(&data_dir.blobs_path())?;
+        let blobs = BlobStore::open_at(&config.blob_location(data_dir)?)?;
         let ledger = ledger::Ledger::open(
             db.clone(),
             &data_dir.ledger_key_path(),
@@ -86,6 +86,15 @@ impl AppState {
 }
 
 impl AppState {
+    /// Makes sure the blob store can be used (an S3 bucket: reachable, existing, the
+    /// credentials accepted), so that a wrong setting stops the start with its cause instead
+    /// of failing the first upload.
+    pub async fn check_blobs(&self) -> anyhow::Result<()> {
+        let blobs = self.vault.blobs().clone();
+        tokio::task::spawn_blocking(move || blobs.check()).await??;
+        Ok(())
+    }
+
     /// Removes partial uploads and blobs no live object refers to. Only at start-up, before
     /// any upload can be in progress: a partial upload in flight looks just like a crashed one.
     pub async fn recover(&self) -> anyhow::Result<kenshin_store::Recovery> {
@@ -146,6 +155,7 @@ impl RunningServer {
         let lock = lock_data_dir(data_dir)?;
         let tls = tls::TlsState::new(tls::server_config(data_dir)?);
         let state = AppState::open(data_dir, config.clone()).await?;
+        state.check_blobs().await?;
         state.recover().await?;
         // The stored log must still be what was signed; a tampered ledger is not served.
         let audit = state.ledger.audit().await?;
@@ -232,6 +242,7 @@ impl RunningWorker {
         data_dir.check_for_serving()?;
         let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
         let state = AppState::open(data_dir, config).await?;
+        state.check_blobs().await?;
         let worker = worker::spawn(state.clone());
         tracing::info!("conversion worker started");
         Ok(RunningWorker {

@@ -6,6 +6,7 @@
 
 pub mod conversion;
 pub mod people;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 

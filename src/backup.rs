@@ -98,6 +98,20 @@ fn relative(root: &Path, path: &Path) -> String {
         .into_owned()
 }
 
+/// The blob store of a restored data directory: the one its restored configuration names,
+/// with the environment's overrides (`KENSHIN_RELAY_BLOB_URL` restores a relay on S3 into a
+/// new bucket or prefix; edit `blob_url` in the restored config.toml to match before serving).
+fn restored_blob_store(root: &Path) -> Result<BlobStore, kenshin_backup::BackupError> {
+    let new = DataDir::new(root);
+    let location = Config::load(&new)
+        .and_then(|config| config.blob_location(&new))
+        .map_err(|e| kenshin_backup::BackupError::Invalid(e.to_string()))?;
+    BlobStore::open_at(&location).map_err(|source| kenshin_backup::BackupError::Blobs {
+        location: location.to_string(),
+        source,
+    })
+}
+
 fn refuse_inside(data: &DataDir, target: &Path) -> anyhow::Result<()> {
     let data_root =
         std::fs::canonicalize(data.root()).unwrap_or_else(|_| data.root().to_path_buf());
@@ -122,9 +136,11 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         BackupCommand::Create { to, keep } => {
             refuse_inside(&data, &to)?;
             let keys = LocalKeyFile::load(&data.kek_path())?;
-            let db =
-                kenshin_server::open_database(&data, &kenshin_server::Config::load(&data)?).await?;
-            let blobs = BlobStore::open(&data.blobs_path())?;
+            let config = Config::load(&data)?;
+            let blobs = BlobStore::open_at(&config.blob_location(&data)?)?;
+            let checked = blobs.clone();
+            tokio::task::spawn_blocking(move || checked.check()).await??;
+            let db = kenshin_server::open_database(&data, &config).await?;
             let target = Target::open(&to)?;
             let result = kenshin_backup::create(
                 Source {
@@ -209,7 +225,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             let restore_into = RestoreInto {
                 root: into.clone(),
                 database: relative(new.root(), &new.database_path()),
-                blobs: relative(new.root(), &new.blobs_path()),
+                blobs: Box::new(restored_blob_store),
             };
             let kek_id = keys.kek_id().to_owned();
             let verified = tokio::task::spawn_blocking(move || {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use kenshin_pki::CertificateAuthority;
 use kenshin_server::{Config, DataDir};
+use kenshin_store::{BlobLocation, BlobStore};
 use serde::Serialize;
 
 use crate::files::{private_dir, write_public, write_secret};
@@ -24,6 +25,10 @@ pub struct InitArgs {
     /// Listen address written to config.toml.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// Keep the blobs in an S3-compatible bucket, `s3://BUCKET/PREFIX`, written to
+    /// config.toml (endpoint, region and credentials come from the AWS_* environment).
+    #[arg(long, value_name = "URL")]
+    blob_url: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -47,6 +52,9 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
     }
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(blob_url) = args.blob_url {
+        config.blob_url = blob_url;
     }
     let done = initialise(&args.data.data_dir, config).await?;
     crate::output::emit(args.json, &done, || {
@@ -72,6 +80,12 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
             "{} is already initialised; refusing to overwrite its keys",
             root.display()
         );
+    }
+    // Checked before anything is written, so a wrong bucket or credential leaves no half
+    // initialised directory behind.
+    let location = config.blob_location(&data)?;
+    if let BlobLocation::S3(_) = location {
+        check_new_bucket(&location).await?;
     }
     private_dir(root)?;
     write_public(&data.config_path(), config.to_commented_toml().as_bytes())?;
@@ -102,8 +116,10 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
         kenshin_ledger::Signer::create_file(&data.ledger_key_path(), &config.ledger_origin())
             .with_context(|| "cannot create the ledger signing key")?;
 
-    private_dir(&data.blobs_path())?;
-    kenshin_store::BlobStore::open(&data.blobs_path())?;
+    if let BlobLocation::Local(path) = &location {
+        private_dir(path)?;
+        BlobStore::open(path)?;
+    }
     Ok(Initialised {
         data_dir: root.to_owned(),
         ca_certificate: data.ca_cert_path(),
@@ -115,3 +131,21 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
 }
 
 pub use kenshin_server::certificates::{load_ca, write_crl};
+
+/// The bucket must be usable and hold no blobs under the prefix: a new relay's start-up
+/// recovery deletes every blob its database does not name, another relay's included.
+async fn check_new_bucket(location: &BlobLocation) -> anyhow::Result<()> {
+    let blobs = BlobStore::open_at(location)?;
+    let found = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, usize)> {
+        blobs.check()?;
+        Ok((blobs.location(), blobs.list()?.len()))
+    })
+    .await??;
+    anyhow::ensure!(
+        found.1 == 0,
+        "{} already holds {} blobs (another relay's?): give each relay a prefix of its own",
+        found.0,
+        found.1
+    );
+    Ok(())
+}

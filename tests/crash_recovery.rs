@@ -115,7 +115,7 @@ async fn sigkill_during_an_upload_leaves_nothing_after_restart() {
         0,
         "partial upload left behind"
     );
-    assert!(!blobs.contains(orphan), "orphan blob left behind");
+    assert!(!blobs.contains(orphan).unwrap(), "orphan blob left behind");
     assert_eq!(blobs.list().unwrap().len(), 1);
 
     // The survivor is intact and the service works normally.

@@ -7,6 +7,7 @@
 pub mod conversion;
 pub mod people;
 pub mod postgres;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 

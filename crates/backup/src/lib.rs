@@ -57,12 +57,25 @@ pub enum BackupError {
         #[source]
         source: io::Error,
     },
+    #[error("blobs at {location}: {source}")]
+    Blobs {
+        location: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("the backup key cannot be unwrapped with this KEK (another relay's backup, or the wrong key file)")]
     Key,
     #[error("the backup is damaged: {0}")]
     Damaged(String),
     #[error(transparent)]
     Store(#[from] kenshin_store::StoreError),
+}
+
+fn blobs_at(blobs: &BlobStore) -> impl FnOnce(io::Error) -> BackupError + '_ {
+    move |source| BackupError::Blobs {
+        location: blobs.location(),
+        source,
+    }
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
@@ -411,7 +424,7 @@ async fn write_generation(
                     0o600,
                 )?),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => missing.push(id.to_string()),
-                Err(err) => return Err(io_at(blobs.root())(err)),
+                Err(err) => return Err(blobs_at(&blobs)(err)),
             }
         }
         Ok::<_, BackupError>((file_entries, blob_entries, missing))
@@ -542,12 +555,16 @@ pub fn verify(
     verify_dir(&target.dir(&generation.id), &generation, keys)
 }
 
-/// Where a restore writes: the new data directory, and inside it the database file and the
-/// blob directory (relative names as in the live layout).
+/// Opens the blob store a restore writes into, given the new data directory once the named
+/// files (its configuration among them) are in place.
+pub type OpenBlobs = Box<dyn Fn(&Path) -> Result<BlobStore, BackupError> + Send + Sync>;
+
+/// Where a restore writes: the new data directory, the database file inside it (a relative
+/// name as in the live layout), and the blob store, which must hold no blobs yet.
 pub struct RestoreInto {
     pub root: PathBuf,
     pub database: String,
-    pub blobs: String,
+    pub blobs: OpenBlobs,
 }
 
 /// Restores a generation into an empty (or absent) directory. Every part is checked against
@@ -573,6 +590,9 @@ pub fn restore(
     }
     let key = generation_key(&generation, keys)?;
     let manifest = read_manifest(&dir, &key)?;
+    // Blobs written so far, removed again if the restore fails: a bucket is not inside the
+    // directory that is removed.
+    let mut written: Option<(BlobStore, Vec<ObjectId>)> = None;
     let result = (|| {
         fs::create_dir_all(&into.root).map_err(io_at(&into.root))?;
         fs::set_permissions(&into.root, fs::Permissions::from_mode(0o700))
@@ -619,21 +639,37 @@ pub fn restore(
                 "file",
             )?;
         }
-        let blobs = BlobStore::open(&into.root.join(&into.blobs)).map_err(io_at(&into.root))?;
+        let blobs = (into.blobs)(&into.root)?;
+        blobs.check().map_err(blobs_at(&blobs))?;
+        // A relay started on a store holding other blobs would delete them as orphans.
+        let present = blobs.list().map_err(blobs_at(&blobs))?.len();
+        if present > 0 {
+            return Err(BackupError::Invalid(format!(
+                "the blob store {} already holds {present} blobs: restore only into an empty one",
+                blobs.location()
+            )));
+        }
+        let (blobs, restored) = written.insert((blobs, Vec::new()));
         for entry in &manifest.blobs {
             let id: ObjectId = entry
                 .name
                 .parse()
                 .map_err(|_| BackupError::Damaged(format!("blob name {}", entry.name)))?;
-            let mut writer = blobs.create(id).map_err(io_at(blobs.root()))?;
+            let mut writer = blobs.create(id).map_err(blobs_at(blobs))?;
             let sealed = dir.join("blobs").join(format!("{}.sealed", entry.name));
             let found = open_from(&key, &sealed, &mut BlobSink(&mut writer))?;
             check(entry, found, "blob")?;
-            writer.commit().map_err(io_at(blobs.root()))?;
+            writer.commit().map_err(blobs_at(blobs))?;
+            restored.push(id);
         }
         Ok(())
     })();
     if let Err(err) = result {
+        if let Some((blobs, restored)) = written {
+            for id in restored {
+                let _ = blobs.delete(id);
+            }
+        }
         let _ = fs::remove_dir_all(&into.root);
         return Err(err);
     }

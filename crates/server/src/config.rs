@@ -9,7 +9,7 @@
 //!   pki/ca.key         the CA's private key, 0600 (used by admin commands only)
 //!   pki/crl.pem        the current certificate revocation list
 //!   pki/server.pem     the server certificate, and pki/server.key (0600)
-//!   blobs/             encrypted blobs
+//!   blobs/             encrypted blobs (unless `blob_url` names an S3 bucket)
 //!   serve.lock         held (flock) by the one server serving this directory
 //! ```
 
@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 18] = [
+const SETTINGS: [&str; 19] = [
+    "blob_url",
     "ledger_origin",
     "listen",
     "server_names",
@@ -89,6 +90,9 @@ pub struct Config {
     /// Seconds a conversion worker holds a job between renewals; a worker that died is
     /// replaced after this long.
     pub job_lease_seconds: u32,
+    /// Where sealed blobs are kept: empty for the data directory's `blobs/`, or
+    /// `s3://BUCKET[/PREFIX]`, reached with the standard `AWS_*` environment variables.
+    pub blob_url: String,
 }
 
 impl Default for Config {
@@ -112,6 +116,7 @@ impl Default for Config {
             database_url: String::new(),
             database_max_connections: 16,
             job_lease_seconds: 300,
+            blob_url: String::new(),
         }
     }
 }
@@ -197,6 +202,8 @@ impl Config {
             "database_max_connections must be between 2 and 1000, not {}",
             self.database_max_connections
         );
+        kenshin_store::BlobLocation::from_url(&self.blob_url, Path::new("blobs"))
+            .map_err(anyhow::Error::msg)?;
         Ok(())
     }
 
@@ -231,6 +238,12 @@ impl Config {
         } else {
             self.ledger_origin.clone()
         }
+    }
+
+    /// Where the blob store of `data` is, by `blob_url`.
+    pub fn blob_location(&self, data: &DataDir) -> anyhow::Result<kenshin_store::BlobLocation> {
+        kenshin_store::BlobLocation::from_url(&self.blob_url, &data.blobs_path())
+            .map_err(anyhow::Error::msg)
     }
 
     /// The TOML written by `init`, documenting each setting.
@@ -281,7 +294,13 @@ impl Config {
              database_max_connections = {}\n\n\
              # Seconds a conversion worker holds a job between renewals; a job whose worker\n\
              # died is taken over after this long.\n\
-             job_lease_seconds = {}\n",
+             job_lease_seconds = {}\n\n\
+             # Where the encrypted blobs are kept. Empty: the data directory's blobs/. For an\n\
+             # S3-compatible bucket: \"s3://BUCKET/PREFIX\" (one prefix per relay). The endpoint,\n\
+             # region and credentials come from the environment, never from this file:\n\
+             # AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or a role);\n\
+             # AWS_ALLOW_HTTP=true permits plain http, for a local test endpoint only.\n\
+             blob_url = \"{}\"\n",
             self.listen,
             self.max_upload_bytes,
             self.retention_days,
@@ -299,6 +318,7 @@ impl Config {
             self.database_url,
             self.database_max_connections,
             self.job_lease_seconds,
+            self.blob_url,
         )
     }
 }
@@ -440,6 +460,30 @@ mod tests {
             assert_eq!(config.listen, Config::default().listen);
             Ok(())
         });
+    }
+
+    #[test]
+    fn blob_url_reads_back_and_a_bad_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let config = Config {
+            blob_url: "s3://relay-blobs/prod".into(),
+            ..Config::default()
+        };
+        std::fs::write(data.config_path(), config.to_commented_toml()).unwrap();
+        let loaded = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap();
+        assert_eq!(loaded.blob_url, "s3://relay-blobs/prod");
+        assert!(matches!(
+            loaded.blob_location(&data).unwrap(),
+            kenshin_store::BlobLocation::S3(s3) if s3.bucket == "relay-blobs" && s3.prefix == "prod"
+        ));
+        assert!(matches!(
+            Config::default().blob_location(&data).unwrap(),
+            kenshin_store::BlobLocation::Local(path) if path == data.blobs_path()
+        ));
+        std::fs::write(data.config_path(), "blob_url = \"ftp://host/x\"\n").unwrap();
+        let err = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap_err();
+        assert!(err.to_string().contains("blob_url must be"), "{err}");
     }
 
     #[test]

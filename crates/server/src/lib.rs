@@ -61,7 +61,7 @@ impl AppState {
     pub async fn open(data_dir: &DataDir, config: Config) -> anyhow::Result<AppState> {
         let keys = kenshin_crypto::LocalKeyFile::load(&data_dir.kek_path())?;
         let db = open_database(data_dir, &config).await?;
-        let blobs = BlobStore::open(&data_dir.blobs_path())?;
+        let blobs = BlobStore::open_at(&config.blob_location(data_dir)?)?;
         let ledger = ledger::Ledger::open(
             db.clone(),
             &data_dir.ledger_key_path(),
@@ -85,6 +85,12 @@ impl AppState {
     }
 }
 
+/// How old a blob without a database row, or a partial upload, must be before a node's
+/// start-up recovery removes it when several nodes share the stores: far longer than the
+/// moment between a blob's commit and its row, and than the gap between two writes of an
+/// upload in progress.
+pub const SHARED_STORE_SETTLE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The metadata database a configuration names: PostgreSQL when `database_url` is set,
 /// otherwise the SQLite file in the data directory.
 pub async fn open_database(data_dir: &DataDir, config: &Config) -> anyhow::Result<Database> {
@@ -101,12 +107,28 @@ pub async fn open_database(data_dir: &DataDir, config: &Config) -> anyhow::Resul
 }
 
 impl AppState {
+    /// Makes sure the blob store can be used (an S3 bucket: reachable, existing, the
+    /// credentials accepted), so that a wrong setting stops the start with its cause instead
+    /// of failing the first upload.
+    pub async fn check_blobs(&self) -> anyhow::Result<()> {
+        let blobs = self.vault.blobs().clone();
+        tokio::task::spawn_blocking(move || blobs.check()).await??;
+        Ok(())
+    }
+
     /// Removes partial uploads and blobs no live object refers to. Only at start-up, before
-    /// any upload can be in progress: a partial upload in flight looks just like a crashed one.
+    /// any upload of this process can be in progress: a partial upload in flight looks just
+    /// like a crashed one. On a shared database other nodes are uploading meanwhile, so only
+    /// debris older than [`SHARED_STORE_SETTLE`] goes.
     pub async fn recover(&self) -> anyhow::Result<kenshin_store::Recovery> {
+        let settle = match self.db.backend() {
+            kenshin_store::Backend::Sqlite => std::time::Duration::ZERO,
+            kenshin_store::Backend::Postgres => SHARED_STORE_SETTLE,
+        };
         let live = self.db.live_object_ids().await?;
         let blobs = self.vault.blobs().clone();
-        let recovery = tokio::task::spawn_blocking(move || blobs.recover(&live)).await??;
+        let recovery =
+            tokio::task::spawn_blocking(move || blobs.recover_settled(&live, settle)).await??;
         if recovery.partial_removed > 0 || recovery.orphans_removed > 0 {
             tracing::warn!(
                 partial_uploads_removed = recovery.partial_removed,
@@ -161,6 +183,7 @@ impl RunningServer {
         let lock = lock_data_dir(data_dir)?;
         let tls = tls::TlsState::new(tls::server_config(data_dir)?);
         let state = AppState::open(data_dir, config.clone()).await?;
+        state.check_blobs().await?;
         state.recover().await?;
         // The stored log must still be what was signed; a tampered ledger is not served.
         let audit = state.ledger.audit().await?;
@@ -248,6 +271,7 @@ impl RunningWorker {
         data_dir.check_for_serving(&config)?;
         let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
         let state = AppState::open(data_dir, config).await?;
+        state.check_blobs().await?;
         let worker = worker::spawn(state.clone());
         tracing::info!("conversion worker started");
         Ok(RunningWorker {

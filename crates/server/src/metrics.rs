@@ -149,7 +149,7 @@ impl Metrics {
             self.ledger_entries.set(size as i64);
         }
         let blobs = state.vault.blobs().clone();
-        if let Ok(Ok(free)) = tokio::task::spawn_blocking(move || blobs.free_bytes()).await {
+        if let Ok(Ok(Some(free))) = tokio::task::spawn_blocking(move || blobs.free_bytes()).await {
             self.storage_free_bytes.set(free);
         }
         let mut text = String::new();

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use kenshin_core::ObjectId;
 use kenshin_crypto::{CryptoError, DataKey, KeyProvider, Opener, Sealer, Sha256, WrappedKey};
-use kenshin_store::{BlobStore, BlobWriter, ObjectRecord};
+use kenshin_store::{BlobReader, BlobStore, BlobWriter, ObjectRecord};
 use tokio::sync::mpsc;
 
 /// Blobs are written in batches of about this size: large enough to make system calls rare,
@@ -156,9 +156,16 @@ impl Vault {
             &WrappedKey::from_bytes(wrapped),
             object.id.to_string().as_bytes(),
         )?;
-        let file = self.blobs.open_blob(object.id)?;
         let (tx, mut rx) = mpsc::channel::<Result<Bytes, VaultError>>(4);
-        tokio::task::spawn_blocking(move || open_worker(key, file, tx));
+        // Opened on the blocking thread too: on S3 opening is a request, and a missing blob
+        // still fails before the first byte, as the first message.
+        let (blobs, id) = (self.blobs.clone(), object.id);
+        tokio::task::spawn_blocking(move || match blobs.open_blob(id) {
+            Ok(blob) => open_worker(key, blob, tx),
+            Err(err) => {
+                let _ = tx.blocking_send(Err(err.into()));
+            }
+        });
         let first = match rx.recv().await {
             Some(Ok(bytes)) => Some(bytes),
             Some(Err(err)) => return Err(err),
@@ -282,7 +289,7 @@ impl Vault {
     pub fn open_reader(
         &self,
         object: &ObjectRecord,
-    ) -> Result<kenshin_crypto::OpeningReader<std::fs::File>, VaultError> {
+    ) -> Result<kenshin_crypto::OpeningReader<BlobReader>, VaultError> {
         let wrapped = object.wrapped_key.clone().ok_or(VaultError::Shredded)?;
         let key = self.keys.unwrap(
             &WrappedKey::from_bytes(wrapped),
@@ -322,7 +329,7 @@ fn seal_worker(
     Ok((plaintext_size, ciphertext_size))
 }
 
-fn open_worker(key: DataKey, mut file: std::fs::File, tx: mpsc::Sender<Result<Bytes, VaultError>>) {
+fn open_worker(key: DataKey, mut file: BlobReader, tx: mpsc::Sender<Result<Bytes, VaultError>>) {
     let mut opener = Opener::new(&key);
     let mut input = vec![0u8; READ_BATCH];
     let mut out = Vec::with_capacity(READ_BATCH + 64 * 1024);

@@ -373,13 +373,16 @@ async fn convert_job(state: &AppState, job: Job) -> anyhow::Result<()> {
 
     let mut converted = converted;
     converted.report.input_sha256 = Some(job.input.plaintext_sha256.clone());
-    // The sender's report, sealed like everything else.
-    let mut report_writer = state.vault.create_sealed()?;
-    std::io::Write::write_all(
-        &mut report_writer,
-        &serde_json::to_vec_pretty(&converted.report)?,
-    )?;
-    let report_object = report_writer.finish()?;
+    // The sender's report, sealed like everything else, on a blocking thread: writing a blob
+    // may be a request to an S3 bucket.
+    let report_json = serde_json::to_vec_pretty(&converted.report)?;
+    let vault = state.vault.clone();
+    let report_object = tokio::task::spawn_blocking(move || -> Result<_, VaultError> {
+        let mut report_writer = vault.create_sealed()?;
+        std::io::Write::write_all(&mut report_writer, &report_json)?;
+        report_writer.finish()
+    })
+    .await??;
 
     let now = OffsetDateTime::now_utc();
     let expires_at = now + time::Duration::days(i64::from(state.config.retention_days));

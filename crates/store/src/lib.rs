@@ -5,8 +5,9 @@
 //!   certificates, objects with their *wrapped* data keys, submissions, deliveries and the
 //!   append-only event record. Every lifecycle transition is one transaction that also appends
 //!   its events, so the record can never disagree with the state.
-//! - [`BlobStore`]: a directory of opaque blobs (ciphertext, written by the server's vault),
-//!   made durable with fsync before any row refers to them.
+//! - [`BlobStore`]: opaque blobs (ciphertext, written by the server's vault) in a directory or
+//!   an S3-compatible bucket, durable (fsync, or a completed upload) before any row refers to
+//!   them.
 
 mod access;
 mod blobs;
@@ -22,7 +23,7 @@ mod relay;
 mod timefmt;
 
 pub use access::{AccessExpiryPlan, AccessFilter, AccessRow};
-pub use blobs::{BlobStore, BlobWriter, Recovery};
+pub use blobs::{BlobLocation, BlobReader, BlobStore, BlobWriter, Recovery, S3Settings};
 pub use certs::{CertRecord, NewCert};
 pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Receiver, UsageRow};
 pub use db::{Backend, Database, Scope, SequencerLease};

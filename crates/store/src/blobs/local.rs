@@ -1,4 +1,4 @@
-//! A directory of opaque, immutable blobs.
+//! The local backend: a directory of blob files.
 //!
 //! Layout under the root: `tmp/` for blobs being written, `objects/<xx>/<object id>` for
 //! committed ones (`xx` = the id's last two hex digits, to keep directories small).
@@ -6,10 +6,7 @@
 //! A blob becomes visible only by a rename after its data and the directory entry are fsynced,
 //! so after a crash a blob is either complete or absent from `objects/`; `tmp/` is emptied at
 //! start-up. The database refers to a blob only after it is committed, so the only possible
-//! leftovers are committed blobs that no row names — [`BlobStore::recover`] removes those.
-//!
-//! The API is synchronous on purpose: callers run it on a blocking thread next to the
-//! encryption work, so one thread streams a file without hopping between executors per chunk.
+//! leftovers are committed blobs that no row names — [`LocalBlobs::recover`] removes those.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -19,31 +16,23 @@ use std::path::{Path, PathBuf};
 
 use kenshin_core::ObjectId;
 
+use super::Recovery;
+
 #[derive(Clone, Debug)]
-pub struct BlobStore {
+pub struct LocalBlobs {
     root: PathBuf,
 }
 
-/// What start-up recovery removed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recovery {
-    /// Partial uploads found in `tmp/`.
-    pub partial_removed: usize,
-    /// Committed blobs that no live object refers to (a crash between commit and database
-    /// row, or between key destruction and blob deletion).
-    pub orphans_removed: usize,
-}
-
-impl BlobStore {
+impl LocalBlobs {
     /// Opens the store, creating its directories (mode 0700) if needed.
-    pub fn open(root: &Path) -> io::Result<BlobStore> {
+    pub fn open(root: &Path) -> io::Result<LocalBlobs> {
         for dir in [root.to_path_buf(), root.join("tmp"), root.join("objects")] {
             if !dir.exists() {
                 fs::create_dir_all(&dir)?;
                 fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
             }
         }
-        Ok(BlobStore {
+        Ok(LocalBlobs {
             root: root.to_path_buf(),
         })
     }
@@ -66,14 +55,14 @@ impl BlobStore {
     }
 
     /// Starts writing a new blob. Fails if one with this id is being written already.
-    pub fn create(&self, id: ObjectId) -> io::Result<BlobWriter> {
+    pub fn create(&self, id: ObjectId) -> io::Result<LocalWriter> {
         let path = self.temp_path_of(id);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
-        Ok(BlobWriter {
+        Ok(LocalWriter {
             store: self.clone(),
             id,
             path,
@@ -128,17 +117,28 @@ impl BlobStore {
 
     /// Removes partial uploads and every committed blob not in `live`. Run at start-up, before
     /// any upload can be in progress.
-    pub fn recover(&self, live: &HashSet<ObjectId>) -> io::Result<Recovery> {
+    pub fn recover(
+        &self,
+        live: &HashSet<ObjectId>,
+        settle: std::time::Duration,
+    ) -> io::Result<Recovery> {
+        let settled = |path: &Path| -> io::Result<bool> {
+            let modified = fs::metadata(path)?.modified()?;
+            Ok(modified.elapsed().is_ok_and(|age| age >= settle))
+        };
         let mut recovery = Recovery::default();
         for entry in fs::read_dir(self.root.join("tmp"))? {
-            fs::remove_file(entry?.path())?;
-            recovery.partial_removed += 1;
+            let path = entry?.path();
+            if settled(&path)? {
+                fs::remove_file(path)?;
+                recovery.partial_removed += 1;
+            }
         }
         if recovery.partial_removed > 0 {
             sync_dir(&self.root.join("tmp"))?;
         }
         for id in self.list()? {
-            if !live.contains(&id) {
+            if !live.contains(&id) && settled(&self.path_of(id))? {
                 self.delete(id)?;
                 recovery.orphans_removed += 1;
             }
@@ -162,10 +162,10 @@ impl BlobStore {
     }
 }
 
-/// A blob being written. Dropping it without [`BlobWriter::commit`] removes the partial file.
+/// A blob being written. Dropping it without [`LocalWriter::commit`] removes the partial file.
 #[derive(Debug)]
-pub struct BlobWriter {
-    store: BlobStore,
+pub struct LocalWriter {
+    store: LocalBlobs,
     id: ObjectId,
     path: PathBuf,
     file: Option<File>,
@@ -178,7 +178,7 @@ pub struct BlobWriter {
 /// and the fsync at commit finds little left to do.
 const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 
-impl BlobWriter {
+impl LocalWriter {
     pub fn id(&self) -> ObjectId {
         self.id
     }
@@ -219,7 +219,7 @@ impl BlobWriter {
     }
 }
 
-impl Drop for BlobWriter {
+impl Drop for LocalWriter {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             // Not committed: an aborted or failed upload leaves nothing behind.
@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn committed_blobs_are_listed_and_partial_ones_vanish() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
         let kept = ObjectId::new();
         let mut writer = store.create(kept).unwrap();
         writer.write_all(b"sealed bytes").unwrap();
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn recovery_removes_partials_and_orphans_only() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
         let live = ObjectId::new();
         let orphan = ObjectId::new();
         for id in [live, orphan] {
@@ -288,7 +288,9 @@ mod tests {
         // A crash mid-upload leaves a partial file that no writer owns any more.
         fs::write(dir.path().join("tmp").join("crashed.part"), b"partial").unwrap();
 
-        let recovery = store.recover(&HashSet::from([live])).unwrap();
+        let recovery = store
+            .recover(&HashSet::from([live]), std::time::Duration::ZERO)
+            .unwrap();
         assert_eq!(
             recovery,
             Recovery {
@@ -303,7 +305,7 @@ mod tests {
     #[test]
     fn deleting_twice_is_fine() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
+        let store = LocalBlobs::open(dir.path()).unwrap();
         let id = ObjectId::new();
         let mut w = store.create(id).unwrap();
         w.write_all(b"x").unwrap();

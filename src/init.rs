@@ -29,6 +29,10 @@ pub struct InitArgs {
     /// config.toml (endpoint, region and credentials come from the AWS_* environment).
     #[arg(long, value_name = "URL")]
     blob_url: Option<String>,
+    /// Keep the metadata in PostgreSQL, `postgres://USER@HOST:5432/DB`, written to
+    /// config.toml (the password belongs in PGPASSWORD or ~/.pgpass); the schema is created.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -55,6 +59,9 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
     }
     if let Some(blob_url) = args.blob_url {
         config.blob_url = blob_url;
+    }
+    if let Some(database_url) = args.database_url {
+        config.database_url = database_url;
     }
     let done = initialise(&args.data.data_dir, config).await?;
     crate::output::emit(args.json, &done, || {
@@ -86,6 +93,17 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
     let location = config.blob_location(&data)?;
     if let BlobLocation::S3(_) = location {
         check_new_bucket(&location).await?;
+    }
+    if !config.database_url.is_empty() {
+        // A shared server may hold other relays' databases; never adopt one in use.
+        let db = kenshin_server::open_database(&data, &config).await?;
+        let in_use = !db.list_orgs().await?.is_empty() || db.ledger_size().await? > 0;
+        db.close().await;
+        anyhow::ensure!(
+            !in_use,
+            "the PostgreSQL database named by database_url already holds a relay's data; \
+             give each relay a database of its own"
+        );
     }
     private_dir(root)?;
     write_public(&data.config_path(), config.to_commented_toml().as_bytes())?;

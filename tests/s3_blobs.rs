@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::s3::{names, S3Server};
+use common::s3::{names, set_blob_url, S3Server};
 use common::*;
 use kenshin_client::RelayClient;
 use kenshin_server::DataDir;
@@ -23,18 +23,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Points a prepared data directory's configuration at `url`.
-fn set_blob_url(data: &DataDir, url: &str) {
-    let path = data.config_path();
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("blob_url = \"\""), "init writes blob_url");
-    std::fs::write(
-        &path,
-        text.replace("blob_url = \"\"", &format!("blob_url = {url:?}")),
-    )
-    .unwrap();
 }
 
 /// A relay data directory with organisations and certificates, its blobs in the bucket.

@@ -164,3 +164,15 @@ pub fn names(files: &[PathBuf]) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Points a data directory initialised with local blobs (and holding none yet) at a bucket.
+pub fn set_blob_url(data: &kenshin_server::DataDir, url: &str) {
+    let path = data.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("blob_url = \"\""), "init writes blob_url");
+    std::fs::write(
+        &path,
+        text.replace("blob_url = \"\"", &format!("blob_url = {url:?}")),
+    )
+    .unwrap();
+}

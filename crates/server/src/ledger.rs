@@ -28,6 +28,9 @@ pub enum LedgerError {
     NotInLedger,
 }
 
+/// How long a response waits for another node's sequencer to put its event in the ledger.
+const RECEIPT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 #[derive(Clone)]
 pub struct Ledger {
     db: Database,
@@ -354,18 +357,27 @@ impl Ledger {
         kind: kenshin_core::EventKind,
     ) -> Result<String, LedgerError> {
         self.sequence().await?;
-        let entries = self.db.ledger_entries_for_submission(submission).await?;
         let marker = format!("kind {}\n", kind.as_str());
-        let entry = entries
-            .iter()
-            .rev()
-            .find(|e| String::from_utf8_lossy(&e.entry).contains(&marker))
-            .ok_or(LedgerError::NotInLedger)?;
-        let checkpoint = self
-            .db
-            .latest_checkpoint()
-            .await?
-            .ok_or(LedgerError::NotInLedger)?;
+        // On a node that is not the sequencer the entry and a checkpoint covering it appear
+        // within the sequencer's next tick (a second); wait for them a little longer than that.
+        let deadline = tokio::time::Instant::now() + RECEIPT_WAIT;
+        let (entry, checkpoint) = loop {
+            let entries = self.db.ledger_entries_for_submission(submission).await?;
+            let entry = entries
+                .into_iter()
+                .rev()
+                .find(|e| String::from_utf8_lossy(&e.entry).contains(&marker));
+            let checkpoint = self.db.latest_checkpoint().await?;
+            match (entry, checkpoint) {
+                (Some(entry), Some(checkpoint)) if checkpoint.size > entry.idx => {
+                    break (entry, checkpoint)
+                }
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(LedgerError::NotInLedger)
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
         let proof = self.inclusion_proof(entry.idx, checkpoint.size).await?;
         kenshin_ledger::format_proof(entry.idx, Some(&entry.entry), &proof, &checkpoint.note)
             .map_err(|e| LedgerError::Tree(e.to_string()))

@@ -248,8 +248,8 @@ impl Database {
         &self,
         cutoff: OffsetDateTime,
     ) -> Result<Option<AccessExpiryPlan>, StoreError> {
-        let mut rx = self.read_transaction(Scope::System).await?;
         let after = self.access_expired_through().await?;
+        let mut rx = self.read_transaction(Scope::System).await?;
         let first_kept: Option<i64> =
             sqlx::query_scalar("SELECT MIN(seq) FROM access_log WHERE at >= $1")
                 .bind(to_ms(cutoff))

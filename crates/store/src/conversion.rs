@@ -578,6 +578,7 @@ impl Database {
         .bind(sender_org_id)
         .fetch_optional(&mut *rx)
         .await?;
+        drop(rx);
         match report {
             None => Err(StoreError::NotFound),
             Some(None) => Ok(None),

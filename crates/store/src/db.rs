@@ -184,21 +184,29 @@ impl Database {
                 .await?;
             migrator.close().await;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(format!("SET ROLE {APP_ROLE}").as_str())
-                        .await?;
-                    Ok(())
+        // Two pools, as on SQLite: writers queue for the write lock while holding a connection,
+        // and a writer may read through another connection before it commits — with one pool,
+        // enough queued writers would leave the lock holder no connection to read with.
+        let any_options = AnyConnectOptions::from_str(url)?;
+        let pool = |size: u32| {
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(format!("SET ROLE {APP_ROLE}").as_str())
+                            .await?;
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(AnyConnectOptions::from_str(url)?)
-            .await?;
+                .connect_with(any_options.clone())
+        };
+        let writers = (max_connections / 4).clamp(2, 8);
+        let writer = pool(writers).await?;
+        let reader = pool(max_connections.saturating_sub(writers).max(2)).await?;
         Ok(Database {
-            writer: pool.clone(),
-            reader: pool,
+            writer,
+            reader,
             backend: Backend::Postgres,
         })
     }

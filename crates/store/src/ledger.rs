@@ -79,6 +79,7 @@ impl Database {
         let last: Option<i64> = sqlx::query_scalar("SELECT MAX(event_seq) FROM ledger_entries")
             .fetch_one(&mut *rx)
             .await?;
+        drop(rx);
         self.list_events(last.unwrap_or(0), limit).await
     }
 

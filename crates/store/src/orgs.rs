@@ -89,7 +89,7 @@ impl Database {
             .fetch_optional(&mut *rx)
             .await?
             .ok_or(StoreError::NotFound)?;
-        self.org_from_row(row).await
+        Self::org_from_row(&mut rx, row).await
     }
 
     pub async fn org_by_code(&self, code: &str) -> Result<Org, StoreError> {
@@ -99,7 +99,7 @@ impl Database {
             .fetch_optional(&mut *rx)
             .await?
             .ok_or(StoreError::NotFound)?;
-        self.org_from_row(row).await
+        Self::org_from_row(&mut rx, row).await
     }
 
     /// Sets whether the organisation's people must present their own client certificate.
@@ -124,13 +124,17 @@ impl Database {
             .await?;
         let mut orgs = Vec::with_capacity(rows.len());
         for row in rows {
-            orgs.push(self.org_from_row(row).await?);
+            orgs.push(Self::org_from_row(&mut rx, row).await?);
         }
         Ok(orgs)
     }
 
-    async fn org_from_row(&self, row: sqlx::any::AnyRow) -> Result<Org, StoreError> {
-        let mut rx = self.read_transaction(Scope::System).await?;
+    /// An organisation from its row and its 保険者番号, read in the caller's transaction (a
+    /// second one would need a second connection while the first is held).
+    async fn org_from_row(
+        rx: &mut sqlx::AnyConnection,
+        row: sqlx::any::AnyRow,
+    ) -> Result<Org, StoreError> {
         let id: i64 = row.get("id");
         let code: String = row.get("code");
         let kind: String = row.get("kind");

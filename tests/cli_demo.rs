@@ -1,6 +1,9 @@
 //! The README's path for a new user: `kenshin-relay demo`, then the printed `client`
 //! commands, run as real processes.
 
+mod common;
+
+use common::Reaped;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -40,13 +43,14 @@ fn run_json(args: &[&str], org_dir: &Path, server: &str, ca: &Path) -> (bool, se
 fn demo_then_the_printed_client_commands() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo-data");
-    let mut demo = kr()
-        .args(["demo", "--port", "0", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut demo = Reaped(
+        kr().args(["demo", "--port", "0", "--data-dir"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let stdout = demo.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let started = Instant::now();

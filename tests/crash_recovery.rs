@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -18,16 +18,18 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_server(data: &DataDir, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
-        .args(["serve", "--data-dir"])
-        .arg(data.root())
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("KENSHIN_RELAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start kenshin-relay serve")
+fn spawn_server(data: &DataDir, port: u16) -> Reaped {
+    Reaped(
+        Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+            .args(["serve", "--data-dir"])
+            .arg(data.root())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("KENSHIN_RELAY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kenshin-relay serve"),
+    )
 }
 
 async fn wait_healthy(client: &RelayClient) {

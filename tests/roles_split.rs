@@ -101,12 +101,14 @@ async fn an_api_node_and_two_workers_share_the_queue_without_duplicates() {
 async fn a_worker_process_starts_and_stops_on_sigterm() {
     use std::io::BufRead as _;
     let (_dir, data) = prepared_data_dir(&test_config()).await;
-    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
-        .args(["serve", "--role", "worker", "--data-dir"])
-        .arg(data.root())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut worker = Reaped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+            .args(["serve", "--role", "worker", "--data-dir"])
+            .arg(data.root())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = worker.stderr.take().unwrap();
     let mut lines = std::io::BufReader::new(stderr).lines();
     let ready = lines

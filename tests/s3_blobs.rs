@@ -275,6 +275,9 @@ async fn a_file_of_several_parts_round_trips() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_recovery_removes_an_orphan_from_the_bucket() {
+    if skip_on_postgres("on PostgreSQL with a bucket, start-up recovery leaves debris younger than an hour to the other nodes") {
+        return;
+    }
     let Some(s3) = S3Server::start("start_up_recovery_removes_an_orphan", "relay-blobs") else {
         return;
     };
@@ -422,6 +425,9 @@ async fn a_wrong_bucket_setting_stops_the_start_with_its_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_of_a_relay_on_s3_restores_the_same_download() {
+    if skip_on_postgres("kenshin-relay backup (PostgreSQL is backed up with its own tools)") {
+        return;
+    }
     let Some(s3) = S3Server::start("a_backup_of_a_relay_on_s3", "relay-blobs") else {
         return;
     };

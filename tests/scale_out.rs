@@ -68,12 +68,14 @@ async fn a_killed_workers_job_is_finished_by_another_exactly_once() {
 
     // A worker process takes the job; it is killed as soon as it holds it.
     let pool = owner_pool(&relay.data).await;
-    let mut doomed = std::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
-        .args(["serve", "--role", "worker", "--data-dir"])
-        .arg(relay.data.root())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut doomed = Reaped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+            .args(["serve", "--role", "worker", "--data-dir"])
+            .arg(relay.data.root())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let started = Instant::now();
     loop {
         if let Some((state, _)) = job_state(&pool).await {
@@ -140,15 +142,8 @@ async fn a_killed_workers_job_is_finished_by_another_exactly_once() {
 
 /// A relay process of the test's cluster, killed (SIGKILL) when dropped.
 struct Node {
-    child: std::process::Child,
+    _process: Reaped,
     url: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -169,7 +164,7 @@ async fn start_node(
     name: &str,
 ) -> Node {
     let port = free_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+    let process = std::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
         .args(["serve", "--role", role, "--data-dir"])
         .arg(root)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -185,7 +180,7 @@ async fn start_node(
         .spawn()
         .unwrap();
     let node = Node {
-        child,
+        _process: Reaped(process),
         url: format!("https://localhost:{port}"),
     };
     if role != "worker" {

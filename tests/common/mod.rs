@@ -81,6 +81,33 @@ pub async fn disable_trigger(pool: &sqlx::AnyPool, table: &str, trigger: &str) {
     sqlx::query(&statement).execute(pool).await.unwrap();
 }
 
+/// A child process (a relay, a worker, the demo) killed with SIGKILL and reaped if the test
+/// ends without stopping it: a failed assertion must not leave a server running, holding
+/// ports, databases and the test run's output open.
+pub struct Reaped(pub std::process::Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Opens the metadata database a data directory's configuration names.
 pub async fn open_db(data: &DataDir) -> Database {
     kenshin_server::open_database(data, &Config::load(data).unwrap())

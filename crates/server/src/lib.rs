@@ -118,12 +118,16 @@ impl AppState {
 
     /// Removes partial uploads and blobs no live object refers to. Only at start-up, before
     /// any upload of this process can be in progress: a partial upload in flight looks just
-    /// like a crashed one. On a shared database other nodes are uploading meanwhile, so only
-    /// debris older than [`SHARED_STORE_SETTLE`] goes.
+    /// like a crashed one. Several API nodes share the stores only on PostgreSQL with a bucket
+    /// (a local directory has one API process, which holds its lock); there other nodes are
+    /// uploading meanwhile, so only debris older than [`SHARED_STORE_SETTLE`] goes.
     pub async fn recover(&self) -> anyhow::Result<kenshin_store::Recovery> {
-        let settle = match self.db.backend() {
-            kenshin_store::Backend::Sqlite => std::time::Duration::ZERO,
-            kenshin_store::Backend::Postgres => SHARED_STORE_SETTLE,
+        let shared =
+            self.db.backend() == kenshin_store::Backend::Postgres && self.vault.blobs().is_s3();
+        let settle = if shared {
+            SHARED_STORE_SETTLE
+        } else {
+            std::time::Duration::ZERO
         };
         let live = self.db.live_object_ids().await?;
         let blobs = self.vault.blobs().clone();

@@ -633,6 +633,13 @@ impl Database {
         &self,
         path: &std::path::Path,
     ) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
+        if self.backend() != crate::Backend::Sqlite {
+            return Err(StoreError::InvalidState(
+                "kenshin-relay backups snapshot the embedded SQLite database; back up PostgreSQL \
+                 with its own tools (WAL archiving and pg_basebackup, see docs/DEPLOY.md)"
+                    .into(),
+            ));
+        }
         let target = path
             .to_str()
             .ok_or_else(|| StoreError::InvalidState("snapshot path is not UTF-8".into()))?;

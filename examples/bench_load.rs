@@ -6,7 +6,12 @@
 //!    (`RunningWorker`, each with its own database connections) draining the same queue.
 //!
 //! `cargo run --release --example bench_load -- [CONCURRENCY] [SECONDS] [EXPORTS] [ROWS]`
-//! (defaults 8, 10, 24, 2000). Several API nodes need PostgreSQL and S3 (issue 7), not here.
+//! (defaults 8, 10, 24, 2000).
+//!
+//! With `KENSHIN_BENCH_DATABASE_URL=postgres://…/postgres` the same runs on a fresh PostgreSQL
+//! database with **two API nodes** (each its own data directory, as on two machines; their
+//! blob directories are one shared directory, as on a shared file system), the uploads
+//! alternating between the nodes, and the workers likewise on PostgreSQL.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +19,6 @@ use std::time::{Duration, Instant};
 use kenshin_client::{ClientIdentity, RelayClient};
 use kenshin_core::{OrgCode, OrgKind, RouteMode};
 use kenshin_server::{Config, DataDir, RunningServer, RunningWorker, ServerRole};
-use kenshin_store::Database;
 use time::OffsetDateTime;
 
 const MAP: &str = "kind,source,item,from,to,options,note
@@ -99,7 +103,7 @@ async fn drain(
             .await
             .unwrap();
     }
-    let db = Database::open(&data.database_path()).await.unwrap();
+    let db = kenshin_server::open_database(data, config).await.unwrap();
     let started = Instant::now();
     let mut running = Vec::new();
     for _ in 0..workers {
@@ -129,15 +133,21 @@ async fn main() {
     let rows = arg(4, 2000) as usize;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
+    let postgres = std::env::var("KENSHIN_BENCH_DATABASE_URL").ok();
+    let database_url = match &postgres {
+        Some(admin) => fresh_database(admin).await,
+        None => String::new(),
+    };
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        database_url,
         ..Config::default()
     };
     kenshin_relay::init::initialise(&root, config.clone())
         .await
         .unwrap();
     let data = DataDir::new(&root);
-    let db = Database::open(&data.database_path()).await.unwrap();
+    let db = kenshin_server::open_database(&data, &config).await.unwrap();
     let ca = kenshin_relay::init::load_ca(&data).unwrap();
     for (code, kind, numbers) in [
         ("bench-inst", OrgKind::Institution, vec![]),
@@ -172,10 +182,34 @@ async fn main() {
     }
     db.close().await;
 
-    let server = RunningServer::start_as(&data, config.clone(), ServerRole::Api)
-        .await
-        .unwrap();
-    let url = format!("https://localhost:{}", server.addr.port());
+    let mut servers = vec![
+        RunningServer::start_as(&data, config.clone(), ServerRole::Api)
+            .await
+            .unwrap(),
+    ];
+    if postgres.is_some() {
+        // The second machine: a copy of keys and configuration, the same blob directory.
+        let second = dir.path().join("node-b");
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&root)
+            .arg(&second)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        std::fs::remove_dir_all(second.join("blobs")).unwrap();
+        std::os::unix::fs::symlink(root.join("blobs"), second.join("blobs")).unwrap();
+        servers.push(
+            RunningServer::start_as(&DataDir::new(&second), config.clone(), ServerRole::Api)
+                .await
+                .unwrap(),
+        );
+    }
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("https://localhost:{}", s.addr.port()))
+        .collect();
+    let url = urls[0].clone();
     client(&data, &url, "bench-conv")
         .await
         .upload_map(MAP.as_bytes().to_vec(), true)
@@ -187,8 +221,8 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let sender = client(&data, &url, "bench-inst").await;
+    for n in 0..concurrency {
+        let sender = client(&data, &urls[n % urls.len()], "bench-inst").await;
         let body = body.clone();
         let latencies = Arc::clone(&latencies);
         tasks.push(tokio::spawn(async move {
@@ -213,7 +247,9 @@ async fn main() {
     let mut all = latencies.lock().unwrap().clone();
     all.sort();
     println!(
-        "uploads: {} × {} bytes at concurrency {concurrency} in {seconds} s = {:.0} submissions/s; p50 {:.1} ms, p99 {:.1} ms",
+        "uploads through {} API node(s) on {}: {} × {} bytes at concurrency {concurrency} in {seconds} s = {:.0} submissions/s; p50 {:.1} ms, p99 {:.1} ms",
+        urls.len(),
+        if postgres.is_some() { "PostgreSQL" } else { "SQLite" },
         all.len(),
         body.len(),
         all.len() as f64 / seconds as f64,
@@ -224,9 +260,33 @@ async fn main() {
     // 2. Conversion with one worker, then two, each on a fresh queue.
     drain(&data, &config, 1, exports, rows, &url).await;
     drain(&data, &config, 2, exports, rows, &url).await;
-    server.shutdown().await.unwrap();
+    for server in servers {
+        server.shutdown().await.unwrap();
+    }
     println!(
         "machine: {} CPUs",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+}
+
+/// A new database on the server `admin` names (benchmarks never reuse one).
+async fn fresh_database(admin: &str) -> String {
+    use sqlx::{ConnectOptions, Connection, Executor};
+    let name = format!("kr_bench_{}", std::process::id());
+    let mut conn = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(admin)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    conn.execute(
+        format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
+        .as_str(),
+    )
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
 }

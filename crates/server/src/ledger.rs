@@ -386,6 +386,9 @@ impl Ledger {
     /// Re-verifies the stored log: every entry's leaf hash and every stored subtree hash are
     /// recomputed from the entries, and the root is compared with every signed checkpoint.
     pub async fn audit(&self) -> Result<AuditReport, LedgerError> {
+        // The checkpoint first: a sequencer (here or on another node) may append and sign while
+        // the audit reads, and every checkpoint read before the entries covers at most them.
+        let latest = self.db.latest_checkpoint().await?;
         let size = self.db.ledger_size().await?;
         let mut memory = kenshin_ledger::MemoryNodeStore::new();
         let mut from = 0;
@@ -437,7 +440,6 @@ impl Ledger {
         };
         mismatched_nodes.extend(checked);
         let root = memory.root();
-        let latest = self.db.latest_checkpoint().await?;
         let checkpoint_ok = match &latest {
             Some(checkpoint) if checkpoint.size == size => checkpoint.root == root,
             Some(checkpoint) => {

@@ -271,22 +271,8 @@ async fn main() {
 
 /// A new database on the server `admin` names (benchmarks never reuse one).
 async fn fresh_database(admin: &str) -> String {
-    use sqlx::{ConnectOptions, Connection, Executor};
     let name = format!("kr_bench_{}", std::process::id());
-    let mut conn = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(admin)
-        .unwrap()
-        .connect()
+    kenshin_store::create_postgres_database(admin, &name)
         .await
-        .unwrap();
-    conn.execute(
-        format!(
-            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
-        )
-        .as_str(),
-    )
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
+        .unwrap()
 }

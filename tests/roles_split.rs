@@ -6,22 +6,12 @@ mod common;
 use common::conversion::*;
 use common::*;
 use kenshin_core::SubmissionState;
-use kenshin_server::{RunningServer, RunningWorker, ServerRole};
+use kenshin_server::{RunningWorker, ServerRole};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_api_node_and_two_workers_share_the_queue_without_duplicates() {
     let config = test_config();
-    let (dir, data) = prepared_data_dir(&config).await;
-    let server = RunningServer::start_as(&data, config.clone(), ServerRole::Api)
-        .await
-        .unwrap();
-    let addr = server.addr;
-    let mut relay = Relay {
-        dir,
-        data,
-        server: Some(server),
-        addr,
-    };
+    let mut relay = Relay::start_as(config.clone(), ServerRole::Api).await;
     set_up(&relay).await;
     let sender = relay.client(CONVERTER);
     sender

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::conversion::*;
 use common::*;
 use kenshin_core::SubmissionState;
-use kenshin_server::{RunningServer, RunningWorker, ServerRole};
+use kenshin_server::{RunningWorker, ServerRole};
 
 /// An export of `copies` × the sample's rows: long enough to convert that a worker can be
 /// killed in the middle.
@@ -43,17 +43,7 @@ async fn a_killed_workers_job_is_finished_by_another_exactly_once() {
         job_lease_seconds: 3,
         ..test_config()
     };
-    let (dir, data) = prepared_data_dir(&config).await;
-    let api = RunningServer::start_as(&data, config.clone(), ServerRole::Api)
-        .await
-        .unwrap();
-    let addr = api.addr;
-    let mut relay = Relay {
-        dir,
-        data,
-        server: Some(api),
-        addr,
-    };
+    let mut relay = Relay::start_as(config.clone(), ServerRole::Api).await;
     set_up(&relay).await;
     let sender = relay.client(CONVERTER);
     sender

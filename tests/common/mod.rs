@@ -121,8 +121,13 @@ impl Relay {
     }
 
     pub async fn start_with(config: Config) -> Relay {
+        Self::start_as(config, kenshin_server::ServerRole::All).await
+    }
+
+    /// A relay in one role (e.g. an API node whose conversions are left to workers).
+    pub async fn start_as(config: Config, role: kenshin_server::ServerRole) -> Relay {
         let (dir, data) = prepared_data_dir(&config).await;
-        let server = RunningServer::start(&data, config).await.unwrap();
+        let server = RunningServer::start_as(&data, config, role).await.unwrap();
         let addr = server.addr;
         Relay {
             dir,

@@ -19,6 +19,7 @@ mod events;
 mod ledger;
 mod orgs;
 mod people;
+mod provision;
 mod relay;
 mod timefmt;
 
@@ -32,6 +33,7 @@ pub use events::{EventRecord, NewEvent, RecordCounts};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use orgs::{NewOrg, Org, Route};
 pub use people::{NewUser, SessionRecord, UserRecord};
+pub use provision::create_postgres_database;
 pub use relay::{
     ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewObject, NewSubmission,
     ObjectRecord, ShredList, SubmissionRecord,

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use kenshin_store::{Backend, Database};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{ConnectOptions, Connection, Executor, Row};
+use sqlx::{ConnectOptions, Executor, Row};
 
 fn admin_url(test: &str) -> Option<String> {
     match std::env::var("KENSHIN_TEST_DATABASE_URL") {
@@ -26,22 +26,9 @@ fn admin_url(test: &str) -> Option<String> {
 /// A new empty database; returns its URL.
 async fn fresh_database(admin: &str) -> String {
     let name = format!("kr_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnectOptions::from_str(admin)
-        .unwrap()
-        .connect()
+    kenshin_store::create_postgres_database(admin, &name)
         .await
-        .unwrap();
-    conn.execute(
-        format!(
-            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
-        )
-        .as_str(),
-    )
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
+        .unwrap()
 }
 
 async fn owner(url: &str) -> PgConnection {

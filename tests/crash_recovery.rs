@@ -10,14 +10,6 @@ use common::*;
 use kenshin_client::RelayClient;
 use kenshin_server::DataDir;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn_server(data: &DataDir, port: u16) -> Reaped {
     Reaped(
         Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))

@@ -17,14 +17,6 @@ use kenshin_server::DataDir;
 
 const PREFIX: &str = "relay";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A relay data directory with organisations and certificates, its blobs in the bucket.
 async fn data_on_s3(s3: &S3Server) -> (tempfile::TempDir, DataDir) {
     let (dir, data) = prepared_data_dir(&test_config()).await;

@@ -136,14 +136,6 @@ struct Node {
     url: String,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `kenshin-relay serve --role ROLE` on `root`, its PostgreSQL session named `name` (so the
 /// test can see which node holds the sequencer's lock).
 async fn start_node(
@@ -196,6 +188,17 @@ async fn sequencer(pool: &sqlx::AnyPool) -> Option<String> {
     .fetch_optional(pool)
     .await
     .unwrap()
+}
+
+/// Whether every event is in the ledger.
+async fn all_sequenced(pool: &sqlx::AnyPool) -> bool {
+    let behind: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM events) - (SELECT COUNT(*) FROM ledger_entries)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    behind == 0
 }
 
 async fn wait_for<F, Fut>(what: &str, mut check: F)
@@ -310,13 +313,7 @@ async fn two_api_nodes_and_two_workers_share_postgres_and_s3() {
     let verifier = relay.dir.path().join("verifier.json");
     let sender_b = client_for(&root_b, &b.url, INSTITUTION);
     wait_for("the first half is sequenced", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT (SELECT COUNT(*) FROM events) - (SELECT COUNT(*) FROM ledger_entries)",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-            == 0
+        all_sequenced(&pool).await
     })
     .await;
     let before = kenshin_relay::ledger::verify(&sender_b, &verifier, None)
@@ -350,13 +347,7 @@ async fn two_api_nodes_and_two_workers_share_postgres_and_s3() {
     })
     .await;
     wait_for("every event is sequenced", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT (SELECT COUNT(*) FROM events) - (SELECT COUNT(*) FROM ledger_entries)",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-            == 0
+        all_sequenced(&pool).await
     })
     .await;
 

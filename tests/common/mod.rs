@@ -81,6 +81,15 @@ pub async fn disable_trigger(pool: &sqlx::AnyPool, table: &str, trigger: &str) {
     sqlx::query(&statement).execute(pool).await.unwrap();
 }
 
+/// A loopback port free at the moment of asking, for a process the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A child process (a relay, a worker, the demo) killed with SIGKILL and reaped if the test
 /// ends without stopping it: a failed assertion must not leave a server running, holding
 /// ports, databases and the test run's output open.

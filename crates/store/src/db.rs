@@ -26,7 +26,7 @@ pub enum Backend {
 /// sender's file to its receivers, converting, sequencing the ledger) runs as
 /// [`Scope::System`]. SQLite has no row-level security and ignores the scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     System,
     Org(i64),
 }
@@ -209,15 +209,6 @@ impl Database {
             reader,
             backend: Backend::Postgres,
         })
-    }
-
-    /// `postgres://…` connects to PostgreSQL; anything else is the path of a SQLite file.
-    pub async fn open_url(location: &str) -> Result<Database, StoreError> {
-        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-            Database::connect(location, 16).await
-        } else {
-            Database::open(Path::new(location)).await
-        }
     }
 
     /// A cheap query that proves the database answers (for the health endpoint).

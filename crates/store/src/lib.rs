@@ -27,7 +27,7 @@ pub use access::{AccessExpiryPlan, AccessFilter, AccessRow};
 pub use blobs::{BlobLocation, BlobReader, BlobStore, BlobWriter, Recovery, S3Settings};
 pub use certs::{CertRecord, NewCert};
 pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Receiver, UsageRow};
-pub use db::{Backend, Database, Scope, SequencerLease};
+pub use db::{Backend, Database, SequencerLease};
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};

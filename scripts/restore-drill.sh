@@ -5,6 +5,9 @@
 # be restorable, not only written). Exits non-zero on any failure.
 #
 #   scripts/restore-drill.sh DATA_DIR BACKUP_DIR KEK_FILE [PORT]
+#
+# A relay on PostgreSQL restores into a database: set DRILL_DATABASE_URL to an empty
+# scratch database (createdb -T template0 -l C kenshin_drill), and drop it afterwards.
 set -euo pipefail
 
 data=${1:?usage: restore-drill.sh DATA_DIR BACKUP_DIR KEK_FILE [PORT]}
@@ -12,6 +15,10 @@ backups=${2:?backup directory}
 kek=${3:?KEK file kept apart from the backups}
 port=${4:-18443}
 kr=${KR:-kenshin-relay}
+database=()
+if [[ -n "${DRILL_DATABASE_URL:-}" ]]; then
+  database=(--database-url "$DRILL_DATABASE_URL")
+fi
 
 scratch=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$scratch"' EXIT
@@ -19,7 +26,7 @@ trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 echo "== backup"
 "$kr" backup --data-dir "$data" create --to "$backups"
 echo "== restore (verifies the ledger and the access log)"
-"$kr" backup restore --from "$backups" --kek "$kek" --into "$scratch/restored"
+"$kr" backup restore --from "$backups" --kek "$kek" --into "$scratch/restored" "${database[@]}"
 echo "== serve the restored copy on port $port"
 "$kr" serve --data-dir "$scratch/restored" --listen "127.0.0.1:$port" &
 server=$!

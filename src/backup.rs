@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use kenshin_backup::{FileSource, RestoreInto, Source, Target};
+use kenshin_backup::{FileSource, RestoreDatabase, RestoreInto, Source, Target};
 use kenshin_crypto::{KeyProvider, LocalKeyFile};
 use kenshin_server::{AppState, Config, DataDir};
 use kenshin_store::BlobStore;
@@ -61,6 +61,10 @@ enum BackupCommand {
         /// The new data directory (must be empty or absent).
         #[arg(long)]
         into: PathBuf,
+        /// For a backup of a relay on PostgreSQL: the empty database to restore into (the
+        /// restored configuration is pointed at it). The password may come from PGPASSWORD.
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -145,6 +149,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             let result = kenshin_backup::create(
                 Source {
                     db: &db,
+                    database_url: config.database_url.clone(),
                     blobs: &blobs,
                     scratch: data.root().join("tmp-backup"),
                     files: carried_files(&data),
@@ -218,13 +223,21 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             generation,
             kek,
             into,
+            database_url,
         } => {
             let keys = LocalKeyFile::load(&kek)?;
             let target = Target::open(&from)?;
             let new = DataDir::new(&into);
+            let database = match &database_url {
+                Some(url) => {
+                    kenshin_store::prepare_postgres_restore(url).await?;
+                    RestoreDatabase::Postgres(url.clone())
+                }
+                None => RestoreDatabase::File(relative(new.root(), &new.database_path())),
+            };
             let restore_into = RestoreInto {
                 root: into.clone(),
-                database: relative(new.root(), &new.database_path()),
+                database,
                 blobs: Box::new(restored_blob_store),
             };
             let kek_id = keys.kek_id().to_owned();
@@ -239,6 +252,11 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
                 crate::files::private_dir(parent)?;
             }
             crate::files::write_secret(&kek_target, &std::fs::read(&kek)?)?;
+            if let Some(url) = database_url {
+                let mut config = Config::load_file(&new)?;
+                config.database_url = url;
+                std::fs::write(new.config_path(), config.to_commented_toml())?;
+            }
             // A restored relay must be a working one whose ledger verifies.
             let state = AppState::open(&new, Config::load(&new)?).await?;
             for id in &verified.missing_blobs {

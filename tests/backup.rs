@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use kenshin_server::{DataDir, RunningServer};
+use kenshin_server::{Config, DataDir, RunningServer};
 
 fn backup(args: &[&str], data: &Path) -> (bool, serde_json::Value, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
@@ -28,9 +28,6 @@ fn backup(args: &[&str], data: &Path) -> (bool, serde_json::Value, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_verify_rotate_restore_and_serve_again() {
-    if skip_on_postgres("kenshin-relay backup (PostgreSQL is backed up with its own tools)") {
-        return;
-    }
     let mut relay = Relay::start().await;
     let data = relay.data.root().to_path_buf();
     let sender = relay.client(INSTITUTION);
@@ -125,12 +122,21 @@ async fn backup_verify_rotate_restore_and_serve_again() {
     let (ok, _, stderr) = backup(&["verify", "--to", tampered.to_str().unwrap()], &data);
     assert!(!ok && stderr.contains("damaged"), "{stderr}");
 
-    // Disaster: the relay is gone. Restore into an empty directory with the KEK kept apart.
+    // Disaster: the relay is gone, its database too. Restore into an empty directory (and,
+    // on PostgreSQL, an empty database) with the KEK kept apart.
     relay.stop().await;
+    let live_database = Config::load(&relay.data).unwrap().database_url;
+    if !live_database.is_empty() {
+        postgres::drop_database(&live_database).await;
+    }
     let kek_copy = relay.dir.path().join("kek-offline.key");
     std::fs::copy(relay.data.kek_path(), &kek_copy).unwrap();
     let restored = relay.dir.path().join("restored");
-    let restore_args = [
+    let restored_database = match postgres::admin_url() {
+        Some(admin) => Some(postgres::new_database(&admin).await),
+        None => None,
+    };
+    let mut restore_args = vec![
         "restore",
         "--from",
         target_arg,
@@ -139,6 +145,9 @@ async fn backup_verify_rotate_restore_and_serve_again() {
         "--into",
         restored.to_str().unwrap(),
     ];
+    if let Some(url) = &restored_database {
+        restore_args.extend(["--database-url", url.as_str()]);
+    }
     let (ok, report, stderr) = backup(&restore_args, &data);
     assert!(ok, "{stderr}");
     assert!(report["ledger_size"].as_u64().unwrap() > 0);
@@ -149,7 +158,13 @@ async fn backup_verify_rotate_restore_and_serve_again() {
     // The restored relay serves: same CA, same certificates, the file in flight downloads
     // intact, the confirmed one stays destroyed.
     let restored_data = DataDir::new(&restored);
-    let server = RunningServer::start(&restored_data, test_config())
+    let config = test_config_on(restored_database.clone().unwrap_or_default());
+    assert_eq!(
+        Config::load(&restored_data).unwrap().database_url,
+        config.database_url,
+        "the restored configuration names the database restored into"
+    );
+    let server = RunningServer::start(&restored_data, config)
         .await
         .unwrap();
     let url = format!("https://localhost:{}", server.addr.port());

@@ -417,9 +417,6 @@ async fn a_wrong_bucket_setting_stops_the_start_with_its_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_of_a_relay_on_s3_restores_the_same_download() {
-    if skip_on_postgres("kenshin-relay backup (PostgreSQL is backed up with its own tools)") {
-        return;
-    }
     let Some(s3) = S3Server::start("a_backup_of_a_relay_on_s3", "relay-blobs") else {
         return;
     };
@@ -465,6 +462,9 @@ async fn a_backup_of_a_relay_on_s3_restores_the_same_download() {
             .arg(into);
         if let Some(url) = blob_url {
             command.env("KENSHIN_RELAY_BLOB_URL", url);
+        }
+        if let Some(database) = postgres::fresh_database_url() {
+            command.args(["--database-url", &database]);
         }
         run_to_end(command)
     };

@@ -34,11 +34,16 @@ pub struct Relay {
 /// server, e.g. `postgres://postgres@127.0.0.1:5432/postgres`) every relay gets a database of
 /// its own there, so the same tests run on both backends.
 pub fn test_config() -> Config {
+    test_config_on(postgres::fresh_database_url().unwrap_or_default())
+}
+
+/// [`test_config`] on the database `database_url` names (empty: SQLite in the directory).
+pub fn test_config_on(database_url: String) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         crl_reload_seconds: 1,
         shutdown_grace_seconds: 5,
-        database_url: postgres::fresh_database_url().unwrap_or_default(),
+        database_url,
         ..Config::default()
     }
 }

@@ -39,6 +39,24 @@ pub async fn new_database(admin: &str) -> String {
         .unwrap_or_else(|e| panic!("{ENV} is set but a test database cannot be created: {e}"))
 }
 
+/// Drops the database `url` names (from the server's administrative URL), connections and all.
+pub async fn drop_database(url: &str) {
+    use sqlx::{Connection, Executor};
+    let admin = std::env::var(ENV).expect("a PostgreSQL run");
+    let name = url
+        .split('?')
+        .next()
+        .and_then(|base| base.rsplit('/').next())
+        .unwrap()
+        .to_owned();
+    assert!(name.starts_with("kr_t_"), "only test databases are dropped: {name}");
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
 /// `None` outside a PostgreSQL run; otherwise the URL of a new, empty database.
 pub fn fresh_database_url() -> Option<String> {
     let admin = admin_url()?;

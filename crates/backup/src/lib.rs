@@ -1,8 +1,9 @@
 //! Backups of a relay: encrypted, one directory per generation, verified after writing,
 //! rotated, and restorable into an empty data directory.
 //!
-//! A generation holds a consistent snapshot of the database (`VACUUM INTO`: only live rows,
-//! so the keys of shredded files are in no backup taken after the shredding), the blobs of
+//! A generation holds a consistent snapshot of the database (SQLite: `VACUUM INTO`;
+//! PostgreSQL: `pg_dump` of a snapshot the relay exports — both carry only live rows, so the
+//! keys of shredded files are in no backup taken after the shredding), the blobs of
 //! every object that still has a key in that snapshot (files in flight), and the data
 //! directory's files the caller names (configuration, CA, ledger and server keys). Every part
 //! is sealed with the generation's own data key (chunked AES-256-GCM, as files at rest), and
@@ -14,7 +15,7 @@
 //! ```text
 //! generation.json     plaintext: format, id, time, KEK id, wrapped key, counts
 //! manifest.sealed     every entry with its plaintext SHA-256 and size
-//! database.sealed     the snapshot
+//! database.sealed     the snapshot (a SQLite file or a pg_dump archive)
 //! files/<n>.sealed    the named files
 //! blobs/<id>.sealed   the blobs of objects in flight
 //! ```
@@ -37,6 +38,8 @@ use kenshin_crypto::{DataKey, KeyProvider, OpeningReader, SealingWriter, Sha256,
 use kenshin_store::{BlobStore, Database};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+mod postgres;
 
 const FORMAT: &str = "kenshin-relay-backup v1";
 const GENERATION_FILE: &str = "generation.json";
@@ -95,6 +98,9 @@ pub struct FileSource {
 /// What to back up.
 pub struct Source<'a> {
     pub db: &'a Database,
+    /// The URL `db` was opened with when it is PostgreSQL (its owner's, for `pg_dump`);
+    /// empty for SQLite.
+    pub database_url: String,
     pub blobs: &'a BlobStore,
     /// A private directory (inside the data directory) for the plaintext snapshot while it
     /// is sealed; it never goes near the backup target unsealed.
@@ -110,12 +116,25 @@ pub struct Generation {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub kek_id: String,
+    /// What `database.sealed` holds.
+    #[serde(default)]
+    pub database: DatabaseKind,
     /// The generation's data key, wrapped by the KEK and bound to `backup:<id>` (base64).
     pub wrapped_key: String,
     pub files: usize,
     pub blobs: usize,
     /// Sealed bytes of the whole generation.
     pub bytes: u64,
+}
+
+/// The database engine a generation was taken from, and so the form of its database part:
+/// a SQLite file, or a `pg_dump` archive (custom format).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    #[default]
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -372,26 +391,27 @@ async fn write_generation(
         .wrap(&key, format!("backup:{id}").as_bytes())
         .map_err(|e| BackupError::Invalid(e.to_string()))?;
 
-    // The snapshot, plaintext only inside the (private) data directory, sealed, removed.
-    fs::create_dir_all(&source.scratch).map_err(io_at(&source.scratch))?;
-    fs::set_permissions(&source.scratch, fs::Permissions::from_mode(0o700))
-        .map_err(io_at(&source.scratch))?;
-    let snapshot = source.scratch.join(format!("snapshot-{id}.db"));
-    let _ = fs::remove_file(&snapshot);
-    let live: HashSet<ObjectId> = source.db.snapshot_to(&snapshot).await?;
-    let sealed_db = {
-        let key = Arc::clone(&key);
-        let snapshot = snapshot.clone();
-        let target = dir.join(DATABASE_FILE);
-        tokio::task::spawn_blocking(move || {
-            let mut file = File::open(&snapshot).map_err(io_at(&snapshot))?;
-            seal_into(&key, &mut file, &target)
-        })
-        .await
-        .map_err(|e| BackupError::Invalid(e.to_string()))
+    let (database_kind, database_entry, live) = match source.db.backend() {
+        kenshin_store::Backend::Sqlite => {
+            let (entry, live) = sqlite_snapshot(source, dir, id, &key).await?;
+            (DatabaseKind::Sqlite, entry, live)
+        }
+        kenshin_store::Backend::Postgres => {
+            let snapshot = source.db.export_snapshot().await?;
+            let dumped = {
+                let key = Arc::clone(&key);
+                let url = source.database_url.clone();
+                let name = snapshot.id.clone();
+                let target = dir.join(DATABASE_FILE);
+                tokio::task::spawn_blocking(move || postgres::dump(&url, &name, &key, &target))
+                    .await
+                    .map_err(|e| BackupError::Invalid(e.to_string()))
+            };
+            let live = snapshot.live.clone();
+            snapshot.release().await?;
+            (DatabaseKind::Postgres, dumped??, live)
+        }
     };
-    let _ = fs::remove_file(&snapshot);
-    let (db_sha, db_size) = sealed_db??;
 
     let files = source.files.clone();
     let blobs = source.blobs.clone();
@@ -434,12 +454,7 @@ async fn write_generation(
 
     let manifest = Manifest {
         id: id.to_owned(),
-        database: Entry {
-            name: "database".into(),
-            mode: 0o600,
-            sha256: db_sha,
-            size: db_size,
-        },
+        database: database_entry,
         files: file_entries,
         blobs: blob_entries,
         missing_blobs: missing,
@@ -452,6 +467,7 @@ async fn write_generation(
         id: id.to_owned(),
         created_at: now,
         kek_id: keys.kek_id().to_owned(),
+        database: database_kind,
         wrapped_key: base64::engine::general_purpose::STANDARD.encode(wrapped.as_bytes()),
         files: manifest.files.len(),
         blobs: manifest.blobs.len(),
@@ -471,6 +487,35 @@ async fn write_generation(
         sync_dir(&dir.join(sub))?;
     }
     Ok(generation)
+}
+
+/// SQLite: a consistent copy (`VACUUM INTO`), plaintext only inside the (private) data
+/// directory, sealed, removed; and the objects with a key in that copy.
+async fn sqlite_snapshot(
+    source: &Source<'_>,
+    dir: &Path,
+    id: &str,
+    key: &Arc<DataKey>,
+) -> Result<(Entry, HashSet<ObjectId>), BackupError> {
+    fs::create_dir_all(&source.scratch).map_err(io_at(&source.scratch))?;
+    fs::set_permissions(&source.scratch, fs::Permissions::from_mode(0o700))
+        .map_err(io_at(&source.scratch))?;
+    let snapshot = source.scratch.join(format!("snapshot-{id}.db"));
+    let _ = fs::remove_file(&snapshot);
+    let live: HashSet<ObjectId> = source.db.snapshot_to(&snapshot).await?;
+    let sealed = {
+        let key = Arc::clone(key);
+        let snapshot = snapshot.clone();
+        let target = dir.join(DATABASE_FILE);
+        tokio::task::spawn_blocking(move || {
+            let mut file = File::open(&snapshot).map_err(io_at(&snapshot))?;
+            seal_entry(&key, &mut file, &target, "database", 0o600)
+        })
+        .await
+        .map_err(|e| BackupError::Invalid(e.to_string()))
+    };
+    let _ = fs::remove_file(&snapshot);
+    Ok((sealed??, live))
 }
 
 fn dir_size(dir: &Path) -> Result<u64, BackupError> {
@@ -559,11 +604,19 @@ pub fn verify(
 /// files (its configuration among them) are in place.
 pub type OpenBlobs = Box<dyn Fn(&Path) -> Result<BlobStore, BackupError> + Send + Sync>;
 
-/// Where a restore writes: the new data directory, the database file inside it (a relative
-/// name as in the live layout), and the blob store, which must hold no blobs yet.
+/// Where a restore puts the database: a SQLite file inside the new data directory (a
+/// relative name as in the live layout), or an empty PostgreSQL database (its URL, prepared
+/// with `kenshin_store::prepare_postgres_restore`).
+pub enum RestoreDatabase {
+    File(String),
+    Postgres(String),
+}
+
+/// Where a restore writes: the new data directory, the database, and the blob store, which
+/// must hold no blobs yet.
 pub struct RestoreInto {
     pub root: PathBuf,
-    pub database: String,
+    pub database: RestoreDatabase,
     pub blobs: OpenBlobs,
 }
 
@@ -587,6 +640,22 @@ pub fn restore(
             "{} is not empty: restore only into an empty directory",
             into.root.display()
         )));
+    }
+    match (&into.database, generation.database) {
+        (RestoreDatabase::File(_), DatabaseKind::Sqlite)
+        | (RestoreDatabase::Postgres(_), DatabaseKind::Postgres) => {}
+        (RestoreDatabase::File(_), DatabaseKind::Postgres) => {
+            return Err(BackupError::Invalid(format!(
+                "generation {} holds a PostgreSQL database: name an empty database to restore it into",
+                generation.id
+            )))
+        }
+        (RestoreDatabase::Postgres(_), DatabaseKind::Sqlite) => {
+            return Err(BackupError::Invalid(format!(
+                "generation {} holds a SQLite database: restore it without a database URL",
+                generation.id
+            )))
+        }
     }
     let key = generation_key(&generation, keys)?;
     let manifest = read_manifest(&dir, &key)?;
@@ -622,13 +691,6 @@ pub fn restore(
             file.sync_all().map_err(io_at(&path))?;
             check(entry, found, what)
         };
-        write_file(
-            &into.database,
-            0o600,
-            &dir.join(DATABASE_FILE),
-            &manifest.database,
-            "database",
-        )?;
         for (n, entry) in manifest.files.iter().enumerate() {
             let mode = if entry.mode == 0 { 0o600 } else { entry.mode };
             write_file(
@@ -662,7 +724,17 @@ pub fn restore(
             writer.commit().map_err(blobs_at(blobs))?;
             restored.push(id);
         }
-        Ok(())
+        // The database last: a PostgreSQL database is outside the directory removed on
+        // failure, and its restore is one transaction that nothing can fail after.
+        let sealed = dir.join(DATABASE_FILE);
+        match &into.database {
+            RestoreDatabase::File(name) => {
+                write_file(name, 0o600, &sealed, &manifest.database, "database")
+            }
+            RestoreDatabase::Postgres(url) => {
+                postgres::restore(url, &key, &sealed, &manifest.database)
+            }
+        }
     })();
     if let Err(err) = result {
         if let Some((blobs, restored)) = written {

@@ -127,6 +127,18 @@ impl Config {
         Self::load_with_env(data_dir, Env::prefixed("KENSHIN_RELAY_"))
     }
 
+    /// Defaults and the data directory's `config.toml`, without the environment: what to
+    /// start from when the file itself is rewritten.
+    pub fn load_file(data_dir: &DataDir) -> anyhow::Result<Config> {
+        let path = data_dir.config_path();
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&path))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration error ({}): {e}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     fn load_with_env(data_dir: &DataDir, env: Env) -> anyhow::Result<Config> {
         let path = data_dir.config_path();
         let config: Config = Figment::from(Serialized::defaults(Config::default()))

@@ -33,8 +33,8 @@ pub use events::{EventRecord, NewEvent, RecordCounts};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use orgs::{NewOrg, Org, Route};
 pub use people::{NewUser, SessionRecord, UserRecord};
-pub use provision::create_postgres_database;
+pub use provision::{create_postgres_database, prepare_postgres_restore};
 pub use relay::{
-    ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewObject, NewSubmission,
+    ConversionRecord, DeliveryRecord, DownloadGrant, ExportedSnapshot, ListFilter, NewObject, NewSubmission,
     ObjectRecord, ShredList, SubmissionRecord,
 };

@@ -36,6 +36,48 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
     Ok(with_database(admin_url, name))
 }
 
+/// Makes the database `url` names ready to receive a relay's dump: it must hold no table,
+/// view, sequence or function in `public` yet (a restore never merges into a live relay),
+/// and the role the service switches to must exist and be granted to the connecting role —
+/// roles belong to the server, so a dump does not carry them (the first migration makes
+/// the same arrangement).
+pub async fn prepare_postgres_restore(url: &str) -> Result<(), StoreError> {
+    let mut conn = sqlx::postgres::PgConnectOptions::from_str(url)?
+        .connect()
+        .await?;
+    let objects: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = 'public') \
+              + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE n.nspname = 'public')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    if objects > 0 {
+        conn.close().await?;
+        return Err(StoreError::InvalidState(format!(
+            "the database to restore into is not empty ({objects} objects in its public \
+             schema): restore only into a new database (createdb -T template0 -l C)"
+        )));
+    }
+    conn.execute(
+        "DO $$
+        BEGIN
+            BEGIN
+                CREATE ROLE kenshin_app NOLOGIN NOSUPERUSER NOINHERIT NOBYPASSRLS;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+            IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                EXECUTE format('GRANT kenshin_app TO %I', current_user);
+            END IF;
+        END $$",
+    )
+    .await?;
+    conn.close().await?;
+    Ok(())
+}
+
 /// `url` with its database name replaced by `name`, its query parameters kept.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));

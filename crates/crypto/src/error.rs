@@ -35,6 +35,13 @@ pub enum CryptoError {
         reason: String,
     },
 
+    /// A PKCS#11 hardware security module (HSM) holding the key-encryption key could not be
+    /// used: its library would not load, the token or key is missing, the PIN was refused, or
+    /// the device failed. The message says which, in words an operator can act on; it never
+    /// contains the PIN. (A wrapped key the HSM finds corrupt is [`CryptoError::KeyUnwrap`].)
+    #[error("HSM: {0}")]
+    Hsm(String),
+
     /// An I/O error from an underlying reader or writer.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -123,9 +130,9 @@ impl From<CryptoError> for io::Error {
             err @ (CryptoError::InvalidChunkSize(_)
             | CryptoError::InvalidKeyLength { .. }
             | CryptoError::StreamTooLong) => io::Error::new(io::ErrorKind::InvalidInput, err),
-            err @ (CryptoError::KeyFile { .. } | CryptoError::Unspecified(_)) => {
-                io::Error::other(err)
-            }
+            err @ (CryptoError::KeyFile { .. }
+            | CryptoError::Hsm(_)
+            | CryptoError::Unspecified(_)) => io::Error::other(err),
         }
     }
 }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use kenshin_backup::{FileSource, RestoreDatabase, RestoreInto, Source, Target};
+use std::sync::Arc;
+
 use kenshin_crypto::{KeyProvider, LocalKeyFile};
+use kenshin_server::keys::{open_key_provider, read_pin_file, PIN_ENV};
 use kenshin_server::{AppState, Config, DataDir};
 use kenshin_store::BlobStore;
 
@@ -44,7 +47,7 @@ enum BackupCommand {
         to: PathBuf,
         #[arg(long)]
         generation: Option<String>,
-        /// The key-encryption key (default: the data directory's).
+        /// The key-encryption key file (default: the data directory's key, file or HSM).
         #[arg(long)]
         kek: Option<PathBuf>,
     },
@@ -55,9 +58,8 @@ enum BackupCommand {
         from: PathBuf,
         #[arg(long)]
         generation: Option<String>,
-        /// The key-encryption key file, kept apart from the backups.
-        #[arg(long)]
-        kek: PathBuf,
+        #[command(flatten)]
+        key: RestoreKey,
         /// The new data directory (must be empty or absent).
         #[arg(long)]
         into: PathBuf,
@@ -66,6 +68,76 @@ enum BackupCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+}
+
+/// The key-encryption key a restore opens the backup with: a file kept apart from the
+/// backups, or the HSM that holds it.
+#[derive(clap::Args, Debug)]
+struct RestoreKey {
+    /// The key-encryption key file, kept apart from the backups.
+    #[arg(
+        long,
+        required_unless_present = "pkcs11_module",
+        conflicts_with = "pkcs11_module"
+    )]
+    kek: Option<PathBuf>,
+    /// Or the PKCS#11 module of the HSM holding the key (the restored configuration is
+    /// pointed at it). The PIN comes from --pkcs11-pin-file or KENSHIN_RELAY_PKCS11_PIN.
+    #[arg(long, value_name = "MODULE", requires = "pkcs11_token")]
+    pkcs11_module: Option<PathBuf>,
+    /// The label of the token holding the key.
+    #[arg(long, value_name = "LABEL")]
+    pkcs11_token: Option<String>,
+    /// The label of the key on the token.
+    #[arg(long, value_name = "LABEL", default_value = "kenshin-relay-kek")]
+    pkcs11_key_label: String,
+    /// A file with the token's user PIN, also copied to the restored keys/pkcs11.pin.
+    #[arg(long, value_name = "FILE")]
+    pkcs11_pin_file: Option<PathBuf>,
+}
+
+/// An opened restore key, and what the restored data directory must be told about it.
+struct OpenedKey {
+    keys: Arc<dyn KeyProvider>,
+    /// The KEK file's bytes, to put back beside the data they open.
+    file: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// The HSM settings for the restored configuration, and the PIN to keep there.
+    hsm: Option<(kenshin_pkcs11::Pkcs11Config, bool)>,
+}
+
+impl RestoreKey {
+    fn open(&self) -> anyhow::Result<OpenedKey> {
+        if let Some(path) = &self.kek {
+            return Ok(OpenedKey {
+                keys: Arc::new(LocalKeyFile::load(path)?),
+                file: Some(zeroize::Zeroizing::new(std::fs::read(path)?)),
+                hsm: None,
+            });
+        }
+        let (Some(module), Some(token)) = (&self.pkcs11_module, &self.pkcs11_token) else {
+            anyhow::bail!(
+                "name the key-encryption key: --kek FILE, or --pkcs11-module and --pkcs11-token"
+            );
+        };
+        let pin = match &self.pkcs11_pin_file {
+            Some(file) => read_pin_file(file)?,
+            None => zeroize::Zeroizing::new(std::env::var(PIN_ENV).map_err(|_| {
+                anyhow::anyhow!("the HSM PIN is needed: --pkcs11-pin-file or {PIN_ENV}")
+            })?),
+        };
+        let settings = kenshin_pkcs11::Pkcs11Config {
+            module: module.clone(),
+            token_label: token.clone(),
+            key_label: self.pkcs11_key_label.clone(),
+            pin,
+        };
+        let kek = kenshin_pkcs11::Pkcs11Kek::open(&settings)?;
+        Ok(OpenedKey {
+            keys: Arc::new(kek),
+            file: None,
+            hsm: Some((settings, self.pkcs11_pin_file.is_some())),
+        })
+    }
 }
 
 /// The files of a data directory a backup carries, besides the database and the blobs. The
@@ -139,8 +211,8 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
     match args.command {
         BackupCommand::Create { to, keep } => {
             refuse_inside(&data, &to)?;
-            let keys = LocalKeyFile::load(&data.kek_path())?;
             let config = Config::load(&data)?;
+            let keys = open_key_provider(&data, &config)?;
             let blobs = BlobStore::open_at(&config.blob_location(&data)?)?;
             let checked = blobs.clone();
             tokio::task::spawn_blocking(move || checked.check()).await??;
@@ -155,7 +227,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
                     files: carried_files(&data),
                 },
                 &target,
-                &keys,
+                &*keys,
                 keep,
             )
             .await;
@@ -194,10 +266,13 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             generation,
             kek,
         } => {
-            let keys = LocalKeyFile::load(&kek.unwrap_or_else(|| data.kek_path()))?;
+            let keys: Arc<dyn KeyProvider> = match kek {
+                Some(path) => Arc::new(LocalKeyFile::load(&path)?),
+                None => open_key_provider(&data, &Config::load(&data)?)?,
+            };
             let target = Target::open(&to)?;
             let verified = tokio::task::spawn_blocking(move || {
-                kenshin_backup::verify(&target, generation.as_deref(), &keys)
+                kenshin_backup::verify(&target, generation.as_deref(), &*keys)
             })
             .await??;
             emit(json, &verified, || {
@@ -221,11 +296,12 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         BackupCommand::Restore {
             from,
             generation,
-            kek,
+            key,
             into,
             database_url,
         } => {
-            let keys = LocalKeyFile::load(&kek)?;
+            let opened = key.open()?;
+            let keys = Arc::clone(&opened.keys);
             let target = Target::open(&from)?;
             let new = DataDir::new(&into);
             let database = match &database_url {
@@ -242,19 +318,34 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             };
             let kek_id = keys.kek_id().to_owned();
             let verified = tokio::task::spawn_blocking(move || {
-                kenshin_backup::restore(&target, generation.as_deref(), &keys, &restore_into)
+                kenshin_backup::restore(&target, generation.as_deref(), &*keys, &restore_into)
             })
             .await??;
-            // The KEK goes back beside the data it opens (0600), from where it was kept.
-            let kek_target = new.kek_path();
-            if let Some(parent) = kek_target.parent() {
-                std::fs::create_dir_all(parent)?;
-                crate::files::private_dir(parent)?;
+            // The KEK (or the HSM's PIN) goes back beside the data it opens (0600), from
+            // where it was kept.
+            let keys_dir = new.root().join("keys");
+            std::fs::create_dir_all(&keys_dir)?;
+            crate::files::private_dir(&keys_dir)?;
+            if let Some(bytes) = &opened.file {
+                crate::files::write_secret(&new.kek_path(), bytes)?;
             }
-            crate::files::write_secret(&kek_target, &std::fs::read(&kek)?)?;
-            if let Some(url) = database_url {
+            if let Some((settings, keep_pin)) = &opened.hsm {
+                if *keep_pin {
+                    crate::files::write_secret(&new.pkcs11_pin_path(), settings.pin.as_bytes())?;
+                }
+            }
+            // The restored configuration names where it now lives.
+            if database_url.is_some() || opened.hsm.is_some() {
                 let mut config = Config::load_file(&new)?;
-                config.database_url = url;
+                if let Some(url) = database_url {
+                    config.database_url = url;
+                }
+                if let Some((settings, _)) = &opened.hsm {
+                    config.kek_provider = kenshin_server::config::KEK_PKCS11.into();
+                    config.pkcs11_module = settings.module.to_string_lossy().into_owned();
+                    config.pkcs11_token = settings.token_label.clone();
+                    config.pkcs11_key_label = settings.key_label.clone();
+                }
                 std::fs::write(new.config_path(), config.to_commented_toml())?;
             }
             // A restored relay must be a working one whose ledger verifies.

@@ -33,6 +33,21 @@ pub struct InitArgs {
     /// config.toml (the password belongs in PGPASSWORD or ~/.pgpass); the schema is created.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// Keep the key-encryption key in a PKCS#11 HSM instead of keys/kek.key: the vendor's
+    /// module (e.g. /usr/lib/softhsm/libsofthsm2.so). A new AES-256 key is generated on the
+    /// token, sensitive and not extractable.
+    #[arg(long, value_name = "MODULE", requires = "pkcs11_token")]
+    pkcs11_module: Option<PathBuf>,
+    /// The label of the token holding the key.
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pkcs11_token: Option<String>,
+    /// The label of the key on the token.
+    #[arg(long, value_name = "LABEL", default_value = "kenshin-relay-kek")]
+    pkcs11_key_label: String,
+    /// A file holding the token's user PIN, copied to keys/pkcs11.pin (0600). Without it the
+    /// PIN comes from KENSHIN_RELAY_PKCS11_PIN, here and whenever the relay starts.
+    #[arg(long, value_name = "FILE", requires = "pkcs11_module")]
+    pkcs11_pin_file: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -63,7 +78,17 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
     if let Some(database_url) = args.database_url {
         config.database_url = database_url;
     }
-    let done = initialise(&args.data.data_dir, config).await?;
+    let mut pin = None;
+    if let (Some(module), Some(token)) = (args.pkcs11_module, args.pkcs11_token) {
+        config.kek_provider = kenshin_server::config::KEK_PKCS11.into();
+        config.pkcs11_module = module.to_string_lossy().into_owned();
+        config.pkcs11_token = token;
+        config.pkcs11_key_label = args.pkcs11_key_label;
+        if let Some(file) = args.pkcs11_pin_file {
+            pin = Some(kenshin_server::keys::read_pin_file(&file)?);
+        }
+    }
+    let done = initialise_with_pin(&args.data.data_dir, config, pin).await?;
     crate::output::emit(args.json, &done, || {
         format!(
             "初期化しました / Initialised {}\n  CA certificate (give to clients): {}\n  server names: {}\n  listen: {}\n  ledger key (publish; parties pin it): {}\n\nNext: create organisations and certificates with `kenshin-relay admin`, then `kenshin-relay serve --data-dir {}`",
@@ -80,6 +105,15 @@ pub async fn run(args: InitArgs) -> anyhow::Result<()> {
 
 /// Creates the data directory. Refuses to touch one that already holds a relay.
 pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialised> {
+    initialise_with_pin(root, config, None).await
+}
+
+/// [`initialise`], with the HSM's PIN to keep in `keys/pkcs11.pin` when the KEK is in an HSM.
+async fn initialise_with_pin(
+    root: &Path,
+    config: Config,
+    pin: Option<zeroize::Zeroizing<String>>,
+) -> anyhow::Result<Initialised> {
     config.validate()?;
     let data = DataDir::new(root);
     if data.database_path().exists() || data.kek_path().exists() {
@@ -105,13 +139,49 @@ pub async fn initialise(root: &Path, config: Config) -> anyhow::Result<Initialis
              give each relay a database of its own"
         );
     }
+    // The HSM key before anything is written: a wrong PIN or token leaves no directory.
+    let hsm_kek_id = if config.kek_provider == kenshin_server::config::KEK_PKCS11 {
+        let pin = match &pin {
+            Some(pin) => pin.clone(),
+            None => zeroize::Zeroizing::new(std::env::var(kenshin_server::keys::PIN_ENV).map_err(
+                |_| {
+                    anyhow::anyhow!(
+                        "the HSM PIN is needed: --pkcs11-pin-file or {}",
+                        kenshin_server::keys::PIN_ENV
+                    )
+                },
+            )?),
+        };
+        let settings = kenshin_pkcs11::Pkcs11Config {
+            module: config.pkcs11_module.clone().into(),
+            token_label: config.pkcs11_token.clone(),
+            key_label: config.pkcs11_key_label.clone(),
+            pin,
+        };
+        let kek = kenshin_pkcs11::Pkcs11Kek::generate(&settings).with_context(|| {
+            format!(
+                "cannot generate the key-encryption key {:?} on token {:?}",
+                settings.key_label, settings.token_label
+            )
+        })?;
+        Some(kenshin_crypto::KeyProvider::kek_id(&kek).to_owned())
+    } else {
+        None
+    };
     private_dir(root)?;
     write_public(&data.config_path(), config.to_commented_toml().as_bytes())?;
 
     private_dir(&root.join("keys"))?;
-    let kek = kenshin_crypto::LocalKeyFile::create(&data.kek_path())
-        .with_context(|| "cannot create the key-encryption key")?;
-    let kek_id = kenshin_crypto::KeyProvider::kek_id(&kek).to_owned();
+    let kek_id = if let Some(kek_id) = hsm_kek_id {
+        if let Some(pin) = &pin {
+            write_secret(&data.pkcs11_pin_path(), pin.as_bytes())?;
+        }
+        kek_id
+    } else {
+        let kek = kenshin_crypto::LocalKeyFile::create(&data.kek_path())
+            .with_context(|| "cannot create the key-encryption key")?;
+        kenshin_crypto::KeyProvider::kek_id(&kek).to_owned()
+    };
 
     let db = kenshin_server::open_database(&data, &config).await?;
     private_dir(&data.pki_dir())?;

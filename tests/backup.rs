@@ -75,6 +75,11 @@ async fn backup_verify_rotate_restore_and_serve_again() {
             generation["blobs"], 1,
             "only the file in flight: {generation}"
         );
+        let engine = match postgres::admin_url() {
+            Some(_) => "postgres",
+            None => "sqlite",
+        };
+        assert_eq!(generation["database"], engine, "{generation}");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let (ok, list, _) = backup(&["list", "--to", target_arg], &data);
@@ -146,6 +151,13 @@ async fn backup_verify_rotate_restore_and_serve_again() {
         restored.to_str().unwrap(),
     ];
     if let Some(url) = &restored_database {
+        // A PostgreSQL generation needs a database to go into.
+        let mut without_database = restore_args.clone();
+        let elsewhere = relay.dir.path().join("elsewhere");
+        without_database[6] = elsewhere.to_str().unwrap();
+        let (ok, _, stderr) = backup(&without_database, &data);
+        assert!(!ok && stderr.contains("PostgreSQL database"), "{stderr}");
+        assert!(!elsewhere.exists());
         restore_args.extend(["--database-url", url.as_str()]);
     }
     let (ok, report, stderr) = backup(&restore_args, &data);
@@ -164,9 +176,7 @@ async fn backup_verify_rotate_restore_and_serve_again() {
         config.database_url,
         "the restored configuration names the database restored into"
     );
-    let server = RunningServer::start(&restored_data, config)
-        .await
-        .unwrap();
+    let server = RunningServer::start(&restored_data, config).await.unwrap();
     let url = format!("https://localhost:{}", server.addr.port());
     let receiver = client_for(relay.data.root(), &url, INSURER);
     let b = in_flight.deliveries[0].id.to_string();

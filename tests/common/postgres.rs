@@ -49,7 +49,10 @@ pub async fn drop_database(url: &str) {
         .and_then(|base| base.rsplit('/').next())
         .unwrap()
         .to_owned();
-    assert!(name.starts_with("kr_t_"), "only test databases are dropped: {name}");
+    assert!(
+        name.starts_with("kr_t_"),
+        "only test databases are dropped: {name}"
+    );
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
     conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
         .await

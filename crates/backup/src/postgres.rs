@@ -126,7 +126,9 @@ pub(crate) fn dump(
     if sealed.is_err() {
         let _ = child.kill();
     }
-    let status = child.wait().map_err(|e| BackupError::Invalid(format!("pg_dump: {e}")))?;
+    let status = child
+        .wait()
+        .map_err(|e| BackupError::Invalid(format!("pg_dump: {e}")))?;
     let entry = sealed?;
     if !status.success() {
         return Err(failed("pg_dump", status, stderr));
@@ -186,10 +188,16 @@ mod tests {
 
     #[test]
     fn the_password_leaves_the_url_for_the_environment() {
-        let libpq = Libpq::from_url("postgres://kenshin:s%40cret@db:5432/relay?sslmode=require")
-            .unwrap();
-        assert_eq!(libpq.dbname, "postgres://kenshin@db:5432/relay?sslmode=require");
-        assert_eq!(libpq.password.as_deref().map(String::as_str), Some("s@cret"));
+        let libpq =
+            Libpq::from_url("postgres://kenshin:s%40cret@db:5432/relay?sslmode=require").unwrap();
+        assert_eq!(
+            libpq.dbname,
+            "postgres://kenshin@db:5432/relay?sslmode=require"
+        );
+        assert_eq!(
+            libpq.password.as_deref().map(String::as_str),
+            Some("s@cret")
+        );
         let libpq = Libpq::from_url("postgresql://db/relay").unwrap();
         assert!(libpq.password.is_none());
         assert!(Libpq::from_url("mysql://db/relay").is_err());

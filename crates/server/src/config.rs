@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 19] = [
+const SETTINGS: [&str; 23] = [
     "blob_url",
     "ledger_origin",
     "listen",
@@ -43,7 +43,15 @@ const SETTINGS: [&str; 19] = [
     "database_url",
     "job_lease_seconds",
     "database_max_connections",
+    "kek_provider",
+    "pkcs11_module",
+    "pkcs11_token",
+    "pkcs11_key_label",
 ];
+
+/// `kek_provider` values.
+pub const KEK_FILE: &str = "file";
+pub const KEK_PKCS11: &str = "pkcs11";
 
 /// Settings of a relay, from `config.toml` with `KENSHIN_RELAY_<NAME>` environment overrides.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,6 +101,14 @@ pub struct Config {
     /// Where sealed blobs are kept: empty for the data directory's `blobs/`, or
     /// `s3://BUCKET[/PREFIX]`, reached with the standard `AWS_*` environment variables.
     pub blob_url: String,
+    /// Who holds the key-encryption key: `file` (`keys/kek.key`) or `pkcs11` (an HSM).
+    pub kek_provider: String,
+    /// For `pkcs11`: the vendor's PKCS#11 module (a shared library).
+    pub pkcs11_module: String,
+    /// For `pkcs11`: the label of the token holding the key.
+    pub pkcs11_token: String,
+    /// For `pkcs11`: the label of the AES-256 key on that token.
+    pub pkcs11_key_label: String,
 }
 
 impl Default for Config {
@@ -117,6 +133,10 @@ impl Default for Config {
             database_max_connections: 16,
             job_lease_seconds: 300,
             blob_url: String::new(),
+            kek_provider: KEK_FILE.into(),
+            pkcs11_module: String::new(),
+            pkcs11_token: String::new(),
+            pkcs11_key_label: "kenshin-relay-kek".into(),
         }
     }
 }
@@ -151,6 +171,16 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        match self.kek_provider.as_str() {
+            KEK_FILE => {}
+            KEK_PKCS11 => anyhow::ensure!(
+                !self.pkcs11_module.is_empty()
+                    && !self.pkcs11_token.is_empty()
+                    && !self.pkcs11_key_label.is_empty(),
+                "kek_provider = \"pkcs11\" needs pkcs11_module, pkcs11_token and pkcs11_key_label"
+            ),
+            other => anyhow::bail!("kek_provider must be \"file\" or \"pkcs11\", not {other:?}"),
+        }
         anyhow::ensure!(
             self.max_upload_bytes > 0,
             "max_upload_bytes must be positive"
@@ -312,7 +342,14 @@ impl Config {
              # region and credentials come from the environment, never from this file:\n\
              # AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or a role);\n\
              # AWS_ALLOW_HTTP=true permits plain http, for a local test endpoint only.\n\
-             blob_url = \"{}\"\n",
+             blob_url = \"{}\"\n\n\
+             # Who holds the key-encryption key: \"file\" (keys/kek.key) or \"pkcs11\" (an HSM:\n\
+             # the vendor's module, the token's label and the key's label; the PIN comes from\n\
+             # KENSHIN_RELAY_PKCS11_PIN or keys/pkcs11.pin, 0600, never from this file).\n\
+             kek_provider = \"{}\"\n\
+             pkcs11_module = \"{}\"\n\
+             pkcs11_token = \"{}\"\n\
+             pkcs11_key_label = \"{}\"\n",
             self.listen,
             self.max_upload_bytes,
             self.retention_days,
@@ -331,6 +368,10 @@ impl Config {
             self.database_max_connections,
             self.job_lease_seconds,
             self.blob_url,
+            self.kek_provider,
+            self.pkcs11_module,
+            self.pkcs11_token,
+            self.pkcs11_key_label,
         )
     }
 }
@@ -357,6 +398,9 @@ impl DataDir {
     }
     pub fn kek_path(&self) -> PathBuf {
         self.root.join("keys").join("kek.key")
+    }
+    pub fn pkcs11_pin_path(&self) -> PathBuf {
+        self.root.join("keys").join("pkcs11.pin")
     }
     pub fn pki_dir(&self) -> PathBuf {
         self.root.join("pki")
@@ -404,8 +448,9 @@ impl DataDir {
             .database_url
             .is_empty()
             .then(|| (self.database_path(), "database"));
-        for (path, what) in database.into_iter().chain([
-            (self.kek_path(), "key-encryption key"),
+        let kek =
+            (config.kek_provider == KEK_FILE).then(|| (self.kek_path(), "key-encryption key"));
+        for (path, what) in database.into_iter().chain(kek).chain([
             (self.ca_cert_path(), "CA certificate"),
             (self.crl_path(), "certificate revocation list"),
             (self.server_cert_path(), "server certificate"),
@@ -420,6 +465,7 @@ impl DataDir {
         }
         for secret in [
             self.kek_path(),
+            self.pkcs11_pin_path(),
             self.server_key_path(),
             self.ca_key_path(),
             self.ledger_key_path(),

@@ -18,6 +18,7 @@ pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod ledger;
 pub mod metrics;
 pub mod relay;
@@ -59,7 +60,7 @@ pub struct AppState {
 impl AppState {
     /// Opens the stores of a data directory. Safe while a server runs on it (admin commands).
     pub async fn open(data_dir: &DataDir, config: Config) -> anyhow::Result<AppState> {
-        let keys = kenshin_crypto::LocalKeyFile::load(&data_dir.kek_path())?;
+        let keys = keys::open_key_provider(data_dir, &config)?;
         let db = open_database(data_dir, &config).await?;
         let blobs = BlobStore::open_at(&config.blob_location(data_dir)?)?;
         let ledger = ledger::Ledger::open(
@@ -78,7 +79,7 @@ impl AppState {
             access,
             ledger,
             db,
-            vault: vault::Vault::new(blobs, Arc::new(keys)),
+            vault: vault::Vault::new(blobs, keys),
             config: Arc::new(config),
             jobs: Arc::new(tokio::sync::Notify::new()),
         })

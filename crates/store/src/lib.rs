@@ -35,6 +35,6 @@ pub use orgs::{NewOrg, Org, Route};
 pub use people::{NewUser, SessionRecord, UserRecord};
 pub use provision::{create_postgres_database, prepare_postgres_restore};
 pub use relay::{
-    ConversionRecord, DeliveryRecord, DownloadGrant, ExportedSnapshot, ListFilter, NewObject, NewSubmission,
-    ObjectRecord, ShredList, SubmissionRecord,
+    ConversionRecord, DeliveryRecord, DownloadGrant, ExportedSnapshot, ListFilter, NewObject,
+    NewSubmission, ObjectRecord, ShredList, SubmissionRecord,
 };

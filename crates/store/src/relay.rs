@@ -919,7 +919,9 @@ pub struct ExportedSnapshot {
 impl ExportedSnapshot {
     /// Ends the snapshot's transaction (after the importer has started its own).
     pub async fn release(mut self) -> Result<(), StoreError> {
-        sqlx::raw_sql("COMMIT").execute(&mut self.connection).await?;
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut self.connection)
+            .await?;
         sqlx::Connection::close(self.connection).await?;
         Ok(())
     }

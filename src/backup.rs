@@ -28,7 +28,8 @@ pub struct BackupArgs {
 
 #[derive(Subcommand, Debug)]
 enum BackupCommand {
-    /// Write a new generation to DIR (outside the data directory), verify it, keep the
+    /// Write a new generation to DIR (outside the data directory) or s3://BUCKET/PREFIX
+    /// (AWS_* environment as for the blob store), verify it, keep the
     /// newest --keep.
     Create {
         #[arg(long)]
@@ -36,7 +37,7 @@ enum BackupCommand {
         #[arg(long, default_value_t = kenshin_backup::DEFAULT_KEEP)]
         keep: usize,
     },
-    /// List the generations in DIR.
+    /// List the generations in DIR or s3://BUCKET/PREFIX.
     List {
         #[arg(long)]
         to: PathBuf,
@@ -188,6 +189,24 @@ fn restored_blob_store(root: &Path) -> Result<BlobStore, kenshin_backup::BackupE
     })
 }
 
+fn is_bucket(target: &Path) -> bool {
+    target.to_string_lossy().starts_with("s3://")
+}
+
+/// A bucket target must not share its prefix with the live blob store (nor hold it, nor
+/// lie inside it): a backup is kept apart from what it backs up.
+fn refuse_overlap(blob_url: &str, target: &Path) -> anyhow::Result<()> {
+    let blobs = format!("{}/", blob_url.trim().trim_end_matches('/'));
+    let target = format!("{}/", target.to_string_lossy().trim_end_matches('/'));
+    anyhow::ensure!(
+        blob_url.trim().is_empty() || !(blobs.starts_with(&target) || target.starts_with(&blobs)),
+        "the backup target {} overlaps the live blob store {}: give backups a bucket or prefix of their own",
+        target.trim_end_matches('/'),
+        blobs.trim_end_matches('/')
+    );
+    Ok(())
+}
+
 fn refuse_inside(data: &DataDir, target: &Path) -> anyhow::Result<()> {
     let data_root =
         std::fs::canonicalize(data.root()).unwrap_or_else(|_| data.root().to_path_buf());
@@ -210,8 +229,12 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
     let json = args.json;
     match args.command {
         BackupCommand::Create { to, keep } => {
-            refuse_inside(&data, &to)?;
             let config = Config::load(&data)?;
+            if is_bucket(&to) {
+                refuse_overlap(&config.blob_url, &to)?;
+            } else {
+                refuse_inside(&data, &to)?;
+            }
             let keys = open_key_provider(&data, &config)?;
             let blobs = BlobStore::open_at(&config.blob_location(&data)?)?;
             let checked = blobs.clone();
@@ -227,7 +250,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
                     files: carried_files(&data),
                 },
                 &target,
-                &*keys,
+                keys,
                 keep,
             )
             .await;
@@ -243,7 +266,9 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
             Ok(())
         }
         BackupCommand::List { to } => {
-            let generations = Target::open(&to)?.generations()?;
+            let target = Target::open(&to)?;
+            let generations =
+                tokio::task::spawn_blocking(move || target.generations()).await??;
             emit(json, &generations, || {
                 if generations.is_empty() {
                     return format!("no backups in {}", to.display());

@@ -508,6 +508,128 @@ async fn a_backup_of_a_relay_on_s3_restores_the_same_download() {
     assert_eq!(fetched, content);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_in_a_bucket_are_rotated_verified_and_restored() {
+    let Some(s3) = S3Server::start("backups_in_a_bucket", "relay-blobs") else {
+        return;
+    };
+    let (dir, data) = data_on_s3(&s3).await;
+    let content = sample_export(120, "IN-FLIGHT-BUCKET");
+    let backups = s3.url("backups");
+    let backup = |args: &[&str], extra_env: &[(&str, &str)]| {
+        let mut command = kenshin_relay(&s3);
+        command
+            .args(["backup", "--json", "--data-dir"])
+            .arg(data.root())
+            .args(args)
+            .envs(extra_env.iter().copied());
+        run_to_end(command)
+    };
+    let in_flight = {
+        let served = serve(&s3, &data, &[]).await;
+        let sender = client_for(data.root(), &served.url, INSTITUTION);
+        let receipt = sender
+            .send_stream(INSURER, "b.csv", None, stream_of(content.clone()))
+            .await
+            .unwrap();
+        receipt.deliveries[0].id.to_string()
+    };
+
+    // Not into the live blob store's prefix.
+    let output = backup(&["create", "--to", &s3.url(PREFIX)], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("overlaps the live blob store"), "{stderr}");
+
+    // What an interrupted write left (parts, no generation.json) is not a generation, and
+    // the next backup removes it.
+    let interrupted = s3.bucket_dir().join("backups/20000101T000000000Z/blobs");
+    std::fs::create_dir_all(&interrupted).unwrap();
+    std::fs::write(interrupted.join("x.sealed"), b"half a part").unwrap();
+    for _ in 0..3 {
+        let output = backup(&["create", "--to", &backups, "--keep", "2"], &[]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let generation: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(generation["blobs"], 1, "{generation}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!interrupted.join("x.sealed").exists());
+    let output = backup(&["list", "--to", &backups], &[]);
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{list}");
+    // Nothing of the oldest generation is left, and nothing in the bucket is plaintext.
+    let mut kept = Vec::new();
+    walk(&s3.bucket_dir().join("backups"), &mut kept);
+    assert!(!kept.is_empty());
+    for file in &kept {
+        let relative = file.strip_prefix(s3.bucket_dir().join("backups")).unwrap();
+        let folder = relative.iter().next().unwrap().to_string_lossy();
+        assert!(ids.contains(&folder.as_ref()), "left over: {}", file.display());
+    }
+    assert_eq!(s3.any_file_contains(b"IN-FLIGHT-BUCKET"), None);
+    let output = backup(&["verify", "--to", &backups], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // A part changed in the bucket is detected.
+    let blob_part = std::fs::read_dir(s3.bucket_dir().join("backups").join(ids[1]).join("blobs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let original = std::fs::read(&blob_part).unwrap();
+    let mut tampered = original.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 1;
+    std::fs::write(&blob_part, &tampered).unwrap();
+    let output = backup(&["verify", "--to", &backups], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("damaged"), "{stderr}");
+    std::fs::write(&blob_part, &original).unwrap();
+
+    // Restored from the bucket into a new directory and prefix (and database).
+    let kek = dir.path().join("kek-kept-apart.key");
+    std::fs::copy(data.kek_path(), &kek).unwrap();
+    let restored = dir.path().join("restored");
+    let restored_url = s3.url("restored");
+    let mut restore = vec!["restore", "--from", &backups, "--kek", kek.to_str().unwrap()];
+    restore.extend(["--into", restored.to_str().unwrap()]);
+    let database = postgres::fresh_database_url();
+    if let Some(url) = &database {
+        restore.extend(["--database-url", url.as_str()]);
+    }
+    let output = backup(&restore, &[("KENSHIN_RELAY_BLOB_URL", restored_url.as_str())]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let restored_data = DataDir::new(&restored);
+    copy_dir(&data.root().join("certs"), &restored.join("certs"));
+    let served = serve(
+        &s3,
+        &restored_data,
+        &[("KENSHIN_RELAY_BLOB_URL", restored_url.as_str())],
+    )
+    .await;
+    let receiver = client_for(&restored, &served.url, INSURER);
+    assert_eq!(download(&receiver, &in_flight, dir.path()).await, content);
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {

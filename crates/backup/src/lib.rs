@@ -27,7 +27,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +40,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 mod postgres;
+mod target;
+
+pub use target::Target;
+use target::PartWriter;
 
 const FORMAT: &str = "kenshin-relay-backup v1";
 const GENERATION_FILE: &str = "generation.json";
@@ -169,68 +173,6 @@ pub struct Verified {
     pub missing_blobs: Vec<String>,
 }
 
-/// Where a backup goes: a directory apart from the data directory (another disk, a mounted
-/// share). Created if missing, 0700.
-pub struct Target {
-    root: PathBuf,
-}
-
-impl Target {
-    pub fn open(root: &Path) -> Result<Target, BackupError> {
-        fs::create_dir_all(root).map_err(io_at(root))?;
-        fs::set_permissions(root, fs::Permissions::from_mode(0o700)).map_err(io_at(root))?;
-        Ok(Target {
-            root: root.to_path_buf(),
-        })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The complete generations, oldest first.
-    pub fn generations(&self) -> Result<Vec<Generation>, BackupError> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&self.root).map_err(io_at(&self.root))? {
-            let entry = entry.map_err(io_at(&self.root))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !entry.path().is_dir() {
-                continue;
-            }
-            let path = entry.path().join(GENERATION_FILE);
-            let Ok(text) = fs::read_to_string(&path) else {
-                continue;
-            };
-            let generation: Generation = serde_json::from_str(&text)
-                .map_err(|e| BackupError::Damaged(format!("{}: {e}", path.display())))?;
-            if generation.format == FORMAT && generation.id == name {
-                out.push(generation);
-            }
-        }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
-    }
-
-    /// The generation `id`, or the latest.
-    pub fn generation(&self, id: Option<&str>) -> Result<Generation, BackupError> {
-        let all = self.generations()?;
-        match id {
-            Some(id) => all.into_iter().find(|g| g.id == id),
-            None => all.into_iter().last(),
-        }
-        .ok_or_else(|| {
-            BackupError::Invalid(match id {
-                Some(id) => format!("no generation {id} in {}", self.root.display()),
-                None => format!("no backup in {}", self.root.display()),
-            })
-        })
-    }
-
-    fn dir(&self, id: &str) -> PathBuf {
-        self.root.join(id)
-    }
-}
-
 fn generation_key(generation: &Generation, keys: &dyn KeyProvider) -> Result<DataKey, BackupError> {
     let wrapped = base64::engine::general_purpose::STANDARD
         .decode(&generation.wrapped_key)
@@ -242,76 +184,76 @@ fn generation_key(generation: &Generation, keys: &dyn KeyProvider) -> Result<Dat
     .map_err(|_| BackupError::Key)
 }
 
-/// Seals `reader` into `path`; returns the plaintext's SHA-256 and size.
+/// Seals `reader` into the part `part`; returns the plaintext's SHA-256 and size, and the
+/// sealed size.
 fn seal_into(
     key: &DataKey,
     reader: &mut dyn Read,
-    path: &Path,
-) -> Result<(String, u64), BackupError> {
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_at(path))?;
-    let mut writer = SealingWriter::new(key, BufWriter::new(file))
+    part: PartWriter,
+) -> Result<(String, u64, u64), BackupError> {
+    let path = part.path().to_path_buf();
+    let mut writer = SealingWriter::new(key, BufWriter::with_capacity(256 * 1024, part))
         .map_err(|e| BackupError::Invalid(e.to_string()))?;
     let mut hash = Sha256::new();
     let mut size = 0u64;
     let mut buffer = vec![0u8; 256 * 1024];
     loop {
-        let n = reader.read(&mut buffer).map_err(io_at(path))?;
+        let n = reader.read(&mut buffer).map_err(io_at(&path))?;
         if n == 0 {
             break;
         }
         hash.update(&buffer[..n]);
-        writer.write_all(&buffer[..n]).map_err(io_at(path))?;
+        writer.write_all(&buffer[..n]).map_err(io_at(&path))?;
         size += n as u64;
     }
-    let file = writer
+    let part = writer
         .finish()
-        .map_err(io_at(path))?
+        .map_err(io_at(&path))?
         .into_inner()
-        .map_err(|e| BackupError::Io {
-            path: path.to_path_buf(),
-            source: e.into_error(),
-        })?;
-    file.sync_all().map_err(io_at(path))?;
-    Ok((hash.finish_hex(), size))
+        .map_err(|e| io_at(&path)(e.into_error()))?;
+    let sealed = part.finish()?;
+    Ok((hash.finish_hex(), size, sealed))
 }
 
-/// Seals one part and describes it for the manifest.
+/// Seals one part and describes it for the manifest; returns the sealed size too.
 fn seal_entry(
     key: &DataKey,
     reader: &mut dyn Read,
-    path: &Path,
+    part: PartWriter,
     name: &str,
     mode: u32,
-) -> Result<Entry, BackupError> {
-    let (sha256, size) = seal_into(key, reader, path)?;
-    Ok(Entry {
-        name: name.to_owned(),
-        mode,
-        sha256,
-        size,
-    })
+) -> Result<(Entry, u64), BackupError> {
+    let (sha256, size, sealed) = seal_into(key, reader, part)?;
+    Ok((
+        Entry {
+            name: name.to_owned(),
+            mode,
+            sha256,
+            size,
+        },
+        sealed,
+    ))
 }
 
 /// Opens a sealed part and streams its plaintext into `sink`; returns SHA-256 and size.
 fn open_from(
     key: &DataKey,
+    sealed: Box<dyn Read + Send>,
     path: &Path,
     sink: &mut dyn Write,
 ) -> Result<(String, u64), BackupError> {
-    let file = File::open(path).map_err(io_at(path))?;
-    let mut reader = OpeningReader::new(key, BufReader::new(file));
+    let mut reader = OpeningReader::new(key, sealed);
     let mut hash = Sha256::new();
     let mut size = 0u64;
     let mut buffer = vec![0u8; 256 * 1024];
     loop {
-        let n = reader
-            .read(&mut buffer)
-            .map_err(|e| BackupError::Damaged(format!("{}: {e}", path.display())))?;
+        let n = reader.read(&mut buffer).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidData {
+                BackupError::Damaged(format!("{}: {e}", path.display()))
+            } else {
+                io_at(path)(e)
+            }
+        })?;
         if n == 0 {
             break;
         }
@@ -322,17 +264,33 @@ fn open_from(
     Ok((hash.finish_hex(), size))
 }
 
-fn sync_dir(path: &Path) -> Result<(), BackupError> {
-    File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(io_at(path))
+/// Opens the part `folder/name` of `target` into `sink`.
+fn open_part(
+    key: &DataKey,
+    target: &Target,
+    folder: &str,
+    name: &str,
+    sink: &mut dyn Write,
+) -> Result<(String, u64), BackupError> {
+    let reader = target.reader(folder, name)?;
+    open_from(key, reader, &target.describe(&format!("{folder}/{name}")), sink)
+}
+
+/// Runs target work (blocking I/O, S3 requests on the store's own runtime) off the async
+/// threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, BackupError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BackupError::Invalid(e.to_string()))?
 }
 
 /// Writes a new generation, verifies it, puts it in place and keeps the newest `keep`.
 pub async fn create(
     source: Source<'_>,
     target: &Target,
-    keys: &dyn KeyProvider,
+    keys: Arc<dyn KeyProvider>,
     keep: usize,
 ) -> Result<Generation, BackupError> {
     if keep == 0 {
@@ -349,39 +307,61 @@ pub async fn create(
         now.second(),
         now.millisecond()
     );
-    let partial = target.root.join(format!(".partial-{id}"));
-    fs::create_dir_all(partial.join("files")).map_err(io_at(&partial))?;
-    fs::create_dir_all(partial.join("blobs")).map_err(io_at(&partial))?;
-    let result = write_generation(&source, &partial, &id, now, keys).await;
+    let folder = target.staging(&id);
+    {
+        let (target, folder) = (target.clone(), folder.clone());
+        blocking(move || {
+            // What an interrupted run left behind goes first.
+            for abandoned in target.abandoned()? {
+                target.remove(&abandoned)?;
+            }
+            target.prepare(&folder)
+        })
+        .await?;
+    }
+    let written = write_generation(&source, target, &folder, &id, now, &*keys).await;
+    let result = {
+        let (target, folder, id) = (target.clone(), folder.clone(), id.clone());
+        blocking(move || {
+            let generation = written?;
+            // Verified before it counts as a backup.
+            verify_parts(&target, &folder, &generation, &*keys)?;
+            let json = serde_json::to_vec_pretty(&generation)
+                .map_err(|e| BackupError::Invalid(e.to_string()))?;
+            let mut part = target.writer(&folder, GENERATION_FILE)?;
+            part.write_all(&json).map_err(io_at(part.path()))?;
+            part.finish()?;
+            target.publish(&folder, &id)?;
+            Ok(generation)
+        })
+        .await
+    };
     let generation = match result {
         Ok(generation) => generation,
         Err(err) => {
-            let _ = fs::remove_dir_all(&partial);
+            let (target, folder) = (target.clone(), folder.clone());
+            let _ = blocking(move || target.remove(&folder)).await;
             return Err(err);
         }
     };
-    // Verified before it counts as a backup.
-    if let Err(err) = verify_dir(&partial, &generation, keys) {
-        let _ = fs::remove_dir_all(&partial);
-        return Err(err);
-    }
-    let final_dir = target.dir(&id);
-    fs::rename(&partial, &final_dir).map_err(io_at(&final_dir))?;
-    sync_dir(&target.root)?;
-    let all = target.generations()?;
-    if all.len() > keep {
-        for old in &all[..all.len() - keep] {
-            let dir = target.dir(&old.id);
-            fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
+    let target = target.clone();
+    blocking(move || {
+        let all = target.generations()?;
+        if all.len() > keep {
+            for old in &all[..all.len() - keep] {
+                target.remove(&old.id)?;
+            }
         }
-        sync_dir(&target.root)?;
-    }
+        Ok(())
+    })
+    .await?;
     Ok(generation)
 }
 
 async fn write_generation(
     source: &Source<'_>,
-    dir: &Path,
+    target: &Target,
+    folder: &str,
     id: &str,
     now: OffsetDateTime,
     keys: &dyn KeyProvider,
@@ -391,9 +371,9 @@ async fn write_generation(
         .wrap(&key, format!("backup:{id}").as_bytes())
         .map_err(|e| BackupError::Invalid(e.to_string()))?;
 
-    let (database_kind, database_entry, live) = match source.db.backend() {
+    let (database_kind, (database_entry, database_bytes), live) = match source.db.backend() {
         kenshin_store::Backend::Sqlite => {
-            let (entry, live) = sqlite_snapshot(source, dir, id, &key).await?;
+            let (entry, live) = sqlite_snapshot(source, target, folder, id, &key).await?;
             (DatabaseKind::Sqlite, entry, live)
         }
         kenshin_store::Backend::Postgres => {
@@ -402,33 +382,39 @@ async fn write_generation(
                 let key = Arc::clone(&key);
                 let url = source.database_url.clone();
                 let name = snapshot.id.clone();
-                let target = dir.join(DATABASE_FILE);
-                tokio::task::spawn_blocking(move || postgres::dump(&url, &name, &key, &target))
-                    .await
-                    .map_err(|e| BackupError::Invalid(e.to_string()))
+                let (target, folder) = (target.clone(), folder.to_owned());
+                blocking(move || {
+                    let part = target.writer(&folder, DATABASE_FILE)?;
+                    postgres::dump(&url, &name, &key, part)
+                })
+                .await
             };
             let live = snapshot.live.clone();
             snapshot.release().await?;
-            (DatabaseKind::Postgres, dumped??, live)
+            (DatabaseKind::Postgres, dumped?, live)
         }
     };
 
     let files = source.files.clone();
     let blobs = source.blobs.clone();
-    let dir_owned = dir.to_path_buf();
     let key_for_parts = Arc::clone(&key);
-    let (file_entries, blob_entries, missing) = tokio::task::spawn_blocking(move || {
+    let (target_owned, folder_owned) = (target.clone(), folder.to_owned());
+    let (file_entries, blob_entries, missing, parts_bytes) = blocking(move || {
+        let (target, folder) = (target_owned, folder_owned);
+        let mut bytes = 0u64;
         let mut file_entries = Vec::new();
         for (n, file) in files.iter().enumerate() {
             let meta = fs::metadata(&file.path).map_err(io_at(&file.path))?;
             let mut reader = File::open(&file.path).map_err(io_at(&file.path))?;
-            file_entries.push(seal_entry(
+            let (entry, sealed) = seal_entry(
                 &key_for_parts,
                 &mut reader,
-                &dir_owned.join("files").join(format!("{n}.sealed")),
+                target.writer(&folder, &format!("files/{n}.sealed"))?,
                 &file.name,
                 meta.permissions().mode() & 0o777,
-            )?);
+            )?;
+            bytes += sealed;
+            file_entries.push(entry);
         }
         let mut ids: Vec<ObjectId> = live.into_iter().collect();
         ids.sort_by_key(|id| id.to_string());
@@ -436,21 +422,24 @@ async fn write_generation(
         let mut missing = Vec::new();
         for id in ids {
             match blobs.open_blob(id) {
-                Ok(mut reader) => blob_entries.push(seal_entry(
-                    &key_for_parts,
-                    &mut reader,
-                    &dir_owned.join("blobs").join(format!("{id}.sealed")),
-                    &id.to_string(),
-                    0o600,
-                )?),
+                Ok(mut reader) => {
+                    let (entry, sealed) = seal_entry(
+                        &key_for_parts,
+                        &mut reader,
+                        target.writer(&folder, &format!("blobs/{id}.sealed"))?,
+                        &id.to_string(),
+                        0o600,
+                    )?;
+                    bytes += sealed;
+                    blob_entries.push(entry);
+                }
                 Err(err) if err.kind() == io::ErrorKind::NotFound => missing.push(id.to_string()),
                 Err(err) => return Err(blobs_at(&blobs)(err)),
             }
         }
-        Ok::<_, BackupError>((file_entries, blob_entries, missing))
+        Ok((file_entries, blob_entries, missing, bytes))
     })
-    .await
-    .map_err(|e| BackupError::Invalid(e.to_string()))??;
+    .await?;
 
     let manifest = Manifest {
         id: id.to_owned(),
@@ -460,9 +449,16 @@ async fn write_generation(
         missing_blobs: missing,
     };
     let json = serde_json::to_vec(&manifest).map_err(|e| BackupError::Invalid(e.to_string()))?;
-    seal_into(&key, &mut &json[..], &dir.join(MANIFEST_FILE))?;
-    let bytes = dir_size(dir)?;
-    let generation = Generation {
+    let manifest_bytes = {
+        let key = Arc::clone(&key);
+        let (target, folder) = (target.clone(), folder.to_owned());
+        blocking(move || {
+            let part = target.writer(&folder, MANIFEST_FILE)?;
+            Ok(seal_into(&key, &mut &json[..], part)?.2)
+        })
+        .await?
+    };
+    Ok(Generation {
         format: FORMAT.into(),
         id: id.to_owned(),
         created_at: now,
@@ -471,32 +467,19 @@ async fn write_generation(
         wrapped_key: base64::engine::general_purpose::STANDARD.encode(wrapped.as_bytes()),
         files: manifest.files.len(),
         blobs: manifest.blobs.len(),
-        bytes,
-    };
-    let path = dir.join(GENERATION_FILE);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io_at(&path))?;
-    file.write_all(&serde_json::to_vec_pretty(&generation).unwrap_or_default())
-        .and_then(|()| file.sync_all())
-        .map_err(io_at(&path))?;
-    for sub in ["files", "blobs", ""] {
-        sync_dir(&dir.join(sub))?;
-    }
-    Ok(generation)
+        bytes: database_bytes + parts_bytes + manifest_bytes,
+    })
 }
 
 /// SQLite: a consistent copy (`VACUUM INTO`), plaintext only inside the (private) data
 /// directory, sealed, removed; and the objects with a key in that copy.
 async fn sqlite_snapshot(
     source: &Source<'_>,
-    dir: &Path,
+    target: &Target,
+    folder: &str,
     id: &str,
     key: &Arc<DataKey>,
-) -> Result<(Entry, HashSet<ObjectId>), BackupError> {
+) -> Result<((Entry, u64), HashSet<ObjectId>), BackupError> {
     fs::create_dir_all(&source.scratch).map_err(io_at(&source.scratch))?;
     fs::set_permissions(&source.scratch, fs::Permissions::from_mode(0o700))
         .map_err(io_at(&source.scratch))?;
@@ -506,35 +489,25 @@ async fn sqlite_snapshot(
     let sealed = {
         let key = Arc::clone(key);
         let snapshot = snapshot.clone();
-        let target = dir.join(DATABASE_FILE);
-        tokio::task::spawn_blocking(move || {
+        let (target, folder) = (target.clone(), folder.to_owned());
+        blocking(move || {
             let mut file = File::open(&snapshot).map_err(io_at(&snapshot))?;
-            seal_entry(&key, &mut file, &target, "database", 0o600)
+            let part = target.writer(&folder, DATABASE_FILE)?;
+            seal_entry(&key, &mut file, part, "database", 0o600)
         })
         .await
-        .map_err(|e| BackupError::Invalid(e.to_string()))
     };
     let _ = fs::remove_file(&snapshot);
-    Ok((sealed??, live))
+    Ok((sealed?, live))
 }
 
-fn dir_size(dir: &Path) -> Result<u64, BackupError> {
-    let mut total = 0;
-    for entry in fs::read_dir(dir).map_err(io_at(dir))? {
-        let entry = entry.map_err(io_at(dir))?;
-        let meta = entry.metadata().map_err(io_at(dir))?;
-        total += if meta.is_dir() {
-            dir_size(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
-}
-
-fn read_manifest(dir: &Path, key: &DataKey) -> Result<Manifest, BackupError> {
+fn read_manifest(
+    target: &Target,
+    folder: &str,
+    key: &DataKey,
+) -> Result<Manifest, BackupError> {
     let mut json = Vec::new();
-    open_from(key, &dir.join(MANIFEST_FILE), &mut json)?;
+    open_part(key, target, folder, MANIFEST_FILE, &mut json)?;
     serde_json::from_slice(&json).map_err(|e| BackupError::Damaged(format!("manifest: {e}")))
 }
 
@@ -548,35 +521,43 @@ fn check(entry: &Entry, found: (String, u64), what: &str) -> Result<(), BackupEr
     Ok(())
 }
 
-fn verify_dir(
-    dir: &Path,
+fn verify_parts(
+    target: &Target,
+    folder: &str,
     generation: &Generation,
     keys: &dyn KeyProvider,
 ) -> Result<Verified, BackupError> {
     let key = generation_key(generation, keys)?;
-    let manifest = read_manifest(dir, &key)?;
+    let manifest = read_manifest(target, folder, &key)?;
     if manifest.id != generation.id {
         return Err(BackupError::Damaged(
             "the manifest names another generation".into(),
         ));
     }
+    let sink = &mut io::sink();
     check(
         &manifest.database,
-        open_from(&key, &dir.join(DATABASE_FILE), &mut io::sink())?,
+        open_part(&key, target, folder, DATABASE_FILE, sink)?,
         "database",
     )?;
     for (n, entry) in manifest.files.iter().enumerate() {
-        let path = dir.join("files").join(format!("{n}.sealed"));
-        check(entry, open_from(&key, &path, &mut io::sink())?, "file")?;
+        let found = open_part(&key, target, folder, &format!("files/{n}.sealed"), sink)?;
+        check(entry, found, "file")?;
     }
     for entry in &manifest.blobs {
-        let path = dir.join("blobs").join(format!("{}.sealed", entry.name));
-        check(entry, open_from(&key, &path, &mut io::sink())?, "blob")?;
+        let found = open_part(
+            &key,
+            target,
+            folder,
+            &format!("blobs/{}.sealed", entry.name),
+            sink,
+        )?;
+        check(entry, found, "blob")?;
     }
-    // Nothing more in the directory than the manifest names.
-    let blob_count = fs::read_dir(dir.join("blobs")).map_err(io_at(dir))?.count();
-    let file_count = fs::read_dir(dir.join("files")).map_err(io_at(dir))?.count();
-    if blob_count != manifest.blobs.len() || file_count != manifest.files.len() {
+    // Nothing more in the generation than the manifest names.
+    if target.count(folder, "blobs")? != manifest.blobs.len()
+        || target.count(folder, "files")? != manifest.files.len()
+    {
         return Err(BackupError::Damaged(
             "the generation holds parts its manifest does not name".into(),
         ));
@@ -597,7 +578,7 @@ pub fn verify(
     keys: &dyn KeyProvider,
 ) -> Result<Verified, BackupError> {
     let generation = target.generation(id)?;
-    verify_dir(&target.dir(&generation.id), &generation, keys)
+    verify_parts(target, &generation.id, &generation, keys)
 }
 
 /// Opens the blob store a restore writes into, given the new data directory once the named
@@ -629,7 +610,7 @@ pub fn restore(
     into: &RestoreInto,
 ) -> Result<Verified, BackupError> {
     let generation = target.generation(id)?;
-    let dir = target.dir(&generation.id);
+    let dir = generation.id.as_str();
     if into.root.exists()
         && fs::read_dir(&into.root)
             .map_err(io_at(&into.root))?
@@ -658,7 +639,7 @@ pub fn restore(
         }
     }
     let key = generation_key(&generation, keys)?;
-    let manifest = read_manifest(&dir, &key)?;
+    let manifest = read_manifest(target, dir, &key)?;
     // Blobs written so far, removed again if the restore fails: a bucket is not inside the
     // directory that is removed.
     let mut written: Option<(BlobStore, Vec<ObjectId>)> = None;
@@ -666,7 +647,7 @@ pub fn restore(
         fs::create_dir_all(&into.root).map_err(io_at(&into.root))?;
         fs::set_permissions(&into.root, fs::Permissions::from_mode(0o700))
             .map_err(io_at(&into.root))?;
-        let write_file = |name: &str, mode: u32, sealed: &Path, entry: &Entry, what: &str| {
+        let write_file = |name: &str, mode: u32, sealed: &str, entry: &Entry, what: &str| {
             let path = into.root.join(name);
             if Path::new(name)
                 .components()
@@ -686,7 +667,7 @@ pub fn restore(
                 .open(&path)
                 .map_err(io_at(&path))?;
             let mut out = BufWriter::new(file);
-            let found = open_from(&key, sealed, &mut out)?;
+            let found = open_part(&key, target, dir, sealed, &mut out)?;
             let file = out.into_inner().map_err(|e| io_at(&path)(e.into_error()))?;
             file.sync_all().map_err(io_at(&path))?;
             check(entry, found, what)
@@ -696,7 +677,7 @@ pub fn restore(
             write_file(
                 &entry.name,
                 mode,
-                &dir.join("files").join(format!("{n}.sealed")),
+                &format!("files/{n}.sealed"),
                 entry,
                 "file",
             )?;
@@ -718,22 +699,26 @@ pub fn restore(
                 .parse()
                 .map_err(|_| BackupError::Damaged(format!("blob name {}", entry.name)))?;
             let mut writer = blobs.create(id).map_err(blobs_at(blobs))?;
-            let sealed = dir.join("blobs").join(format!("{}.sealed", entry.name));
-            let found = open_from(&key, &sealed, &mut BlobSink(&mut writer))?;
+            let sealed = format!("blobs/{}.sealed", entry.name);
+            let found = open_part(&key, target, dir, &sealed, &mut BlobSink(&mut writer))?;
             check(entry, found, "blob")?;
             writer.commit().map_err(blobs_at(blobs))?;
             restored.push(id);
         }
         // The database last: a PostgreSQL database is outside the directory removed on
         // failure, and its restore is one transaction that nothing can fail after.
-        let sealed = dir.join(DATABASE_FILE);
+        let sealed = DATABASE_FILE;
         match &into.database {
             RestoreDatabase::File(name) => {
-                write_file(name, 0o600, &sealed, &manifest.database, "database")
+                write_file(name, 0o600, sealed, &manifest.database, "database")
             }
-            RestoreDatabase::Postgres(url) => {
-                postgres::restore(url, &key, &sealed, &manifest.database)
-            }
+            RestoreDatabase::Postgres(url) => postgres::restore(
+                url,
+                &key,
+                target.reader(dir, sealed)?,
+                &target.describe(&format!("{dir}/{sealed}")),
+                &manifest.database,
+            ),
         }
     })();
     if let Err(err) = result {

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use kenshin_crypto::DataKey;
 use zeroize::Zeroizing;
 
-use crate::{check, open_from, seal_entry, BackupError, Entry};
+use crate::{check, open_from, seal_entry, BackupError, Entry, PartWriter};
 
 /// At most this much of a tool's error output goes into the message.
 const STDERR_LIMIT: u64 = 16 * 1024;
@@ -106,13 +106,14 @@ fn failed(tool: &str, status: std::process::ExitStatus, stderr: JoinHandle<Strin
     BackupError::Invalid(format!("{tool} failed ({status}): {text}"))
 }
 
-/// Dumps the database as of the exported `snapshot` into the sealed part at `path`.
+/// Dumps the database as of the exported `snapshot` into the sealed part `part`; returns
+/// its manifest entry and sealed size.
 pub(crate) fn dump(
     database_url: &str,
     snapshot: &str,
     key: &DataKey,
-    path: &Path,
-) -> Result<Entry, BackupError> {
+    part: PartWriter,
+) -> Result<(Entry, u64), BackupError> {
     let libpq = Libpq::from_url(database_url)?;
     let mut command = libpq.command("pg_dump");
     command
@@ -121,7 +122,7 @@ pub(crate) fn dump(
         .stdout(Stdio::piped());
     let (mut child, stderr) = spawn(command, "pg_dump")?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
-    let sealed = seal_entry(key, &mut stdout, path, "database", 0o600);
+    let sealed = seal_entry(key, &mut stdout, part, "database", 0o600);
     drop(stdout);
     if sealed.is_err() {
         let _ = child.kill();
@@ -129,22 +130,24 @@ pub(crate) fn dump(
     let status = child
         .wait()
         .map_err(|e| BackupError::Invalid(format!("pg_dump: {e}")))?;
-    let entry = sealed?;
+    let (entry, bytes) = sealed?;
     if !status.success() {
         return Err(failed("pg_dump", status, stderr));
     }
     if entry.size == 0 {
         return Err(BackupError::Invalid("pg_dump wrote nothing".into()));
     }
-    Ok(entry)
+    Ok((entry, bytes))
 }
 
-/// Restores the sealed dump at `sealed` into the (prepared, empty) database: one transaction,
-/// committed only if every byte opened, matched the manifest and was applied without error.
+/// Restores the sealed dump read from `sealed` (found at `path`) into the (prepared, empty)
+/// database: one transaction, committed only if every byte opened, matched the manifest and
+/// was applied without error.
 pub(crate) fn restore(
     database_url: &str,
     key: &DataKey,
-    sealed: &Path,
+    sealed: Box<dyn io::Read + Send>,
+    path: &Path,
     entry: &Entry,
 ) -> Result<(), BackupError> {
     let libpq = Libpq::from_url(database_url)?;
@@ -154,7 +157,8 @@ pub(crate) fn restore(
         .stdin(Stdio::piped());
     let (mut child, stderr) = spawn(command, "pg_restore")?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let fed = open_from(key, sealed, &mut stdin).and_then(|found| check(entry, found, "database"));
+    let fed = open_from(key, sealed, path, &mut stdin)
+        .and_then(|found| check(entry, found, "database"));
     if let Err(err) = fed {
         let stopped_reading = matches!(
             &err,

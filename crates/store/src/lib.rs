@@ -24,7 +24,10 @@ mod relay;
 mod timefmt;
 
 pub use access::{AccessExpiryPlan, AccessFilter, AccessRow};
-pub use blobs::{BlobLocation, BlobReader, BlobStore, BlobWriter, Recovery, S3Settings};
+pub use blobs::{
+    BlobLocation, BlobReader, BlobStore, BlobWriter, Recovery, S3Objects, S3Reader, S3Settings,
+    S3Writer,
+};
 pub use certs::{CertRecord, NewCert};
 pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Receiver, UsageRow};
 pub use db::{Backend, Database, SequencerLease};

@@ -22,6 +22,7 @@ use std::path::Path;
 use kenshin_core::ObjectId;
 
 pub use location::{BlobLocation, S3Settings};
+pub use s3::{S3Objects, S3Reader, S3Writer};
 
 /// What start-up recovery removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,7 +93,7 @@ impl BlobStore {
         Ok(BlobWriter {
             inner: match &self.backend {
                 Backend::Local(local) => Writer::Local(local.create(id)?),
-                Backend::S3(s3) => Writer::S3(s3.create(id)),
+                Backend::S3(s3) => Writer::S3(id, s3.create(id)),
             },
         })
     }
@@ -184,28 +185,28 @@ pub struct BlobWriter {
 #[derive(Debug)]
 enum Writer {
     Local(local::LocalWriter),
-    S3(s3::S3Writer),
+    S3(ObjectId, s3::S3Writer),
 }
 
 impl BlobWriter {
     pub fn id(&self) -> ObjectId {
         match &self.inner {
             Writer::Local(w) => w.id(),
-            Writer::S3(w) => w.id(),
+            Writer::S3(id, _) => *id,
         }
     }
 
     pub fn written(&self) -> u64 {
         match &self.inner {
             Writer::Local(w) => w.written(),
-            Writer::S3(w) => w.written(),
+            Writer::S3(_, w) => w.written(),
         }
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut self.inner {
             Writer::Local(w) => w.write_all(bytes),
-            Writer::S3(w) => w.write_all(bytes),
+            Writer::S3(_, w) => w.write_all(bytes),
         }
     }
 
@@ -213,7 +214,7 @@ impl BlobWriter {
     pub fn commit(self) -> io::Result<u64> {
         match self.inner {
             Writer::Local(w) => w.commit(),
-            Writer::S3(w) => w.commit(),
+            Writer::S3(_, w) => w.commit(),
         }
     }
 }

@@ -216,10 +216,13 @@ impl S3Blobs {
     }
 
     pub fn create(&self, id: ObjectId) -> S3Writer {
+        self.writer_at(self.path_of(id))
+    }
+
+    fn writer_at(&self, path: ObjectPath) -> S3Writer {
         S3Writer {
             blobs: self.clone(),
-            id,
-            path: self.path_of(id),
+            path,
             buffer: Vec::new(),
             upload: None,
             written: 0,
@@ -228,9 +231,12 @@ impl S3Blobs {
     }
 
     pub fn open_blob(&self, id: ObjectId) -> io::Result<S3Reader> {
-        let path = self.path_of(id);
+        self.reader_at(&self.path_of(id))
+    }
+
+    fn reader_at(&self, path: &ObjectPath) -> io::Result<S3Reader> {
         let result = self
-            .block_on(self.store.get(&path))
+            .block_on(self.store.get(path))
             .map_err(|err| self.io_error(err))?;
         Ok(S3Reader {
             blobs: self.clone(),
@@ -357,7 +363,6 @@ fn classify(err: &object_store::Error) -> io::ErrorKind {
 /// A blob being written to S3.
 pub struct S3Writer {
     blobs: S3Blobs,
-    id: ObjectId,
     path: ObjectPath,
     /// The bytes before the first part is full; all of a blob smaller than a part.
     buffer: Vec<u8>,
@@ -377,10 +382,6 @@ impl fmt::Debug for S3Writer {
 }
 
 impl S3Writer {
-    pub fn id(&self) -> ObjectId {
-        self.id
-    }
-
     pub fn written(&self) -> u64 {
         self.written
     }
@@ -487,5 +488,85 @@ impl Read for S3Reader {
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current.split_to(n));
         Ok(n)
+    }
+}
+
+/// Objects by name under a bucket's prefix, for what is not a blob: backup generations.
+/// The same client, multipart writer and streaming reader as the blob store.
+#[derive(Clone, Debug)]
+pub struct S3Objects {
+    inner: S3Blobs,
+}
+
+impl S3Objects {
+    /// Builds the client; sends no request.
+    pub fn open(settings: &S3Settings) -> io::Result<S3Objects> {
+        Ok(S3Objects {
+            inner: S3Blobs::open(settings)?,
+        })
+    }
+
+    /// `s3://bucket/prefix`.
+    pub fn url(&self) -> &str {
+        self.inner.url()
+    }
+
+    fn path(&self, name: &str) -> ObjectPath {
+        ObjectPath::from(format!("{}{name}", self.inner.prefix))
+    }
+
+    /// A new object `name` (slash-separated below the prefix), visible once committed.
+    pub fn create(&self, name: &str) -> S3Writer {
+        self.inner.writer_at(self.path(name))
+    }
+
+    /// Streams the object `name`.
+    pub fn read(&self, name: &str) -> io::Result<S3Reader> {
+        self.inner.reader_at(&self.path(name))
+    }
+
+    /// The objects below `under` (a name prefix ending in `/`, or empty for all), as names
+    /// relative to the prefix with their sizes.
+    pub fn list(&self, under: &str) -> io::Result<Vec<(String, u64)>> {
+        let root = self.path("");
+        let below = self.path(under.trim_end_matches('/'));
+        let metas: Vec<_> = self
+            .inner
+            .block_on(self.inner.store.list(Some(&below)).try_collect())
+            .map_err(|err| self.inner.io_error(err))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|meta| {
+                let parts: Vec<String> = meta
+                    .location
+                    .prefix_match(&root)?
+                    .map(|part| part.as_ref().to_owned())
+                    .collect();
+                Some((parts.join("/"), meta.size))
+            })
+            .collect())
+    }
+
+    /// The names of the "folders" directly below the prefix (`a` for `a/b`).
+    pub fn folders(&self) -> io::Result<Vec<String>> {
+        let root = self.path("");
+        let listing = self
+            .inner
+            .block_on(self.inner.store.list_with_delimiter(Some(&root)))
+            .map_err(|err| self.inner.io_error(err))?;
+        Ok(listing
+            .common_prefixes
+            .iter()
+            .filter_map(|folder| folder.filename().map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes `name`; a missing object is not an error. On a bucket with object lock the
+    /// locked version stays until its retention ends (S3 adds a delete marker).
+    pub fn delete(&self, name: &str) -> io::Result<()> {
+        match self.inner.block_on(self.inner.store.delete(&self.path(name))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(self.inner.io_error(err)),
+        }
     }
 }

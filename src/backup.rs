@@ -267,8 +267,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         }
         BackupCommand::List { to } => {
             let target = Target::open(&to)?;
-            let generations =
-                tokio::task::spawn_blocking(move || target.generations()).await??;
+            let generations = tokio::task::spawn_blocking(move || target.generations()).await??;
             emit(json, &generations, || {
                 if generations.is_empty() {
                     return format!("no backups in {}", to.display());

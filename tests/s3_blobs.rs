@@ -514,7 +514,9 @@ async fn backups_in_a_bucket_are_rotated_verified_and_restored() {
         return;
     };
     let (dir, data) = data_on_s3(&s3).await;
-    let content = sample_export(120, "IN-FLIGHT-BUCKET");
+    // Larger than one part (8 MiB): the backup of its blob is a multipart upload with
+    // checksums.
+    let content = sample_export(125_000, "IN-FLIGHT-BUCKET");
     let backups = s3.url("backups");
     let backup = |args: &[&str], extra_env: &[(&str, &str)]| {
         let mut command = kenshin_relay(&s3);
@@ -525,6 +527,7 @@ async fn backups_in_a_bucket_are_rotated_verified_and_restored() {
             .envs(extra_env.iter().copied());
         run_to_end(command)
     };
+    assert!(content.len() > 9 * 1024 * 1024, "{}", content.len());
     let in_flight = {
         let served = serve(&s3, &data, &[]).await;
         let sender = client_for(data.root(), &served.url, INSTITUTION);
@@ -574,7 +577,11 @@ async fn backups_in_a_bucket_are_rotated_verified_and_restored() {
     for file in &kept {
         let relative = file.strip_prefix(s3.bucket_dir().join("backups")).unwrap();
         let folder = relative.iter().next().unwrap().to_string_lossy();
-        assert!(ids.contains(&folder.as_ref()), "left over: {}", file.display());
+        assert!(
+            ids.contains(&folder.as_ref()),
+            "left over: {}",
+            file.display()
+        );
     }
     assert_eq!(s3.any_file_contains(b"IN-FLIGHT-BUCKET"), None);
     let output = backup(&["verify", "--to", &backups], &[]);
@@ -598,7 +605,10 @@ async fn backups_in_a_bucket_are_rotated_verified_and_restored() {
     std::fs::write(&blob_part, &tampered).unwrap();
     let output = backup(&["verify", "--to", &backups], &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("damaged"), "{stderr}");
+    assert!(
+        !output.status.success() && stderr.contains("damaged"),
+        "{stderr}"
+    );
     std::fs::write(&blob_part, &original).unwrap();
 
     // Restored from the bucket into a new directory and prefix (and database).
@@ -606,13 +616,22 @@ async fn backups_in_a_bucket_are_rotated_verified_and_restored() {
     std::fs::copy(data.kek_path(), &kek).unwrap();
     let restored = dir.path().join("restored");
     let restored_url = s3.url("restored");
-    let mut restore = vec!["restore", "--from", &backups, "--kek", kek.to_str().unwrap()];
+    let mut restore = vec![
+        "restore",
+        "--from",
+        &backups,
+        "--kek",
+        kek.to_str().unwrap(),
+    ];
     restore.extend(["--into", restored.to_str().unwrap()]);
     let database = postgres::fresh_database_url();
     if let Some(url) = &database {
         restore.extend(["--database-url", url.as_str()]);
     }
-    let output = backup(&restore, &[("KENSHIN_RELAY_BLOB_URL", restored_url.as_str())]);
+    let output = backup(
+        &restore,
+        &[("KENSHIN_RELAY_BLOB_URL", restored_url.as_str())],
+    );
     assert!(
         output.status.success(),
         "{}",

@@ -42,8 +42,8 @@ use time::OffsetDateTime;
 mod postgres;
 mod target;
 
-pub use target::Target;
 use target::PartWriter;
+pub use target::Target;
 
 const FORMAT: &str = "kenshin-relay-backup v1";
 const GENERATION_FILE: &str = "generation.json";
@@ -273,7 +273,12 @@ fn open_part(
     sink: &mut dyn Write,
 ) -> Result<(String, u64), BackupError> {
     let reader = target.reader(folder, name)?;
-    open_from(key, reader, &target.describe(&format!("{folder}/{name}")), sink)
+    open_from(
+        key,
+        reader,
+        &target.describe(&format!("{folder}/{name}")),
+        sink,
+    )
 }
 
 /// Runs target work (blocking I/O, S3 requests on the store's own runtime) off the async
@@ -501,11 +506,7 @@ async fn sqlite_snapshot(
     Ok((sealed?, live))
 }
 
-fn read_manifest(
-    target: &Target,
-    folder: &str,
-    key: &DataKey,
-) -> Result<Manifest, BackupError> {
+fn read_manifest(target: &Target, folder: &str, key: &DataKey) -> Result<Manifest, BackupError> {
     let mut json = Vec::new();
     open_part(key, target, folder, MANIFEST_FILE, &mut json)?;
     serde_json::from_slice(&json).map_err(|e| BackupError::Damaged(format!("manifest: {e}")))

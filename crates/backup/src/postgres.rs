@@ -157,8 +157,8 @@ pub(crate) fn restore(
         .stdin(Stdio::piped());
     let (mut child, stderr) = spawn(command, "pg_restore")?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let fed = open_from(key, sealed, path, &mut stdin)
-        .and_then(|found| check(entry, found, "database"));
+    let fed =
+        open_from(key, sealed, path, &mut stdin).and_then(|found| check(entry, found, "database"));
     if let Err(err) = fed {
         let stopped_reading = matches!(
             &err,

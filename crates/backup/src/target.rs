@@ -114,15 +114,13 @@ impl Target {
     fn read_generation(&self, folder: &str) -> Result<Option<Generation>, BackupError> {
         let name = format!("{folder}/{GENERATION_FILE}");
         let mut text = Vec::new();
-        let read = self
-            .reader(folder, GENERATION_FILE)
-            .and_then(|mut reader| {
-                reader
-                    .by_ref()
-                    .take(1024 * 1024)
-                    .read_to_end(&mut text)
-                    .map_err(self.io_error(&name))
-            });
+        let read = self.reader(folder, GENERATION_FILE).and_then(|mut reader| {
+            reader
+                .by_ref()
+                .take(1024 * 1024)
+                .read_to_end(&mut text)
+                .map_err(self.io_error(&name))
+        });
         match read {
             Ok(_) => {}
             Err(BackupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -253,9 +251,9 @@ impl Target {
                 let file = File::open(&path).map_err(io_at(&path))?;
                 Ok(Box::new(BufReader::with_capacity(256 * 1024, file)))
             }
-            Place::Bucket(objects) => Ok(Box::new(
-                objects.read(&full).map_err(self.io_error(&full))?,
-            )),
+            Place::Bucket(objects) => {
+                Ok(Box::new(objects.read(&full).map_err(self.io_error(&full))?))
+            }
         }
     }
 

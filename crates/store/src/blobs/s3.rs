@@ -82,6 +82,12 @@ impl fmt::Debug for S3Blobs {
 impl S3Blobs {
     /// Builds the client; sends no request.
     pub fn open(settings: &S3Settings) -> io::Result<S3Blobs> {
+        Self::open_with(settings, false)
+    }
+
+    /// `checksums`: every PUT and part carries its SHA-256 (`x-amz-checksum-sha256`), which
+    /// S3 verifies on arrival — and requires of any upload into a bucket with Object Lock.
+    fn open_with(settings: &S3Settings, checksums: bool) -> io::Result<S3Blobs> {
         let mut builder = if settings.from_env {
             AmazonS3Builder::from_env()
         } else {
@@ -116,6 +122,9 @@ impl S3Blobs {
         }
         if let Some(allow) = settings.allow_http {
             builder = builder.with_allow_http(allow);
+        }
+        if checksums {
+            builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
         }
         let endpoint = builder
             .get_config_value(&AmazonS3ConfigKey::Endpoint)
@@ -499,10 +508,11 @@ pub struct S3Objects {
 }
 
 impl S3Objects {
-    /// Builds the client; sends no request.
+    /// Builds the client; sends no request. Uploads carry SHA-256 checksums, so that a
+    /// bucket with Object Lock (and a default retention) accepts them.
     pub fn open(settings: &S3Settings) -> io::Result<S3Objects> {
         Ok(S3Objects {
-            inner: S3Blobs::open(settings)?,
+            inner: S3Blobs::open_with(settings, true)?,
         })
     }
 
@@ -564,7 +574,10 @@ impl S3Objects {
     /// Deletes `name`; a missing object is not an error. On a bucket with object lock the
     /// locked version stays until its retention ends (S3 adds a delete marker).
     pub fn delete(&self, name: &str) -> io::Result<()> {
-        match self.inner.block_on(self.inner.store.delete(&self.path(name))) {
+        match self
+            .inner
+            .block_on(self.inner.store.delete(&self.path(name)))
+        {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(err) => Err(self.inner.io_error(err)),
         }

@@ -94,6 +94,18 @@ async fn download(client: &RelayClient, id: &str, dir: &Path) -> Vec<u8> {
     std::fs::read(&out).unwrap()
 }
 
+/// Serves `data` and sends `content` from the institution to the insurer; returns the
+/// running relay and the delivery, left in flight.
+async fn send_in_flight(s3: &S3Server, data: &DataDir, content: &[u8]) -> (Served, String) {
+    let served = serve(s3, data, &[]).await;
+    let sender = client_for(data.root(), &served.url, INSTITUTION);
+    let receipt = sender
+        .send_stream(INSURER, "b.csv", None, stream_of(content.to_vec()))
+        .await
+        .unwrap();
+    (served, receipt.deliveries[0].id.to_string())
+}
+
 /// The object ids the bucket holds under the relay's prefix.
 fn bucket_ids(s3: &S3Server, prefix: &str) -> HashSet<String> {
     names(&s3.object_files(prefix)).into_iter().collect()
@@ -424,12 +436,7 @@ async fn a_backup_of_a_relay_on_s3_restores_the_same_download() {
     let content = sample_export(300, "IN-FLIGHT-S3");
     let backups = dir.path().join("backups");
     let in_flight = {
-        let served = serve(&s3, &data, &[]).await;
-        let sender = client_for(data.root(), &served.url, INSTITUTION);
-        let receipt = sender
-            .send_stream(INSURER, "b.csv", None, stream_of(content.clone()))
-            .await
-            .unwrap();
+        let (_served, in_flight) = send_in_flight(&s3, &data, &content).await;
         let mut command = kenshin_relay(&s3);
         command
             .args(["backup", "--json", "--data-dir"])
@@ -444,7 +451,7 @@ async fn a_backup_of_a_relay_on_s3_restores_the_same_download() {
         );
         let generation: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(generation["blobs"], 1, "{generation}");
-        receipt.deliveries[0].id.to_string()
+        in_flight
     };
 
     let kek = dir.path().join("kek-kept-apart.key");
@@ -528,15 +535,8 @@ async fn backups_in_a_bucket_are_rotated_verified_and_restored() {
         run_to_end(command)
     };
     assert!(content.len() > 9 * 1024 * 1024, "{}", content.len());
-    let in_flight = {
-        let served = serve(&s3, &data, &[]).await;
-        let sender = client_for(data.root(), &served.url, INSTITUTION);
-        let receipt = sender
-            .send_stream(INSURER, "b.csv", None, stream_of(content.clone()))
-            .await
-            .unwrap();
-        receipt.deliveries[0].id.to_string()
-    };
+    let (served, in_flight) = send_in_flight(&s3, &data, &content).await;
+    drop(served);
 
     // Not into the live blob store's prefix.
     let output = backup(&["create", "--to", &s3.url(PREFIX)], &[]);

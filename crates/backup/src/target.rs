@@ -229,7 +229,9 @@ impl Target {
                     .map_err(io_at(&path))?;
                 Sink::File(file)
             }
-            Place::Bucket(objects) => Sink::Bucket(objects.create(&format!("{folder}/{name}"))),
+            Place::Bucket(objects) => {
+                Sink::Bucket(Box::new(objects.create(&format!("{folder}/{name}"))))
+            }
         };
         Ok(PartWriter {
             sink,
@@ -297,7 +299,7 @@ pub(crate) struct PartWriter {
 
 enum Sink {
     File(File),
-    Bucket(S3Writer),
+    Bucket(Box<S3Writer>),
 }
 
 impl PartWriter {

@@ -50,6 +50,22 @@ const GENERATION_FILE: &str = "generation.json";
 const MANIFEST_FILE: &str = "manifest.sealed";
 const DATABASE_FILE: &str = "database.sealed";
 
+/// A generation's id: its UTC start time to the millisecond, e.g. `20261122T013000123Z`.
+const GENERATION_ID: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year][month][day]T[hour][minute][second][subsecond digits:3]Z"
+);
+
+/// An unfinished generation younger than this may still be being written (a large relay's
+/// backup takes hours; another node may run one); older ones are removed.
+const ABANDONED_AFTER: time::Duration = time::Duration::days(1);
+
+/// When the generation `id` was started, if `id` is one.
+fn started_at(id: &str) -> Option<OffsetDateTime> {
+    time::PrimitiveDateTime::parse(id, GENERATION_ID)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
 /// Generations kept unless told otherwise (the guideline asks for several; a month of daily
 /// backups).
 pub const DEFAULT_KEEP: usize = 30;
@@ -302,22 +318,16 @@ pub async fn create(
         return Err(BackupError::Invalid("keep at least one generation".into()));
     }
     let now = OffsetDateTime::now_utc();
-    let id = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}{:03}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.millisecond()
-    );
+    let id = now
+        .format(GENERATION_ID)
+        .map_err(|e| BackupError::Invalid(e.to_string()))?;
     let folder = target.staging(&id);
     {
         let (target, folder) = (target.clone(), folder.clone());
         blocking(move || {
-            // What an interrupted run left behind goes first.
-            for abandoned in target.abandoned()? {
+            // What an interrupted run left behind goes first — only once it is old enough
+            // not to be another node's backup still being written.
+            for abandoned in target.abandoned(now - ABANDONED_AFTER)? {
                 target.remove(&abandoned)?;
             }
             target.prepare(&folder)

@@ -5,7 +5,8 @@
 //! In a directory the folder is written as `.partial-<id>`, verified, and renamed. In a
 //! bucket, where nothing can be renamed, the parts go straight to `<id>/` and
 //! `generation.json` is written last, after the verification; a folder without it is an
-//! interrupted write, removed by the next `create`. Object lock is the bucket's: a bucket
+//! interrupted write, removed by a later `create` once it is a day old (until then it may
+//! be another node's backup in progress). Object lock is the bucket's: a bucket
 //! created with Object Lock and a default retention locks every part as it is written, and
 //! rotation then only adds delete markers — the locked versions stay until their retention
 //! ends, whoever holds the relay's credentials.
@@ -17,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use kenshin_store::{BlobLocation, S3Objects, S3Writer};
 
-use crate::{io_at, BackupError, Generation, FORMAT, GENERATION_FILE};
+use time::OffsetDateTime;
+
+use crate::{io_at, started_at, BackupError, Generation, FORMAT, GENERATION_FILE};
 
 /// A backup target: a directory (created if missing, 0700) or `s3://BUCKET/PREFIX`.
 #[derive(Clone)]
@@ -192,22 +195,24 @@ impl Target {
         }
     }
 
-    /// Staging folders and bucket folders without `generation.json`: interrupted writes.
-    pub(crate) fn abandoned(&self) -> Result<Vec<String>, BackupError> {
+    /// Interrupted writes started before `before`: staging folders, and bucket folders
+    /// without `generation.json`. Folders whose name is not a generation id are not ours.
+    pub(crate) fn abandoned(&self, before: OffsetDateTime) -> Result<Vec<String>, BackupError> {
+        let old = |id: &str| started_at(id).is_some_and(|at| at < before);
         let mut out = Vec::new();
         match &self.place {
             Place::Dir(root) => {
                 for entry in fs::read_dir(root).map_err(io_at(root))? {
                     let name = entry.map_err(io_at(root))?.file_name();
                     let name = name.to_string_lossy();
-                    if name.starts_with(".partial-") {
+                    if name.strip_prefix(".partial-").is_some_and(old) {
                         out.push(name.into_owned());
                     }
                 }
             }
             Place::Bucket(objects) => {
                 for folder in objects.folders().map_err(self.io_error(""))? {
-                    if self.read_generation(&folder)?.is_none() {
+                    if old(&folder) && self.read_generation(&folder)?.is_none() {
                         out.push(folder);
                     }
                 }
@@ -344,4 +349,32 @@ fn sync_dir(path: &Path) -> Result<(), BackupError> {
     File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(io_at(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_old_interrupted_writes_of_ours_are_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target::open(dir.path()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let recent = now.format(crate::GENERATION_ID).unwrap();
+        for name in [
+            ".partial-20000101T000000000Z".to_owned(),
+            format!(".partial-{recent}"),
+            ".partial-not-a-generation".to_owned(),
+            "20000101T000000000Z".to_owned(),
+        ] {
+            fs::create_dir_all(dir.path().join(name)).unwrap();
+        }
+        let found = target.abandoned(now - crate::ABANDONED_AFTER).unwrap();
+        assert_eq!(found, vec![".partial-20000101T000000000Z".to_owned()]);
+        assert_eq!(
+            crate::started_at(&recent).map(|t| t.unix_timestamp()),
+            Some(now.unix_timestamp())
+        );
+        assert!(crate::started_at("20261122T013000123").is_none());
+    }
 }

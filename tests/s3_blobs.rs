@@ -106,6 +106,28 @@ async fn send_in_flight(s3: &S3Server, data: &DataDir, content: &[u8]) -> (Serve
     (served, receipt.deliveries[0].id.to_string())
 }
 
+/// Serves the relay restored into `restored` (its blobs under `restored_url`) and downloads
+/// the delivery `id` from it as the insurer.
+async fn download_from_restored(
+    s3: &S3Server,
+    data: &DataDir,
+    restored: &Path,
+    restored_url: &str,
+    id: &str,
+    scratch: &Path,
+) -> Vec<u8> {
+    // The restored relay needs the organisations' client certificates to be reached.
+    copy_dir(&data.root().join("certs"), &restored.join("certs"));
+    let served = serve(
+        s3,
+        &DataDir::new(restored),
+        &[("KENSHIN_RELAY_BLOB_URL", restored_url)],
+    )
+    .await;
+    let receiver = client_for(restored, &served.url, INSURER);
+    download(&receiver, id, scratch).await
+}
+
 /// The object ids the bucket holds under the relay's prefix.
 fn bucket_ids(s3: &S3Server, prefix: &str) -> HashSet<String> {
     names(&s3.object_files(prefix)).into_iter().collect()
@@ -501,17 +523,8 @@ async fn a_backup_of_a_relay_on_s3_restores_the_same_download() {
     );
     assert_eq!(bucket_ids(&s3, "restored"), bucket_ids(&s3, PREFIX));
 
-    let restored_data = DataDir::new(&restored);
-    // The restored relay needs the organisations' client certificates to be reached.
-    copy_dir(&data.root().join("certs"), &restored.join("certs"));
-    let served = serve(
-        &s3,
-        &restored_data,
-        &[("KENSHIN_RELAY_BLOB_URL", restored_url.as_str())],
-    )
-    .await;
-    let receiver = client_for(&restored, &served.url, INSURER);
-    let fetched = download(&receiver, &in_flight, dir.path()).await;
+    let fetched =
+        download_from_restored(&s3, &data, &restored, &restored_url, &in_flight, dir.path()).await;
     assert_eq!(fetched, content);
 }
 
@@ -637,16 +650,9 @@ async fn backups_in_a_bucket_are_rotated_verified_and_restored() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let restored_data = DataDir::new(&restored);
-    copy_dir(&data.root().join("certs"), &restored.join("certs"));
-    let served = serve(
-        &s3,
-        &restored_data,
-        &[("KENSHIN_RELAY_BLOB_URL", restored_url.as_str())],
-    )
-    .await;
-    let receiver = client_for(&restored, &served.url, INSURER);
-    assert_eq!(download(&receiver, &in_flight, dir.path()).await, content);
+    let fetched =
+        download_from_restored(&s3, &data, &restored, &restored_url, &in_flight, dir.path()).await;
+    assert_eq!(fetched, content);
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -152,6 +152,29 @@ async fn prepare(data: &DataDir) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&passwords);
         crate::files::write_secret(&passwords, previous.as_bytes())?;
     }
+    // Each person's own client certificate, to import into the browser: the relay requires
+    // it besides password and second factor (people_require_certificate).
+    for (org_code, login, name, _) in PEOPLE {
+        let dir = demo.join("people").join(login);
+        if dir.join("client.p12").exists() {
+            continue;
+        }
+        let user = db
+            .user_by_login(login)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo person {login} is missing"))?;
+        crate::admin::issue_cert_for(
+            &db,
+            &ca,
+            &org_code.parse()?,
+            &format!("{name} のブラウザ"),
+            crate::admin::CertHolder::Person(&user),
+            &dir,
+            825,
+            None,
+        )
+        .await?;
+    }
     let sample = demo.join("sample-results.csv");
     if !sample.exists() {
         write_public(&sample, sample_csv().as_bytes())?;
@@ -238,6 +261,14 @@ fn instructions(data: &DataDir, port: u16) -> String {
     let _ = writeln!(
         text,
         "  initial passwords / 初期パスワード: {root}/demo/initial-passwords.txt (0600)"
+    );
+    let _ = writeln!(
+        text,
+        "  personal certificates / 本人の証明書: {root}/demo/people/<login>/client.p12 (password: client.p12.password)"
+    );
+    let _ = writeln!(
+        text,
+        "    import it into the browser first / 先にブラウザへ取り込む: Chrome/Edge 設定 → プライバシーとセキュリティ → セキュリティ → 証明書の管理 → 個人 → インポート"
     );
     let _ = writeln!(
         text,

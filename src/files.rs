@@ -21,7 +21,13 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_new(path, bytes, 0o600)
 }
 
-/// Writes a public file (a certificate); never overwrites.
+/// Writes a file inside the data directory, where every file is the owner's only (0600, checked
+/// at start-up); never overwrites.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_new(path, bytes, 0o600)
+}
+
+/// Writes a public file (a certificate handed to a client); never overwrites.
 pub fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_new(path, bytes, 0o644)
 }

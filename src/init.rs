@@ -8,7 +8,7 @@ use kenshin_server::{Config, DataDir};
 use kenshin_store::{BlobLocation, BlobStore};
 use serde::Serialize;
 
-use crate::files::{private_dir, write_public, write_secret};
+use crate::files::{private_dir, write_private, write_secret};
 use crate::DataDirArg;
 
 /// Validity of the server certificate: browsers cap TLS server certificates at 398 days.
@@ -169,7 +169,7 @@ async fn initialise_with_pin(
         None
     };
     private_dir(root)?;
-    write_public(&data.config_path(), config.to_commented_toml().as_bytes())?;
+    write_private(&data.config_path(), config.to_commented_toml().as_bytes())?;
 
     private_dir(&root.join("keys"))?;
     let kek_id = if let Some(kek_id) = hsm_kek_id {
@@ -193,10 +193,10 @@ async fn initialise_with_pin(
             .map(String::as_str)
             .unwrap_or("")
     ))?;
-    write_public(&data.ca_cert_path(), ca.cert_pem().as_bytes())?;
+    write_private(&data.ca_cert_path(), ca.cert_pem().as_bytes())?;
     write_secret(&data.ca_key_path(), ca.key_pem().as_bytes())?;
     let server = ca.issue_server(&config.server_names, SERVER_CERT_DAYS)?;
-    write_public(&data.server_cert_path(), server.cert_pem.as_bytes())?;
+    write_private(&data.server_cert_path(), server.cert_pem.as_bytes())?;
     write_secret(&data.server_key_path(), server.key_pem.as_bytes())?;
     write_crl(&db, &ca, &data, db.next_crl_number().await?).await?;
     db.close().await;

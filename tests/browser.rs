@@ -52,6 +52,8 @@ async fn people_do_their_whole_job_in_the_browser() {
     }
     let config = kenshin_server::Config {
         session_idle_seconds: IDLE_SECONDS,
+        // The relay's default: people present their own certificate besides password + TOTP.
+        people_require_certificate: true,
         ..test_config()
     };
     let mut relay = Relay::start_with(config).await;
@@ -128,23 +130,29 @@ async fn people_do_their_whole_job_in_the_browser() {
             }),
         );
     }
-    // The operator's people must present their own client certificate in the browser.
-    let ops_user = db.user_by_login("ops.yamamoto").await.unwrap().unwrap();
-    let ops_certs = relay.data.root().join("certs").join("ops.yamamoto");
-    kenshin_relay::admin::issue_cert_for(
-        &db,
-        &kenshin_relay::init::load_ca(&relay.data).unwrap(),
-        &"operator".parse().unwrap(),
-        "運用端末",
-        kenshin_relay::admin::CertHolder::Person(&ops_user),
-        &ops_certs,
-        30,
-        None,
-    )
-    .await
-    .unwrap();
-    accounts["ops"]["certPath"] = json!(ops_certs.join("cert.pem"));
-    accounts["ops"]["keyPath"] = json!(ops_certs.join("key.pem"));
+    // Every person gets their own client certificate, as an admin issues it on
+    // /certificates; the browser presents it (playwright's clientCertificates).
+    let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+    for account in accounts.values_mut() {
+        let login = account["login"].as_str().unwrap().to_owned();
+        let org = account["org"].as_str().unwrap().to_owned();
+        let user = db.user_by_login(&login).await.unwrap().unwrap();
+        let dir = relay.data.root().join("certs").join(&login);
+        kenshin_relay::admin::issue_cert_for(
+            &db,
+            &ca,
+            &org.parse().unwrap(),
+            "ブラウザ",
+            kenshin_relay::admin::CertHolder::Person(&user),
+            &dir,
+            30,
+            None,
+        )
+        .await
+        .unwrap();
+        account["certPath"] = json!(dir.join("cert.pem"));
+        account["keyPath"] = json!(dir.join("key.pem"));
+    }
     db.close().await;
     let work = relay.dir.path().join("browser");
     std::fs::create_dir_all(&work).unwrap();

@@ -481,3 +481,301 @@ async fn the_lockout_follows_the_configuration() {
     db.close().await;
     relay.stop().await;
 }
+
+/// A client whose connections come from `source` (an address of 127.0.0.0/8), with or
+/// without a client certificate.
+fn client_from(
+    relay: &Relay,
+    source: &str,
+    identity: Option<&kenshin_client::ClientIdentity>,
+) -> reqwest::Client {
+    let tls = kenshin_client::tls_config(&relay.ca_pem(), identity).unwrap();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn try_login(
+    http: &reqwest::Client,
+    relay: &Relay,
+    login: &str,
+    password: &str,
+    code: &str,
+) -> (StatusCode, Value) {
+    let response = http
+        .post(format!("{}/auth/login", relay.url()))
+        .json(&json!({"login": login, "password": password, "code": code}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn password_spraying_from_one_address_or_network_is_slowed() {
+    let mut relay = Relay::start().await;
+    let db = relay.db().await;
+    let (_, secret) =
+        people::set_up_account(&relay, &db, INSURER, "spray.target", "receiver").await;
+    let now_code = || kenshin_auth::totp_code(&secret, OffsetDateTime::now_utc());
+
+    // 30 logins with 30 different ids from one address: the first 10 are checked, the rest
+    // are refused unverified, with the same answer.
+    let sprayer = client_from(&relay, "127.0.0.7", None);
+    let mut answers = Vec::new();
+    for i in 0..30 {
+        let (status, body) = try_login(
+            &sprayer,
+            &relay,
+            &format!("victim{i:02}"),
+            "Spring2026!",
+            "000000",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        answers.push(body);
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "one answer for all"
+    );
+    // The sprayer's address now gets nowhere, even with a real person's credentials...
+    let (status, _) = try_login(
+        &sprayer,
+        &relay,
+        "spray.target",
+        people::PASSWORD,
+        now_code().as_str(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // ...while the person, from another address, logs in.
+    let (status, body) = try_login(
+        &client_from(&relay, "127.0.0.8", None),
+        &relay,
+        "spray.target",
+        people::PASSWORD,
+        now_code().as_str(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Spraying spread over the addresses of one /24: 10 failures so far; 40 more from
+    // five other addresses (8 each, under the per-address limit) reach the network's 50.
+    for host in 10..15 {
+        let from = client_from(&relay, &format!("127.0.0.{host}"), None);
+        for i in 0..8 {
+            try_login(&from, &relay, &format!("n{host}-{i}"), "x", "000000").await;
+        }
+    }
+    let fresh = client_from(&relay, "127.0.0.20", None);
+    let (status, _) = try_login(
+        &fresh,
+        &relay,
+        "spray.target",
+        people::PASSWORD,
+        now_code().as_str(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the whole network is throttled"
+    );
+
+    // Recorded: refused attempts as login_failed with their reason, and in /metrics.
+    relay.state().access.flush().await;
+    let rows = db
+        .search_access(&kenshin_store::AccessFilter {
+            action: Some("login_failed".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let throttled = rows
+        .iter()
+        .filter(|r| r.detail.as_deref() == Some("source_throttled"))
+        .count();
+    assert!(throttled >= 21, "{throttled} throttled rows");
+    let metrics = relay
+        .anonymous_http()
+        .get(format!("{}/metrics", relay.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("kenshin_relay_logins_throttled_total{reason=\"address\"}")
+            && metrics.contains("kenshin_relay_logins_throttled_total{reason=\"prefix\"}"),
+        "{metrics}"
+    );
+    db.close().await;
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_attempt_spends_no_recovery_code_and_no_totp_step() {
+    let mut relay = Relay::start().await;
+    let db = relay.db().await;
+    let (user, secret) =
+        people::set_up_account(&relay, &db, INSURER, "careful.person", "receiver").await;
+    let (codes, set) =
+        kenshin_auth::generate_recovery_codes(&relay.state().server_key, &user.login).unwrap();
+    let wrapped = db
+        .user_by_login(&user.login)
+        .await
+        .unwrap()
+        .unwrap()
+        .totp_secret
+        .unwrap();
+    db.set_totp(
+        user.id,
+        Some(&wrapped),
+        Some(&serde_json::to_string(&set).unwrap()),
+    )
+    .await
+    .unwrap();
+    let stored = |db: &kenshin_store::Database| {
+        let db = db.clone();
+        async move {
+            let user = db.user_by_login("careful.person").await.unwrap().unwrap();
+            (user.recovery_codes, user.totp_last_step)
+        }
+    };
+    let before = stored(&db).await;
+    let http = client_from(&relay, "127.0.0.30", None);
+    // One wrong password: the account now refuses attempts for a second.
+    let (status, _) = try_login(&http, &relay, &user.login, "wrong-password", "000000").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Inside that delay, the right password with a valid recovery code, then with a valid
+    // TOTP code: both refused, and neither is spent.
+    let recovery = codes[0].as_str().to_owned();
+    let (status, _) = try_login(&http, &relay, &user.login, people::PASSWORD, &recovery).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let totp = kenshin_auth::totp_code(&secret, OffsetDateTime::now_utc());
+    let (status, _) = try_login(&http, &relay, &user.login, people::PASSWORD, totp.as_str()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(stored(&db).await, before, "nothing was consumed");
+    // Once the delay is over the same recovery code still works (once).
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, body) = try_login(&http, &relay, &user.login, people::PASSWORD, &recovery).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(stored(&db).await.0, before.0, "now it is spent");
+    db.close().await;
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn by_default_people_need_their_own_certificate_and_are_told_how() {
+    let mut relay = Relay::start_with(kenshin_server::Config {
+        people_require_certificate: true,
+        ..test_config()
+    })
+    .await;
+    let db = relay.db().await;
+    let (user, secret) =
+        people::set_up_account(&relay, &db, INSTITUTION, "cert.sender", "sender").await;
+    // Without a certificate: the login page says what to do before anything is typed.
+    let bare = client_from(&relay, "127.0.0.40", None);
+    let page = bare
+        .get(format!("{}/login", relay.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-testid=\"certificate-missing\""),
+        "{page}"
+    );
+    assert!(page.contains("client.p12"), "{page}");
+    // Password and TOTP open a session, but it reaches nothing without the certificate.
+    let code = kenshin_auth::totp_code(&secret, OffsetDateTime::now_utc());
+    let response = bare
+        .post(format!("{}/auth/login", relay.url()))
+        .json(&json!({"login": user.login, "password": people::PASSWORD, "code": code.as_str()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let api = bare
+        .get(format!("{}/api/v1/submissions", relay.url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::FORBIDDEN);
+    let body: Value = api.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "client_certificate_required");
+    let home = bare
+        .get(format!("{}/", relay.url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::FORBIDDEN);
+    let home = home.text().await.unwrap();
+    for expected in [
+        "本人のクライアント証明書が必要です",
+        "証明書の管理",
+        "client.p12",
+    ] {
+        assert!(home.contains(expected), "{expected}: {home}");
+    }
+    // With the person's own certificate (and the same session) everything answers.
+    let dir = relay.data.root().join("certs").join("cert.sender");
+    kenshin_relay::admin::issue_cert_for(
+        &db,
+        &kenshin_relay::init::load_ca(&relay.data).unwrap(),
+        &INSTITUTION.parse().unwrap(),
+        "本人のブラウザ",
+        kenshin_relay::admin::CertHolder::Person(&user),
+        &dir,
+        30,
+        None,
+    )
+    .await
+    .unwrap();
+    let identity =
+        kenshin_client::ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem"))
+            .unwrap();
+    let own = client_from(&relay, "127.0.0.40", Some(&identity));
+    for path in ["/api/v1/submissions", "/", "/organisation"] {
+        let response = own
+            .get(format!("{}{path}", relay.url()))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        if path == "/organisation" {
+            let page = response.text().await.unwrap();
+            assert!(page.contains("data-testid=\"relay-policy\""), "{page}");
+        }
+    }
+    let login_page = own
+        .get(format!("{}/login", relay.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!login_page.contains("certificate-missing"));
+    db.close().await;
+    relay.stop().await;
+}

@@ -167,3 +167,133 @@ async fn a_tls12_only_client_is_refused() {
     );
     relay.stop().await;
 }
+
+/// A rustls client offering exactly `suites`, in that order, with no certificate.
+fn client_offering(
+    ca_pem: &[u8],
+    suites: &[rustls::SupportedCipherSuite],
+) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: suites.to_vec(),
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// The suite the server chose for a client offering `suites`, or the handshake's error.
+async fn negotiated(
+    relay: &Relay,
+    suites: &[rustls::SupportedCipherSuite],
+) -> Result<rustls::CipherSuite, std::io::Error> {
+    let connector = tokio_rustls::TlsConnector::from(client_offering(&relay.ca_pem(), suites));
+    let tcp = tokio::net::TcpStream::connect(relay.addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = connector.connect(name, tcp).await?;
+    Ok(stream
+        .get_ref()
+        .1
+        .negotiated_cipher_suite()
+        .unwrap()
+        .suite())
+}
+
+#[tokio::test]
+async fn only_the_cryptrec_aes_gcm_suites_are_offered_in_the_servers_order() {
+    use rustls::crypto::aws_lc_rs::cipher_suite::{
+        TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
+    };
+    let mut relay = Relay::start().await;
+    // A client preferring ChaCha20 gets AES-256-GCM: the server's order decides.
+    assert_eq!(
+        negotiated(
+            &relay,
+            &[
+                TLS13_CHACHA20_POLY1305_SHA256,
+                TLS13_AES_128_GCM_SHA256,
+                TLS13_AES_256_GCM_SHA384
+            ]
+        )
+        .await
+        .unwrap(),
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
+    );
+    assert_eq!(
+        negotiated(&relay, &[TLS13_AES_128_GCM_SHA256])
+            .await
+            .unwrap(),
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+    );
+    // ChaCha20-Poly1305 alone is refused at the handshake.
+    let refused = negotiated(&relay, &[TLS13_CHACHA20_POLY1305_SHA256])
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().to_lowercase().contains("handshake"),
+        "{refused}"
+    );
+    // An independent client agrees: OpenSSL's s_client with ChaCha20 only fails, with the
+    // AES suites it gets AES-256-GCM.
+    if let Some(openssl) = openssl_s_client(&relay, "TLS_CHACHA20_POLY1305_SHA256").await {
+        assert!(!openssl.0, "ChaCha20 only must fail: {}", openssl.1);
+        let (ok, text) = openssl_s_client(
+            &relay,
+            "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
+        )
+        .await
+        .unwrap();
+        assert!(ok, "{text}");
+        assert!(text.contains("TLS_AES_256_GCM_SHA384"), "{text}");
+    }
+    relay.stop().await;
+}
+
+/// `openssl s_client` offering `suites` (TLS 1.3 only); `None` where openssl is missing
+/// outside CI. (Run without blocking: the relay answers on this test's own runtime.)
+async fn openssl_s_client(relay: &Relay, suites: &str) -> Option<(bool, String)> {
+    let ca = relay.data.ca_cert_path();
+    let output = tokio::process::Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{}", relay.addr.port()))
+        .args([
+            "-servername",
+            "localhost",
+            "-tls1_3",
+            "-ciphersuites",
+            suites,
+        ])
+        .arg("-CAfile")
+        .arg(&ca)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await;
+    match output {
+        Ok(output) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let ok = text.contains("Cipher is TLS_") || text.contains("Ciphersuite: TLS_");
+            Some((ok, text))
+        }
+        Err(err) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "openssl is required under CI: {err}"
+            );
+            eprintln!("openssl s_client part skipped: openssl is not installed ({err})");
+            None
+        }
+    }
+}

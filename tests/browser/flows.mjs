@@ -64,6 +64,10 @@ async function newPage(locale = 'ja-JP', clientCertificates = []) {
   return page;
 }
 
+// Every person presents their own client certificate (the relay's default,
+// people_require_certificate), as after importing client.p12 into the browser.
+const certsOf = (account) => [{ origin: url, certPath: account.certPath, keyPath: account.keyPath }];
+
 // Accessibility: axe-core (WCAG 2 A and AA rules) on each page, in a context that shares the
 // person's session. The script is injected, so that context alone bypasses the CSP.
 async function axeScan(page, paths, clientCertificates = []) {
@@ -125,8 +129,16 @@ async function firstLogin(page, account, screenshots = false, expectHome = true)
 let failed = false;
 try {
   // --- The sender: first login, send with visible progress, the receipt ---------------
+  step('without a certificate the login page says how to install one');
+  const nocert = await newPage();
+  await nocert.goto(url + '/login');
+  await nocert.waitForSelector('[data-testid=certificate-missing]');
+  const help = await nocert.textContent('[data-testid=certificate-missing]');
+  assert.ok(help.includes('client.p12') && help.includes('証明書の管理'), 'the steps are shown: ' + help);
+  await shot(nocert, 'login-no-certificate.png');
+
   step('sender logs in for the first time');
-  const sender = await newPage();
+  const sender = await newPage('ja-JP', certsOf(accounts.sender));
   await firstLogin(sender, accounts.sender, true);
   await shot(sender, 'home.png');
   assert.ok((await sender.textContent('[data-testid=who]')).includes(accounts.sender.name));
@@ -166,11 +178,11 @@ try {
     .filter((el) => !(el.labels && el.labels.length) && !el.closest('label')).map((el) => el.name));
   assert.deepEqual(unlabelled, [], 'every field has a label');
 
-  await axeScan(sender, ['/login', '/', '/upload', '/submissions', new URL(receiptUrl).pathname, '/maps', '/history', '/ledger']);
+  await axeScan(sender, ['/login', '/', '/upload', '/submissions', new URL(receiptUrl).pathname, '/maps', '/history', '/ledger'], certsOf(accounts.sender));
 
   // --- The receiver: inbox, download, 受信完了 with a confirmation dialog -------------
   step('receiver downloads and confirms');
-  const receiver = await newPage();
+  const receiver = await newPage('ja-JP', certsOf(accounts.receiver));
   await firstLogin(receiver, accounts.receiver);
   await receiver.goto(url + '/inbox');
   await receiver.waitForSelector('[data-testid=inbox] tbody tr');
@@ -198,7 +210,7 @@ try {
   const gone = await receiver.request.get(url + '/api/v1/deliveries/' + deliveryUrl.split('/').pop() + '/content');
   assert.equal(gone.status(), 410, 'the content was destroyed');
 
-  await axeScan(receiver, ['/inbox', new URL(deliveryUrl).pathname]);
+  await axeScan(receiver, ['/inbox', new URL(deliveryUrl).pathname], certsOf(accounts.receiver));
 
   // The sender sees 受信完了.
   await sender.goto(receiptUrl);
@@ -219,7 +231,7 @@ try {
 
   // --- Another organisation types the first's URLs: the not-found page -----------------
   step('another organisation gets the not-found page');
-  const other = await newPage();
+  const other = await newPage('ja-JP', certsOf(accounts.other));
   await firstLogin(other, accounts.other);
   for (const target of [deliveryUrl, receiptUrl, url + '/deliveries/00000000-0000-7000-8000-000000000000']) {
     const response = await other.goto(target);
@@ -233,7 +245,7 @@ try {
 
   // --- The conversion report: counts, findings by rule (chart), CSV download ------------
   step('a converting sender reads the conversion report');
-  const converter = await newPage();
+  const converter = await newPage('ja-JP', certsOf(accounts.converter));
   await firstLogin(converter, accounts.converter);
   await converter.goto(url + reportPath);
   await converter.waitForSelector('[data-testid=finding-counts]');
@@ -247,11 +259,11 @@ try {
   const csvPath = join(work, 'report.csv');
   await csv.saveAs(csvPath);
   assert.ok(readFileSync(csvPath, 'utf8').includes('血圧の大小'), 'the CSV lists the findings');
-  await axeScan(converter, [reportPath]);
+  await axeScan(converter, [reportPath], certsOf(accounts.converter));
 
   // --- The organisation's admin: people, certificates, the access log, the ledger -------
   step('the organisation admin pages');
-  const admin = await newPage();
+  const admin = await newPage('ja-JP', certsOf(accounts.admin));
   await firstLogin(admin, accounts.admin);
   await admin.goto(url + '/people');
   await admin.waitForSelector('[data-testid=people]');
@@ -270,7 +282,7 @@ try {
   await admin.goto(url + '/ledger');
   await admin.waitForSelector('[data-testid=checkpoint]');
   await shot(admin, 'ledger.png');
-  await axeScan(admin, ['/people', '/certificates', '/audit', '/organisation']);
+  await axeScan(admin, ['/people', '/certificates', '/audit', '/organisation'], certsOf(accounts.admin));
 
   // --- The operator: usage, but no way to content --------------------------------------
   step('the operator sees usage and health, never content');
@@ -279,9 +291,11 @@ try {
   const bare = await newPage();
   const { codes } = await firstLogin(bare, accounts.ops, false, false);
   assert.ok((await bare.textContent('main')).includes('クライアント証明書'), 'the certificate is required');
+  assert.ok((await bare.textContent('main')).includes('client.p12'), 'and how to install it');
+  await shot(bare, 'certificate-required.png');
   const refusedOps = await bare.goto(url + '/ops');
   assert.equal(refusedOps.status(), 403);
-  const ops = await newPage('ja-JP', [{ origin: url, certPath: accounts.ops.certPath, keyPath: accounts.ops.keyPath }]);
+  const ops = await newPage('ja-JP', certsOf(accounts.ops));
   await ops.goto(url + '/login');
   await ops.fill('#login', accounts.ops.login);
   await ops.fill('#password', accounts.ops.newPassword);
@@ -293,7 +307,7 @@ try {
   assert.ok((await ops.textContent('[data-testid=orgs]')).includes(accounts.receiver.org));
   assert.ok((await ops.textContent('[data-testid=ops-maps]')).includes('inst-convert-main@1'), 'which map each institution uses');
   await shot(ops, 'ops.png');
-  await axeScan(ops, ['/ops'], [{ origin: url, certPath: accounts.ops.certPath, keyPath: accounts.ops.keyPath }]);
+  await axeScan(ops, ['/ops'], certsOf(accounts.ops));
   for (const target of [deliveryUrl, receiptUrl, deliveryUrl.replace('/deliveries/', '/api/v1/deliveries/') + '/content']) {
     const response = await ops.goto(target);
     assert.ok(!(await ops.content()).includes(marker), 'no content at ' + target);

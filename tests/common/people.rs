@@ -46,8 +46,14 @@ impl Person {
     }
 }
 
-/// A set-up account (password changed, TOTP enrolled), logged in over HTTPS.
-pub async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: &str) -> Person {
+/// A set-up account (password [`PASSWORD`], TOTP enrolled) and its TOTP secret, not logged in.
+pub async fn set_up_account(
+    relay: &Relay,
+    db: &Database,
+    org: &str,
+    login: &str,
+    role: &str,
+) -> (kenshin_store::UserRecord, kenshin_auth::TotpSecret) {
     let org = db.org_by_code(org).await.unwrap();
     let user = db
         .create_user(
@@ -77,6 +83,13 @@ pub async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: 
     let secret =
         kenshin_auth::TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
             .unwrap();
+    (user, secret)
+}
+
+/// A set-up account (password changed, TOTP enrolled), logged in over HTTPS.
+pub async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: &str) -> Person {
+    let (user, secret) = set_up_account(relay, db, org, login, role).await;
+    let org = db.org_by_code(org).await.unwrap();
     // The operator's people always present their own client certificate as well.
     let identity = if org.kind == kenshin_core::OrgKind::Operator {
         let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();

@@ -79,6 +79,7 @@ pub mod password;
 mod random;
 pub mod recovery;
 pub mod session;
+pub mod source;
 pub mod throttle;
 pub mod totp;
 
@@ -101,6 +102,7 @@ pub use recovery::{
     RECOVERY_CODE_COUNT,
 };
 pub use session::{csrf_token, verify_csrf, SessionId, SessionPolicy, SessionToken};
+pub use source::{sources_of, Source, SourceBlocked, SourcePolicy, SourceThrottle};
 pub use throttle::{LockKind, Locked, LoginThrottle, ThrottlePolicy};
 pub use totp::{
     totp_code, totp_qr_svg, totp_uri, verify_totp, TotpIssuer, TotpSecret, TOTP_DIGITS,

@@ -684,7 +684,12 @@ pub fn restore(
             check(entry, found, what)
         };
         for (n, entry) in manifest.files.iter().enumerate() {
-            let mode = if entry.mode == 0 { 0o600 } else { entry.mode };
+            // Owner-only whatever the backup recorded (older relays wrote some files 0644).
+            let mode = if entry.mode == 0 {
+                0o600
+            } else {
+                entry.mode & 0o700
+            };
             write_file(
                 &entry.name,
                 mode,

@@ -170,18 +170,20 @@ pub async fn write_crl(
         })
         .collect::<Vec<_>>();
     let pem = ca.crl_pem(&revoked, number, CRL_DAYS)?;
-    replace_public(&data.crl_path(), pem.as_bytes())
+    replace_private(&data.crl_path(), pem.as_bytes())
 }
 
 /// Replaces a file atomically (write beside, fsync, rename, fsync the directory): the server
-/// reloading the CRL sees the old or the new one, never half of one.
-fn replace_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// reloading the CRL sees the old or the new one, never half of one. Owner-only, like every
+/// file of the data directory (the published CRL is served from the database's view, not
+/// from this file).
+fn replace_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let temp = path.with_extension("tmp");
     let _ = fs::remove_file(&temp);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(0o600)
         .open(&temp)
         .with_context(|| format!("cannot create {}", temp.display()))?;
     file.write_all(bytes)

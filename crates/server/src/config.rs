@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 23] = [
+const SETTINGS: [&str; 35] = [
     "blob_url",
     "ledger_origin",
     "listen",
@@ -47,7 +47,23 @@ const SETTINGS: [&str; 23] = [
     "pkcs11_module",
     "pkcs11_token",
     "pkcs11_key_label",
+    "tls_cipher_suites",
+    "max_connections",
+    "max_connections_per_source",
+    "handshake_timeout_seconds",
+    "idle_timeout_seconds",
+    "http2_keepalive_seconds",
+    "login_source_max_failures",
+    "login_prefix_max_failures",
+    "login_source_window_minutes",
+    "login_source_block_minutes",
+    "people_require_certificate",
+    "file_descriptor_reserve",
 ];
+
+/// The TLS 1.3 cipher suites of CRYPTREC's 高セキュリティ型 setting, in the server's order.
+pub const CRYPTREC_HIGH_SECURITY_SUITES: [&str; 2] =
+    ["TLS13_AES_256_GCM_SHA384", "TLS13_AES_128_GCM_SHA256"];
 
 /// `kek_provider` values.
 pub const KEK_FILE: &str = "file";
@@ -109,6 +125,37 @@ pub struct Config {
     pub pkcs11_token: String,
     /// For `pkcs11`: the label of the AES-256 key on that token.
     pub pkcs11_key_label: String,
+    /// TLS 1.3 cipher suites, in the server's order of preference (the client's order is
+    /// ignored). Default: CRYPTREC 高セキュリティ型 — AES-256-GCM, then AES-128-GCM.
+    pub tls_cipher_suites: Vec<String>,
+    /// Connections held at once, all sources together; more are closed before the handshake.
+    pub max_connections: u32,
+    /// Connections held at once from one source address (IPv6: one /64).
+    pub max_connections_per_source: u32,
+    /// Seconds a client has to complete the TLS handshake.
+    pub handshake_timeout_seconds: u32,
+    /// A connection (HTTP/1.1 or HTTP/2) with no request in progress for this many seconds
+    /// is closed.
+    pub idle_timeout_seconds: u32,
+    /// Seconds between HTTP/2 keep-alive pings; a peer that does not answer one within this
+    /// time is disconnected.
+    pub http2_keepalive_seconds: u32,
+    /// Failed logins from one source address (IPv6: one /64) within the window before logins
+    /// from it are refused for `login_source_block_minutes`, whatever the account.
+    pub login_source_max_failures: u32,
+    /// The same for a whole network prefix (IPv4 /24, IPv6 /48).
+    pub login_prefix_max_failures: u32,
+    /// The window in which a source's failed logins are counted, in minutes.
+    pub login_source_window_minutes: u32,
+    /// How long a source over its limit is refused, in minutes.
+    pub login_source_block_minutes: u32,
+    /// People must present their own client certificate (besides password and second
+    /// factor) on every page and API call, in every organisation. Off: only where an
+    /// organisation requires it, and always for the operator's people.
+    pub people_require_certificate: bool,
+    /// File descriptors kept aside for the database, blobs and logs besides the connections;
+    /// start-up refuses a process limit below `max_connections` plus this.
+    pub file_descriptor_reserve: u32,
 }
 
 impl Default for Config {
@@ -137,7 +184,32 @@ impl Default for Config {
             pkcs11_module: String::new(),
             pkcs11_token: String::new(),
             pkcs11_key_label: "kenshin-relay-kek".into(),
+            tls_cipher_suites: CRYPTREC_HIGH_SECURITY_SUITES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            max_connections: 2048,
+            max_connections_per_source: 256,
+            handshake_timeout_seconds: 10,
+            idle_timeout_seconds: 30,
+            http2_keepalive_seconds: 30,
+            login_source_max_failures: 10,
+            login_prefix_max_failures: 50,
+            login_source_window_minutes: 15,
+            login_source_block_minutes: 15,
+            people_require_certificate: true,
+            file_descriptor_reserve: 256,
         }
+    }
+}
+
+/// What a `config.toml` written before a setting existed means by leaving it out, where that
+/// differs from [`Config::default`] (what `init` writes for a new installation): an existing
+/// relay keeps its behaviour until its operator changes the setting.
+fn defaults_of_older_files() -> Config {
+    Config {
+        people_require_certificate: false,
+        ..Config::default()
     }
 }
 
@@ -151,7 +223,7 @@ impl Config {
     /// start from when the file itself is rewritten.
     pub fn load_file(data_dir: &DataDir) -> anyhow::Result<Config> {
         let path = data_dir.config_path();
-        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        let config: Config = Figment::from(Serialized::defaults(defaults_of_older_files()))
             .merge(Toml::file(&path))
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration error ({}): {e}", path.display()))?;
@@ -161,7 +233,7 @@ impl Config {
 
     fn load_with_env(data_dir: &DataDir, env: Env) -> anyhow::Result<Config> {
         let path = data_dir.config_path();
-        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        let config: Config = Figment::from(Serialized::defaults(defaults_of_older_files()))
             .merge(Toml::file(&path))
             .merge(env.only(&SETTINGS))
             .extract()
@@ -246,7 +318,74 @@ impl Config {
         );
         kenshin_store::BlobLocation::from_url(&self.blob_url, Path::new("blobs"))
             .map_err(anyhow::Error::msg)?;
+        crate::tls::cipher_suites(&self.tls_cipher_suites)?;
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&self.max_connections),
+            "max_connections must be between 1 and 1000000, not {}",
+            self.max_connections
+        );
+        anyhow::ensure!(
+            (1..=self.max_connections).contains(&self.max_connections_per_source),
+            "max_connections_per_source must be between 1 and max_connections ({}), not {}",
+            self.max_connections,
+            self.max_connections_per_source
+        );
+        anyhow::ensure!(
+            (1..=120).contains(&self.handshake_timeout_seconds),
+            "handshake_timeout_seconds must be between 1 and 120, not {}",
+            self.handshake_timeout_seconds
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.idle_timeout_seconds),
+            "idle_timeout_seconds must be between 1 and 3600, not {}",
+            self.idle_timeout_seconds
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.http2_keepalive_seconds),
+            "http2_keepalive_seconds must be between 1 and 3600, not {}",
+            self.http2_keepalive_seconds
+        );
+        anyhow::ensure!(
+            (1..=10_000).contains(&self.login_source_max_failures)
+                && (self.login_source_max_failures..=100_000)
+                    .contains(&self.login_prefix_max_failures),
+            "login_source_max_failures must be between 1 and 10000, and login_prefix_max_failures \
+             at least as many (at most 100000)"
+        );
+        anyhow::ensure!(
+            (1..=1440).contains(&self.login_source_window_minutes)
+                && (1..=1440).contains(&self.login_source_block_minutes),
+            "login_source_window_minutes and login_source_block_minutes must be between 1 and 1440"
+        );
+        anyhow::ensure!(
+            (64..=1_000_000).contains(&self.file_descriptor_reserve),
+            "file_descriptor_reserve must be between 64 and 1000000, not {}",
+            self.file_descriptor_reserve
+        );
         Ok(())
+    }
+
+    /// How connections are limited (`tls::serve`).
+    pub fn connection_limits(&self) -> crate::tls::ConnectionLimits {
+        use std::time::Duration;
+        crate::tls::ConnectionLimits {
+            max_connections: self.max_connections as usize,
+            max_per_source: self.max_connections_per_source as usize,
+            handshake_timeout: Duration::from_secs(u64::from(self.handshake_timeout_seconds)),
+            idle_timeout: Duration::from_secs(u64::from(self.idle_timeout_seconds)),
+            keepalive: Duration::from_secs(u64::from(self.http2_keepalive_seconds)),
+        }
+    }
+
+    /// How failed logins are throttled per source address and network prefix.
+    pub fn source_throttle_policy(&self) -> kenshin_auth::SourcePolicy {
+        kenshin_auth::SourcePolicy {
+            per_address: self.login_source_max_failures,
+            per_prefix: self.login_prefix_max_failures,
+            window: time::Duration::minutes(i64::from(self.login_source_window_minutes)),
+            block: time::Duration::minutes(i64::from(self.login_source_block_minutes)),
+            ..kenshin_auth::SourcePolicy::default()
+        }
     }
 
     /// How long people's sessions last.
@@ -349,7 +488,35 @@ impl Config {
              kek_provider = \"{}\"\n\
              pkcs11_module = \"{}\"\n\
              pkcs11_token = \"{}\"\n\
-             pkcs11_key_label = \"{}\"\n",
+             pkcs11_key_label = \"{}\"\n\n\
+             # TLS 1.3 cipher suites in the server's order (the client's order is ignored).\n\
+             # The default is CRYPTREC's 高セキュリティ型 setting: AES-256-GCM, then AES-128-GCM;\n\
+             # TLS13_CHACHA20_POLY1305_SHA256 may be added.\n\
+             tls_cipher_suites = [{}]\n\n\
+             # Connections held at once (all sources; from one address — IPv6: one /64); more\n\
+             # are closed before the TLS handshake, counted in /metrics and logged once a minute\n\
+             # per source. The process needs max_connections + file_descriptor_reserve open\n\
+             # files (ulimit -n / LimitNOFILE); start-up refuses fewer.\n\
+             max_connections = {}\n\
+             max_connections_per_source = {}\n\
+             file_descriptor_reserve = {}\n\n\
+             # Seconds to finish the TLS handshake; seconds a connection may sit without a\n\
+             # request before it is closed; seconds between HTTP/2 keep-alive pings.\n\
+             handshake_timeout_seconds = {}\n\
+             idle_timeout_seconds = {}\n\
+             http2_keepalive_seconds = {}\n\n\
+             # Failed logins from one address (IPv6: /64), and from one network (IPv4 /24, IPv6\n\
+             # /48), within the window (minutes) before logins from there are refused for the\n\
+             # block time (minutes), whatever the account: password spraying is slowed too.\n\
+             login_source_max_failures = {}\n\
+             login_prefix_max_failures = {}\n\
+             login_source_window_minutes = {}\n\
+             login_source_block_minutes = {}\n\n\
+             # People present their own client certificate besides password and second factor,\n\
+             # in every organisation (the guideline 6.0 asks for client-certificate\n\
+             # authentication on open networks). false: only where an organisation requires it\n\
+             # (and always the operator's people).\n\
+             people_require_certificate = {}\n",
             self.listen,
             self.max_upload_bytes,
             self.retention_days,
@@ -372,6 +539,22 @@ impl Config {
             self.pkcs11_module,
             self.pkcs11_token,
             self.pkcs11_key_label,
+            self.tls_cipher_suites
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.max_connections,
+            self.max_connections_per_source,
+            self.file_descriptor_reserve,
+            self.handshake_timeout_seconds,
+            self.idle_timeout_seconds,
+            self.http2_keepalive_seconds,
+            self.login_source_max_failures,
+            self.login_prefix_max_failures,
+            self.login_source_window_minutes,
+            self.login_source_block_minutes,
+            self.people_require_certificate,
         )
     }
 }
@@ -479,6 +662,40 @@ impl DataDir {
                 check_private(&dir, meta.permissions().mode(), 0o700)?;
             }
         }
+        self.check_files_private()
+    }
+
+    /// Every file of the data directory itself, `keys/` and `pki/` (configuration, database,
+    /// certificates, CRL) must be the owner's only: the directory's 0700 is one barrier, the
+    /// files' 0600 a second (a copy, a backup tool or a changed directory mode would otherwise
+    /// expose them).
+    fn check_files_private(&self) -> anyhow::Result<()> {
+        let mut exposed = Vec::new();
+        for dir in [self.root.clone(), self.root.join("keys"), self.pki_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                    exposed.push(format!(
+                        "{} ({:o})",
+                        entry.path().display(),
+                        meta.permissions().mode() & 0o777
+                    ));
+                }
+            }
+        }
+        exposed.sort();
+        anyhow::ensure!(
+            exposed.is_empty(),
+            "refusing to start: files of the data directory are readable by other users: {}; \
+             run `chmod -R go= {}`",
+            exposed.join(", "),
+            self.root.display()
+        );
         Ok(())
     }
 }
@@ -558,6 +775,59 @@ mod tests {
     }
 
     #[test]
+    fn new_installations_require_people_certificates_and_older_files_keep_their_behaviour() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        // What `init` writes today says so explicitly.
+        std::fs::write(data.config_path(), Config::default().to_commented_toml()).unwrap();
+        let loaded = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap();
+        assert!(loaded.people_require_certificate);
+        assert_eq!(loaded.tls_cipher_suites, CRYPTREC_HIGH_SECURITY_SUITES);
+        // A file written before the setting existed keeps the earlier behaviour.
+        std::fs::write(data.config_path(), "retention_days = 30\n").unwrap();
+        let loaded = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap();
+        assert!(!loaded.people_require_certificate);
+    }
+
+    #[test]
+    fn connection_and_suite_settings_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        for (text, expected) in [
+            (
+                "tls_cipher_suites = [\"TLS13_AES_128_CCM_SHA256\"]\n",
+                "tls_cipher_suites",
+            ),
+            ("tls_cipher_suites = []\n", "at least one suite"),
+            (
+                "max_connections = 10\nmax_connections_per_source = 11\n",
+                "max_connections_per_source",
+            ),
+            ("idle_timeout_seconds = 0\n", "idle_timeout_seconds"),
+            (
+                "login_source_max_failures = 20\nlogin_prefix_max_failures = 5\n",
+                "login_prefix_max_failures",
+            ),
+        ] {
+            std::fs::write(data.config_path(), text).unwrap();
+            let err = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap_err();
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
+        std::fs::write(
+            data.config_path(),
+            "tls_cipher_suites = [\"TLS_AES_128_GCM_SHA256\", \"TLS13_CHACHA20_POLY1305_SHA256\"]\n",
+        )
+        .unwrap();
+        let loaded = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap();
+        assert_eq!(
+            crate::tls::cipher_suites(&loaded.tls_cipher_suites)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
     fn unknown_or_invalid_settings_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
@@ -567,6 +837,22 @@ mod tests {
         std::fs::write(data.config_path(), "retention_days = 0\n").unwrap();
         let err = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap_err();
         assert!(err.to_string().contains("retention_days"), "{err}");
+    }
+
+    #[test]
+    fn a_file_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let data = DataDir::new(dir.path());
+        std::fs::create_dir(data.pki_dir()).unwrap();
+        std::fs::set_permissions(data.pki_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(data.crl_path(), "x").unwrap();
+        std::fs::set_permissions(data.crl_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = data.check_files_private().unwrap_err().to_string();
+        assert!(err.contains("crl.pem (644)"), "{err}");
+        assert!(err.contains("chmod -R go="), "{err}");
+        std::fs::set_permissions(data.crl_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        data.check_files_private().unwrap();
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fd;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub data: DataDir,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Failed logins by source address and network (in memory, per node).
+    pub login_sources: Arc<std::sync::Mutex<kenshin_auth::SourceThrottle>>,
 }
 
 impl AppState {
@@ -76,6 +79,7 @@ impl AppState {
             pages: Arc::new(kenshin_ui::Pages::new()),
             data: data_dir.clone(),
             metrics: Arc::new(metrics::Metrics::new()),
+            login_sources: Arc::default(),
             access,
             ledger,
             db,
@@ -185,8 +189,9 @@ impl RunningServer {
         role: ServerRole,
     ) -> anyhow::Result<RunningServer> {
         data_dir.check_for_serving(&config)?;
+        let open_files = fd::ensure_budget(&config)?;
         let lock = lock_data_dir(data_dir)?;
-        let tls = tls::TlsState::new(tls::server_config(data_dir)?);
+        let tls = tls::TlsState::load(data_dir, &config)?;
         let state = AppState::open(data_dir, config.clone()).await?;
         state.check_blobs().await?;
         state.recover().await?;
@@ -222,12 +227,27 @@ impl RunningServer {
             listener,
             tls,
             app,
+            config.connection_limits(),
+            state.metrics.clone(),
             async move {
                 let _ = rx.await;
             },
             grace,
         ));
-        tracing::info!(%addr, "Kenshin Relay listening (TLS 1.3, client certificates)");
+        tracing::info!(
+            %addr,
+            max_connections = config.max_connections,
+            max_connections_per_source = config.max_connections_per_source,
+            open_files,
+            "Kenshin Relay listening (TLS 1.3, client certificates)"
+        );
+        if !config.people_require_certificate {
+            tracing::warn!(
+                "people_require_certificate = false: people of organisations that do not require \
+                 it reach files with password and second factor only (the guideline 6.0 asks \
+                 for client-certificate authentication on open networks)"
+            );
+        }
         Ok(RunningServer {
             addr,
             state,

@@ -32,6 +32,11 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -41,6 +46,13 @@ pub struct Metrics {
     queue_depth: Gauge,
     ledger_entries: Gauge,
     storage_free_bytes: Gauge<u64, AtomicU64>,
+    /// Connections open now (TLS handshakes in progress included).
+    pub connections_open: Gauge,
+    connections_refused: Family<ReasonLabels, Counter>,
+    /// Connections closed after `idle_timeout_seconds` without a request.
+    pub connections_idle_closed: Counter,
+    handshakes_failed: Family<ReasonLabels, Counter>,
+    logins_throttled: Family<ReasonLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -101,8 +113,43 @@ impl Metrics {
             "Free bytes on the blob store's file system",
             storage_free_bytes.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Connections open now, TLS handshakes in progress included",
+            connections_open.clone(),
+        );
+        let connections_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed before the TLS handshake, by reason (total: max_connections; source: max_connections_per_source; accept_failed: the operating system refused, e.g. no file descriptors)",
+            connections_refused.clone(),
+        );
+        let connections_idle_closed = Counter::default();
+        registry.register(
+            "connections_idle_closed",
+            "Connections closed after idle_timeout_seconds without a request",
+            connections_idle_closed.clone(),
+        );
+        let handshakes_failed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes_failed",
+            "TLS handshakes that failed, by reason (refused, timeout)",
+            handshakes_failed.clone(),
+        );
+        let logins_throttled = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "logins_throttled",
+            "Login attempts refused unverified because their source (address or network) is throttled",
+            logins_throttled.clone(),
+        );
         Metrics {
             registry,
+            connections_open,
+            connections_refused,
+            connections_idle_closed,
+            handshakes_failed,
+            logins_throttled,
             requests,
             latency,
             jobs,
@@ -138,6 +185,33 @@ impl Metrics {
             })
             .inc();
         self.job_seconds.observe(seconds);
+    }
+
+    /// A connection closed before its handshake (`total`, `source`, `accept_failed`).
+    pub fn connection_refused(&self, reason: &str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A failed TLS handshake (`refused`, `timeout`).
+    pub fn handshake_failed(&self, reason: &str) {
+        self.handshakes_failed
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A login refused because its source is throttled (`address`, `prefix`).
+    pub fn login_throttled(&self, reason: &str) {
+        self.logins_throttled
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// The exposition text, with the gauges read now.

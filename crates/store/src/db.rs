@@ -132,8 +132,18 @@ impl Database {
     }
 
     /// Opens (creating if needed) the SQLite database file and brings its schema up to date.
+    /// A new file is made 0600 before anything is written to it (SQLite gives its `-wal`
+    /// and `-shm` files the database file's mode).
     pub async fn open(path: &Path) -> Result<Database, StoreError> {
         sqlx::any::install_default_drivers();
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+        }
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bodies;
 mod deliveries;
 pub(crate) mod health;
 mod ledger;
@@ -72,7 +73,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Uploads are streamed and limited by max_upload_bytes, not buffered.
+        // Limits are per route, enforced by `bodies::limit` while the body is read (uploads
+        // are streamed and limited by max_upload_bytes, never buffered).
         .layer(DefaultBodyLimit::disable())
         .layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -97,6 +99,12 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
+        ))
+        // Every body is limited before anything reads it (`bodies`), inside the access log so
+        // a refused body is logged like any answer.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            bodies::limit,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

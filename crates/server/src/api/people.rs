@@ -104,6 +104,17 @@ async fn log(
     outcome: &str,
     source: Option<String>,
 ) {
+    log_with(state, user, action, outcome, source, None).await
+}
+
+async fn log_with(
+    state: &AppState,
+    user: Option<&UserRecord>,
+    action: &str,
+    outcome: &str,
+    source: Option<String>,
+    detail: Option<&str>,
+) {
     state
         .access
         .record(AccessRow {
@@ -124,7 +135,7 @@ async fn log(
             outcome: outcome.into(),
             status: None,
             bytes: None,
-            detail: None,
+            detail: detail.map(str::to_owned),
         })
         .await;
 }
@@ -139,13 +150,12 @@ pub async fn login(
     peer: Option<axum::Extension<PeerInfo>>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let source = peer.map(|p| p.addr.to_string());
     let (user, token, session) = authenticate(
         &state,
         &request.login,
         &request.password,
         request.code.as_deref(),
-        source,
+        peer.map(|p| p.addr),
     )
     .await?;
     let mut response = Json(me(&state, &user, &session)).into_response();
@@ -166,17 +176,61 @@ pub(crate) fn session_cookie(token: &SessionToken) -> String {
 }
 
 /// Checks a login (password, then TOTP or a recovery code; a person without TOTP yet may
-/// only enrol) and opens a session. Every failure is the same `invalid_credentials` after
-/// the same work; failures count towards the account's throttle.
+/// only enrol) and opens a session. Every failure is the same `invalid_credentials`; failures
+/// count towards the account's throttle and towards the source's (address and network).
+///
+/// Order matters: a source over its limit is refused before anything is looked at (no work,
+/// nothing about any account learnt or changed); a locked account, a disabled one and a wrong
+/// password are refused after the same argon2 work but *before* the second factor is tried, so
+/// a refused attempt never spends a recovery code or a TOTP step.
 pub(crate) async fn authenticate(
     state: &AppState,
     login: &str,
     password: &str,
     code: Option<&str>,
-    source: Option<String>,
+    peer: Option<std::net::SocketAddr>,
 ) -> Result<(UserRecord, SessionToken, SessionId), ApiError> {
     let state = state.clone();
+    let source = peer.map(|p| p.to_string());
     let now = OffsetDateTime::now_utc();
+    let source_policy = state.config.source_throttle_policy();
+    if let Some(addr) = peer {
+        let refused = state
+            .login_sources
+            .lock()
+            .expect("source throttle lock")
+            .check(&source_policy, addr.ip(), now);
+        if let Err(blocked) = refused {
+            let reason = match blocked.source {
+                kenshin_auth::Source::Address(_) => "address",
+                kenshin_auth::Source::Prefix(..) => "prefix",
+            };
+            state.metrics.login_throttled(reason);
+            // Not verified, so nothing about any account is known or changed.
+            log_with(
+                &state,
+                None,
+                "login_failed",
+                "denied",
+                source,
+                Some("source_throttled"),
+            )
+            .await;
+            return Err(invalid());
+        }
+    }
+    let record_source_failure = |state: &AppState| {
+        if let Some(addr) = peer {
+            let blocked = state
+                .login_sources
+                .lock()
+                .expect("source throttle lock")
+                .record_failure(&source_policy, addr.ip(), now);
+            for source in blocked {
+                tracing::warn!(%source, "failed logins from this source: further logins refused for a while");
+            }
+        }
+    };
     let user = state.db.user_by_login(login).await?;
     let _permit = hashing()
         .acquire()
@@ -187,6 +241,7 @@ pub(crate) async fn authenticate(
         tokio::task::spawn_blocking(kenshin_auth::dummy_verify)
             .await
             .ok();
+        record_source_failure(&state);
         log(&state, None, "login_failed", "denied", source).await;
         return Err(invalid());
     };
@@ -204,7 +259,9 @@ pub(crate) async fn authenticate(
     .map_err(|_| ApiError::internal())?;
     let active = user.is_active(now);
     let locked = throttle.check(now).is_err();
-    let second_factor_ok = match (password_ok, unwrap_totp(&state, &user)) {
+    // The second factor is tried only for an attempt that may succeed: a locked or disabled
+    // account's attempt must not spend a recovery code or a TOTP step.
+    let second_factor_ok = match (password_ok && active && !locked, unwrap_totp(&state, &user)) {
         (true, Some(secret)) => match code {
             Some(code) => {
                 match kenshin_auth::verify_totp(&secret, code, now, user.totp_last_step) {
@@ -223,6 +280,7 @@ pub(crate) async fn authenticate(
         if !locked {
             throttle.record_failure(&state.config.throttle_policy(), now);
         }
+        record_source_failure(&state);
         state
             .db
             .set_throttle(
@@ -286,6 +344,15 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
     crate::web::cookie(headers, SESSION_COOKIE)
 }
 
+/// Whether an organisation's people must present their own client certificate: the
+/// operator's always, everyone's under the relay-wide `people_require_certificate`, otherwise
+/// where the organisation requires it.
+pub(crate) fn person_certificate_required(state: &AppState, org: &kenshin_store::Org) -> bool {
+    org.kind == kenshin_core::OrgKind::Operator
+        || state.config.people_require_certificate
+        || org.browser_certificate_required
+}
+
 /// Whether this person must present their own client certificate (the operator's people
 /// always; an organisation's people when it requires it), and if so, whether the TLS peer
 /// did: registered to this very person, not revoked, not expired.
@@ -295,14 +362,14 @@ pub(crate) async fn check_person_certificate(
     user: &UserRecord,
     org: &kenshin_store::Org,
 ) -> Result<(), ApiError> {
-    if org.kind != kenshin_core::OrgKind::Operator && !org.browser_certificate_required {
+    if !person_certificate_required(state, org) {
         return Ok(());
     }
     let refused = || {
         ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::ClientCertificateRequired,
-            "この組織では本人のクライアント証明書が必要です / your organisation requires you to present your own client certificate",
+            "本人のクライアント証明書が必要です。組織管理者から本人用の証明書（client.p12）を受け取り、ブラウザまたはクライアントに設定して接続し直してください / you must present your own client certificate: get your personal certificate (client.p12) from your organisation's admin, install it in the browser or client, and connect again",
         )
     };
     let der = peer

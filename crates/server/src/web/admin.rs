@@ -356,8 +356,9 @@ async fn organisation_page(
             "name": org.name,
             "kind": org.kind.as_str(),
             "insurer_numbers": org.insurer_numbers.iter().map(|n| n.as_str().to_owned()).collect::<Vec<_>>(),
-            "certificate_required": org.browser_certificate_required
-                || org.kind == kenshin_core::OrgKind::Operator,
+            "certificate_required": crate::api::people::person_certificate_required(state, &org),
+            "org_setting": org.browser_certificate_required,
+            "relay_policy": state.config.people_require_certificate,
             "operator": org.kind == kenshin_core::OrgKind::Operator,
         });
         context["routes"] = routes.into();

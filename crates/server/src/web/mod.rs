@@ -11,7 +11,7 @@
 
 mod admin;
 mod certs;
-mod maps;
+pub(crate) mod maps;
 mod pages;
 mod reports;
 mod setup;
@@ -320,12 +320,10 @@ impl FromRequestParts<AppState> for WebPerson {
         )
         .await
         {
-            let message = if err.status == StatusCode::FORBIDDEN {
-                "error.certificate_required"
-            } else {
-                "error.internal"
-            };
-            return Err(error_page(state, lang, None, err.status, message));
+            if err.status == StatusCode::FORBIDDEN {
+                return Err(certificate_page(state, lang));
+            }
+            return Err(error_page(state, lang, None, err.status, "error.internal"));
         }
         let roles = user.role.parse::<Role>().into_iter().collect();
         Ok(WebPerson {
@@ -377,6 +375,39 @@ fn error_page(
     context["heading"] = heading.into();
     context["message"] = message.into();
     html(state, status, "error.html", lang, context)
+}
+
+/// What a person does to present their own client certificate, step by step (catalogue keys).
+pub(crate) const CERTIFICATE_STEPS: [&str; 4] = [
+    "error.certificate_step1",
+    "error.certificate_step2",
+    "error.certificate_step3",
+    "error.certificate_step4",
+];
+
+/// The page for a person whose connection does not present their own certificate where it is
+/// required: why, and what to do.
+fn certificate_page(state: &AppState, lang: Lang) -> Response {
+    let mut context = json!({"title": "page.error", "path": "/"});
+    context["heading"] = "error.certificate_heading".into();
+    context["message"] = "error.certificate_required".into();
+    context["certificate_steps"] = json!(CERTIFICATE_STEPS);
+    html(state, StatusCode::FORBIDDEN, "error.html", lang, context)
+}
+
+/// The page for a body larger than its form accepts (`api::bodies`).
+pub(crate) fn too_large_page(state: &AppState, headers: &HeaderMap, limit: u64) -> Response {
+    let mut context = json!({"title": "page.error", "path": "/"});
+    context["heading"] = "error.internal_heading".into();
+    context["message"] = "error.body_too_large".into();
+    context["limit"] = limit.into();
+    html(
+        state,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "error.html",
+        lang_of(headers),
+        context,
+    )
 }
 
 /// An API-level error as a page: another organisation's object and a missing one are the

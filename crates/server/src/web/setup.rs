@@ -31,6 +31,7 @@ fn login_form(
     error: Option<&str>,
     flash: Option<(&str, &str)>,
     login_value: &str,
+    peer: Option<&PeerInfo>,
 ) -> Response {
     let token = kenshin_auth::SessionToken::generate()
         .map(|(token, _)| token.as_str().to_owned())
@@ -43,6 +44,12 @@ fn login_form(
         "flash": flash.map(|(kind, key)| json!({"kind": kind, "key": key})),
         "login_value": login_value,
     });
+    let mut context = context;
+    // Everyone needs their own certificate here, and this connection has none: say so
+    // before the person types a password that will not get them in.
+    if state.config.people_require_certificate && peer.is_none_or(|p| p.certificate.is_none()) {
+        context["certificate_steps"] = json!(super::CERTIFICATE_STEPS);
+    }
     let mut response = html(state, status, "login.html", lang, context);
     let cookie = format!("{LOGIN_COOKIE}={token}; Path=/login; Secure; HttpOnly; SameSite=Strict");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -55,6 +62,7 @@ fn login_form(
 pub async fn login_page(
     State(state): State<AppState>,
     PageLang(lang): PageLang,
+    peer: Option<axum::Extension<PeerInfo>>,
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let flash = if query.expired.is_some() {
@@ -64,7 +72,15 @@ pub async fn login_page(
     } else {
         None
     };
-    login_form(&state, lang, StatusCode::OK, None, flash, "")
+    login_form(
+        &state,
+        lang,
+        StatusCode::OK,
+        None,
+        flash,
+        "",
+        peer.as_ref().map(|p| &p.0),
+    )
 }
 
 #[derive(Deserialize)]
@@ -96,16 +112,16 @@ pub async fn login(
             Some("login.expired_form"),
             None,
             &form.login,
+            peer.as_ref().map(|p| &p.0),
         );
     }
     let code = form.code.trim();
-    let source = peer.map(|p| p.addr.to_string());
     match people::authenticate(
         &state,
         form.login.trim(),
         &form.password,
         (!code.is_empty()).then_some(code),
-        source,
+        peer.as_ref().map(|p| p.addr),
     )
     .await
     {
@@ -123,6 +139,7 @@ pub async fn login(
             Some("login.failed"),
             None,
             &form.login,
+            peer.as_ref().map(|p| &p.0),
         ),
         Err(err) => error_page(&state, lang, None, err.status, "error.internal"),
     }

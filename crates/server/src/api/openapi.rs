@@ -2,14 +2,17 @@
 //! from the handlers' annotations and the shared JSON types, so it cannot drift from the code.
 
 use axum::Json;
+use kenshin_core::api::Page;
 use kenshin_core::api::{
     ClockHealth, ComponentHealth, ConversionSummary, DeliveryView, ErrorBody, ErrorCode,
     ErrorDetail, Health, LedgerEntryView, MapView, OrgRef, ProofView, StorageHealth,
     SubmissionDelivery, SubmissionView,
 };
 use kenshin_core::{DeliveryState, SubmissionState};
-use utoipa::OpenApi;
+use utoipa::openapi::{Content, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
+use super::auth::Caller;
 use super::{audit, deliveries, health, ledger, maps, people, submissions, users};
 
 #[derive(OpenApi)]
@@ -19,7 +22,9 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
         description = "Secure relay and conversion of Japanese health-checkup results. Every `/api/v1` call needs a client certificate of the relay's CA (TLS 1.3), or a person's session (password + TOTP) with its CSRF token in `x-csrf-token` on state-changing calls. Another organisation's objects answer 404 exactly like missing ones.",
         license(name = "Apache-2.0")
     ),
+    modifiers(&ServerErrors),
     paths(
+        document,
         submissions::create, submissions::list, submissions::show, submissions::withdraw, submissions::report,
         deliveries::list, deliveries::show, deliveries::content, deliveries::confirm,
         maps::upload, maps::list, maps::activate,
@@ -33,6 +38,8 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
         SubmissionView, SubmissionDelivery, ConversionSummary, DeliveryView, OrgRef, MapView,
         LedgerEntryView, ProofView, ErrorBody, ErrorDetail, ErrorCode, Health, ComponentHealth,
         StorageHealth, ClockHealth, SubmissionState, DeliveryState, users::NewAccount, people::LoginRequest,
+        Page<SubmissionView>, Page<DeliveryView>, users::AccountView, users::CreatedAccount, people::Me,
+        people::Enrolment, people::CodeRequest, people::RecoveryCodes, people::PasswordChange, audit::AuditFormat,
     )),
     tags(
         (name = "submissions", description = "A sender's uploads and their receipts"),
@@ -47,7 +54,55 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
 )]
 pub struct ApiDoc;
 
-/// `GET /api/v1/openapi.json`
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+/// What any operation that reaches the database or storage may answer besides its own
+/// responses: 503 while the database is unavailable, 500 for an unexpected failure (logged).
+/// Only `/health` (which reports the failure in its own body), `/metrics` and `/ledger/key`
+/// (which touch neither) are left as they are.
+struct ServerErrors;
+
+impl Modify for ServerErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if matches!(path.as_str(), "/health" | "/metrics" | "/ledger/key") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                responses.entry("500".into()).or_insert_with(|| {
+                    error("An unexpected failure (internal); the server log has the details").into()
+                });
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("The database or storage is unavailable (unavailable); try again later")
+                        .into()
+                });
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/openapi.json`: this document, for any authenticated caller.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object, content_type = "application/json"),
+              (status = 401, description = "No client certificate or session", body = ErrorBody),
+              (status = 403, description = "A person's account not set up yet", body = ErrorBody)))]
+pub async fn document(_caller: Caller) -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -9,7 +9,8 @@ use kenshin_core::api::{
     SubmissionDelivery, SubmissionView,
 };
 use kenshin_core::{DeliveryState, SubmissionState};
-use utoipa::openapi::{Content, Ref, ResponseBuilder};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::Caller;
@@ -22,7 +23,7 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
         description = "Secure relay and conversion of Japanese health-checkup results. Every `/api/v1` call needs a client certificate of the relay's CA (TLS 1.3), or a person's session (password + TOTP) with its CSRF token in `x-csrf-token` on state-changing calls. Another organisation's objects answer 404 exactly like missing ones.",
         license(name = "Apache-2.0")
     ),
-    modifiers(&ServerErrors),
+    modifiers(&ServerErrors, &BinaryBodies),
     paths(
         document,
         submissions::create, submissions::list, submissions::show, submissions::withdraw, submissions::report,
@@ -93,6 +94,53 @@ impl Modify for ServerErrors {
                     error("The database or storage is unavailable (unavailable); try again later")
                         .into()
                 });
+            }
+        }
+    }
+}
+
+/// Bodies sent or served as `application/octet-stream` (an upload, a download, a raw ledger
+/// entry) are written `body = Vec<u8>` on the handlers, which utoipa renders as an array of
+/// integers; on the wire they are bytes: `{"type": "string", "format": "binary"}`.
+struct BinaryBodies;
+
+impl Modify for BinaryBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let binary = || -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                .into()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let request = operation
+                    .request_body
+                    .iter_mut()
+                    .flat_map(|body| body.content.iter_mut());
+                let responses = operation
+                    .responses
+                    .responses
+                    .values_mut()
+                    .filter_map(|response| match response {
+                        RefOr::T(response) => Some(response.content.iter_mut()),
+                        RefOr::Ref(_) => None,
+                    })
+                    .flatten();
+                for (content_type, content) in request.chain(responses) {
+                    if content_type == "application/octet-stream" {
+                        content.schema = Some(binary());
+                    }
+                }
             }
         }
     }

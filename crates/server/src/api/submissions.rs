@@ -22,8 +22,8 @@ pub struct CreateQuery {
 
 /// `POST /api/v1/submissions?to=ORGCODE&filename=NAME` with the raw file as the body.
 #[utoipa::path(post, path = "/api/v1/submissions", tag = "submissions",
-    params(("to" = Option<String>, Query, description = "receiving organisation code; omitted for conversion routes"),
-           ("filename" = String, Query, description = "the file's name")),
+    params(("to" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{0,32}$", description = "the receiving organisation's code; omitted or empty: the file is converted and routed by 保険者番号"),
+           ("filename" = String, Query, min_length = 1, description = "the file's name: 1 to 255 bytes of text without '/', '\\', control characters, surrounding spaces or a leading '.'")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file, streamed"),
     responses((status = 201, description = "Stored; the body is the sender's receipt", body = SubmissionView),
               (status = 400, description = "`to` or `filename` missing or malformed, or the upload ended early (upload_incomplete)", body = ErrorBody),

@@ -23,7 +23,7 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
         description = "Secure relay and conversion of Japanese health-checkup results. Every `/api/v1` call needs a client certificate of the relay's CA (TLS 1.3), or a person's session (password + TOTP) with its CSRF token in `x-csrf-token` on state-changing calls. Another organisation's objects answer 404 exactly like missing ones.",
         license(name = "Apache-2.0")
     ),
-    modifiers(&ServerErrors, &BinaryBodies),
+    modifiers(&ServerErrors, &BinaryBodies, &DigestHeaders),
     paths(
         document,
         submissions::create, submissions::list, submissions::show, submissions::withdraw, submissions::report,
@@ -139,6 +139,42 @@ impl Modify for BinaryBodies {
                 for (content_type, content) in request.chain(responses) {
                     if content_type == "application/octet-stream" {
                         content.schema = Some(binary());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The digest headers of a download, with their exact form, so that a client (and the fuzzer
+/// in `tests/api_fuzz.rs`) can check them: lowercase hex SHA-256, and RFC 9530's
+/// `sha-256=:<base64>:`.
+struct DigestHeaders;
+
+impl Modify for DigestHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let pattern = |pattern: &str| -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+                .into()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    for (name, header) in response.headers.iter_mut() {
+                        match name.as_str() {
+                            kenshin_core::api::CONTENT_SHA256_HEADER => {
+                                header.schema = pattern("^[0-9a-f]{64}$")
+                            }
+                            "repr-digest" => {
+                                header.schema = pattern("^sha-256=:[A-Za-z0-9+/]{43}=:$")
+                            }
+                            _ => {}
+                        }
                     }
                 }
             }

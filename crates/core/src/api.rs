@@ -205,6 +205,8 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// The request needs a person's session (missing, expired, ended or account disabled).
     SessionRequired,
+    /// A new password breaks the guideline's rules; the error's `problems` list them.
+    WeakPassword,
 }
 
 impl ErrorCode {
@@ -228,6 +230,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::SessionRequired => "session_required",
+            ErrorCode::WeakPassword => "weak_password",
         }
     }
 }

@@ -236,7 +236,7 @@ impl Metrics {
 
 /// `GET /metrics`
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", content_type = "application/openmetrics-text")))]
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn endpoint(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {

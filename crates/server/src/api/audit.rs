@@ -12,14 +12,14 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::auth::Caller;
-use super::ApiQuery;
+use super::{check_range, ApiQuery, MAX_INTEGER};
 use crate::error::ApiError;
 use crate::AppState;
 use kenshin_core::api::ErrorBody;
 
 #[derive(Debug, Deserialize)]
 pub struct ExportQuery {
-    format: Option<String>,
+    format: Option<AuditFormat>,
     from: Option<String>,
     to: Option<String>,
     actor: Option<String>,
@@ -108,12 +108,43 @@ pub fn export(
     result.map_err(|e| e.to_string())
 }
 
+/// The export formats of `GET /api/v1/audit/access`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditFormat {
+    Csv,
+    #[default]
+    Jsonl,
+    Fhir,
+    Atna,
+}
+
+impl AuditFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditFormat::Csv => "csv",
+            AuditFormat::Jsonl => "jsonl",
+            AuditFormat::Fhir => "fhir",
+            AuditFormat::Atna => "atna",
+        }
+    }
+}
+
+/// The most rows one export answers.
+const MAX_EXPORT_ROWS: u32 = 100_000;
+
+/// `GET /api/v1/audit/access?format=&from=&to=&actor=&action=&object=&after=&limit=`
 #[utoipa::path(get, path = "/api/v1/audit/access", tag = "audit",
-    params(("format" = Option<String>, Query, description = "csv, jsonl (default), fhir or atna"),
-           ("from" = Option<String>, Query, description = "RFC 3339"), ("to" = Option<String>, Query),
+    params(("format" = Option<AuditFormat>, Query, description = "csv, jsonl (default), fhir or atna"),
+           ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339: rows at or after this time"),
+           ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339: rows before this time"),
            ("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("object" = Option<String>, Query),
-           ("after" = Option<i64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, description = "The organisation's access log in the chosen format"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
+           ("after" = Option<i64>, Query, minimum = 0, maximum = 9223372036854775807i64, description = "only rows with a larger sequence number"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 100000, description = "at most this many rows (default 10000)")),
+    responses((status = 200, description = "The organisation's access log in the chosen format",
+               content((String = "application/x-ndjson"), (String = "text/csv; charset=utf-8"), (Object = "application/fhir+json"), (String = "application/xml"))),
+              (status = 400, description = "A parameter is malformed or out of range", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn access(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,8 +162,8 @@ pub async fn access(
         actor: query.actor,
         action: query.action,
         object: query.object,
-        after_seq: query.after.unwrap_or(0),
-        limit: query.limit.unwrap_or(10_000).clamp(1, 100_000),
+        after_seq: check_range("after", query.after.unwrap_or(0), 0, MAX_INTEGER as i64)?,
+        limit: check_range("limit", query.limit.unwrap_or(10_000), 1, MAX_EXPORT_ROWS)?,
     };
     // Rows of this very request are written after it; what is recorded so far is exported.
     state.access.flush().await;
@@ -140,10 +171,13 @@ pub async fn access(
     let records: Vec<AccessRecord> = rows.into_iter().map(to_record).collect();
     let mut body = Vec::new();
     let content_type = export(
-        query.format.as_deref().unwrap_or("jsonl"),
+        query.format.unwrap_or_default().as_str(),
         records,
         &mut body,
     )
-    .map_err(ApiError::invalid)?;
+    .map_err(|e| {
+        tracing::error!(error = %e, "access log export failed");
+        ApiError::internal()
+    })?;
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }

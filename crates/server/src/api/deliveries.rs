@@ -1,7 +1,7 @@
 //! The receiver's side: inbox, download, 受信完了.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,7 +12,7 @@ use kenshin_core::{DeliveryId, DeliveryState};
 use time::OffsetDateTime;
 
 use super::auth::Caller;
-use super::{parse_id, views, ApiQuery, ListQuery};
+use super::{parse_id, views, ApiPath, ApiQuery, ListQuery};
 use crate::error::ApiError;
 use crate::vault::VaultError;
 use crate::{relay, AppState};
@@ -20,8 +20,12 @@ use kenshin_auth::{Action, Resource};
 
 /// `GET /api/v1/deliveries`
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
-    params(("state" = Option<String>, Query), ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
-    responses((status = 200, body = Page<DeliveryView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
+    params(("state" = Option<DeliveryState>, Query, description = "only deliveries in this state"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
+           ("offset" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "deliveries to skip")),
+    responses((status = 200, body = Page<DeliveryView>),
+              (status = 400, description = "A parameter is malformed or out of range", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -40,11 +44,11 @@ pub async fn list(
 
 /// `GET /api/v1/deliveries/{id}`
 #[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)),
-    responses((status = 200, body = DeliveryView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
+    responses((status = 200, body = DeliveryView), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     caller.require(Resource::Delivery, Action::Read)?;
     let id: DeliveryId = parse_id(&id)?;
@@ -55,12 +59,17 @@ pub async fn show(
 
 /// `GET /api/v1/deliveries/{id}/content`: the plaintext, decrypted while it streams.
 #[utoipa::path(get, path = "/api/v1/deliveries/{id}/content", tag = "deliveries", params(("id" = String, Path)),
-    responses((status = 200, description = "The file, decrypted while streaming; x-content-sha256 and repr-digest headers", content_type = "application/octet-stream"),
-              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody), (status = 410, description = "Confirmed, withdrawn or expired: destroyed", body = ErrorBody)))]
+    responses((status = 200, description = "The file, decrypted while streaming", body = Vec<u8>, content_type = "application/octet-stream",
+               headers(("x-content-sha256" = String, description = "lowercase hex SHA-256 of the content"),
+                       ("repr-digest" = String, description = "RFC 9530: sha-256=:base64:"),
+                       ("content-disposition" = String, description = "attachment with the file's name (RFC 6266/8187)"))),
+              (status = 400, description = "The id is not UTF-8", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody), (status = 410, description = "Confirmed, withdrawn or expired: destroyed", body = ErrorBody),
+              (status = 500, description = "The stored content failed its integrity check (integrity_error); no bytes of it were sent", body = ErrorBody)))]
 pub async fn content(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     caller.require(Resource::DeliveryContent, Action::Download)?;
     let id: DeliveryId = parse_id(&id)?;
@@ -149,12 +158,13 @@ fn content_disposition(filename: &str) -> HeaderValue {
 
 /// `POST /api/v1/deliveries/{id}/confirm`: 受信完了. The content is destroyed.
 #[utoipa::path(post, path = "/api/v1/deliveries/{id}/confirm", tag = "deliveries", params(("id" = String, Path)),
-    responses((status = 200, description = "受信完了: the content is destroyed", body = DeliveryView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
-              (status = 409, description = "Not downloaded yet", body = ErrorBody)))]
+    responses((status = 200, description = "受信完了: the content is destroyed", body = DeliveryView), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 409, description = "Not downloaded yet (not_downloaded); confirming again answers 200", body = ErrorBody),
+              (status = 410, description = "Withdrawn or expired: nothing to confirm", body = ErrorBody)))]
 pub async fn confirm(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     caller.require(Resource::Delivery, Action::Confirm)?;
     let id: DeliveryId = parse_id(&id)?;

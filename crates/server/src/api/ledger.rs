@@ -1,7 +1,7 @@
 //! The ledger over HTTP: the checkpoint and key for anyone; entries and proofs for the
 //! parties of a file.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use kenshin_store::LedgerEntry;
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::ApiQuery;
+use super::{check_range, ApiPath, ApiQuery, MAX_INTEGER};
 use crate::error::ApiError;
 use crate::ledger::LedgerError;
 use crate::AppState;
@@ -34,7 +34,7 @@ fn text(body: String) -> Response {
 
 /// `GET /ledger/checkpoint`: the latest signed checkpoint (C2SP tlog-checkpoint note).
 #[utoipa::path(get, path = "/ledger/checkpoint", tag = "ledger",
-    responses((status = 200, description = "The latest signed checkpoint (C2SP tlog-checkpoint)", content_type = "text/plain")))]
+    responses((status = 200, description = "The latest signed checkpoint (C2SP tlog-checkpoint)", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
     let checkpoint = match state.ledger.checkpoint().await? {
         Some(checkpoint) => checkpoint,
@@ -52,7 +52,7 @@ pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiEr
 
 /// `GET /ledger/key`: the verifier key, `<name>+<key id>+<base64 key>`.
 #[utoipa::path(get, path = "/ledger/key", tag = "ledger",
-    responses((status = 200, description = "The verifier key (signed-note format)", content_type = "text/plain")))]
+    responses((status = 200, description = "The verifier key (signed-note format)", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn key(State(state): State<AppState>) -> Response {
     text(format!("{}\n", state.ledger.verifier_text()))
 }
@@ -71,6 +71,9 @@ fn view(entry: LedgerEntry) -> LedgerEntryView {
     }
 }
 
+/// The most entries one `GET /api/v1/ledger/entries` answers.
+const MAX_ENTRIES: u32 = 10_000;
+
 #[derive(Debug, Deserialize)]
 pub struct EntriesQuery {
     submission: Option<String>,
@@ -82,14 +85,23 @@ pub struct EntriesQuery {
 /// without `submission`, every entry in which the caller's organisation is a party
 /// (`after`, `limit` page through them).
 #[utoipa::path(get, path = "/api/v1/ledger/entries", tag = "ledger",
-    params(("submission" = Option<String>, Query), ("after" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = Vec<LedgerEntryView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
+    params(("submission" = Option<String>, Query, description = "a submission id: that file's history"),
+           ("after" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "only entries with a larger index"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "at most this many entries (default 1000); without `submission` only")),
+    responses((status = 200, body = Vec<LedgerEntryView>),
+              (status = 400, description = "A parameter is malformed or out of range", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody),
+              (status = 404, description = "No such submission, or the caller is not a party to it", body = ErrorBody)))]
 pub async fn entries(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<EntriesQuery>,
 ) -> Result<Json<Vec<LedgerEntryView>>, ApiError> {
     caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
+    let limit = check_range("limit", query.limit.unwrap_or(1000), 1, MAX_ENTRIES)?;
+    if let Some(after) = query.after {
+        check_range("after", after, 0, MAX_INTEGER)?;
+    }
     let entries = match &query.submission {
         Some(submission) => {
             let entries = state.db.ledger_entries_for_submission(submission).await?;
@@ -103,7 +115,6 @@ pub async fn entries(
                 .collect()
         }
         None => {
-            let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
             state
                 .db
                 .ledger_entries_for_org(caller.org.code.as_str(), query.after, limit)
@@ -113,16 +124,21 @@ pub async fn entries(
     Ok(Json(entries.into_iter().map(view).collect()))
 }
 
-/// `GET /api/v1/ledger/entries/{index}` — the raw entry bytes, parties only.
-#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}", tag = "ledger", params(("index" = u64, Path)),
-    responses((status = 200, body = LedgerEntryView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
+/// `GET /api/v1/ledger/entries/{index}` — the raw entry bytes, parties only: exactly the
+/// bytes whose RFC 6962 leaf hash is in the tree, for verifiers that hash them themselves
+/// (`GET /api/v1/ledger/entries` has them as JSON).
+#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}", tag = "ledger",
+    params(("index" = u64, Path, maximum = 9223372036854775807u64, description = "the entry's index in the ledger")),
+    responses((status = 200, description = "The canonical entry bytes (docs/LEDGER.md)", body = Vec<u8>, content_type = "application/octet-stream"),
+              (status = 400, description = "The index is not an integer in range", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn entry(
     State(state): State<AppState>,
     caller: Caller,
-    Path(index): Path<String>,
+    ApiPath(index): ApiPath<u64>,
 ) -> Result<Response, ApiError> {
     caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
-    let index: u64 = super::parse_id(&index)?;
+    let index = check_range("index", index, 0, MAX_INTEGER)?;
     let entry = state.db.ledger_entry(index).await?;
     if !is_party(&caller, &entry) {
         return Err(ApiError::not_found());
@@ -162,13 +178,19 @@ fn check_size(size: u64, latest: u64) -> Result<(), ApiError> {
 
 /// `GET /api/v1/ledger/proof/inclusion?index=I&size=N` — parties of entry I only.
 #[utoipa::path(get, path = "/api/v1/ledger/proof/inclusion", tag = "ledger",
-    params(("index" = u64, Query), ("size" = u64, Query)), responses((status = 200, body = ProofView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
+    params(("index" = u64, Query, maximum = 9223372036854775807u64, description = "the entry's index; smaller than `size`"),
+           ("size" = u64, Query, maximum = 9223372036854775807u64, description = "the tree size, at most that of the latest checkpoint")),
+    responses((status = 200, body = ProofView),
+              (status = 400, description = "Malformed or out of range, `index` not smaller than `size`, or `size` larger than the latest checkpoint", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn inclusion(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<InclusionQuery>,
 ) -> Result<Json<ProofView>, ApiError> {
     caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
+    check_range("index", query.index, 0, MAX_INTEGER)?;
+    check_range("size", query.size, 0, MAX_INTEGER)?;
     let entry = state.db.ledger_entry(query.index).await?;
     if !is_party(&caller, &entry) {
         return Err(ApiError::not_found());
@@ -199,13 +221,19 @@ pub struct ConsistencyQuery {
 
 /// `GET /api/v1/ledger/proof/consistency?from=M&to=N` — that size N extends size M.
 #[utoipa::path(get, path = "/api/v1/ledger/proof/consistency", tag = "ledger",
-    params(("from" = u64, Query), ("to" = u64, Query)), responses((status = 200, body = ProofView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
+    params(("from" = u64, Query, maximum = 9223372036854775807u64, description = "the older tree size; not larger than `to`"),
+           ("to" = u64, Query, maximum = 9223372036854775807u64, description = "the newer tree size, at most that of the latest checkpoint")),
+    responses((status = 200, body = ProofView),
+              (status = 400, description = "Malformed or out of range, `from` larger than `to`, or `to` larger than the latest checkpoint", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn consistency(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ProofView>, ApiError> {
     caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
+    check_range("from", query.from, 0, MAX_INTEGER)?;
+    check_range("to", query.to, 0, MAX_INTEGER)?;
     let latest = state
         .ledger
         .checkpoint()

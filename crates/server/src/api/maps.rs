@@ -1,7 +1,6 @@
 //! An institution's map files (変換テーブル): upload a version, list, activate.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use kenshin_convert::MapFile;
@@ -12,7 +11,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::auth::Caller;
-use super::ApiQuery;
+use super::{ApiBytes, ApiPath, ApiQuery};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -52,12 +51,16 @@ fn senders_only(caller: &Caller, action: kenshin_auth::Action) -> Result<(), Api
 /// `POST /api/v1/maps[?activate=true]` with the map CSV as the body.
 #[utoipa::path(post, path = "/api/v1/maps", tag = "maps", params(("activate" = Option<bool>, Query)),
     request_body(content = String, content_type = "text/csv", description = "the map file (docs/MAP_FORMAT.md)"),
-    responses((status = 201, body = MapView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 400, description = "The map is invalid (with its line)", body = ErrorBody)))]
+    responses((status = 201, body = MapView),
+              (status = 400, description = "The map is invalid (with its line), or `activate` is not a boolean", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not, or the organisation has no maps", body = ErrorBody),
+              (status = 409, description = "This map id and version is already stored (versions are immutable)", body = ErrorBody),
+              (status = 413, description = "Larger than 16 MiB", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<UploadQuery>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<MapView>), ApiError> {
     let view = store_map(&state, &caller, &body, query.activate.unwrap_or(false)).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -135,11 +138,11 @@ pub(crate) async fn map_of(
 
 /// `POST /api/v1/maps/{map_id}/{version}/activate`
 #[utoipa::path(post, path = "/api/v1/maps/{map_id}/{version}/activate", tag = "maps",
-    params(("map_id" = String, Path), ("version" = String, Path)), responses((status = 200, body = MapView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
+    params(("map_id" = String, Path), ("version" = String, Path)), responses((status = 200, body = MapView), (status = 400, description = "A path parameter is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn activate(
     State(state): State<AppState>,
     caller: Caller,
-    Path((map_id, version)): Path<(String, String)>,
+    ApiPath((map_id, version)): ApiPath<(String, String)>,
 ) -> Result<Json<MapView>, ApiError> {
     Ok(Json(
         activate_version(&state, &caller, &map_id, &version).await?,

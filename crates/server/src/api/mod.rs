@@ -168,6 +168,123 @@ where
     }
 }
 
+/// Path parameters decoded into `T`, answering undecodable ones (not UTF-8 once
+/// percent-decoded, not a number where one is expected) with the API's JSON error: 400.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        use axum::extract::rejection::PathRejection;
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|rejection| match rejection {
+                PathRejection::FailedToDeserializePathParams(error) => {
+                    ApiError::invalid(format!("path: {}", error.body_text()))
+                }
+                other => {
+                    tracing::error!(error = %other.body_text(), "path parameters not routed");
+                    ApiError::internal()
+                }
+            })
+    }
+}
+
+/// A JSON request body decoded into `T`, answered with the API's JSON error when it is not
+/// one: a missing or other content type is 415, a body that is not JSON or not of the
+/// documented shape is 400 (axum's own rejections are plain text, and 422 for the latter).
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::JsonRejection;
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|axum::Json(value)| ApiJson(value))
+            .map_err(|rejection| match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::InvalidRequest,
+                    "the body must be JSON, sent with content-type: application/json",
+                ),
+                JsonRejection::BytesRejection(bytes) => body_rejection(bytes),
+                other => ApiError::invalid(format!("body: {}", other.body_text())),
+            })
+    }
+}
+
+/// A whole request body, with a body that could not be read (too large for the route's
+/// limit, or cut off) answered with the API's JSON error.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S> axum::extract::FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(request, state)
+            .await
+            .map(ApiBytes)
+            .map_err(body_rejection)
+    }
+}
+
+fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            "the request body is larger than this endpoint accepts",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UploadIncomplete,
+            format!(
+                "the request body could not be read: {}",
+                rejection.body_text()
+            ),
+        )
+    }
+}
+
+/// The largest index, offset or count the API takes: the database stores them as signed
+/// 64-bit integers, so anything larger is refused rather than wrapped.
+pub const MAX_INTEGER: u64 = i64::MAX as u64;
+
+/// Refuses a value outside `min..=max` with 400 naming the parameter.
+pub(crate) fn check_range<N>(name: &str, value: N, min: N, max: N) -> Result<N, ApiError>
+where
+    N: PartialOrd + std::fmt::Display + Copy,
+{
+    if value < min || value > max {
+        return Err(ApiError::invalid(format!(
+            "{name} must be between {min} and {max}, not {value}"
+        )));
+    }
+    Ok(value)
+}
+
+/// Listing pages: `limit` is 1..=1000 (default 100).
+pub const MAX_PAGE: u32 = 1000;
+
 /// `?limit=&offset=&state=` on listings.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -181,10 +298,8 @@ impl ListQuery {
     where
         S::Err: std::fmt::Display,
     {
-        let limit = self.limit.unwrap_or(100);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::invalid("limit must be between 1 and 1000"));
-        }
+        let limit = check_range("limit", self.limit.unwrap_or(100), 1, MAX_PAGE)?;
+        let offset = check_range("offset", self.offset.unwrap_or(0), 0, MAX_INTEGER)?;
         if let Some(state) = &self.state {
             state
                 .parse::<S>()
@@ -193,7 +308,7 @@ impl ListQuery {
         Ok(kenshin_store::ListFilter {
             state: self.state.clone(),
             limit,
-            offset: self.offset.unwrap_or(0),
+            offset,
         })
     }
 }

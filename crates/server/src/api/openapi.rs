@@ -2,14 +2,18 @@
 //! from the handlers' annotations and the shared JSON types, so it cannot drift from the code.
 
 use axum::Json;
+use kenshin_core::api::Page;
 use kenshin_core::api::{
     ClockHealth, ComponentHealth, ConversionSummary, DeliveryView, ErrorBody, ErrorCode,
     ErrorDetail, Health, LedgerEntryView, MapView, OrgRef, ProofView, StorageHealth,
     SubmissionDelivery, SubmissionView,
 };
 use kenshin_core::{DeliveryState, SubmissionState};
-use utoipa::OpenApi;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder, Schema};
+use utoipa::{Modify, OpenApi};
 
+use super::auth::Caller;
 use super::{audit, deliveries, health, ledger, maps, people, submissions, users};
 
 #[derive(OpenApi)]
@@ -19,7 +23,9 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
         description = "Secure relay and conversion of Japanese health-checkup results. Every `/api/v1` call needs a client certificate of the relay's CA (TLS 1.3), or a person's session (password + TOTP) with its CSRF token in `x-csrf-token` on state-changing calls. Another organisation's objects answer 404 exactly like missing ones.",
         license(name = "Apache-2.0")
     ),
+    modifiers(&ServerErrors, &BinaryBodies, &DigestHeaders),
     paths(
+        document,
         submissions::create, submissions::list, submissions::show, submissions::withdraw, submissions::report,
         deliveries::list, deliveries::show, deliveries::content, deliveries::confirm,
         maps::upload, maps::list, maps::activate,
@@ -33,6 +39,8 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
         SubmissionView, SubmissionDelivery, ConversionSummary, DeliveryView, OrgRef, MapView,
         LedgerEntryView, ProofView, ErrorBody, ErrorDetail, ErrorCode, Health, ComponentHealth,
         StorageHealth, ClockHealth, SubmissionState, DeliveryState, users::NewAccount, people::LoginRequest,
+        Page<SubmissionView>, Page<DeliveryView>, users::AccountView, users::CreatedAccount, people::Me,
+        people::Enrolment, people::CodeRequest, people::RecoveryCodes, people::PasswordChange, audit::AuditFormat,
     )),
     tags(
         (name = "submissions", description = "A sender's uploads and their receipts"),
@@ -47,7 +55,138 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
 )]
 pub struct ApiDoc;
 
-/// `GET /api/v1/openapi.json`
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+/// What any operation that reaches the database or storage may answer besides its own
+/// responses: 503 while the database is unavailable, 500 for an unexpected failure (logged).
+/// Only `/health` (which reports the failure in its own body), `/metrics` and `/ledger/key`
+/// (which touch neither) are left as they are.
+struct ServerErrors;
+
+impl Modify for ServerErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if matches!(path.as_str(), "/health" | "/metrics" | "/ledger/key") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                responses.entry("500".into()).or_insert_with(|| {
+                    error("An unexpected failure (internal); the server log has the details").into()
+                });
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("The database or storage is unavailable (unavailable); try again later")
+                        .into()
+                });
+            }
+        }
+    }
+}
+
+/// Bodies sent or served as `application/octet-stream` (an upload, a download, a raw ledger
+/// entry) are written `body = Vec<u8>` on the handlers, which utoipa renders as an array of
+/// integers; on the wire they are bytes: `{"type": "string", "format": "binary"}`.
+struct BinaryBodies;
+
+impl Modify for BinaryBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let binary = || -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                .into()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let request = operation
+                    .request_body
+                    .iter_mut()
+                    .flat_map(|body| body.content.iter_mut());
+                let responses = operation
+                    .responses
+                    .responses
+                    .values_mut()
+                    .filter_map(|response| match response {
+                        RefOr::T(response) => Some(response.content.iter_mut()),
+                        RefOr::Ref(_) => None,
+                    })
+                    .flatten();
+                for (content_type, content) in request.chain(responses) {
+                    if content_type == "application/octet-stream" {
+                        content.schema = Some(binary());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The digest headers of a download, with their exact form, so that a client (and the fuzzer
+/// in `tests/api_fuzz.rs`) can check them: lowercase hex SHA-256, and RFC 9530's
+/// `sha-256=:<base64>:`.
+struct DigestHeaders;
+
+impl Modify for DigestHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let pattern = |pattern: &str| -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+                .into()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    for (name, header) in response.headers.iter_mut() {
+                        match name.as_str() {
+                            kenshin_core::api::CONTENT_SHA256_HEADER => {
+                                header.schema = pattern("^[0-9a-f]{64}$")
+                            }
+                            "repr-digest" => {
+                                header.schema = pattern("^sha-256=:[A-Za-z0-9+/]{43}=:$")
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/openapi.json`: this document, for any authenticated caller.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object, content_type = "application/json"),
+              (status = 401, description = "No client certificate or session", body = ErrorBody),
+              (status = 403, description = "A person's account not set up yet", body = ErrorBody)))]
+pub async fn document(_caller: Caller) -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
+use super::ApiJson;
 use crate::error::ApiError;
 use crate::tls::PeerInfo;
 use crate::AppState;
@@ -73,7 +74,7 @@ pub struct LoginRequest {
 }
 
 /// What a session holder learns about itself.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Me {
     pub login: String,
     pub name: String,
@@ -143,12 +144,15 @@ async fn log_with(
 /// `POST /auth/login` `{login, password, code?}`.
 #[utoipa::path(post, path = "/auth/login", tag = "people",
     request_body(content = LoginRequest, content_type = "application/json"),
-    responses((status = 200, description = "A session cookie is set; the body carries the CSRF token"),
-              (status = 401, description = "invalid_credentials (the same for every failure)", body = ErrorBody)))]
+    responses((status = 200, description = "A session cookie is set; the body carries the CSRF token", body = Me,
+               headers(("set-cookie" = String, description = "the session cookie (Secure, HttpOnly, SameSite=Strict)"))),
+              (status = 400, description = "The body is not JSON, or not of this shape", body = ErrorBody),
+              (status = 401, description = "invalid_credentials (the same for every failure)", body = ErrorBody),
+              (status = 415, description = "The body is not sent as application/json", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     peer: Option<axum::Extension<PeerInfo>>,
-    Json(request): Json<LoginRequest>,
+    ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let (user, token, session) = authenticate(
         &state,
@@ -454,13 +458,15 @@ impl Person {
 }
 
 /// `GET /auth/me`
-#[utoipa::path(get, path = "/auth/me", tag = "people", responses((status = 200, description = "The session's person"), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/auth/me", tag = "people", responses((status = 200, description = "The session's person", body = Me), (status = 401, description = "No valid session (session_required)", body = ErrorBody)))]
 pub async fn whoami(State(state): State<AppState>, person: Person) -> Json<Me> {
     Json(me(&state, &person.user, &person.session))
 }
 
 /// `POST /auth/logout`
-#[utoipa::path(post, path = "/auth/logout", tag = "people", responses((status = 204, description = "The session is ended")))]
+#[utoipa::path(post, path = "/auth/logout", tag = "people", responses((status = 204, description = "The session is ended"),
+    (status = 401, description = "No valid session (session_required)", body = ErrorBody),
+    (status = 403, description = "No CSRF token (x-csrf-token)", body = ErrorBody)))]
 pub async fn logout(
     State(state): State<AppState>,
     person: Person,
@@ -481,14 +487,17 @@ pub(crate) async fn end_session(state: &AppState, person: &Person) -> Result<(),
     Ok(())
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Enrolment {
     pub otpauth_uri: String,
     pub qr_svg: String,
 }
 
 /// `POST /auth/totp/enroll`: a new secret (not active until confirmed with a code).
-#[utoipa::path(post, path = "/auth/totp/enroll", tag = "people", responses((status = 200, description = "otpauth URI and QR code (SVG)")))]
+#[utoipa::path(post, path = "/auth/totp/enroll", tag = "people", responses((status = 200, description = "otpauth URI and QR code (SVG)", body = Enrolment),
+    (status = 401, description = "No valid session (session_required)", body = ErrorBody),
+    (status = 403, description = "No CSRF token (x-csrf-token)", body = ErrorBody),
+    (status = 409, description = "A second factor is already enrolled", body = ErrorBody)))]
 pub async fn totp_enroll(
     State(state): State<AppState>,
     person: Person,
@@ -573,24 +582,31 @@ pub(crate) async fn begin_enrolment(
     Ok(enrolment)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CodeRequest {
     code: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecoveryCodes {
     /// Shown once; store them offline.
     pub recovery_codes: Vec<String>,
 }
 
 /// `POST /auth/totp/confirm {code}`: proves the authenticator works, then enrols it.
-#[utoipa::path(post, path = "/auth/totp/confirm", tag = "people", responses((status = 200, description = "Enrolled; ten recovery codes, shown once")))]
+#[utoipa::path(post, path = "/auth/totp/confirm", tag = "people",
+    request_body(content = CodeRequest, content_type = "application/json"),
+    responses((status = 200, description = "Enrolled; ten recovery codes, shown once", body = RecoveryCodes),
+    (status = 400, description = "The body is not JSON, or not of this shape", body = ErrorBody),
+    (status = 401, description = "No valid session (session_required), or a wrong code (invalid_credentials)", body = ErrorBody),
+    (status = 403, description = "No CSRF token (x-csrf-token)", body = ErrorBody),
+    (status = 409, description = "No enrolment started", body = ErrorBody),
+    (status = 415, description = "The body is not sent as application/json", body = ErrorBody)))]
 pub async fn totp_confirm(
     State(state): State<AppState>,
     person: Person,
     headers: HeaderMap,
-    Json(request): Json<CodeRequest>,
+    ApiJson(request): ApiJson<CodeRequest>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
     person.check_csrf(&state, &headers)?;
     Ok(Json(RecoveryCodes {
@@ -654,7 +670,7 @@ pub(crate) async fn finish_enrolment(
     Ok(codes.iter().map(|c| c.as_str().to_owned()).collect())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
     current: String,
     new: String,
@@ -663,12 +679,18 @@ pub struct PasswordChange {
 /// `POST /auth/password {current, new}`: the guideline's rules, checked with the account's
 /// own identifiers; problems come back with stable codes and Japanese and English text.
 #[utoipa::path(post, path = "/auth/password", tag = "people",
-    responses((status = 204, description = "Changed"), (status = 422, description = "weak_password, with the rules' problems")))]
+    request_body(content = PasswordChange, content_type = "application/json"),
+    responses((status = 204, description = "Changed"),
+    (status = 400, description = "The body is not JSON, or not of this shape", body = ErrorBody),
+    (status = 401, description = "No valid session (session_required), or a wrong current password (invalid_credentials)", body = ErrorBody),
+    (status = 403, description = "No CSRF token (x-csrf-token)", body = ErrorBody),
+    (status = 415, description = "The body is not sent as application/json", body = ErrorBody),
+    (status = 422, description = "weak_password; `error.problems` lists the rules' problems", body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     person: Person,
     headers: HeaderMap,
-    Json(request): Json<PasswordChange>,
+    ApiJson(request): ApiJson<PasswordChange>,
 ) -> Result<Response, ApiError> {
     person.check_csrf(&state, &headers)?;
     match replace_password(&state, &person, &request.current, &request.new).await? {
@@ -676,7 +698,7 @@ pub async fn change_password(
         Err(problems) => {
             let body = serde_json::json!({
                 "error": {
-                    "code": "weak_password",
+                    "code": ErrorCode::WeakPassword,
                     "message": problems.iter().map(|p| p.message_en()).collect::<Vec<_>>().join("; "),
                     "problems": problems,
                 }

@@ -1,7 +1,7 @@
 //! The sender's side: upload, list, show, withdraw.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use kenshin_core::api::{ErrorBody, ErrorCode, Page, SubmissionView};
@@ -9,7 +9,7 @@ use kenshin_core::{OrgCode, SubmissionId, SubmissionState};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::{parse_id, views, ApiQuery, ListQuery};
+use super::{parse_id, views, ApiPath, ApiQuery, ListQuery};
 use crate::error::ApiError;
 use crate::{relay, AppState};
 use kenshin_auth::{Action, Resource};
@@ -22,10 +22,14 @@ pub struct CreateQuery {
 
 /// `POST /api/v1/submissions?to=ORGCODE&filename=NAME` with the raw file as the body.
 #[utoipa::path(post, path = "/api/v1/submissions", tag = "submissions",
-    params(("to" = Option<String>, Query, description = "receiving organisation code; omitted for conversion routes"),
-           ("filename" = String, Query, description = "the file's name")),
+    params(("to" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{0,32}$", description = "the receiving organisation's code; omitted or empty: the file is converted and routed by 保険者番号"),
+           ("filename" = String, Query, min_length = 1, description = "the file's name: 1 to 255 bytes of text without '/', '\\', control characters, surrounding spaces or a leading '.'")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file, streamed"),
-    responses((status = 201, description = "Stored; the body is the sender's receipt", body = SubmissionView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+    responses((status = 201, description = "Stored; the body is the sender's receipt", body = SubmissionView),
+              (status = 400, description = "`to` or `filename` missing or malformed, or the upload ended early (upload_incomplete)", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not, or the organisation does not send", body = ErrorBody),
+              (status = 404, description = "No route to `to` (whether or not it exists), or no conversion route", body = ErrorBody),
+              (status = 409, description = "A conversion route but no active map", body = ErrorBody),
               (status = 413, description = "Larger than max_upload_bytes", body = ErrorBody),
               (status = 507, description = "Storage full; nothing kept", body = ErrorBody)))]
 pub async fn create(
@@ -119,8 +123,12 @@ pub(super) async fn receipt(
 
 /// `GET /api/v1/submissions`
 #[utoipa::path(get, path = "/api/v1/submissions", tag = "submissions",
-    params(("state" = Option<String>, Query), ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
-    responses((status = 200, body = Page<SubmissionView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
+    params(("state" = Option<SubmissionState>, Query, description = "only submissions in this state"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
+           ("offset" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "submissions to skip")),
+    responses((status = 200, body = Page<SubmissionView>),
+              (status = 400, description = "A parameter is malformed or out of range", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -144,11 +152,11 @@ pub async fn list(
 
 /// `GET /api/v1/submissions/{id}`
 #[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions", params(("id" = String, Path)),
-    responses((status = 200, body = SubmissionView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
+    responses((status = 200, body = SubmissionView), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SubmissionView>, ApiError> {
     caller.require(Resource::Submission, Action::Read)?;
     let id: SubmissionId = parse_id(&id)?;
@@ -159,11 +167,12 @@ pub async fn show(
 
 /// `DELETE /api/v1/submissions/{id}`: withdraw while nothing was downloaded.
 #[utoipa::path(delete, path = "/api/v1/submissions/{id}", tag = "submissions", params(("id" = String, Path)),
-    responses((status = 200, body = SubmissionView), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody), (status = 409, description = "Already downloaded", body = ErrorBody)))]
+    responses((status = 200, body = SubmissionView), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody), (status = 409, description = "Already downloaded (already_downloaded), or rejected (invalid_state)", body = ErrorBody),
+              (status = 410, description = "Already withdrawn", body = ErrorBody)))]
 pub async fn withdraw(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SubmissionView>, ApiError> {
     caller.require(Resource::Submission, Action::Delete)?;
     let id: SubmissionId = parse_id(&id)?;
@@ -175,12 +184,12 @@ pub async fn withdraw(
 
 /// `GET /api/v1/submissions/{id}/report`: the conversion report, for the sender only.
 #[utoipa::path(get, path = "/api/v1/submissions/{id}/report", tag = "submissions", params(("id" = String, Path)),
-    responses((status = 200, description = "The conversion report (JSON), for the sender only", content_type = "application/json"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+    responses((status = 200, description = "The conversion report (JSON), for the sender only", body = Object, content_type = "application/json"), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
               (status = 409, description = "No report (pass-through, or not converted yet)", body = ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     caller.require(Resource::Report, Action::Read)?;

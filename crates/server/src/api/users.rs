@@ -6,7 +6,7 @@
 //! it mint logins would turn a stolen machine key into a stolen person. Every operation is
 //! confined to the caller's own organisation; another organisation's login is "not found".
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use kenshin_auth::{Action, Resource};
@@ -17,11 +17,13 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::auth::{Caller, Principal};
+use super::{ApiJson, ApiPath};
 use crate::accounts::{create_account, parse_last_day, AccountError};
 use crate::error::ApiError;
 use crate::AppState;
 
-#[derive(Debug, Serialize)]
+/// A person's account, as their organisation's administrator sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AccountView {
     login: String,
     name: String,
@@ -57,7 +59,7 @@ pub(crate) struct NewAccount {
     pub valid_until: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct CreatedAccount {
     #[serde(flatten)]
     pub account: AccountView,
@@ -97,7 +99,7 @@ async fn own_account(
 }
 
 /// `GET /api/v1/users`
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, description = "The organisation's people"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, description = "The organisation's people", body = Vec<AccountView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,14 +121,16 @@ pub(crate) async fn accounts_of(
 /// `POST /api/v1/users`
 #[utoipa::path(post, path = "/api/v1/users", tag = "users",
     request_body(content = NewAccount, content_type = "application/json"),
-    responses((status = 201, description = "Created; the one-time initial password is in the answer only"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody),
-              (status = 400, description = "Invalid login, name, role or date", body = ErrorBody)))]
+    responses((status = 201, description = "Created; the one-time initial password is in the answer only", body = CreatedAccount),
+              (status = 400, description = "Not JSON, or an invalid login, name, role or date", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "Not a person, or the role may not", body = ErrorBody),
+              (status = 409, description = "The login is taken", body = ErrorBody),
+              (status = 415, description = "The body is not sent as application/json", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<NewAccount>, axum::extract::rejection::JsonRejection>,
+    ApiJson(new): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
-    let Json(new) = body.map_err(|e| ApiError::invalid(format!("account: {}", e.body_text())))?;
     Ok((
         StatusCode::CREATED,
         Json(create_in(&state, &caller, new).await?),
@@ -173,11 +177,14 @@ pub(crate) async fn create_in(
 /// certificates issued to them at once (the database is consulted on every request) and
 /// publishes the new CRL, so their handshakes fail too once the server reloads it.
 #[utoipa::path(post, path = "/api/v1/users/{login}/disable", tag = "users", params(("login" = String, Path)),
-    responses((status = 200, description = "Disabled; sessions ended, personal certificates revoked"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
+    responses((status = 200, description = "Disabled; sessions ended, personal certificates revoked", body = AccountView),
+              (status = 400, description = "The login is not UTF-8", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "Not a person, the role may not, or no CSRF token", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 409, description = "One's own account", body = ErrorBody)))]
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
-    Path(login): Path<String>,
+    ApiPath(login): ApiPath<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     Ok(Json(
         change(&state, &caller, &login, AccountChange::Disable).await?,
@@ -186,11 +193,14 @@ pub async fn disable(
 
 /// `POST /api/v1/users/{login}/enable`
 #[utoipa::path(post, path = "/api/v1/users/{login}/enable", tag = "users", params(("login" = String, Path)),
-    responses((status = 200, description = "Enabled"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
+    responses((status = 200, description = "Enabled", body = AccountView),
+              (status = 400, description = "The login is not UTF-8", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "Not a person, the role may not, or no CSRF token", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 409, description = "One's own account", body = ErrorBody)))]
 pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
-    Path(login): Path<String>,
+    ApiPath(login): ApiPath<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     Ok(Json(
         change(&state, &caller, &login, AccountChange::Enable).await?,
@@ -200,11 +210,14 @@ pub async fn enable(
 /// `POST /api/v1/users/{login}/reset-totp`: the person enrols a new second factor at next
 /// login; their recovery codes are void.
 #[utoipa::path(post, path = "/api/v1/users/{login}/reset-totp", tag = "users", params(("login" = String, Path)),
-    responses((status = 200, description = "The second factor is reset; recovery codes void"), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
+    responses((status = 200, description = "The second factor is reset; recovery codes void", body = AccountView),
+              (status = 400, description = "The login is not UTF-8", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "Not a person, the role may not, or no CSRF token", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 409, description = "One's own account", body = ErrorBody)))]
 pub async fn reset_totp(
     State(state): State<AppState>,
     caller: Caller,
-    Path(login): Path<String>,
+    ApiPath(login): ApiPath<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     Ok(Json(
         change(&state, &caller, &login, AccountChange::ResetTotp).await?,

@@ -34,8 +34,8 @@ const FORM_OVERHEAD: u64 = 64 * 1024;
 
 /// The largest body `method` on the route template `route` accepts.
 pub fn limit_for(state: &AppState, method: &Method, route: &str) -> u64 {
-    if method == Method::GET || method == Method::HEAD {
-        // Nothing reads a GET's body; a client sending one gets the small limit.
+    if !takes_body(method) {
+        // Nothing reads a GET's or DELETE's body; should anything try, the small limit holds.
         return SMALL_BODY_BYTES;
     }
     match route {
@@ -45,6 +45,11 @@ pub fn limit_for(state: &AppState, method: &Method, route: &str) -> u64 {
         "/maps/check" => crate::web::maps::MAX_SAMPLE_BYTES as u64 + FORM_OVERHEAD,
         _ => SMALL_BODY_BYTES,
     }
+}
+
+/// Methods whose body a handler may read (and whose announced length is refused early).
+fn takes_body(method: &Method) -> bool {
+    method == Method::POST || method == Method::PUT || method == Method::PATCH
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -100,7 +105,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit) {
+    if takes_body(request.method()) && announced.is_some_and(|length| length > limit) {
         return refuse(&state, request.headers(), &path, limit);
     }
     let headers = request.headers().clone();

@@ -23,7 +23,7 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
         description = "Secure relay and conversion of Japanese health-checkup results. Every `/api/v1` call needs a client certificate of the relay's CA (TLS 1.3), or a person's session (password + TOTP) with its CSRF token in `x-csrf-token` on state-changing calls. Another organisation's objects answer 404 exactly like missing ones.",
         license(name = "Apache-2.0")
     ),
-    modifiers(&ServerErrors, &BinaryBodies, &DigestHeaders),
+    modifiers(&ServerErrors, &BodyLimits, &BinaryBodies, &DigestHeaders),
     paths(
         document,
         submissions::create, submissions::list, submissions::show, submissions::withdraw, submissions::report,
@@ -94,6 +94,40 @@ impl Modify for ServerErrors {
                     error("The database or storage is unavailable (unavailable); try again later")
                         .into()
                 });
+            }
+        }
+    }
+}
+
+/// Every operation that takes a body has a limit on it (`api::bodies`): 16 KiB unless the
+/// operation documents a larger one, answered 413 before the body is read.
+struct BodyLimits;
+
+impl Modify for BodyLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.put, &mut item.patch]
+                .into_iter()
+                .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .entry("413".into())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(format!(
+                                "The request body is larger than this endpoint accepts \
+                                 ({} bytes; payload_too_large), refused before it is read",
+                                super::bodies::SMALL_BODY_BYTES
+                            ))
+                            .content(
+                                "application/json",
+                                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                            )
+                            .build()
+                            .into()
+                    });
             }
         }
     }

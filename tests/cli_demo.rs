@@ -90,6 +90,31 @@ fn demo_then_the_printed_client_commands() {
         0o600
     );
     assert!(printed.contains("demo.receiver") && printed.contains("initial-passwords.txt"));
+    // Like every new relay, the demo requires people's own certificates; each person has a
+    // PKCS#12 bundle to import into the browser, and the printed text says where and how.
+    let config = std::fs::read_to_string(data.join("config.toml")).unwrap();
+    assert!(
+        config.contains("people_require_certificate = true"),
+        "{config}"
+    );
+    for login in ["demo.sender", "demo.admin", "demo.receiver"] {
+        let person = demo_dir.join("people").join(login);
+        for file in ["client.p12", "client.p12.password", "cert.pem", "key.pem"] {
+            assert!(person.join(file).exists(), "{login}: {file}");
+        }
+        assert_eq!(
+            std::fs::metadata(person.join("client.p12.password"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o077,
+            0
+        );
+    }
+    assert!(
+        printed.contains("client.p12") && printed.contains("証明書の管理"),
+        "{printed}"
+    );
     let sample = demo_dir.join("sample-results.csv");
 
     let (ok, receipt) = run_json(

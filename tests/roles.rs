@@ -297,8 +297,37 @@ async fn organisation_admins_manage_only_their_own_people() {
         .build()
         .unwrap();
     let inbox = format!("{}/api/v1/deliveries", relay.url());
+    // A person's certificate is a factor of the person's login, not a credential alone (a
+    // browser would present it to cross-site requests too).
     let answer = personal.get(&inbox).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    assert!(answer.text().await.unwrap().contains("session_required"));
+    let answer = personal
+        .get(&inbox)
+        .header("cookie", &receiver.cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
+    // With another person's session it is refused.
+    let answer = personal
+        .get(&inbox)
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    // A state change needs the session's CSRF token, certificate or not.
+    let answer = personal
+        .post(format!(
+            "{}/api/v1/deliveries/00000000-0000-7000-8000-000000000000/confirm",
+            relay.url()
+        ))
+        .header("cookie", &receiver.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
     let other_record = db.user_by_login("other.admin").await.unwrap().unwrap();
     let foreign = kenshin_relay::admin::issue_cert_for(
         &db,

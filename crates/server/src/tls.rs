@@ -573,3 +573,87 @@ async fn serve_connection(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(total: usize, per_source: usize) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: total,
+            max_per_source: per_source,
+            handshake_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            keepalive: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn the_gate_counts_per_source_and_overall_and_logs_a_source_once() {
+        let gate = Arc::new(Gate::default());
+        let limits = limits(4, 2);
+        let a: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let b: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        let first = gate.admit(&limits, a).ok().unwrap();
+        let _second = gate.admit(&limits, a).ok().unwrap();
+        // The third from A is refused and logged; the fourth is refused silently.
+        assert_eq!(gate.admit(&limits, a).err(), Some((Refusal::Source, true)));
+        assert_eq!(gate.admit(&limits, a).err(), Some((Refusal::Source, false)));
+        let _third = gate.admit(&limits, b).ok().unwrap();
+        let _fourth = gate.admit(&limits, b).ok().unwrap();
+        assert_eq!(gate.open(), 4);
+        // Full overall: another source is refused too (and logged, being another source).
+        let c: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(gate.admit(&limits, c).err(), Some((Refusal::Total, true)));
+        // A place given back is taken again.
+        drop(first);
+        assert_eq!(gate.open(), 3);
+        assert!(gate.admit(&limits, a).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_64_and_a_mapped_address_as_ipv4() {
+        let gate = Arc::new(Gate::default());
+        let limits = limits(10, 1);
+        let _one = gate
+            .admit(&limits, "2001:db8:1:2::1".parse().unwrap())
+            .ok()
+            .unwrap();
+        assert!(gate
+            .admit(&limits, "2001:db8:1:2:ffff::9".parse().unwrap())
+            .is_err());
+        assert!(gate
+            .admit(&limits, "2001:db8:1:3::1".parse().unwrap())
+            .is_ok());
+        let _v4 = gate
+            .admit(&limits, "192.0.2.7".parse().unwrap())
+            .ok()
+            .unwrap();
+        assert!(gate
+            .admit(&limits, "::ffff:192.0.2.7".parse().unwrap())
+            .is_err());
+    }
+
+    #[test]
+    fn suites_are_named_either_way_and_unknown_ones_refused() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let suites = cipher_suites(&names(&[
+            "TLS_AES_256_GCM_SHA384",
+            "TLS13_AES_128_GCM_SHA256",
+        ]))
+        .unwrap();
+        assert_eq!(
+            suites.iter().map(|s| s.suite()).collect::<Vec<_>>(),
+            [
+                rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+            ]
+        );
+        assert!(cipher_suites(&names(&["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"])).is_err());
+        assert!(cipher_suites(&names(&[
+            "TLS_AES_128_GCM_SHA256",
+            "TLS13_AES_128_GCM_SHA256"
+        ]))
+        .is_err());
+    }
+}

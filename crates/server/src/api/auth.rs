@@ -89,9 +89,40 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<PeerInfo>()
             .and_then(|peer| peer.certificate.clone());
+        // The device of a person's own certificate, for the access log.
+        let mut personal_device = None;
         let caller = match certificate {
-            Some(certificate) => certificate_caller(state, certificate.as_ref()).await?,
-            None => person_caller(parts, state).await?,
+            Some(certificate) => {
+                let caller = certificate_caller(state, certificate.as_ref()).await?;
+                match &caller.principal {
+                    // A person's certificate is a factor of that person's login, never a
+                    // credential on its own: a browser presents it to every request for this
+                    // origin, cross-site ones included, so alone it would let any web page act
+                    // as the person (CSRF). With it comes the person's session (and, on a
+                    // state change, its CSRF token).
+                    Principal::Certificate(cert) if cert.user_id.is_some() => {
+                        let owner = cert.user_id;
+                        let person = person_caller(parts, state, PERSON_CERTIFICATE_ALONE).await?;
+                        match &person.principal {
+                            Principal::Person { user, .. } if Some(user.id) == owner => {
+                                if let Principal::Certificate(cert) = &caller.principal {
+                                    personal_device = Some(cert.device.clone());
+                                }
+                                person
+                            }
+                            _ => {
+                                return Err(ApiError::new(
+                                    StatusCode::FORBIDDEN,
+                                    ErrorCode::ClientCertificateRequired,
+                                    "this client certificate belongs to another person than the one logged in",
+                                ))
+                            }
+                        }
+                    }
+                    _ => caller,
+                }
+            }
+            None => person_caller(parts, state, NO_CREDENTIAL).await?,
         };
         let org = caller.org.code.to_string();
         match &caller.principal {
@@ -104,7 +135,15 @@ impl FromRequestParts<AppState> for Caller {
                 }
             }
             Principal::Person { user, .. } => {
-                crate::access::identify(parts, &org, "user", &user.login)
+                crate::access::identify(parts, &org, "user", &user.login);
+                if let (Some(device), Some(slot)) = (
+                    personal_device,
+                    parts.extensions.get::<crate::access::IdentitySlot>(),
+                ) {
+                    if let Ok(mut identity) = slot.0.lock() {
+                        identity.device = Some(device);
+                    }
+                }
             }
         }
         Ok(caller)
@@ -165,12 +204,29 @@ async fn certificate_caller(state: &AppState, der: &[u8]) -> Result<Caller, ApiE
     })
 }
 
-async fn person_caller(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+/// Why a request without a session is refused: no credential at all, or only a person's
+/// certificate.
+const NO_CREDENTIAL: (ErrorCode, &str) = (
+    ErrorCode::ClientCertificateRequired,
+    "this API requires a client certificate issued to your organisation, or a person's session",
+);
+const PERSON_CERTIFICATE_ALONE: (ErrorCode, &str) = (
+    ErrorCode::SessionRequired,
+    "ログインしてください: 本人の証明書はログイン（パスワードと確認コード）と一緒に使います / \
+     this certificate belongs to a person: it works together with that person's login \
+     (password and second factor), not on its own",
+);
+
+async fn person_caller(
+    parts: &mut Parts,
+    state: &AppState,
+    missing: (ErrorCode, &str),
+) -> Result<Caller, ApiError> {
     let Some((user, session)) = super::people::session_of(parts, state).await? else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            ErrorCode::ClientCertificateRequired,
-            "this API requires a client certificate issued to your organisation, or a person's session",
+            missing.0,
+            missing.1,
         ));
     };
     if user.totp_secret.is_none() || user.must_change_password {

@@ -349,26 +349,13 @@ impl AlertCounts {
         db: &Database,
         now: OffsetDateTime,
     ) -> Result<AlertCounts, kenshin_store::StoreError> {
-        let rows = db
-            .search_access(&kenshin_store::AccessFilter {
-                from: Some(now - time::Duration::minutes(15)),
-                limit: 100_000,
-                ..kenshin_store::AccessFilter::default()
-            })
-            .await?;
-        let mut counts = AlertCounts::default();
-        for row in rows {
-            if row.action == "login_failed" {
-                counts.failed_logins += 1;
-            }
-            if row.detail.as_deref() == Some("certificate_revoked") {
-                counts.revoked_certificate_uses += 1;
-            }
-            if row.outcome == "not_found" && row.actor_kind != "anonymous" {
-                counts.not_found_probes += 1;
-            }
-        }
-        Ok(counts)
+        let [failed_logins, revoked_certificate_uses, not_found_probes] =
+            db.alert_counts(now - time::Duration::minutes(15)).await?;
+        Ok(AlertCounts {
+            failed_logins,
+            revoked_certificate_uses,
+            not_found_probes,
+        })
     }
 
     /// The reasons this window is an alert (empty when it is not).
@@ -398,6 +385,26 @@ impl AlertCounts {
 
 /// Every minute, records a `security_alert` row when the last 15 minutes cross a threshold
 /// (once per distinct set of reasons), so alerts are in the log that customers export.
+/// The current alert reasons for `/health`, which anyone may call: concurrent calls share one
+/// count (a request waits for a count begun after it arrived, never for an older one), so a
+/// flood of health checks costs one aggregate query at a time.
+pub async fn current_alerts(state: &AppState) -> Vec<String> {
+    let arrived = tokio::time::Instant::now();
+    let mut latest = state.alerts.lock().await;
+    if let Some((counted, reasons)) = latest.as_ref() {
+        if *counted >= arrived {
+            return reasons.clone();
+        }
+    }
+    let started = tokio::time::Instant::now();
+    let reasons = AlertCounts::recent(&state.db, OffsetDateTime::now_utc())
+        .await
+        .map(|counts| counts.reasons())
+        .unwrap_or_default();
+    *latest = Some((started, reasons.clone()));
+    reasons
+}
+
 pub fn spawn_alerts(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last: Vec<String> = Vec::new();

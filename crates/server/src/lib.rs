@@ -58,6 +58,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Failed logins by source address and network (in memory, per node).
     pub login_sources: Arc<std::sync::Mutex<kenshin_auth::SourceThrottle>>,
+    /// The last security-alert count for `/health`, and when it began (`access::current_alerts`).
+    pub alerts: Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Vec<String>)>>>,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
             data: data_dir.clone(),
             metrics: Arc::new(metrics::Metrics::new()),
             login_sources: Arc::default(),
+            alerts: Arc::default(),
             access,
             ledger,
             db,

@@ -176,6 +176,25 @@ impl Database {
         Ok(rows.into_iter().map(row_from).collect())
     }
 
+    /// Counts of the rows since `from` that security alerts watch: failed logins, uses of a
+    /// revoked certificate, and not-found answers to authenticated callers. One aggregate
+    /// over the time index, whatever the number of rows.
+    pub async fn alert_counts(&self, from: OffsetDateTime) -> Result<[u64; 3], StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN action = 'login_failed' THEN 1 ELSE 0 END), 0) AS failed_logins, \
+               COALESCE(SUM(CASE WHEN detail = 'certificate_revoked' THEN 1 ELSE 0 END), 0) AS revoked, \
+               COALESCE(SUM(CASE WHEN outcome = 'not_found' AND actor_kind <> 'anonymous' THEN 1 ELSE 0 END), 0) AS probes \
+             FROM access_log WHERE at >= $1",
+        )
+        .bind(to_ms(from))
+        .fetch_one(&mut *rx)
+        .await?;
+        let count = |name: &str| row.get::<i64, _>(name).max(0) as u64;
+        Ok([count("failed_logins"), count("revoked"), count("probes")])
+    }
+
     /// Rows `[first, last]` in order (for digests).
     pub async fn access_range(&self, first: i64, last: i64) -> Result<Vec<AccessRow>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;

@@ -447,15 +447,7 @@ async fn connections_over_the_limits_are_closed_before_the_handshake() {
         connection.abort();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let metrics = relay
-        .anonymous_http()
-        .get(format!("{}/metrics", relay.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics_text().await;
     assert!(
         metric(
             &metrics,

@@ -132,24 +132,11 @@ async fn people_do_their_whole_job_in_the_browser() {
     }
     // Every person gets their own client certificate, as an admin issues it on
     // /certificates; the browser presents it (playwright's clientCertificates).
-    let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
     for account in accounts.values_mut() {
         let login = account["login"].as_str().unwrap().to_owned();
         let org = account["org"].as_str().unwrap().to_owned();
         let user = db.user_by_login(&login).await.unwrap().unwrap();
-        let dir = relay.data.root().join("certs").join(&login);
-        kenshin_relay::admin::issue_cert_for(
-            &db,
-            &ca,
-            &org.parse().unwrap(),
-            "ブラウザ",
-            kenshin_relay::admin::CertHolder::Person(&user),
-            &dir,
-            30,
-            None,
-        )
-        .await
-        .unwrap();
+        let dir = issue_person_cert(&relay, &db, &org.parse().unwrap(), &user, "ブラウザ").await;
         account["certPath"] = json!(dir.join("cert.pem"));
         account["keyPath"] = json!(dir.join("key.pem"));
     }

@@ -601,15 +601,7 @@ async fn password_spraying_from_one_address_or_network_is_slowed() {
         .filter(|r| r.detail.as_deref() == Some("source_throttled"))
         .count();
     assert!(throttled >= 21, "{throttled} throttled rows");
-    let metrics = relay
-        .anonymous_http()
-        .get(format!("{}/metrics", relay.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics_text().await;
     assert!(
         metrics.contains("kenshin_relay_logins_throttled_total{reason=\"address\"}")
             && metrics.contains("kenshin_relay_logins_throttled_total{reason=\"prefix\"}"),
@@ -705,13 +697,7 @@ async fn by_default_people_need_their_own_certificate_and_are_told_how() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = people::session_cookie_of(&response);
     let api = bare
         .get(format!("{}/api/v1/submissions", relay.url()))
         .header("cookie", &cookie)
@@ -737,22 +723,16 @@ async fn by_default_people_need_their_own_certificate_and_are_told_how() {
         assert!(home.contains(expected), "{expected}: {home}");
     }
     // With the person's own certificate (and the same session) everything answers.
-    let dir = relay.data.root().join("certs").join("cert.sender");
-    kenshin_relay::admin::issue_cert_for(
-        &db,
-        &kenshin_relay::init::load_ca(&relay.data).unwrap(),
-        &INSTITUTION.parse().unwrap(),
-        "本人のブラウザ",
-        kenshin_relay::admin::CertHolder::Person(&user),
-        &dir,
-        30,
-        None,
-    )
-    .await
-    .unwrap();
-    let identity =
-        kenshin_client::ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem"))
-            .unwrap();
+    let identity = identity_in(
+        &issue_person_cert(
+            &relay,
+            &db,
+            &INSTITUTION.parse().unwrap(),
+            &user,
+            "本人のブラウザ",
+        )
+        .await,
+    );
     let own = client_from(&relay, "127.0.0.40", Some(&identity));
     for path in ["/api/v1/submissions", "/", "/organisation"] {
         let response = own

@@ -274,22 +274,16 @@ async fn organisation_admins_manage_only_their_own_people() {
     // A certificate issued to the person works until the account is disabled.
     let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
     let record = db.user_by_login("ins.receiver").await.unwrap().unwrap();
-    let dir = relay.data.root().join("certs").join("ins.receiver");
-    kenshin_relay::admin::issue_cert_for(
-        &db,
-        &ca,
-        &INSURER.parse().unwrap(),
-        "受付担当PC",
-        kenshin_relay::admin::CertHolder::Person(&record),
-        &dir,
-        30,
-        None,
-    )
-    .await
-    .unwrap();
-    let identity =
-        kenshin_client::ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem"))
-            .unwrap();
+    let identity = identity_in(
+        &issue_person_cert(
+            &relay,
+            &db,
+            &INSURER.parse().unwrap(),
+            &record,
+            "受付担当PC",
+        )
+        .await,
+    );
     let personal = reqwest::Client::builder()
         .tls_backend_preconfigured(
             kenshin_client::tls_config(&relay.ca_pem(), Some(&identity)).unwrap(),

@@ -184,6 +184,18 @@ impl Relay {
             .unwrap()
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.anonymous_http()
+            .get(format!("{}/metrics", self.url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn anonymous(&self) -> RelayClient {
         RelayClient::new(&self.url(), &self.ca_pem(), None).unwrap()
     }
@@ -370,4 +382,34 @@ pub async fn device_client(relay: &Relay, org: &str, dir_name: &str, roles: &str
     .unwrap();
     db.close().await;
     client_for(relay.data.root(), &relay.url(), dir_name)
+}
+
+/// Issues `user` (of `org`) a personal client certificate, as an admin does on /certificates,
+/// into `DATA/certs/<login>/`; returns that directory (cert.pem, key.pem, client.p12).
+pub async fn issue_person_cert(
+    relay: &Relay,
+    db: &Database,
+    org: &OrgCode,
+    user: &kenshin_store::UserRecord,
+    device: &str,
+) -> PathBuf {
+    let dir = relay.data.root().join("certs").join(&user.login);
+    kenshin_relay::admin::issue_cert_for(
+        db,
+        &kenshin_relay::init::load_ca(&relay.data).unwrap(),
+        org,
+        device,
+        kenshin_relay::admin::CertHolder::Person(user),
+        &dir,
+        30,
+        None,
+    )
+    .await
+    .unwrap();
+    dir
+}
+
+/// The identity of the certificate files in `dir`.
+pub fn identity_in(dir: &Path) -> ClientIdentity {
+    ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap()
 }

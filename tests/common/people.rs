@@ -86,30 +86,26 @@ pub async fn set_up_account(
     (user, secret)
 }
 
+/// The `name=value` of the cookie a login answer sets.
+pub fn session_cookie_of(response: &reqwest::Response) -> String {
+    response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// A set-up account (password changed, TOTP enrolled), logged in over HTTPS.
 pub async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: &str) -> Person {
     let (user, secret) = set_up_account(relay, db, org, login, role).await;
     let org = db.org_by_code(org).await.unwrap();
     // The operator's people always present their own client certificate as well.
     let identity = if org.kind == kenshin_core::OrgKind::Operator {
-        let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
-        let dir = relay.data.root().join("certs").join(login);
-        kenshin_relay::admin::issue_cert_for(
-            db,
-            &ca,
-            &org.code,
-            login,
-            kenshin_relay::admin::CertHolder::Person(&user),
-            &dir,
-            30,
-            None,
-        )
-        .await
-        .unwrap();
-        Some(
-            kenshin_client::ClientIdentity::from_files(&dir.join("cert.pem"), &dir.join("key.pem"))
-                .unwrap(),
-        )
+        Some(identity_in(
+            &issue_person_cert(relay, db, &org.code, &user, login).await,
+        ))
     } else {
         None
     };
@@ -130,13 +126,7 @@ pub async fn person(relay: &Relay, db: &Database, org: &str, login: &str, role: 
         StatusCode::OK,
         "{login} could not log in"
     );
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie_of(&response);
     let me: Value = response.json().await.unwrap();
     Person {
         http,

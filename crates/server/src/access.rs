@@ -385,6 +385,9 @@ impl AlertCounts {
 
 /// Every minute, records a `security_alert` row when the last 15 minutes cross a threshold
 /// (once per distinct set of reasons), so alerts are in the log that customers export.
+/// The last alert count for `/health`: when it began, and its reasons.
+pub type AlertCache = tokio::sync::Mutex<Option<(tokio::time::Instant, Vec<String>)>>;
+
 /// The current alert reasons for `/health`, which anyone may call: concurrent calls share one
 /// count (a request waits for a count begun after it arrived, never for an older one), so a
 /// flood of health checks costs one aggregate query at a time.

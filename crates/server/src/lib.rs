@@ -59,7 +59,7 @@ pub struct AppState {
     /// Failed logins by source address and network (in memory, per node).
     pub login_sources: Arc<std::sync::Mutex<kenshin_auth::SourceThrottle>>,
     /// The last security-alert count for `/health`, and when it began (`access::current_alerts`).
-    pub alerts: Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Vec<String>)>>>,
+    pub alerts: Arc<access::AlertCache>,
 }
 
 impl AppState {

@@ -50,7 +50,7 @@ pub(crate) async fn report(state: &AppState) -> (StatusCode, Health) {
         },
     };
     let clock = crate::clock::status();
-    let alerts = crate::access::current_alerts(&state).await;
+    let alerts = crate::access::current_alerts(state).await;
     let (status, code) = if !database.ok || !storage.ok {
         ("error", StatusCode::SERVICE_UNAVAILABLE)
     } else if !clock.synchronized || !alerts.is_empty() {

@@ -55,6 +55,21 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
 )]
 pub struct ApiDoc;
 
+/// Every operation of a path, whatever its method.
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// What any operation that reaches the database or storage may answer besides its own
 /// responses: 503 while the database is unavailable, 500 for an unexpected failure (logged).
 /// Only `/health` (which reports the failure in its own body), `/metrics` and `/ledger/key`
@@ -76,16 +91,7 @@ impl Modify for ServerErrors {
             if matches!(path.as_str(), "/health" | "/metrics" | "/ledger/key") {
                 continue;
             }
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for operation in operations_mut(item) {
                 let responses = &mut operation.responses.responses;
                 responses.entry("500".into()).or_insert_with(|| {
                     error("An unexpected failure (internal); the server log has the details").into()
@@ -147,16 +153,7 @@ impl Modify for BinaryBodies {
                 .into()
         };
         for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for operation in operations_mut(item) {
                 let request = operation
                     .request_body
                     .iter_mut()

@@ -86,15 +86,147 @@ string_enum!(DeliveryState, "delivery state", {
     Withdrawn => "withdrawn",
 });
 
+/// Why a lifecycle action is refused in the current state. The service turns each into its
+/// answer (410, 409, …) with the details it knows (when, by whom).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    /// The delivery's content was destroyed (confirmed, expired or withdrawn).
+    #[error("the content was destroyed ({0})")]
+    Destroyed(DeliveryState),
+    /// 受信完了 before any download.
+    #[error("the delivery has not been downloaded yet")]
+    NotDownloaded,
+    /// A withdrawal after a receiver downloaded.
+    #[error("a receiver has already downloaded it")]
+    AlreadyDownloaded,
+    /// The submission was withdrawn before.
+    #[error("the submission was already withdrawn")]
+    AlreadyWithdrawn,
+    /// The submission was rejected: nothing to withdraw or convert.
+    #[error("the submission was rejected")]
+    Rejected,
+    /// Any other action that this state does not allow.
+    #[error("a {state} submission cannot {action}")]
+    NotAllowed {
+        state: SubmissionState,
+        action: &'static str,
+    },
+}
+
 impl DeliveryState {
+    /// Every delivery state.
+    pub const ALL: [DeliveryState; 5] = [
+        DeliveryState::Ready,
+        DeliveryState::Downloaded,
+        DeliveryState::Confirmed,
+        DeliveryState::Expired,
+        DeliveryState::Withdrawn,
+    ];
+
+    /// The states whose content still exists (what may be downloaded, confirmed after a
+    /// download, withdrawn or expired).
+    pub const WITH_CONTENT: [DeliveryState; 2] = [DeliveryState::Ready, DeliveryState::Downloaded];
+
     /// Whether the content still exists and can be downloaded.
     pub fn has_content(self) -> bool {
-        matches!(self, DeliveryState::Ready | DeliveryState::Downloaded)
+        Self::WITH_CONTENT.contains(&self)
     }
 
     /// Whether this is an end state (content destroyed, nothing more can happen).
     pub fn is_final(self) -> bool {
         !self.has_content()
+    }
+
+    /// A download: allowed while the content exists, any number of times.
+    pub fn download(self) -> Result<DeliveryState, LifecycleError> {
+        match self {
+            DeliveryState::Ready | DeliveryState::Downloaded => Ok(DeliveryState::Downloaded),
+            destroyed => Err(LifecycleError::Destroyed(destroyed)),
+        }
+    }
+
+    /// 受信完了: only after a download. Confirming again changes nothing (`Ok(None)`), so a
+    /// repeated click or a retried request is harmless.
+    pub fn confirm(self) -> Result<Option<DeliveryState>, LifecycleError> {
+        match self {
+            DeliveryState::Downloaded => Ok(Some(DeliveryState::Confirmed)),
+            DeliveryState::Confirmed => Ok(None),
+            DeliveryState::Ready => Err(LifecycleError::NotDownloaded),
+            destroyed => Err(LifecycleError::Destroyed(destroyed)),
+        }
+    }
+
+    /// The retention period ran out: the content of an open delivery is destroyed.
+    pub fn expire(self) -> Result<DeliveryState, LifecycleError> {
+        match self {
+            DeliveryState::Ready | DeliveryState::Downloaded => Ok(DeliveryState::Expired),
+            destroyed => Err(LifecycleError::Destroyed(destroyed)),
+        }
+    }
+
+    /// The sender withdraws: refused once this delivery was ever downloaded (`ever_downloaded`:
+    /// an expired delivery may have been); an open one is withdrawn, and one that ended
+    /// without a download has nothing left to withdraw (`Ok(None)`).
+    pub fn withdraw(self, ever_downloaded: bool) -> Result<Option<DeliveryState>, LifecycleError> {
+        match self {
+            DeliveryState::Downloaded | DeliveryState::Confirmed => {
+                Err(LifecycleError::AlreadyDownloaded)
+            }
+            _ if ever_downloaded => Err(LifecycleError::AlreadyDownloaded),
+            DeliveryState::Ready => Ok(Some(DeliveryState::Withdrawn)),
+            DeliveryState::Expired | DeliveryState::Withdrawn => Ok(None),
+        }
+    }
+}
+
+impl SubmissionState {
+    /// Every submission state.
+    pub const ALL: [SubmissionState; 5] = [
+        SubmissionState::Received,
+        SubmissionState::Converting,
+        SubmissionState::Delivered,
+        SubmissionState::Rejected,
+        SubmissionState::Withdrawn,
+    ];
+
+    /// A worker takes a received file for conversion.
+    pub fn start_conversion(self) -> Result<SubmissionState, LifecycleError> {
+        match self {
+            SubmissionState::Received => Ok(SubmissionState::Converting),
+            state => Err(LifecycleError::NotAllowed {
+                state,
+                action: "start converting",
+            }),
+        }
+    }
+
+    /// A conversion finished: delivered when it produced any output for a receiver, else
+    /// rejected. Only a file still received or converting can finish (a withdrawn or already
+    /// finished one is not recorded twice).
+    pub fn finish_conversion(self, delivered_any: bool) -> Result<SubmissionState, LifecycleError> {
+        match self {
+            SubmissionState::Received | SubmissionState::Converting => Ok(if delivered_any {
+                SubmissionState::Delivered
+            } else {
+                SubmissionState::Rejected
+            }),
+            state => Err(LifecycleError::NotAllowed {
+                state,
+                action: "finish converting",
+            }),
+        }
+    }
+
+    /// The sender withdraws (whether any receiver downloaded is the deliveries' to say).
+    pub fn withdraw(self) -> Result<SubmissionState, LifecycleError> {
+        match self {
+            SubmissionState::Received
+            | SubmissionState::Converting
+            | SubmissionState::Delivered => Ok(SubmissionState::Withdrawn),
+            SubmissionState::Withdrawn => Err(LifecycleError::AlreadyWithdrawn),
+            SubmissionState::Rejected => Err(LifecycleError::Rejected),
+        }
     }
 }
 
@@ -117,6 +249,137 @@ mod tests {
             assert_eq!(s.parse::<DeliveryState>().unwrap().as_str(), s);
         }
         assert!("gone".parse::<DeliveryState>().is_err());
+    }
+
+    /// Every delivery state × action, against the table of DESIGN §3.
+    #[test]
+    fn every_delivery_state_and_action() {
+        use DeliveryState::*;
+        use LifecycleError::*;
+        type Row = (
+            DeliveryState,
+            Result<DeliveryState, LifecycleError>,
+            Result<Option<DeliveryState>, LifecycleError>,
+            Result<DeliveryState, LifecycleError>,
+            Result<Option<DeliveryState>, LifecycleError>,
+        );
+        // state, download, confirm, expire, withdraw
+        let table: [Row; 5] = [
+            (
+                Ready,
+                Ok(Downloaded),
+                Err(NotDownloaded),
+                Ok(Expired),
+                Ok(Some(Withdrawn)),
+            ),
+            (
+                Downloaded,
+                Ok(Downloaded),
+                Ok(Some(Confirmed)),
+                Ok(Expired),
+                Err(AlreadyDownloaded),
+            ),
+            (
+                Confirmed,
+                Err(Destroyed(Confirmed)),
+                Ok(None),
+                Err(Destroyed(Confirmed)),
+                Err(AlreadyDownloaded),
+            ),
+            (
+                Expired,
+                Err(Destroyed(Expired)),
+                Err(Destroyed(Expired)),
+                Err(Destroyed(Expired)),
+                Ok(None),
+            ),
+            (
+                Withdrawn,
+                Err(Destroyed(Withdrawn)),
+                Err(Destroyed(Withdrawn)),
+                Err(Destroyed(Withdrawn)),
+                Ok(None),
+            ),
+        ];
+        assert_eq!(
+            table.map(|row| row.0),
+            DeliveryState::ALL,
+            "every state has a row"
+        );
+        for (state, download, confirm, expire, withdraw) in table {
+            assert_eq!(state.download(), download, "{state} download");
+            assert_eq!(state.confirm(), confirm, "{state} confirm");
+            assert_eq!(state.expire(), expire, "{state} expire");
+            assert_eq!(state.withdraw(false), withdraw, "{state} withdraw");
+            // Once downloaded (an expired delivery may have been), never withdrawn.
+            assert_eq!(
+                state.withdraw(true),
+                Err(AlreadyDownloaded),
+                "{state} withdraw after a download"
+            );
+            // Content exists exactly where a download is possible.
+            assert_eq!(state.has_content(), download.is_ok(), "{state}");
+        }
+    }
+
+    /// Every submission state × action.
+    #[test]
+    fn every_submission_state_and_action() {
+        use LifecycleError as E;
+        use SubmissionState::*;
+        // state, start_conversion, withdraw
+        let table = [
+            (Received, Ok(Converting), Ok(Withdrawn)),
+            (
+                Converting,
+                Err(E::NotAllowed {
+                    state: Converting,
+                    action: "start converting",
+                }),
+                Ok(Withdrawn),
+            ),
+            (
+                Delivered,
+                Err(E::NotAllowed {
+                    state: Delivered,
+                    action: "start converting",
+                }),
+                Ok(Withdrawn),
+            ),
+            (
+                Rejected,
+                Err(E::NotAllowed {
+                    state: Rejected,
+                    action: "start converting",
+                }),
+                Err(E::Rejected),
+            ),
+            (
+                Withdrawn,
+                Err(E::NotAllowed {
+                    state: Withdrawn,
+                    action: "start converting",
+                }),
+                Err(E::AlreadyWithdrawn),
+            ),
+        ];
+        assert_eq!(table.map(|row| row.0), SubmissionState::ALL);
+        for (state, start, withdraw) in table {
+            assert_eq!(state.start_conversion(), start, "{state} start_conversion");
+            assert_eq!(state.withdraw(), withdraw, "{state} withdraw");
+            let open = matches!(state, Received | Converting);
+            for delivered_any in [true, false] {
+                let finished = state.finish_conversion(delivered_any);
+                match (open, delivered_any) {
+                    (true, true) => assert_eq!(finished, Ok(Delivered)),
+                    (true, false) => assert_eq!(finished, Ok(Rejected)),
+                    (false, _) => assert!(
+                        matches!(finished, Err(E::NotAllowed { .. })),
+                        "{state} finishes only once"
+                    ),
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use kenshin_core::{DeliveryId, EventKind, ObjectId, SubmissionId};
+use kenshin_core::{DeliveryId, DeliveryState, EventKind, ObjectId, SubmissionId, SubmissionState};
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -392,12 +392,17 @@ impl Database {
         let Some((submission_id, attempts)) = claimed else {
             return Ok(None);
         };
-        sqlx::query(
-            "UPDATE submissions SET state = 'converting' WHERE id = $1 AND state = 'received'",
-        )
-        .bind(&submission_id)
-        .execute(&mut *tx)
-        .await?;
+        let received = SubmissionState::Received;
+        let converting = received
+            .start_conversion()
+            .map_err(crate::error::lifecycle)?;
+        // A retried job's submission is converting already and stays so.
+        sqlx::query("UPDATE submissions SET state = $2 WHERE id = $1 AND state = $3")
+            .bind(&submission_id)
+            .bind(converting.as_str())
+            .bind(received.as_str())
+            .execute(&mut *tx)
+            .await?;
         let sender: i64 = sqlx::query_scalar("SELECT sender_org_id FROM submissions WHERE id = $1")
             .bind(&submission_id)
             .fetch_one(&mut *tx)
@@ -455,13 +460,19 @@ impl Database {
         let Some((state, input_object, sender_org_id)) = state else {
             return Err(StoreError::NotFound);
         };
-        if state != "converting" && state != "received" {
-            // Idempotence: a second worker finishing the same job records nothing twice.
+        let state: SubmissionState = state.parse().map_err(|e| StoreError::Corrupt {
+            table: "submissions",
+            detail: format!("{e}"),
+        })?;
+        let Ok(finished) = state.finish_conversion(!done.rejected && !done.outputs.is_empty())
+        else {
+            // Idempotence: a second worker finishing the same job (or a file withdrawn
+            // meanwhile) records nothing twice.
             drop(tx);
             let mut orphans: Vec<ObjectId> = done.outputs.iter().map(|o| o.object.id).collect();
             orphans.push(done.report.id);
             return Ok(orphans);
-        }
+        };
         let sender_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
             .bind(sender_org_id)
             .fetch_one(&mut *tx)
@@ -473,7 +484,7 @@ impl Database {
             let delivery_id = DeliveryId::new();
             sqlx::query(
                 "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
-                 state, created_at, expires_at, records) VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8)",
+                 state, created_at, expires_at, records) VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8)",
             )
             .bind(delivery_id.to_string())
             .bind(done.submission_id.to_string())
@@ -483,6 +494,7 @@ impl Database {
             .bind(to_ms(now))
             .bind(to_ms(output.expires_at))
             .bind(output.records as i64)
+            .bind(DeliveryState::Ready.as_str())
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -511,17 +523,12 @@ impl Database {
             });
             append(&mut tx, &event, now).await?;
         }
-        let new_state = if done.rejected || done.outputs.is_empty() {
-            "rejected"
-        } else {
-            "delivered"
-        };
         sqlx::query(
             "UPDATE submissions SET state = $1, map_label = $2, profile_label = $3, converter = $4, \
              records_in = $5, records_out = $6, records_rejected = $7, records_unrouted = $8, \
              report_object_id = $9 WHERE id = $10",
         )
-        .bind(new_state)
+        .bind(finished.as_str())
         .bind(&done.map_label)
         .bind(&done.profile_label)
         .bind(&done.converter)

@@ -61,3 +61,9 @@ pub(crate) fn unique_violation(err: sqlx::Error, message: impl FnOnce() -> Strin
         _ => StoreError::Database(err),
     }
 }
+
+/// A lifecycle refusal (`kenshin_core::LifecycleError`) the store has no more precise answer
+/// for: the object is not in a state that allows the action.
+pub(crate) fn lifecycle(refused: kenshin_core::LifecycleError) -> StoreError {
+    StoreError::InvalidState(refused.to_string())
+}

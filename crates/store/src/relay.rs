@@ -5,12 +5,15 @@
 //! its sender's organisation id, a delivery together with its receiver's, so another
 //! organisation's identifier finds nothing.
 
-use kenshin_core::{DeliveryId, DeliveryState, EventKind, ObjectId, SubmissionId, SubmissionState};
+use kenshin_core::{
+    DeliveryId, DeliveryState, EventKind, LifecycleError, ObjectId, SubmissionId, SubmissionState,
+};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use crate::db::Scope;
+use crate::error::lifecycle;
 use crate::events::{append, NewEvent};
 use crate::timefmt::{from_ms, opt_from_ms, to_ms};
 use crate::{Database, StoreError};
@@ -280,7 +283,7 @@ impl Database {
             let delivery_id = DeliveryId::new();
             sqlx::query(
                 "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
-                 state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7)",
+                 state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $8, $6, $7)",
             )
             .bind(delivery_id.to_string())
             .bind(new.id.to_string())
@@ -289,6 +292,7 @@ impl Database {
             .bind(&new.filename)
             .bind(to_ms(now))
             .bind(to_ms(expires_at))
+            .bind(DeliveryState::Ready.as_str())
             .execute(&mut *tx)
             .await?;
             let mut delivered = NewEvent::new(EventKind::Delivered, &new.actor);
@@ -445,14 +449,21 @@ impl Database {
         now: OffsetDateTime,
     ) -> Result<DeliveryRecord, StoreError> {
         let mut tx = self.write_transaction().await?;
+        // Every open state downloads to the same state (`DeliveryState::download`); the
+        // condition keeps content destroyed meanwhile from being served.
+        let [open_a, open_b] = DeliveryState::WITH_CONTENT;
+        let after = open_a.download().map_err(lifecycle)?;
         let updated = sqlx::query(
-            "UPDATE deliveries SET state = 'downloaded', \
+            "UPDATE deliveries SET state = $4, \
              first_downloaded_at = COALESCE(first_downloaded_at, $1), download_count = download_count + 1 \
-             WHERE id = $2 AND receiver_org_id = $3 AND state IN ('ready', 'downloaded')",
+             WHERE id = $2 AND receiver_org_id = $3 AND state IN ($5, $6)",
         )
         .bind(to_ms(now))
         .bind(id.to_string())
         .bind(receiver_org_id)
+        .bind(after.as_str())
+        .bind(open_a.as_str())
+        .bind(open_b.as_str())
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -480,17 +491,18 @@ impl Database {
     ) -> Result<(DeliveryRecord, ShredList), StoreError> {
         let mut tx = self.write_transaction().await?;
         let delivery = scoped_delivery(&mut *tx, receiver_org_id, id).await?;
-        match delivery.state {
-            DeliveryState::Confirmed => return Ok((delivery, Vec::new())),
-            DeliveryState::Ready => return Err(StoreError::NotDownloaded),
-            DeliveryState::Expired | DeliveryState::Withdrawn => return Err(gone(&delivery)),
-            DeliveryState::Downloaded => {}
-        }
+        let confirmed = match delivery.state.confirm() {
+            Ok(Some(next)) => next,
+            // Confirmed already: harmless.
+            Ok(None) => return Ok((delivery, Vec::new())),
+            Err(refused) => return Err(delivery_refused(refused, &delivery)),
+        };
         sqlx::query(
-            "UPDATE deliveries SET state = 'confirmed', confirmed_at = $1, shredded_at = $1 WHERE id = $2",
+            "UPDATE deliveries SET state = $3, confirmed_at = $1, shredded_at = $1 WHERE id = $2",
         )
         .bind(to_ms(now))
         .bind(id.to_string())
+        .bind(confirmed.as_str())
         .execute(&mut *tx)
         .await?;
         let mut event = delivery_event(EventKind::Confirmed, actor, &delivery);
@@ -519,22 +531,19 @@ impl Database {
     ) -> Result<(SubmissionRecord, ShredList), StoreError> {
         let mut tx = self.write_transaction().await?;
         let submission = scoped_submission(&mut *tx, sender_org_id, id).await?;
-        match submission.state {
-            SubmissionState::Withdrawn => {
-                return Err(StoreError::Gone(format!(
+        let withdrawn_state = submission
+            .state
+            .withdraw()
+            .map_err(|refused| match refused {
+                LifecycleError::AlreadyWithdrawn => StoreError::Gone(format!(
                     "the submission was already withdrawn at {}",
                     kenshin_core::api::timestamp::format(submission.withdrawn_at.unwrap_or(now))
-                )))
-            }
-            SubmissionState::Rejected => {
-                return Err(StoreError::InvalidState(
+                )),
+                LifecycleError::Rejected => StoreError::InvalidState(
                     "the submission was rejected; there is nothing to withdraw".into(),
-                ))
-            }
-            SubmissionState::Received
-            | SubmissionState::Converting
-            | SubmissionState::Delivered => {}
-        }
+                ),
+                other => lifecycle(other),
+            })?;
         let deliveries: Vec<DeliveryRecord> =
             sqlx::query(&format!("{DELIVERY_SELECT} WHERE d.submission_id = $1"))
                 .bind(id.to_string())
@@ -543,12 +552,20 @@ impl Database {
                 .into_iter()
                 .map(delivery_from_row)
                 .collect::<Result<_, _>>()?;
-        if deliveries.iter().any(|d| d.first_downloaded_at.is_some()) {
-            return Err(StoreError::AlreadyDownloaded);
-        }
-        sqlx::query("UPDATE submissions SET state = 'withdrawn', withdrawn_at = $1 WHERE id = $2")
+        // Every delivery must allow it before anything changes.
+        let withdrawals = deliveries
+            .iter()
+            .map(|d| {
+                d.state
+                    .withdraw(d.first_downloaded_at.is_some())
+                    .map(|next| (d, next))
+                    .map_err(|refused| delivery_refused(refused, d))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        sqlx::query("UPDATE submissions SET state = $3, withdrawn_at = $1 WHERE id = $2")
             .bind(to_ms(now))
             .bind(id.to_string())
+            .bind(withdrawn_state.as_str())
             .execute(&mut *tx)
             .await?;
         let mut withdrawn = NewEvent::new(EventKind::Withdrawn, actor);
@@ -558,17 +575,16 @@ impl Database {
         withdrawn.reason = Some("withdrawn".into());
         append(&mut tx, &withdrawn, now).await?;
         let mut objects = vec![submission.object_id];
-        for delivery in &deliveries {
-            if !delivery.state.has_content() {
+        for (delivery, next) in withdrawals {
+            let Some(next) = next else {
                 continue;
-            }
-            sqlx::query(
-                "UPDATE deliveries SET state = 'withdrawn', shredded_at = $1 WHERE id = $2",
-            )
-            .bind(to_ms(now))
-            .bind(delivery.id.to_string())
-            .execute(&mut *tx)
-            .await?;
+            };
+            sqlx::query("UPDATE deliveries SET state = $3, shredded_at = $1 WHERE id = $2")
+                .bind(to_ms(now))
+                .bind(delivery.id.to_string())
+                .bind(next.as_str())
+                .execute(&mut *tx)
+                .await?;
             let mut event = delivery_event(EventKind::Withdrawn, actor, delivery);
             event.actor_org = Some(submission.sender_code.clone());
             event.reason = Some("withdrawn".into());
@@ -596,11 +612,14 @@ impl Database {
         actor: &str,
     ) -> Result<(Vec<DeliveryRecord>, ShredList), StoreError> {
         let mut tx = self.write_transaction().await?;
+        let [open_a, open_b] = DeliveryState::WITH_CONTENT;
         let due: Vec<DeliveryRecord> = sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE d.state IN ('ready', 'downloaded') AND d.expires_at <= $1 \
+            "{DELIVERY_SELECT} WHERE d.state IN ($2, $3) AND d.expires_at <= $1 \
              ORDER BY d.expires_at LIMIT 500"
         ))
         .bind(to_ms(now))
+        .bind(open_a.as_str())
+        .bind(open_b.as_str())
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
@@ -608,9 +627,14 @@ impl Database {
         .collect::<Result<_, _>>()?;
         let mut shredded = Vec::new();
         for delivery in &due {
-            sqlx::query("UPDATE deliveries SET state = 'expired', shredded_at = $1 WHERE id = $2")
+            let expired = delivery
+                .state
+                .expire()
+                .map_err(|refused| delivery_refused(refused, delivery))?;
+            sqlx::query("UPDATE deliveries SET state = $3, shredded_at = $1 WHERE id = $2")
                 .bind(to_ms(now))
                 .bind(delivery.id.to_string())
+                .bind(expired.as_str())
                 .execute(&mut *tx)
                 .await?;
             let mut event = delivery_event(EventKind::Expired, actor, delivery);
@@ -841,11 +865,17 @@ async fn shred_if_unreferenced(
     delivery: &DeliveryRecord,
     now: OffsetDateTime,
 ) -> Result<ShredList, StoreError> {
+    let [open_a, open_b] = DeliveryState::WITH_CONTENT;
     let still_needed: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM deliveries WHERE object_id = $1 AND state IN ('ready', 'downloaded')) \
-              + (SELECT COUNT(*) FROM submissions WHERE object_id = $1 AND state IN ('received', 'converting'))",
+        "SELECT (SELECT COUNT(*) FROM deliveries WHERE object_id = $1 AND state IN ($2, $3)) \
+              + (SELECT COUNT(*) FROM submissions WHERE object_id = $1 AND state IN ($4, $5))",
     )
     .bind(object.to_string())
+    .bind(open_a.as_str())
+    .bind(open_b.as_str())
+    // A file not yet converted still needs its input.
+    .bind(SubmissionState::Received.as_str())
+    .bind(SubmissionState::Converting.as_str())
     .fetch_one(&mut *conn)
     .await?;
     if still_needed > 0 {
@@ -924,5 +954,15 @@ impl ExportedSnapshot {
             .await?;
         sqlx::Connection::close(self.connection).await?;
         Ok(())
+    }
+}
+
+/// A lifecycle refusal of a delivery as the store reports it (410 with when and why, 409).
+fn delivery_refused(refused: LifecycleError, delivery: &DeliveryRecord) -> StoreError {
+    match refused {
+        LifecycleError::Destroyed(_) => gone(delivery),
+        LifecycleError::NotDownloaded => StoreError::NotDownloaded,
+        LifecycleError::AlreadyDownloaded => StoreError::AlreadyDownloaded,
+        other => lifecycle(other),
     }
 }

@@ -1,5 +1,7 @@
 //! Durability: the real binary is killed with SIGKILL in the middle of an upload; after a
-//! restart nothing of the upload is visible and no blob or partial file is left.
+//! restart nothing of the upload is visible and no blob or partial file is left. Killed in the
+//! middle of a conversion, it finishes the conversion after a restart without waiting for the
+//! job's lease.
 
 mod common;
 
@@ -11,12 +13,17 @@ use kenshin_client::RelayClient;
 use kenshin_server::DataDir;
 
 fn spawn_server(data: &DataDir, port: u16) -> Reaped {
+    spawn_server_with(data, port, &[])
+}
+
+fn spawn_server_with(data: &DataDir, port: u16, env: &[(&str, &str)]) -> Reaped {
     Reaped(
         Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
             .args(["serve", "--data-dir"])
             .arg(data.root())
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("KENSHIN_RELAY_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -168,4 +175,88 @@ async fn serve_refuses_an_unsafe_or_incomplete_data_directory() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("kenshin-relay init"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_conversion_is_finished_after_restart_without_waiting_for_the_lease() {
+    use common::conversion::{long_export, set_up_on, AGENT, CONVERTER, MAP};
+    use kenshin_core::SubmissionState;
+    let (_dir, data) = prepared_data_dir(&test_config()).await;
+    set_up_on(&data).await;
+    let root = data.root().to_owned();
+    let port = free_port();
+    let url = format!("https://localhost:{port}");
+    let sender = client_for(&root, &url, CONVERTER);
+    // An hour's lease: only taking the job back at once can finish it within the test.
+    let lease = [("KENSHIN_RELAY_JOB_LEASE_SECONDS", "3600")];
+    let mut server = spawn_server_with(&data, port, &lease);
+    wait_healthy(&sender).await;
+    sender
+        .upload_map(MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    let receipt = sender
+        .send_stream("", "export.csv", None, stream_of(long_export(6000)))
+        .await
+        .unwrap();
+    let id = receipt.id.to_string();
+    let pool = owner_pool(&data).await;
+    let job = |pool: sqlx::AnyPool| async move {
+        sqlx::query_as::<_, (String, i64)>("SELECT state, attempts FROM jobs")
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    while job(pool.clone()).await.map(|j| j.0).as_deref() != Some("running") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the worker did not take the job"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill().unwrap(); // SIGKILL: no hand-back
+    server.wait().unwrap();
+    assert_eq!(
+        job(pool.clone()).await,
+        Some(("running".to_owned(), 1)),
+        "killed in the middle of the conversion"
+    );
+    let restarted_at = std::time::Instant::now();
+    let mut server = spawn_server_with(&data, port, &lease);
+    wait_healthy(&sender).await;
+    let done = loop {
+        let view = sender.submission(&id).await.unwrap();
+        if !matches!(
+            view.state,
+            SubmissionState::Received | SubmissionState::Converting
+        ) {
+            break view;
+        }
+        assert!(
+            restarted_at.elapsed() < Duration::from_secs(120),
+            "not converted after the restart (the lease is an hour)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let took = restarted_at.elapsed();
+    assert_eq!(done.state, SubmissionState::Delivered);
+    assert!(took < Duration::from_secs(120), "took {took:?}");
+    assert_eq!(
+        job(pool.clone()).await,
+        Some(("done".to_owned(), 2)),
+        "finished by the attempt after the restart"
+    );
+    let mut receivers: Vec<String> = done
+        .deliveries
+        .iter()
+        .map(|d| d.receiver.code.clone())
+        .collect();
+    receivers.sort();
+    assert_eq!(receivers, [AGENT.to_owned(), INSURER.to_owned()]);
+    pool.close().await;
+    unsafe {
+        libc::kill(server.id() as i32, libc::SIGTERM);
+    }
+    assert!(server.wait().unwrap().success());
 }

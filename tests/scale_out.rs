@@ -1,6 +1,6 @@
 //! Several processes on one PostgreSQL database: a worker killed with SIGKILL in the middle of
-//! a conversion leaves its job to another worker once the lease runs out, and the file is
-//! converted exactly once.
+//! a conversion leaves its job to the next worker in its slot at once (or to any worker once
+//! the lease runs out), and the file is converted exactly once.
 //!
 //! Needs `KENSHIN_TEST_DATABASE_URL`; without it these tests print why they skip (and fail
 //! under CI).
@@ -13,18 +13,6 @@ use common::conversion::*;
 use common::*;
 use kenshin_core::SubmissionState;
 use kenshin_server::{RunningWorker, ServerRole};
-
-/// An export of `copies` × the sample's rows: long enough to convert that a worker can be
-/// killed in the middle.
-fn long_export(copies: usize) -> Vec<u8> {
-    let sample = export();
-    let (header, rows) = sample.split_once("\r\n").unwrap();
-    let mut csv = format!("{header}\r\n");
-    for _ in 0..copies {
-        csv.push_str(rows);
-    }
-    csv.into_bytes()
-}
 
 async fn job_state(pool: &sqlx::AnyPool) -> Option<(String, i64)> {
     sqlx::query_as("SELECT state, attempts FROM jobs")

@@ -48,9 +48,25 @@ pub fn export() -> String {
     csv
 }
 
+/// [`export`]'s rows `copies` times: a conversion long enough to be interrupted.
+pub fn long_export(copies: usize) -> Vec<u8> {
+    let sample = export();
+    let (header, rows) = sample.split_once("\r\n").unwrap();
+    let mut csv = format!("{header}\r\n");
+    for _ in 0..copies {
+        csv.push_str(rows);
+    }
+    csv.into_bytes()
+}
+
 pub async fn set_up(relay: &Relay) {
-    let db = relay.db().await;
-    let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+    set_up_on(&relay.data).await
+}
+
+/// [`set_up`] on a data directory not yet served.
+pub async fn set_up_on(data: &DataDir) {
+    let db = open_db(data).await;
+    let ca = kenshin_relay::init::load_ca(data).unwrap();
     let now = OffsetDateTime::now_utc();
     for (code, kind, name) in [
         (CONVERTER, OrgKind::Institution, "さくら健診センター 変換"),
@@ -60,7 +76,7 @@ pub async fn set_up(relay: &Relay) {
         kenshin_relay::admin::create_org(&db, code.clone(), kind, name, vec![])
             .await
             .unwrap();
-        let dir = relay.data.root().join("certs").join(code.as_str());
+        let dir = data.root().join("certs").join(code.as_str());
         kenshin_relay::admin::issue_cert(&db, &ca, &code, "batch", &dir, 30, None)
             .await
             .unwrap();

@@ -11,6 +11,7 @@
 //!   pki/server.pem     the server certificate, and pki/server.key (0600)
 //!   blobs/             encrypted blobs (unless `blob_url` names an S3 bucket)
 //!   serve.lock         held (flock) by the one server serving this directory
+//!   worker-slots/N.lock  held (flock) by each conversion worker: its identity across restarts
 //! ```
 
 use std::net::SocketAddr;

@@ -222,7 +222,10 @@ impl RunningServer {
             state.ledger.clone().spawn(),
             access::spawn_alerts(state.clone()),
         ];
-        let worker = (role == ServerRole::All).then(|| worker::spawn(state.clone()));
+        let worker = match role {
+            ServerRole::All => Some(worker::spawn(state.clone(), worker::Slot::take(data_dir)?)),
+            ServerRole::Api => None,
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(state.clone());
         let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
@@ -300,7 +303,7 @@ impl RunningWorker {
         let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
         let state = AppState::open(data_dir, config).await?;
         state.check_blobs().await?;
-        let worker = worker::spawn(state.clone());
+        let worker = worker::spawn(state.clone(), worker::Slot::take(data_dir)?);
         tracing::info!("conversion worker started");
         Ok(RunningWorker {
             state,

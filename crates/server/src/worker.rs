@@ -3,9 +3,11 @@
 //! sender's encrypted report, and destroys the input (DESIGN §3).
 //!
 //! Plaintext exists only in memory, a chunk at a time: the input is decrypted while it is
-//! read, and each output is sealed while it is written. A worker that dies mid-job leaves the
-//! job's lease to run out; another claim then starts the job again from the still-encrypted
-//! input, and the first attempt's partial blobs are removed by recovery or never registered.
+//! read, and each output is sealed while it is written. A worker that dies mid-job leaves its
+//! job running under its [`Slot`]: the same slot, restarted, takes it back at once; otherwise
+//! the job's lease runs out and another worker takes it. Either way the job starts again from
+//! the still-encrypted input, and the first attempt's partial blobs are removed by recovery or
+//! never registered.
 
 use std::collections::HashMap;
 
@@ -54,17 +56,95 @@ impl WorkerHandle {
     }
 }
 
-pub fn spawn(state: AppState) -> WorkerHandle {
+/// A worker's identity that survives its crash: `HOST:DIR#N`, where `DIR` is a short hash of
+/// the data directory and `N` the first worker slot of that directory this process could lock
+/// (`worker-slots/N.lock`, `flock`, released by the kernel however the process ends). A worker
+/// that restarts after `kill -9` gets its slot back, so it knows which running jobs were its
+/// own and takes them back at once; live workers hold other slots.
+pub struct Slot {
+    holder: String,
+    _lock: std::fs::File,
+}
+
+impl Slot {
+    /// The first free slot of `data`.
+    pub fn take(data: &crate::DataDir) -> anyhow::Result<Slot> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let dir = data.root().join("worker-slots");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        let root = std::fs::canonicalize(data.root()).unwrap_or_else(|_| data.root().to_owned());
+        let place = &kenshin_crypto::sha256_hex(root.to_string_lossy().as_bytes())[..8];
+        let host = hostname();
+        for n in 0..1024u32 {
+            let path = dir.join(format!("{n}.lock"));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+            // SAFETY: a valid descriptor owned by `file`.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(Slot {
+                    holder: format!("{host}:{place}#{n}"),
+                    _lock: file,
+                });
+            }
+        }
+        anyhow::bail!("no free worker slot in {}", dir.display())
+    }
+
+    /// The identity recorded with the jobs this worker runs.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
+fn hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer it is given.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+/// Starts the worker in `slot`: first the jobs this slot was running when its process died
+/// are queued again (no lease to wait out), then queued jobs are taken one at a time.
+pub fn spawn(state: AppState, slot: Slot) -> WorkerHandle {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let current = std::sync::Arc::new(std::sync::Mutex::new(None));
     let working = std::sync::Arc::clone(&current);
     let task = tokio::spawn(async move {
+        match state
+            .db
+            .release_jobs_held_by(slot.holder(), OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                jobs = n,
+                holder = slot.holder(),
+                "conversions interrupted by an unclean stop of this worker are queued again"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not take back interrupted jobs; their leases will expire")
+            }
+        }
         loop {
             loop {
                 if *stopped.borrow() {
                     return;
                 }
-                match run_one_tracked(&state, &working).await {
+                match run_one_tracked(&state, &working, slot.holder()).await {
                     Ok(true) => continue,
                     Ok(false) => break,
                     Err(err) => {
@@ -87,14 +167,20 @@ pub fn spawn(state: AppState) -> WorkerHandle {
     }
 }
 
-/// [`run_one`], noting the job in `current` while it runs.
+/// Claims and runs one job, noting it in `current` while it runs; `Ok(false)` when there was none.
 async fn run_one_tracked(
     state: &AppState,
     current: &std::sync::Mutex<Option<kenshin_core::SubmissionId>>,
+    holder: &str,
 ) -> anyhow::Result<bool> {
     let Some(job) = state
         .db
-        .claim_job(OffsetDateTime::now_utc(), lease_of(state), MAX_ATTEMPTS)
+        .claim_job(
+            OffsetDateTime::now_utc(),
+            lease_of(state),
+            MAX_ATTEMPTS,
+            holder,
+        )
         .await?
     else {
         return Ok(false);
@@ -137,11 +223,6 @@ fn keep_lease(
             }
         }
     })
-}
-
-/// Claims and runs one job; `Ok(false)` when there was none.
-pub async fn run_one(state: &AppState) -> anyhow::Result<bool> {
-    run_one_tracked(state, &std::sync::Mutex::new(None)).await
 }
 
 /// Runs a claimed job to its end: converted, or failed (retried up to [`MAX_ATTEMPTS`]).

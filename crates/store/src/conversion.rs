@@ -324,7 +324,7 @@ impl Database {
         let released = self
             .execute_write(
                 sqlx::query(
-                    "UPDATE jobs SET state = 'queued', lease_until = NULL, \
+                    "UPDATE jobs SET state = 'queued', lease_until = NULL, holder = NULL, \
              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $1 \
              WHERE submission_id = $2 AND state = 'running'",
                 )
@@ -361,13 +361,37 @@ impl Database {
         Ok(renewed == 1)
     }
 
-    /// Claims the oldest queued job, or one whose worker's lease ran out. Jobs that have been
-    /// tried `max_attempts` times are not claimed again (see [`Database::fail_job`]).
+    /// Takes back at once the jobs `holder` was running when it died (a worker restarted
+    /// after a crash, in the same slot): they are queued again without waiting for their
+    /// leases. The interrupted attempt counts (an input that crashes its worker every time
+    /// must not be retried for ever). Returns how many.
+    pub async fn release_jobs_held_by(
+        &self,
+        holder: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE jobs SET state = 'queued', lease_until = NULL, holder = NULL, updated_at = $1 \
+                     WHERE state = 'running' AND holder = $2",
+                )
+                .bind(to_ms(now))
+                .bind(holder),
+            )
+            .await?
+            .rows_affected())
+    }
+
+    /// Claims the oldest queued job, or one whose worker's lease ran out, for `holder` (the
+    /// worker's identity, see [`Database::release_jobs_held_by`]). Jobs that have been tried
+    /// `max_attempts` times are not claimed again (see [`Database::fail_job`]).
     pub async fn claim_job(
         &self,
         now: OffsetDateTime,
         lease: time::Duration,
         max_attempts: u32,
+        holder: &str,
     ) -> Result<Option<Job>, StoreError> {
         // On PostgreSQL the candidate row is locked and rows other workers hold are skipped,
         // so a claim never waits on, or takes, a job another transaction is claiming.
@@ -377,7 +401,8 @@ impl Database {
         };
         let mut tx = self.write_transaction().await?;
         let claimed: Option<(String, i64)> = sqlx::query_as(&format!(
-            "UPDATE jobs SET state = 'running', lease_until = $1, attempts = attempts + 1, updated_at = $2 \
+            "UPDATE jobs SET state = 'running', lease_until = $1, attempts = attempts + 1, updated_at = $2, \
+             holder = $4 \
              WHERE submission_id = ( \
                  SELECT submission_id FROM jobs \
                  WHERE (state = 'queued' OR (state = 'running' AND lease_until < $2)) AND attempts < $3 \
@@ -387,6 +412,7 @@ impl Database {
         .bind(to_ms(now + lease))
         .bind(to_ms(now))
         .bind(i64::from(max_attempts))
+        .bind(holder)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((submission_id, attempts)) = claimed else {

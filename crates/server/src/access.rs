@@ -14,8 +14,8 @@ use kenshin_store::{AccessRow, Database};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
+use crate::state::AppState;
 use crate::tls::PeerInfo;
-use crate::AppState;
 
 /// Rows in flight between requests and the writer.
 const CHANNEL: usize = 10_000;

@@ -9,7 +9,7 @@
 
 /// Raises the soft `RLIMIT_NOFILE` to what `config` needs (up to the hard limit) and returns
 /// the limit in force.
-pub fn ensure_budget(config: &crate::Config) -> anyhow::Result<u64> {
+pub fn ensure_budget(config: &crate::config::Config) -> anyhow::Result<u64> {
     let needed = u64::from(config.max_connections) + u64::from(config.file_descriptor_reserve);
     let mut limit = libc::rlimit {
         rlim_cur: 0,

@@ -13,7 +13,7 @@ use kenshin_store::{DeliveryRecord, NewObject, NewSubmission, Org, SubmissionRec
 use time::{Duration, OffsetDateTime};
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Who is acting, as recorded in events (`cert:<serial>`, `system:retention`, …).
 pub type Actor<'a> = &'a str;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::relay;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Runs one retention sweep every `every` until the task is aborted.
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::DataDir;
+use crate::config::DataDir;
 
 const H2_STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 const H2_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
@@ -128,7 +128,7 @@ pub struct TlsState {
 
 impl TlsState {
     /// The configuration of `data_dir` with the suites `tls_cipher_suites` names.
-    pub fn load(data_dir: &DataDir, config: &crate::Config) -> anyhow::Result<TlsState> {
+    pub fn load(data_dir: &DataDir, config: &crate::config::Config) -> anyhow::Result<TlsState> {
         let suites = cipher_suites(&config.tls_cipher_suites)?;
         let current = server_config(data_dir, &suites)?;
         Ok(TlsState {
@@ -179,7 +179,7 @@ fn modified(path: &Path) -> Option<(SystemTime, u64)> {
         .and_then(|m| m.modified().ok().map(|t| (t, m.len())))
 }
 
-/// How connections are limited; from the configuration ([`crate::Config::connection_limits`]).
+/// How connections are limited; from the configuration ([`crate::config::Config::connection_limits`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
     /// Connections held at once, all sources together.

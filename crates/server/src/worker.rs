@@ -16,8 +16,8 @@ use kenshin_profile::{HeaderField, Profile};
 use kenshin_store::{CompletedConversion, ConvertedOutput, Job, NewObject, RecordCounts};
 use time::OffsetDateTime;
 
+use crate::state::AppState;
 use crate::vault::{SealedObject, SealingObjectWriter, VaultError};
-use crate::AppState;
 
 /// Attempts before a job is given up (infrastructure errors only; bad input is a result).
 const MAX_ATTEMPTS: u32 = 3;
@@ -68,7 +68,7 @@ pub struct Slot {
 
 impl Slot {
     /// The first free slot of `data`.
-    pub fn take(data: &crate::DataDir) -> anyhow::Result<Slot> {
+    pub fn take(data: &crate::config::DataDir) -> anyhow::Result<Slot> {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let dir = data.root().join("worker-slots");

@@ -382,6 +382,39 @@ impl Database {
         rows.into_iter().map(delivery_from_row).collect()
     }
 
+    /// The deliveries of several submissions (a page of a sender's list) in one query,
+    /// by submission; a submission without deliveries has no entry.
+    pub async fn deliveries_of(
+        &self,
+        submissions: &[SubmissionId],
+    ) -> Result<std::collections::HashMap<SubmissionId, Vec<DeliveryRecord>>, StoreError> {
+        let mut by_submission: std::collections::HashMap<SubmissionId, Vec<DeliveryRecord>> =
+            std::collections::HashMap::new();
+        if submissions.is_empty() {
+            return Ok(by_submission);
+        }
+        let placeholders = (1..=submissions.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "{DELIVERY_SELECT} WHERE d.submission_id IN ({placeholders}) ORDER BY r.code, d.id"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in submissions {
+            query = query.bind(id.to_string());
+        }
+        let mut rx = self.read_transaction(Scope::System).await?;
+        for row in query.fetch_all(&mut *rx).await? {
+            let delivery = delivery_from_row(row)?;
+            by_submission
+                .entry(delivery.submission_id)
+                .or_default()
+                .push(delivery);
+        }
+        Ok(by_submission)
+    }
+
     /// One of the receiver's deliveries. Another organisation's id answers `NotFound`.
     pub async fn delivery(
         &self,

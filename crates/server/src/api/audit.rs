@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::auth::Caller;
 use super::{check_range, ApiQuery, MAX_INTEGER};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 use kenshin_core::api::ErrorBody;
 
 #[derive(Debug, Deserialize)]

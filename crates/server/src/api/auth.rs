@@ -15,8 +15,8 @@ use kenshin_store::{CertRecord, Org, UserRecord};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::tls::PeerInfo;
-use crate::AppState;
 
 #[derive(Clone, Debug)]
 pub enum Principal {

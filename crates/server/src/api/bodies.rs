@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use kenshin_core::api::ErrorCode;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The limit of every body not named in the table above: a login, a form, a JSON request.
 pub const SMALL_BODY_BYTES: u64 = 16 * 1024;

@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 use super::auth::Caller;
 use super::{parse_id, views, ApiPath, ApiQuery, ListQuery};
 use crate::error::ApiError;
+use crate::relay;
+use crate::state::AppState;
 use crate::vault::VaultError;
-use crate::{relay, AppState};
 use kenshin_auth::{Action, Resource};
 
 /// `GET /api/v1/deliveries`

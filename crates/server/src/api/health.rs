@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use kenshin_core::api::{ComponentHealth, Health, StorageHealth};
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// `GET /health`: no authentication, no organisation data.
 #[utoipa::path(get, path = "/health", tag = "operations",

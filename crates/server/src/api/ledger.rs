@@ -14,7 +14,7 @@ use super::auth::Caller;
 use super::{check_range, ApiPath, ApiQuery, MAX_INTEGER};
 use crate::error::ApiError;
 use crate::ledger::LedgerError;
-use crate::AppState;
+use crate::state::AppState;
 
 impl From<LedgerError> for ApiError {
     fn from(err: LedgerError) -> ApiError {

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::auth::Caller;
 use super::{ApiBytes, ApiPath, ApiQuery};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Map files are small; a larger body is a mistake.
 pub const MAX_MAP_BYTES: usize = 16 * 1024 * 1024;

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()

@@ -22,8 +22,8 @@ use tokio::sync::Semaphore;
 
 use super::ApiJson;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::tls::PeerInfo;
-use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "kr_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";

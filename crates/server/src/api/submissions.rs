@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::{parse_id, views, ApiPath, ApiQuery, ListQuery};
 use crate::error::ApiError;
-use crate::{relay, AppState};
+use crate::relay;
+use crate::state::AppState;
 use kenshin_auth::{Action, Resource};
 
 #[derive(Debug, Deserialize)]
@@ -137,11 +138,7 @@ pub async fn list(
     caller.require(Resource::Submission, Action::Read)?;
     let filter = query.filter::<SubmissionState>()?;
     let (records, total) = state.db.list_submissions(caller.org.id, &filter).await?;
-    let mut items = Vec::with_capacity(records.len());
-    for record in records {
-        let deliveries = state.db.submission_deliveries(record.id).await?;
-        items.push(views::submission(record, deliveries));
-    }
+    let items = views::submissions_with_deliveries(&state.db, records).await?;
     Ok(Json(Page {
         items,
         total,

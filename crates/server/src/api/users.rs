@@ -20,7 +20,7 @@ use super::auth::{Caller, Principal};
 use super::{ApiJson, ApiPath};
 use crate::accounts::{create_account, parse_last_day, AccountError};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// A person's account, as their organisation's administrator sees it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -5,6 +5,22 @@ use kenshin_core::api::{
 };
 use kenshin_store::{DeliveryRecord, SubmissionRecord};
 
+/// A page of submissions with their deliveries, read in one query (not one per row).
+pub async fn submissions_with_deliveries(
+    db: &kenshin_store::Database,
+    records: Vec<SubmissionRecord>,
+) -> Result<Vec<SubmissionView>, kenshin_store::StoreError> {
+    let ids: Vec<_> = records.iter().map(|r| r.id).collect();
+    let mut deliveries = db.deliveries_of(&ids).await?;
+    Ok(records
+        .into_iter()
+        .map(|record| {
+            let of_this = deliveries.remove(&record.id).unwrap_or_default();
+            submission(record, of_this)
+        })
+        .collect())
+}
+
 pub fn submission(record: SubmissionRecord, deliveries: Vec<DeliveryRecord>) -> SubmissionView {
     SubmissionView {
         id: record.id,

@@ -13,7 +13,7 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::{html, page_or_error, CsrfForm, WebPerson};
 use crate::api::users::{self, AccountChange, NewAccount};
-use crate::AppState;
+use crate::state::AppState;
 
 /// The roles an administrator may give in this organisation.
 fn roles_here(person: &WebPerson) -> Vec<&'static str> {

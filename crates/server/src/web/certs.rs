@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::{html, page_or_error, WebPerson};
 use crate::certificates::{self, CertHolder};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 const DEFAULT_DAYS: u32 = 365;
 

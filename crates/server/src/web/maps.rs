@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::{html, page_or_error, CsrfForm, WebPerson};
 use crate::api::maps;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// A sample for a map check may be this large (the check runs in memory).
 pub const MAX_SAMPLE_BYTES: usize = 32 * 1024 * 1024;

@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 
 use crate::api::auth::{Caller, Principal};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 pub const LANG_COOKIE: &str = "kr_lang";
 

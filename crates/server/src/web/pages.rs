@@ -16,7 +16,8 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 use super::{html, page_or_error, CsrfForm, WebPerson};
 use crate::api::views;
 use crate::error::ApiError;
-use crate::{relay, AppState};
+use crate::relay;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -72,11 +73,7 @@ pub async fn submissions(State(state): State<AppState>, person: WebPerson) -> Re
             .list_submissions(person.caller.org.id, &filter)
             .await?;
         let received: Vec<OffsetDateTime> = records.iter().map(|r| r.received_at).collect();
-        let mut items = Vec::with_capacity(records.len());
-        for record in records {
-            let deliveries = state.db.submission_deliveries(record.id).await?;
-            items.push(views::submission(record, deliveries));
-        }
+        let items = views::submissions_with_deliveries(&state.db, records).await?;
         let mut context = person.context(&state, "page.submissions");
         context["items"] = serde_json::to_value(&items).unwrap_or_default();
         context["total"] = total.into();

@@ -11,7 +11,7 @@ use kenshin_ui::chart::{bar_chart, Bar};
 
 use super::{html, page_or_error, WebPerson};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 async fn load(
     state: &AppState,

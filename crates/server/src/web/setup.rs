@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::{cookie, error_page, html, CsrfForm, PageLang};
 use crate::api::people::{self, Person};
+use crate::state::AppState;
 use crate::tls::PeerInfo;
-use crate::AppState;
 
 /// The login form's double-submit token: a random value in a cookie and in the form, so a
 /// form posted from another site (which cannot read the cookie) is refused.

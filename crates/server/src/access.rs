@@ -14,7 +14,6 @@ use kenshin_store::{AccessRow, Database};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::state::AppState;
 use crate::tls::PeerInfo;
 
 /// Rows in flight between requests and the writer.
@@ -226,8 +225,15 @@ fn objects_of(path: &str) -> Vec<String> {
     objects
 }
 
+/// What the access-log middleware writes to: the log and the request metrics.
+#[derive(Clone)]
+pub struct Recorder {
+    pub log: AccessLog,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
 /// The middleware: times the request, lets authentication fill the identity, records a row.
-pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn record(State(state): State<Recorder>, mut request: Request, next: Next) -> Response {
     let at = OffsetDateTime::now_utc();
     let method = request.method().as_str().to_owned();
     // The path only: query strings may carry a file name, which may carry a name.
@@ -300,7 +306,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         },
         detail: error_code,
     };
-    state.access.record(row).await;
+    state.log.record(row).await;
     response
 }
 
@@ -391,16 +397,16 @@ pub type AlertCache = tokio::sync::Mutex<Option<(tokio::time::Instant, Vec<Strin
 /// The current alert reasons for `/health`, which anyone may call: concurrent calls share one
 /// count (a request waits for a count begun after it arrived, never for an older one), so a
 /// flood of health checks costs one aggregate query at a time.
-pub async fn current_alerts(state: &AppState) -> Vec<String> {
+pub async fn current_alerts(db: &Database, cache: &AlertCache) -> Vec<String> {
     let arrived = tokio::time::Instant::now();
-    let mut latest = state.alerts.lock().await;
+    let mut latest = cache.lock().await;
     if let Some((counted, reasons)) = latest.as_ref() {
         if *counted >= arrived {
             return reasons.clone();
         }
     }
     let started = tokio::time::Instant::now();
-    let reasons = AlertCounts::recent(&state.db, OffsetDateTime::now_utc())
+    let reasons = AlertCounts::recent(db, OffsetDateTime::now_utc())
         .await
         .map(|counts| counts.reasons())
         .unwrap_or_default();
@@ -408,13 +414,15 @@ pub async fn current_alerts(state: &AppState) -> Vec<String> {
     reasons
 }
 
-pub fn spawn_alerts(state: AppState) -> tokio::task::JoinHandle<()> {
+/// Every minute: counts the last 15 minutes and writes a `security_alert` row when the
+/// reasons change.
+pub fn spawn_alerts(db: Database, log: AccessLog) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last: Vec<String> = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Ok(counts) = AlertCounts::recent(&state.db, OffsetDateTime::now_utc()).await else {
+            let Ok(counts) = AlertCounts::recent(&db, OffsetDateTime::now_utc()).await else {
                 continue;
             };
             let reasons = counts.reasons();
@@ -422,7 +430,7 @@ pub fn spawn_alerts(state: AppState) -> tokio::task::JoinHandle<()> {
                 tracing::warn!(reasons = %reasons.join("; "), "security alert");
                 let mut row = system_row("system:alerts", "security_alert", "failed");
                 row.detail = Some(reasons.join("; "));
-                state.access.record(row).await;
+                log.record(row).await;
             }
             last = reasons;
         }

@@ -62,6 +62,23 @@ const SETTINGS: [&str; 35] = [
     "file_descriptor_reserve",
 ];
 
+/// The TLS 1.3 cipher suites this server can offer, as rustls names them.
+pub const TLS13_SUITES: [&str; 3] = [
+    "TLS13_AES_256_GCM_SHA384",
+    "TLS13_AES_128_GCM_SHA256",
+    "TLS13_CHACHA20_POLY1305_SHA256",
+];
+
+/// A suite's rustls name from either spelling (`TLS13_AES_256_GCM_SHA384` or the IANA
+/// registry's `TLS_AES_256_GCM_SHA384`); `None` for a suite this server cannot offer.
+pub fn tls13_suite_name(name: &str) -> Option<&'static str> {
+    let bare = name.trim_start_matches("TLS13_").trim_start_matches("TLS_");
+    TLS13_SUITES
+        .iter()
+        .copied()
+        .find(|known| known.trim_start_matches("TLS13_") == bare)
+}
+
 /// The TLS 1.3 cipher suites of CRYPTREC's 高セキュリティ型 setting, in the server's order.
 pub const CRYPTREC_HIGH_SECURITY_SUITES: [&str; 2] =
     ["TLS13_AES_256_GCM_SHA384", "TLS13_AES_128_GCM_SHA256"];
@@ -319,7 +336,24 @@ impl Config {
         );
         kenshin_store::BlobLocation::from_url(&self.blob_url, Path::new("blobs"))
             .map_err(anyhow::Error::msg)?;
-        crate::tls::cipher_suites(&self.tls_cipher_suites)?;
+        anyhow::ensure!(
+            !self.tls_cipher_suites.is_empty(),
+            "tls_cipher_suites needs at least one suite"
+        );
+        let mut suites = Vec::new();
+        for name in &self.tls_cipher_suites {
+            let known = tls13_suite_name(name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "tls_cipher_suites: {name:?} is not a TLS 1.3 cipher suite this server offers ({})",
+                    TLS13_SUITES.join(", ")
+                )
+            })?;
+            anyhow::ensure!(
+                !suites.contains(&known),
+                "tls_cipher_suites names {name} twice"
+            );
+            suites.push(known);
+        }
         anyhow::ensure!(
             (1..=1_000_000).contains(&self.max_connections),
             "max_connections must be between 1 and 1000000, not {}",
@@ -364,18 +398,6 @@ impl Config {
             self.file_descriptor_reserve
         );
         Ok(())
-    }
-
-    /// How connections are limited (`tls::serve`).
-    pub fn connection_limits(&self) -> crate::tls::ConnectionLimits {
-        use std::time::Duration;
-        crate::tls::ConnectionLimits {
-            max_connections: self.max_connections as usize,
-            max_per_source: self.max_connections_per_source as usize,
-            handshake_timeout: Duration::from_secs(u64::from(self.handshake_timeout_seconds)),
-            idle_timeout: Duration::from_secs(u64::from(self.idle_timeout_seconds)),
-            keepalive: Duration::from_secs(u64::from(self.http2_keepalive_seconds)),
-        }
     }
 
     /// How failed logins are throttled per source address and network prefix.
@@ -821,10 +843,12 @@ mod tests {
         .unwrap();
         let loaded = Config::load_with_env(&data, Env::prefixed("KRTEST_NOTHING_")).unwrap();
         assert_eq!(
-            crate::tls::cipher_suites(&loaded.tls_cipher_suites)
-                .unwrap()
-                .len(),
-            2
+            loaded
+                .tls_cipher_suites
+                .iter()
+                .filter_map(|n| tls13_suite_name(n))
+                .collect::<Vec<_>>(),
+            ["TLS13_AES_128_GCM_SHA256", "TLS13_CHACHA20_POLY1305_SHA256"]
         );
     }
 

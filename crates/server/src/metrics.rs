@@ -12,8 +12,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::state::AppState;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
@@ -215,14 +213,18 @@ impl Metrics {
     }
 
     /// The exposition text, with the gauges read now.
-    pub async fn render(&self, state: &AppState) -> String {
-        if let Ok(depth) = state.db.queue_depth().await {
+    pub async fn render(
+        &self,
+        db: &kenshin_store::Database,
+        blobs: &kenshin_store::BlobStore,
+    ) -> String {
+        if let Ok(depth) = db.queue_depth().await {
             self.queue_depth.set(depth as i64);
         }
-        if let Ok(size) = state.db.ledger_size().await {
+        if let Ok(size) = db.ledger_size().await {
             self.ledger_entries.set(size as i64);
         }
-        let blobs = state.vault.blobs().clone();
+        let blobs = blobs.clone();
         if let Ok(Ok(Some(free))) = tokio::task::spawn_blocking(move || blobs.free_bytes()).await {
             self.storage_free_bytes.set(free);
         }
@@ -232,22 +234,4 @@ impl Metrics {
         }
         text
     }
-}
-
-/// `GET /metrics`
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
-pub async fn endpoint(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let text = state.metrics.render(&state).await;
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
 }

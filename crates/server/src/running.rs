@@ -74,7 +74,7 @@ impl RunningServer {
                 std::time::Duration::from_secs(config.retention_sweep_seconds),
             ),
             state.ledger.clone().spawn(),
-            access::spawn_alerts(state.clone()),
+            access::spawn_alerts(state.db.clone(), state.access.clone()),
         ];
         let worker = match role {
             ServerRole::All => Some(worker::spawn(state.clone(), worker::Slot::take(data_dir)?)),
@@ -87,7 +87,7 @@ impl RunningServer {
             listener,
             tls,
             app,
-            config.connection_limits(),
+            tls::ConnectionLimits::of(&config),
             state.metrics.clone(),
             async move {
                 let _ = rx.await;

@@ -50,13 +50,13 @@ pub fn cipher_suites(names: &[String]) -> anyhow::Result<Vec<rustls::SupportedCi
     );
     let mut suites = Vec::new();
     for name in names {
-        let suite = match name.trim_start_matches("TLS13_").trim_start_matches("TLS_") {
-            "AES_256_GCM_SHA384" => cipher_suite::TLS13_AES_256_GCM_SHA384,
-            "AES_128_GCM_SHA256" => cipher_suite::TLS13_AES_128_GCM_SHA256,
-            "CHACHA20_POLY1305_SHA256" => cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        let suite = match crate::config::tls13_suite_name(name) {
+            Some("TLS13_AES_256_GCM_SHA384") => cipher_suite::TLS13_AES_256_GCM_SHA384,
+            Some("TLS13_AES_128_GCM_SHA256") => cipher_suite::TLS13_AES_128_GCM_SHA256,
+            Some("TLS13_CHACHA20_POLY1305_SHA256") => cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
             _ => anyhow::bail!(
-                "tls_cipher_suites: {name:?} is not a TLS 1.3 cipher suite this server offers \
-                 (TLS13_AES_256_GCM_SHA384, TLS13_AES_128_GCM_SHA256, TLS13_CHACHA20_POLY1305_SHA256)"
+                "tls_cipher_suites: {name:?} is not a TLS 1.3 cipher suite this server offers ({})",
+                crate::config::TLS13_SUITES.join(", ")
             ),
         };
         anyhow::ensure!(
@@ -179,7 +179,7 @@ fn modified(path: &Path) -> Option<(SystemTime, u64)> {
         .and_then(|m| m.modified().ok().map(|t| (t, m.len())))
 }
 
-/// How connections are limited; from the configuration ([`crate::config::Config::connection_limits`]).
+/// How connections are limited; from the configuration ([`ConnectionLimits::of`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
     /// Connections held at once, all sources together.
@@ -192,6 +192,19 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// HTTP/2 keep-alive ping interval (and the time an answer may take).
     pub keepalive: Duration,
+}
+
+impl ConnectionLimits {
+    /// The limits a configuration sets.
+    pub fn of(config: &crate::config::Config) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: config.max_connections as usize,
+            max_per_source: config.max_connections_per_source as usize,
+            handshake_timeout: Duration::from_secs(u64::from(config.handshake_timeout_seconds)),
+            idle_timeout: Duration::from_secs(u64::from(config.idle_timeout_seconds)),
+            keepalive: Duration::from_secs(u64::from(config.http2_keepalive_seconds)),
+        }
+    }
 }
 
 /// Why a connection was not taken.

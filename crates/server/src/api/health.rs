@@ -50,7 +50,7 @@ pub(crate) async fn report(state: &AppState) -> (StatusCode, Health) {
         },
     };
     let clock = crate::clock::status();
-    let alerts = crate::access::current_alerts(state).await;
+    let alerts = crate::access::current_alerts(&state.db, &state.alerts).await;
     let (status, code) = if !database.ok || !storage.ok {
         ("error", StatusCode::SERVICE_UNAVAILABLE)
     } else if !clock.synchronized || !alerts.is_empty() {
@@ -69,4 +69,22 @@ pub(crate) async fn report(state: &AppState) -> (StatusCode, Health) {
             alerts,
         },
     )
+}
+
+/// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
+pub async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let text = state.metrics.render(&state.db, state.vault.blobs()).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }

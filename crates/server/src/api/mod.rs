@@ -61,7 +61,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))
-        .route("/metrics", get(crate::metrics::endpoint))
+        .route("/metrics", get(health::metrics))
         .route("/auth/login", post(people::login))
         .route("/auth/logout", post(people::logout))
         .route("/auth/me", get(people::whoami))
@@ -107,7 +107,10 @@ pub fn router(state: AppState) -> Router {
             bodies::limit,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            crate::access::Recorder {
+                log: state.access.clone(),
+                metrics: state.metrics.clone(),
+            },
             crate::access::record,
         ))
         .with_state(state)

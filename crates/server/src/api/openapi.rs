@@ -33,7 +33,7 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
         ledger::checkpoint, ledger::key, ledger::entries, ledger::entry, ledger::inclusion, ledger::consistency,
         users::list, users::create, users::disable, users::enable, users::reset_totp,
         people::login, people::whoami, people::logout, people::totp_enroll, people::totp_confirm, people::change_password,
-        health::health, crate::metrics::endpoint,
+        health::health, health::metrics,
     ),
     components(schemas(
         SubmissionView, SubmissionDelivery, ConversionSummary, DeliveryView, OrgRef, MapView,

@@ -455,6 +455,11 @@ impl Drop for S3Writer {
         let (tx, rx) = std::sync::mpsc::channel();
         let path = self.path.clone();
         self.blobs.runtime.handle().spawn(async move {
+            let mut upload = upload;
+            // The parts in flight land first: a part the server is still writing when the
+            // abort arrives could outlive the abort (seen with s3s-fs under load). A part that
+            // failed changes nothing: the abort follows either way.
+            let _ = upload.wait_for_capacity(0).await;
             let result = upload.abort().await;
             let _ = tx.send(result);
         });

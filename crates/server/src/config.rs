@@ -636,6 +636,30 @@ impl DataDir {
         self.root.join("blobs")
     }
 
+    /// Takes an exclusive advisory lock (`flock`) on the lock file `path` (created 0600), or
+    /// `Ok(None)` when another process (or another open of it) holds it. The kernel releases
+    /// the lock when the returned file is dropped or the process ends, however it ends.
+    pub fn try_lock(path: &Path) -> anyhow::Result<Option<std::fs::File>> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        // SAFETY: a valid descriptor owned by `file`.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(file));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::WouldBlock {
+            return Ok(None);
+        }
+        anyhow::bail!("cannot lock {}: {err}", path.display())
+    }
+
     /// Refuses to serve from a data directory that is missing pieces or readable by others,
     /// with a message that says what to do. The SQLite file is required only when the
     /// configuration names no other database.

@@ -205,26 +205,10 @@ impl Signals {
 /// Takes an exclusive advisory lock on `DATA_DIR/serve.lock`; the kernel releases it when the
 /// process ends, however it ends.
 fn lock_data_dir(data_dir: &DataDir) -> anyhow::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.root().join("serve.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-    // SAFETY: a valid descriptor owned by `file`.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        anyhow::ensure!(
-            err.kind() != std::io::ErrorKind::WouldBlock,
+    DataDir::try_lock(&data_dir.root().join("serve.lock"))?.ok_or_else(|| {
+        anyhow::anyhow!(
             "another kenshin-relay server is already serving {}",
             data_dir.root().display()
-        );
-        anyhow::bail!("cannot lock {}: {err}", path.display());
-    }
-    Ok(file)
+        )
+    })
 }

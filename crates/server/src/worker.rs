@@ -69,8 +69,7 @@ pub struct Slot {
 impl Slot {
     /// The first free slot of `data`.
     pub fn take(data: &crate::config::DataDir) -> anyhow::Result<Slot> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::DirBuilderExt;
         let dir = data.root().join("worker-slots");
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -81,19 +80,10 @@ impl Slot {
         let place = &kenshin_crypto::sha256_hex(root.to_string_lossy().as_bytes())[..8];
         let host = hostname();
         for n in 0..1024u32 {
-            let path = dir.join(format!("{n}.lock"));
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-            // SAFETY: a valid descriptor owned by `file`.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            if let Some(lock) = crate::config::DataDir::try_lock(&dir.join(format!("{n}.lock")))? {
                 return Ok(Slot {
                     holder: format!("{host}:{place}#{n}"),
-                    _lock: file,
+                    _lock: lock,
                 });
             }
         }

@@ -79,6 +79,30 @@ pub fn tls13_suite_name(name: &str) -> Option<&'static str> {
         .find(|known| known.trim_start_matches("TLS13_") == bare)
 }
 
+/// The rustls names of the suites `names` lists, in its order: at least one, each known and
+/// named once.
+pub fn tls13_suites(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
+    anyhow::ensure!(
+        !names.is_empty(),
+        "tls_cipher_suites needs at least one suite"
+    );
+    let mut suites = Vec::new();
+    for name in names {
+        let known = tls13_suite_name(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "tls_cipher_suites: {name:?} is not a TLS 1.3 cipher suite this server offers ({})",
+                TLS13_SUITES.join(", ")
+            )
+        })?;
+        anyhow::ensure!(
+            !suites.contains(&known),
+            "tls_cipher_suites names {name} twice"
+        );
+        suites.push(known);
+    }
+    Ok(suites)
+}
+
 /// The TLS 1.3 cipher suites of CRYPTREC's 高セキュリティ型 setting, in the server's order.
 pub const CRYPTREC_HIGH_SECURITY_SUITES: [&str; 2] =
     ["TLS13_AES_256_GCM_SHA384", "TLS13_AES_128_GCM_SHA256"];
@@ -336,24 +360,7 @@ impl Config {
         );
         kenshin_store::BlobLocation::from_url(&self.blob_url, Path::new("blobs"))
             .map_err(anyhow::Error::msg)?;
-        anyhow::ensure!(
-            !self.tls_cipher_suites.is_empty(),
-            "tls_cipher_suites needs at least one suite"
-        );
-        let mut suites = Vec::new();
-        for name in &self.tls_cipher_suites {
-            let known = tls13_suite_name(name).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "tls_cipher_suites: {name:?} is not a TLS 1.3 cipher suite this server offers ({})",
-                    TLS13_SUITES.join(", ")
-                )
-            })?;
-            anyhow::ensure!(
-                !suites.contains(&known),
-                "tls_cipher_suites names {name} twice"
-            );
-            suites.push(known);
-        }
+        tls13_suites(&self.tls_cipher_suites)?;
         anyhow::ensure!(
             (1..=1_000_000).contains(&self.max_connections),
             "max_connections must be between 1 and 1000000, not {}",

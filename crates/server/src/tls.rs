@@ -44,28 +44,14 @@ pub struct PeerInfo {
 /// (`TLS13_AES_256_GCM_SHA384`) or as the IANA registry does (`TLS_AES_256_GCM_SHA384`).
 pub fn cipher_suites(names: &[String]) -> anyhow::Result<Vec<rustls::SupportedCipherSuite>> {
     use rustls::crypto::aws_lc_rs::cipher_suite;
-    anyhow::ensure!(
-        !names.is_empty(),
-        "tls_cipher_suites needs at least one suite"
-    );
-    let mut suites = Vec::new();
-    for name in names {
-        let suite = match crate::config::tls13_suite_name(name) {
-            Some("TLS13_AES_256_GCM_SHA384") => cipher_suite::TLS13_AES_256_GCM_SHA384,
-            Some("TLS13_AES_128_GCM_SHA256") => cipher_suite::TLS13_AES_128_GCM_SHA256,
-            Some("TLS13_CHACHA20_POLY1305_SHA256") => cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
-            _ => anyhow::bail!(
-                "tls_cipher_suites: {name:?} is not a TLS 1.3 cipher suite this server offers ({})",
-                crate::config::TLS13_SUITES.join(", ")
-            ),
-        };
-        anyhow::ensure!(
-            !suites.contains(&suite),
-            "tls_cipher_suites names {name} twice"
-        );
-        suites.push(suite);
-    }
-    Ok(suites)
+    Ok(crate::config::tls13_suites(names)?
+        .into_iter()
+        .map(|name| match name {
+            "TLS13_AES_256_GCM_SHA384" => cipher_suite::TLS13_AES_256_GCM_SHA384,
+            "TLS13_AES_128_GCM_SHA256" => cipher_suite::TLS13_AES_128_GCM_SHA256,
+            _ => cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        })
+        .collect())
 }
 
 /// Builds the server's TLS configuration from the data directory's PKI files: TLS 1.3 only,

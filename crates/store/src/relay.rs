@@ -372,14 +372,11 @@ impl Database {
         &self,
         submission: SubmissionId,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let mut rx = self.read_transaction(Scope::System).await?;
-        let rows = sqlx::query(&format!(
-            "{DELIVERY_SELECT} WHERE d.submission_id = $1 ORDER BY r.code, d.id"
-        ))
-        .bind(submission.to_string())
-        .fetch_all(&mut *rx)
-        .await?;
-        rows.into_iter().map(delivery_from_row).collect()
+        Ok(self
+            .deliveries_of(&[submission])
+            .await?
+            .remove(&submission)
+            .unwrap_or_default())
     }
 
     /// The deliveries of several submissions (a page of a sender's list) in one query,

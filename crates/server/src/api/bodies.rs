@@ -71,16 +71,11 @@ fn is_page(path: &str) -> bool {
         || path == "/metrics")
 }
 
-fn refuse(
-    state: &AppState,
-    request_headers: &header::HeaderMap,
-    path: &str,
-    limit: u64,
-) -> Response {
-    let mut response = if is_page(path) {
-        crate::web::too_large_page(state, request_headers, limit)
-    } else {
-        too_large(limit).into_response()
+/// The 413 answer: a Japanese page for people (`page_lang`), JSON for programs.
+fn refuse(state: &AppState, page_lang: Option<kenshin_ui::Lang>, limit: u64) -> Response {
+    let mut response = match page_lang {
+        Some(lang) => crate::web::too_large_page(state, lang, limit),
+        None => too_large(limit).into_response(),
     };
     // HTTP/1.1: the rest of the body is not read, so the connection cannot carry another
     // request.
@@ -93,25 +88,26 @@ fn refuse(
 
 /// The middleware (a route layer, so the matched route is known).
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| request.uri().path().to_owned());
-    let limit = limit_for(&state, request.method(), &route);
-    let path = request.uri().path().to_owned();
+        .map_or(path, MatchedPath::as_str);
+    let limit = limit_for(&state, request.method(), route);
+    // Streamed into a sealed blob by the handler, which counts against the same limit and
+    // answers 413 itself (and removes what it wrote).
+    let streamed = route == UPLOAD_ROUTE && request.method() == Method::POST;
+    // Only what a refusal needs is kept: the page language, for people.
+    let page_lang = is_page(path).then(|| crate::web::lang_of(request.headers()));
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if takes_body(request.method()) && announced.is_some_and(|length| length > limit) {
-        return refuse(&state, request.headers(), &path, limit);
+        return refuse(&state, page_lang, limit);
     }
-    let headers = request.headers().clone();
-    let request = if route == UPLOAD_ROUTE && request.method() == Method::POST {
-        // Streamed into a sealed blob by the handler, which counts against the same limit
-        // and answers 413 itself (and removes what it wrote).
+    let request = if streamed {
         request
     } else {
         let (parts, body) = request.into_parts();
@@ -125,7 +121,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE
         && response.extensions().get::<ErrorCode>().is_none()
     {
-        return refuse(&state, &headers, &path, limit);
+        return refuse(&state, page_lang, limit);
     }
     response
 }

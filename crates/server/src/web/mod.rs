@@ -95,7 +95,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageLang {
     }
 }
 
-fn lang_of(headers: &HeaderMap) -> Lang {
+pub(crate) fn lang_of(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE)
         .and_then(|v| Lang::parse(&v))
         .or_else(|| {
@@ -396,7 +396,7 @@ fn certificate_page(state: &AppState, lang: Lang) -> Response {
 }
 
 /// The page for a body larger than its form accepts (`api::bodies`).
-pub(crate) fn too_large_page(state: &AppState, headers: &HeaderMap, limit: u64) -> Response {
+pub(crate) fn too_large_page(state: &AppState, lang: Lang, limit: u64) -> Response {
     let mut context = json!({"title": "page.error", "path": "/"});
     context["heading"] = "error.internal_heading".into();
     context["message"] = "error.body_too_large".into();
@@ -405,7 +405,7 @@ pub(crate) fn too_large_page(state: &AppState, headers: &HeaderMap, limit: u64) 
         state,
         StatusCode::PAYLOAD_TOO_LARGE,
         "error.html",
-        lang_of(headers),
+        lang,
         context,
     )
 }

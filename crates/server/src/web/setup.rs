@@ -36,7 +36,7 @@ fn login_form(
     let token = kenshin_auth::SessionToken::generate()
         .map(|(token, _)| token.as_str().to_owned())
         .unwrap_or_default();
-    let context = json!({
+    let mut context = json!({
         "title": "page.login",
         "path": "/login",
         "login_csrf": token,
@@ -44,7 +44,6 @@ fn login_form(
         "flash": flash.map(|(kind, key)| json!({"kind": kind, "key": key})),
         "login_value": login_value,
     });
-    let mut context = context;
     // Everyone needs their own certificate here, and this connection has none: say so
     // before the person types a password that will not get them in.
     if state.config.people_require_certificate && peer.is_none_or(|p| p.certificate.is_none()) {

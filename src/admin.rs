@@ -300,7 +300,7 @@ impl Iterator for AccessPages<'_> {
             if let Some(row) = self.page.next() {
                 self.filter.after_seq = row.seq;
                 self.rows += 1;
-                return Some(kenshin_server::api::audit::to_record(row));
+                return Some(kenshin_server::service::audit::to_record(row));
             }
             if self.exhausted {
                 return None;
@@ -626,7 +626,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Cert(CertCommand::Revoke { serial, reason }) => {
             let (cert, crl_number) =
-                kenshin_server::certificates::revoke(&db, &data, &serial, reason.as_str()).await?;
+                kenshin_server::service::certificates::revoke(&db, &data, &serial, reason.as_str()).await?;
             let view = CertView::from(&cert);
             emit(json, &view, || {
                 format!(
@@ -640,9 +640,9 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Retention(RetentionCommand::Run) => {
             let config = Config::load(&data)?;
             let state = AppState::open(&data, config).await?;
-            let expired = kenshin_server::relay::expire_due(&state, OffsetDateTime::now_utc())
+            let expired = kenshin_server::service::relay::expire_due(&state, OffsetDateTime::now_utc())
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let access_rows =
                 kenshin_server::retention::expire_access_log(&state, OffsetDateTime::now_utc())
                     .await?;
@@ -805,7 +805,7 @@ pub async fn issue_cert(
     .await
 }
 
-pub use kenshin_server::certificates::CertHolder;
+pub use kenshin_server::service::certificates::CertHolder;
 
 /// Issues and registers a client certificate for a device or one person of the
 /// organisation, writing its files into `out`.
@@ -833,7 +833,8 @@ pub async fn issue_cert_for(
         )),
         None => None,
     };
-    let prepared = kenshin_server::certificates::prepare(ca, &org, device, holder, days, password)?;
+    let prepared =
+        kenshin_server::service::certificates::prepare(ca, &org, device, holder, days, password)?;
     let issued = &prepared.issued;
     let password = &prepared.password;
     let bundle = &prepared.pkcs12;
@@ -858,7 +859,7 @@ pub async fn issue_cert_for(
         }
     };
     // Registered last: a certificate whose files could not be written is never usable.
-    let record = kenshin_server::certificates::register(db, &prepared).await?;
+    let record = kenshin_server::service::certificates::register(db, &prepared).await?;
     let roles = CertView::from(&record).roles;
     Ok(IssuedView {
         serial: record.serial,
@@ -1009,11 +1010,11 @@ async fn user_command(
                 .map_err(|_| anyhow::anyhow!("no organisation {org}"))?;
             let valid_until = valid_until
                 .map(|d| {
-                    kenshin_server::accounts::parse_last_day(&d)
+                    kenshin_server::service::accounts::parse_last_day(&d)
                         .ok_or_else(|| anyhow::anyhow!("--valid-until: expected YYYY-MM-DD"))
                 })
                 .transpose()?;
-            let (user, initial) = kenshin_server::accounts::create_account(
+            let (user, initial) = kenshin_server::service::accounts::create_account(
                 db,
                 &org,
                 &login,
@@ -1080,7 +1081,7 @@ async fn user_command(
                 .set_user_disabled(user.id, true, OffsetDateTime::now_utc())
                 .await?;
             if !revoked.is_empty() {
-                kenshin_server::certificates::publish_crl(db, data).await?;
+                kenshin_server::service::certificates::publish_crl(db, data).await?;
             }
             let report =
                 serde_json::json!({"disabled": user.login, "revoked_certificates": revoked});

@@ -143,7 +143,8 @@ async fn prepare(data: &DataDir) -> anyhow::Result<()> {
         }
         let org = db.org_by_code(org_code).await?;
         let (_, initial) =
-            kenshin_server::accounts::create_account(&db, &org, login, name, role, None).await?;
+            kenshin_server::service::accounts::create_account(&db, &org, login, name, role, None)
+                .await?;
         created.push_str(&format!("{login} {}\n", initial.as_str()));
     }
     if !created.is_empty() {

@@ -218,7 +218,7 @@ async fn initialise_with_pin(
     })
 }
 
-pub use kenshin_server::certificates::{load_ca, write_crl};
+pub use kenshin_server::service::certificates::{load_ca, write_crl};
 
 /// The bucket must be usable and hold no blobs under the prefix: a new relay's start-up
 /// recovery deletes every blob its database does not name, another relay's included.

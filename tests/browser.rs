@@ -115,10 +115,16 @@ async fn people_do_their_whole_job_in_the_browser() {
     .enumerate()
     {
         let org_record = db.org_by_code(org).await.unwrap();
-        let (_, initial) =
-            kenshin_server::accounts::create_account(&db, &org_record, login, name, role, None)
-                .await
-                .unwrap();
+        let (_, initial) = kenshin_server::service::accounts::create_account(
+            &db,
+            &org_record,
+            login,
+            name,
+            role,
+            None,
+        )
+        .await
+        .unwrap();
         accounts.insert(
             key.into(),
             json!({

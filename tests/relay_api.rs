@@ -412,7 +412,7 @@ async fn expiry_destroys_unconfirmed_deliveries() {
     let now = time::OffsetDateTime::now_utc();
     // Nothing is due yet.
     assert_eq!(
-        kenshin_server::relay::expire_due(relay.state(), now)
+        kenshin_server::service::relay::expire_due(relay.state(), now)
             .await
             .unwrap(),
         0
@@ -423,7 +423,7 @@ async fn expiry_destroys_unconfirmed_deliveries() {
     let db = relay.db().await;
     let expires = receipt.deliveries[0].expires_at;
     assert!(fresh.deliveries[0].expires_at > expires);
-    let expired = kenshin_server::relay::expire_due(relay.state(), expires)
+    let expired = kenshin_server::service::relay::expire_due(relay.state(), expires)
         .await
         .unwrap();
     assert_eq!(expired, 1);

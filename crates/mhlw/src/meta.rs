@@ -358,3 +358,30 @@ impl ArchiveSummary {
             .then(|| format!("{}{n:06}.xml", self.data_prefix))
     }
 }
+
+/// The names an archive of this metadata is written under.
+impl ArchiveMeta {
+    /// `{送付元}_{送付先}_{YYYYMMDD}{同日作成回数}_{実施区分}`.
+    pub(crate) fn root_folder(&self) -> String {
+        format!(
+            "{}_{}_{}{}_{}",
+            self.sender.number,
+            self.receiver.number,
+            crate::naming::yyyymmdd(self.creation_date),
+            self.daily_sequence,
+            crate::codes::SERVICE_EVENT_CHECKUP
+        )
+    }
+
+    /// Everything of a DATA entry name but the 6-digit 通番 and `.xml`.
+    pub(crate) fn data_prefix(&self, root: &str) -> String {
+        format!(
+            "{root}/{}/h{}{}{}{}",
+            crate::naming::DATA_DIR,
+            self.sender.number,
+            crate::naming::yyyymmdd(self.creation_date),
+            self.daily_sequence,
+            crate::codes::SERVICE_EVENT_CHECKUP
+        )
+    }
+}

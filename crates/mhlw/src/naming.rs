@@ -12,9 +12,6 @@
 
 use time::Date;
 
-use crate::codes::SERVICE_EVENT_CHECKUP;
-use crate::meta::ArchiveMeta;
-
 pub const INDEX_FILE: &str = "ix08_V08.xml";
 pub const SUMMARY_FILE: &str = "su08_V08.xml";
 pub const DATA_DIR: &str = "DATA";
@@ -27,29 +24,6 @@ pub(crate) fn yyyymmdd(date: Date) -> String {
         date.year(),
         u8::from(date.month()),
         date.day()
-    )
-}
-
-/// `{送付元}_{送付先}_{YYYYMMDD}{同日作成回数}_{実施区分}`.
-pub(crate) fn root_folder(meta: &ArchiveMeta) -> String {
-    format!(
-        "{}_{}_{}{}_{}",
-        meta.sender.number,
-        meta.receiver.number,
-        yyyymmdd(meta.creation_date),
-        meta.daily_sequence,
-        SERVICE_EVENT_CHECKUP
-    )
-}
-
-/// Everything of a DATA entry name but the 6-digit 通番 and `.xml`.
-pub(crate) fn data_prefix(meta: &ArchiveMeta, root: &str) -> String {
-    format!(
-        "{root}/{DATA_DIR}/h{}{}{}{}",
-        meta.sender.number,
-        yyyymmdd(meta.creation_date),
-        meta.daily_sequence,
-        SERVICE_EVENT_CHECKUP
     )
 }
 

@@ -31,8 +31,8 @@ pub fn write_archive<W: Write + Seek>(
 ) -> Result<ArchiveSummary, MhlwError> {
     meta.check()?;
     let documents = DocWriter::new(profile, meta)?;
-    let root = naming::root_folder(meta);
-    let data_prefix = naming::data_prefix(meta, &root);
+    let root = meta.root_folder();
+    let data_prefix = meta.data_prefix(&root);
 
     let date = meta.creation_date;
     // Fixed timestamps (the creation date, midnight) make the archive reproducible.

@@ -6,9 +6,14 @@
 //!   the connection loop that hands each request the peer's certificate.
 //! - [`vault`]: encryption at rest — streams uploads into sealed blobs and blobs back out,
 //!   and destroys them (crypto-shredding).
-//! - [`relay`]: the file lifecycle on top of the store and the vault; the place where a route's
-//!   mode decides what happens to a received file.
-//! - [`api`]: the `/api/v1` JSON handlers and `/health`.
+//! - [`service`]: the use cases — submissions, deliveries, maps, reports, accounts, sessions,
+//!   certificates, audit export — knowing nothing of HTTP, with typed errors; the only thing
+//!   the front ends, the CLI, the worker and the retention task call.
+//! - [`request`]: what a request carries, for both front ends: the caller, cookies, language.
+//! - [`api`]: the `/api/v1` JSON handlers, `/auth`, `/health`; [`web`]: the pages. Thin
+//!   (extract → use case → answer); neither imports the other.
+//! - [`router`]: the two front ends in one router, with the security headers, the body limits
+//!   and the access log.
 //! - [`retention`]: the background task that expires unconfirmed deliveries.
 //! - [`state`]: [`AppState`], what every handler and task is given; opening the stores.
 //! - [`running`]: the composition root — [`RunningServer`] and [`RunningWorker`] wire the
@@ -16,9 +21,7 @@
 //!   imports it.
 
 pub mod access;
-pub mod accounts;
 pub mod api;
-pub mod certificates;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -26,9 +29,11 @@ pub mod fd;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;
-pub mod relay;
+pub mod request;
 pub mod retention;
+pub mod router;
 pub mod running;
+pub mod service;
 pub mod state;
 pub mod tls;
 pub mod vault;

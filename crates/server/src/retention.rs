@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::relay;
+use crate::service::relay;
 use crate::state::AppState;
 
 /// Runs one retention sweep every `every` until the task is aborted.

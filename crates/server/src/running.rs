@@ -4,7 +4,7 @@
 
 use crate::config::{Config, DataDir};
 use crate::state::AppState;
-use crate::{access, api, fd, retention, tls, worker};
+use crate::{access, fd, retention, tls, worker};
 
 /// A server running in this process (used by `serve`, `demo` and the tests).
 pub struct RunningServer {
@@ -81,7 +81,7 @@ impl RunningServer {
             ServerRole::Api => None,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = api::router(state.clone());
+        let app = crate::router::router(state.clone());
         let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
         let handle = tokio::spawn(tls::serve(
             listener,

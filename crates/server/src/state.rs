@@ -32,6 +32,8 @@ pub struct AppState {
     pub login_sources: Arc<std::sync::Mutex<kenshin_auth::SourceThrottle>>,
     /// The last security-alert count for `/health`, and when it began (`access::current_alerts`).
     pub alerts: Arc<access::AlertCache>,
+    /// "Now" for every rule about time (the system's clock; tests may move their own).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::new()),
             login_sources: Arc::default(),
             alerts: Arc::default(),
+            clock: Arc::new(crate::clock::SystemClock),
             access,
             ledger,
             db,
@@ -87,6 +90,11 @@ pub async fn open_database(data_dir: &DataDir, config: &Config) -> anyhow::Resul
 }
 
 impl AppState {
+    /// The time now, by the state's clock.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
     /// Makes sure the blob store can be used (an S3 bucket: reachable, existing, the
     /// credentials accepted), so that a wrong setting stops the start with its cause instead
     /// of failing the first upload.

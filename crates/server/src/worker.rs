@@ -487,7 +487,7 @@ async fn convert_job(state: &AppState, job: Job) -> anyhow::Result<()> {
     };
     match state.db.complete_conversion(&done, now).await {
         Ok(shredded) => {
-            crate::relay::finish_shredding(state, shredded).await;
+            crate::service::relay::finish_shredding(state, shredded).await;
             state
                 .access
                 .system(

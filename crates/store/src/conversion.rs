@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use crate::db::Scope;
 use crate::error::unique_violation;
 use crate::events::{append, NewEvent, RecordCounts};
-use crate::relay::{shred_in_tx, NewObject, ObjectRecord, ShredList, SubmissionRecord};
+use crate::objects::{insert_object, shred_in_tx, NewObject, ObjectRecord, ShredList};
+use crate::relay::SubmissionRecord;
 use crate::timefmt::{from_ms, opt_from_ms, to_ms};
 use crate::{Database, StoreError};
 
@@ -97,27 +98,6 @@ fn map_from_row(row: sqlx::any::AnyRow) -> MapRecord {
         activated_at: opt_from_ms(row.get("activated_at")),
         retired_at: opt_from_ms(row.get("retired_at")),
     }
-}
-
-pub(crate) async fn insert_object(
-    conn: &mut sqlx::AnyConnection,
-    object: &NewObject,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO objects (id, kek_id, wrapped_key, plaintext_size, plaintext_sha256, \
-         ciphertext_size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(object.id.to_string())
-    .bind(&object.kek_id)
-    .bind(&object.wrapped_key)
-    .bind(object.plaintext_size as i64)
-    .bind(&object.plaintext_sha256)
-    .bind(object.ciphertext_size as i64)
-    .bind(to_ms(now))
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 impl Database {

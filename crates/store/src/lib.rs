@@ -17,6 +17,7 @@ mod db;
 mod error;
 mod events;
 mod ledger;
+mod objects;
 mod orgs;
 mod people;
 mod provision;
@@ -34,10 +35,11 @@ pub use db::{Backend, Database, SequencerLease};
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
+pub use objects::{NewObject, ObjectRecord, ShredList};
 pub use orgs::{NewOrg, Org, Route};
 pub use people::{NewUser, SessionRecord, UserRecord};
 pub use provision::{create_postgres_database, prepare_postgres_restore};
 pub use relay::{
-    ConversionRecord, DeliveryRecord, DownloadGrant, ExportedSnapshot, ListFilter, NewObject,
-    NewSubmission, ObjectRecord, ShredList, SubmissionRecord,
+    ConversionRecord, DeliveryRecord, DownloadGrant, ExportedSnapshot, ListFilter, NewSubmission,
+    SubmissionRecord,
 };

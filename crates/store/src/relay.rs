@@ -15,32 +15,10 @@ use time::OffsetDateTime;
 use crate::db::Scope;
 use crate::error::lifecycle;
 use crate::events::{append, NewEvent};
+use crate::objects::{object_from_row, shred_in_tx, NewObject, ObjectRecord, ShredList};
+use crate::timefmt::parse;
 use crate::timefmt::{from_ms, opt_from_ms, to_ms};
 use crate::{Database, StoreError};
-
-/// An encrypted blob that is durable in the blob store and about to be registered.
-#[derive(Clone, Debug)]
-pub struct NewObject {
-    pub id: ObjectId,
-    pub kek_id: String,
-    pub wrapped_key: Vec<u8>,
-    pub plaintext_size: u64,
-    pub plaintext_sha256: String,
-    pub ciphertext_size: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectRecord {
-    pub id: ObjectId,
-    pub kek_id: String,
-    /// `None` once shredded.
-    pub wrapped_key: Option<Vec<u8>>,
-    pub plaintext_size: u64,
-    pub plaintext_sha256: String,
-    pub ciphertext_size: u64,
-    pub created_at: OffsetDateTime,
-    pub shredded_at: Option<OffsetDateTime>,
-}
 
 /// A new submission, delivered straight away to the given receivers (pass-through routes).
 #[derive(Clone, Debug)]
@@ -123,9 +101,6 @@ pub struct DownloadGrant {
     pub object: ObjectRecord,
 }
 
-/// Objects whose data keys a transaction destroyed; the caller deletes their blobs next.
-pub type ShredList = Vec<ObjectId>;
-
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
     pub state: Option<String>,
@@ -149,13 +124,6 @@ const DELIVERY_SELECT: &str = "SELECT d.id, d.submission_id, d.receiver_org_id, 
      JOIN orgs r ON r.id = d.receiver_org_id \
      JOIN orgs s ON s.id = sub.sender_org_id \
      JOIN objects obj ON obj.id = d.object_id";
-
-fn parse<T: std::str::FromStr>(table: &'static str, text: String) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse().map_err(|e| StoreError::corrupt(table, e))
-}
 
 fn submission_from_row(row: sqlx::any::AnyRow) -> Result<SubmissionRecord, StoreError> {
     Ok(SubmissionRecord {
@@ -210,19 +178,6 @@ fn delivery_from_row(row: sqlx::any::AnyRow) -> Result<DeliveryRecord, StoreErro
     })
 }
 
-fn object_from_row(row: sqlx::any::AnyRow) -> Result<ObjectRecord, StoreError> {
-    Ok(ObjectRecord {
-        id: parse("objects", row.get("id"))?,
-        kek_id: row.get("kek_id"),
-        wrapped_key: row.get("wrapped_key"),
-        plaintext_size: row.get::<i64, _>("plaintext_size") as u64,
-        plaintext_sha256: row.get("plaintext_sha256"),
-        ciphertext_size: row.get::<i64, _>("ciphertext_size") as u64,
-        created_at: from_ms(row.get("created_at")),
-        shredded_at: opt_from_ms(row.get("shredded_at")),
-    })
-}
-
 fn limit_of(filter: &ListFilter) -> i64 {
     i64::from(filter.limit.clamp(1, 1000))
 }
@@ -237,7 +192,7 @@ impl Database {
     ) -> Result<(SubmissionRecord, Vec<DeliveryRecord>), StoreError> {
         let mut tx = self.write_transaction().await?;
         let object = &new.object;
-        crate::conversion::insert_object(&mut tx, object, now).await?;
+        crate::objects::insert_object(&mut tx, object, now).await?;
         let state = if new.deliver_to.is_empty() {
             SubmissionState::Received
         } else {
@@ -913,32 +868,6 @@ async fn shred_if_unreferenced(
     }
     let context = delivery_event(EventKind::Shredded, actor, delivery);
     shred_in_tx(conn, object, context, reason, now).await
-}
-
-pub(crate) async fn shred_in_tx(
-    conn: &mut AnyConnection,
-    object: ObjectId,
-    mut event: NewEvent,
-    reason: &str,
-    now: OffsetDateTime,
-) -> Result<ShredList, StoreError> {
-    let ciphertext_size: Option<i64> = sqlx::query_scalar(
-        "UPDATE objects SET wrapped_key = NULL, shredded_at = $1 \
-         WHERE id = $2 AND wrapped_key IS NOT NULL RETURNING ciphertext_size",
-    )
-    .bind(to_ms(now))
-    .bind(object.to_string())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(ciphertext_size) = ciphertext_size else {
-        return Ok(Vec::new());
-    };
-    event.kind = EventKind::Shredded;
-    event.object_id = Some(object);
-    event.reason = Some(reason.to_owned());
-    event.ciphertext_size = Some(ciphertext_size as u64);
-    append(conn, &event, now).await?;
-    Ok(vec![object])
 }
 
 impl Database {

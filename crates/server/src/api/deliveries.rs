@@ -6,17 +6,13 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
-use futures::TryStreamExt;
 use kenshin_core::api::{DeliveryView, ErrorBody, Page, CONTENT_SHA256_HEADER};
 use kenshin_core::{DeliveryId, DeliveryState};
-use time::OffsetDateTime;
 
-use super::auth::Caller;
-use super::{parse_id, views, ApiPath, ApiQuery, ListQuery};
+use super::{parse_id, ApiPath, ApiQuery, ListQuery};
 use crate::error::ApiError;
-use crate::relay;
+use crate::service::{deliveries, Caller};
 use crate::state::AppState;
-use crate::vault::VaultError;
 use kenshin_auth::{Action, Resource};
 
 /// `GET /api/v1/deliveries`
@@ -34,9 +30,9 @@ pub async fn list(
 ) -> Result<Json<Page<DeliveryView>>, ApiError> {
     caller.require(Resource::Delivery, Action::Read)?;
     let filter = query.filter::<DeliveryState>()?;
-    let (records, total) = state.db.list_deliveries(caller.org.id, &filter).await?;
+    let (items, total) = deliveries::list(&state, &caller, &filter).await?;
     Ok(Json(Page {
-        items: records.into_iter().map(views::delivery).collect(),
+        items,
         total,
         limit: filter.limit,
         offset: filter.offset,
@@ -53,9 +49,7 @@ pub async fn show(
 ) -> Result<Json<DeliveryView>, ApiError> {
     caller.require(Resource::Delivery, Action::Read)?;
     let id: DeliveryId = parse_id(&id)?;
-    Ok(Json(views::delivery(
-        state.db.delivery(caller.org.id, id).await?,
-    )))
+    Ok(Json(deliveries::show(&state, &caller, id).await?))
 }
 
 /// `GET /api/v1/deliveries/{id}/content`: the plaintext, decrypted while it streams.
@@ -74,44 +68,7 @@ pub async fn content(
 ) -> Result<Response, ApiError> {
     caller.require(Resource::DeliveryContent, Action::Download)?;
     let id: DeliveryId = parse_id(&id)?;
-    let grant = state.db.download_grant(caller.org.id, id).await?;
-    let actor = caller.actor();
-    let stream = match state.vault.open_stream(&grant.object).await {
-        Ok(stream) => stream,
-        Err(err) => {
-            if matches!(err, VaultError::Integrity(_)) {
-                let _ = state
-                    .db
-                    .record_integrity_failure(&grant.delivery, &actor, OffsetDateTime::now_utc())
-                    .await;
-            }
-            return Err(err.into());
-        }
-    };
-    // Recorded only once the first chunk authenticated, and refused if the content was
-    // destroyed meanwhile.
-    let delivery = state
-        .db
-        .record_download(caller.org.id, id, &actor, OffsetDateTime::now_utc())
-        .await?;
-    tracing::info!(delivery = %id, receiver = %caller.org.code, size = delivery.size, "download started");
-
-    let db = state.db.clone();
-    let failed = delivery.clone();
-    let stream = stream.inspect_err(move |err| {
-        // A chunk failed authentication mid-stream: the response is cut short (the client
-        // sees fewer bytes than Content-Length), and the failure is recorded.
-        tracing::error!(delivery = %failed.id, error = %err, "download aborted by an integrity failure");
-        let db = db.clone();
-        let failed = failed.clone();
-        let actor = actor.clone();
-        tokio::spawn(async move {
-            let _ = db
-                .record_integrity_failure(&failed, &actor, OffsetDateTime::now_utc())
-                .await;
-        });
-    });
-
+    let (delivery, stream) = deliveries::download(&state, &caller, id).await?;
     let digest = hex::decode(&delivery.sha256).unwrap_or_default();
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
@@ -169,14 +126,6 @@ pub async fn confirm(
 ) -> Result<Json<DeliveryView>, ApiError> {
     caller.require(Resource::Delivery, Action::Confirm)?;
     let id: DeliveryId = parse_id(&id)?;
-    let delivery = relay::confirm(&state, &caller.org, id, &caller.actor()).await?;
-    tracing::info!(delivery = %id, receiver = %caller.org.code, "receipt confirmed; content destroyed");
-    let mut view = views::delivery(delivery);
-    view.receipt = super::submissions::receipt(
-        &state,
-        &view.submission_id.to_string(),
-        kenshin_core::EventKind::Confirmed,
-    )
-    .await;
+    let view = deliveries::confirm(&state, &caller, id).await?;
     Ok(Json(view))
 }

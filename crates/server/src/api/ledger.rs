@@ -2,31 +2,18 @@
 //! parties of a file.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
-use kenshin_core::api::{ErrorBody, ErrorCode, LedgerEntryView, ProofView};
+use kenshin_core::api::{ErrorBody, LedgerEntryView, ProofView};
 use kenshin_store::LedgerEntry;
 use serde::Deserialize;
 
-use super::auth::Caller;
 use super::{check_range, ApiPath, ApiQuery, MAX_INTEGER};
 use crate::error::ApiError;
-use crate::ledger::LedgerError;
+use crate::service::{ledger, Caller};
 use crate::state::AppState;
-
-impl From<LedgerError> for ApiError {
-    fn from(err: LedgerError) -> ApiError {
-        match err {
-            LedgerError::Store(store) => store.into(),
-            other => {
-                tracing::error!(error = %other, "ledger error");
-                ApiError::internal()
-            }
-        }
-    }
-}
 
 fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
@@ -36,30 +23,14 @@ fn text(body: String) -> Response {
 #[utoipa::path(get, path = "/ledger/checkpoint", tag = "ledger",
     responses((status = 200, description = "The latest signed checkpoint (C2SP tlog-checkpoint)", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let checkpoint = match state.ledger.checkpoint().await? {
-        Some(checkpoint) => checkpoint,
-        None => {
-            state.ledger.sequence().await?;
-            state
-                .ledger
-                .checkpoint()
-                .await?
-                .ok_or_else(ApiError::internal)?
-        }
-    };
-    Ok(text(checkpoint.note))
+    Ok(text(ledger::checkpoint(&state).await?))
 }
 
 /// `GET /ledger/key`: the verifier key, `<name>+<key id>+<base64 key>`.
 #[utoipa::path(get, path = "/ledger/key", tag = "ledger",
     responses((status = 200, description = "The verifier key (signed-note format)", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn key(State(state): State<AppState>) -> Response {
-    text(format!("{}\n", state.ledger.verifier_text()))
-}
-
-fn is_party(caller: &Caller, entry: &LedgerEntry) -> bool {
-    let code = caller.org.code.as_str();
-    entry.sender_org.as_deref() == Some(code) || entry.receiver_org.as_deref() == Some(code)
+    text(format!("{}\n", ledger::verifier_key(&state)))
 }
 
 fn view(entry: LedgerEntry) -> LedgerEntryView {
@@ -102,25 +73,14 @@ pub async fn entries(
     if let Some(after) = query.after {
         check_range("after", after, 0, MAX_INTEGER)?;
     }
-    let entries = match &query.submission {
-        Some(submission) => {
-            let entries = state.db.ledger_entries_for_submission(submission).await?;
-            // Not a party to this file: the same answer as for a file that does not exist.
-            if !entries.iter().any(|e| is_party(&caller, e)) {
-                return Err(ApiError::not_found());
-            }
-            entries
-                .into_iter()
-                .filter(|e| is_party(&caller, e))
-                .collect()
-        }
-        None => {
-            state
-                .db
-                .ledger_entries_for_org(caller.org.code.as_str(), query.after, limit)
-                .await?
-        }
-    };
+    let entries = ledger::entries(
+        &state,
+        &caller,
+        query.submission.as_deref(),
+        query.after,
+        limit,
+    )
+    .await?;
     Ok(Json(entries.into_iter().map(view).collect()))
 }
 
@@ -139,10 +99,7 @@ pub async fn entry(
 ) -> Result<Response, ApiError> {
     caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
     let index = check_range("index", index, 0, MAX_INTEGER)?;
-    let entry = state.db.ledger_entry(index).await?;
-    if !is_party(&caller, &entry) {
-        return Err(ApiError::not_found());
-    }
+    let entry = ledger::entry(&state, &caller, index).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
         entry.entry,
@@ -165,17 +122,6 @@ fn proof(hashes: Vec<kenshin_ledger::Hash>) -> Json<ProofView> {
     })
 }
 
-fn check_size(size: u64, latest: u64) -> Result<(), ApiError> {
-    if size > latest {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidRequest,
-            format!("the ledger has no checkpoint of size {size} (latest: {latest})"),
-        ));
-    }
-    Ok(())
-}
-
 /// `GET /api/v1/ledger/proof/inclusion?index=I&size=N` — parties of entry I only.
 #[utoipa::path(get, path = "/api/v1/ledger/proof/inclusion", tag = "ledger",
     params(("index" = u64, Query, maximum = 9223372036854775807u64, description = "the entry's index; smaller than `size`"),
@@ -191,25 +137,8 @@ pub async fn inclusion(
     caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
     check_range("index", query.index, 0, MAX_INTEGER)?;
     check_range("size", query.size, 0, MAX_INTEGER)?;
-    let entry = state.db.ledger_entry(query.index).await?;
-    if !is_party(&caller, &entry) {
-        return Err(ApiError::not_found());
-    }
-    let latest = state
-        .ledger
-        .checkpoint()
-        .await?
-        .map(|c| c.size)
-        .unwrap_or(0);
-    check_size(query.size, latest)?;
-    if query.index >= query.size {
-        return Err(ApiError::invalid("index must be smaller than size"));
-    }
     Ok(proof(
-        state
-            .ledger
-            .inclusion_proof(query.index, query.size)
-            .await?,
+        ledger::inclusion_proof(&state, &caller, query.index, query.size).await?,
     ))
 }
 
@@ -234,17 +163,7 @@ pub async fn consistency(
     caller.require(kenshin_auth::Resource::Ledger, kenshin_auth::Action::Read)?;
     check_range("from", query.from, 0, MAX_INTEGER)?;
     check_range("to", query.to, 0, MAX_INTEGER)?;
-    let latest = state
-        .ledger
-        .checkpoint()
-        .await?
-        .map(|c| c.size)
-        .unwrap_or(0);
-    check_size(query.to, latest)?;
-    if query.from > query.to {
-        return Err(ApiError::invalid("from must not be larger than to"));
-    }
     Ok(proof(
-        state.ledger.consistency_proof(query.from, query.to).await?,
+        ledger::consistency_proof(&state, &caller, query.from, query.to).await?,
     ))
 }

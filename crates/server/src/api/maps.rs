@@ -3,49 +3,18 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use kenshin_convert::MapFile;
-use kenshin_core::api::{ErrorBody, ErrorCode, MapView};
-use kenshin_profile::Profile;
-use kenshin_store::MapRecord;
+use kenshin_core::api::{ErrorBody, MapView};
 use serde::Deserialize;
-use time::OffsetDateTime;
 
-use super::auth::Caller;
 use super::{ApiBytes, ApiPath, ApiQuery};
 use crate::error::ApiError;
+use crate::service::maps::{activate_version, maps_of, store_map};
+use crate::service::Caller;
 use crate::state::AppState;
-
-/// Map files are small; a larger body is a mistake.
-pub const MAX_MAP_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct UploadQuery {
     activate: Option<bool>,
-}
-
-fn view(record: MapRecord) -> MapView {
-    MapView {
-        active: record.is_active(),
-        org: record.org_code,
-        map_id: record.map_id,
-        version: record.version,
-        sha256: record.sha256,
-        created_at: record.created_at,
-        activated_at: record.activated_at,
-    }
-}
-
-fn senders_only(caller: &Caller, action: kenshin_auth::Action) -> Result<(), ApiError> {
-    caller.require(kenshin_auth::Resource::Map, action)?;
-    if caller.org.kind.may_send() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            "only sending institutions have map files",
-        ))
-    }
 }
 
 /// `POST /api/v1/maps[?activate=true]` with the map CSV as the body.
@@ -66,45 +35,6 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Checks and stores a new map version of the caller's organisation (immutable; optionally
-/// made the active one).
-pub(crate) async fn store_map(
-    state: &AppState,
-    caller: &Caller,
-    body: &[u8],
-    activate: bool,
-) -> Result<MapView, ApiError> {
-    senders_only(caller, kenshin_auth::Action::Create)?;
-    if body.len() > MAX_MAP_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            "a map file may be at most 16 MiB",
-        ));
-    }
-    let map = MapFile::from_reader(body, Profile::default_profile())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if map.id.is_empty() || map.version.is_empty() {
-        return Err(ApiError::invalid(
-            "the map needs `setting` rows for id and version",
-        ));
-    }
-    let now = OffsetDateTime::now_utc();
-    let sha = kenshin_crypto::sha256_hex(body);
-    let mut record = state
-        .db
-        .insert_map(caller.org.id, &map.id, &map.version, body, &sha, now)
-        .await?;
-    if activate {
-        record = state
-            .db
-            .activate_map(caller.org.id, &map.id, &map.version, now)
-            .await?;
-    }
-    tracing::info!(org = %caller.org.code, map = %map.label(), active = record.is_active(), "map uploaded");
-    Ok(view(record))
-}
-
 /// `GET /api/v1/maps`
 #[utoipa::path(get, path = "/api/v1/maps", tag = "maps", responses((status = 200, body = Vec<MapView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
@@ -112,28 +42,6 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<MapView>>, ApiError> {
     Ok(Json(maps_of(&state, &caller).await?))
-}
-
-/// The map versions of the caller's organisation.
-pub(crate) async fn maps_of(state: &AppState, caller: &Caller) -> Result<Vec<MapView>, ApiError> {
-    senders_only(caller, kenshin_auth::Action::Read)?;
-    let maps = state.db.list_maps(caller.org.id).await?;
-    Ok(maps.into_iter().map(view).collect())
-}
-
-/// One stored map version of the caller's organisation, parsed against the default profile.
-pub(crate) async fn map_of(
-    state: &AppState,
-    caller: &Caller,
-    map_id: &str,
-    version: &str,
-) -> Result<MapFile, ApiError> {
-    senders_only(caller, kenshin_auth::Action::Read)?;
-    let record = state.db.map_version(caller.org.id, map_id, version).await?;
-    MapFile::from_reader(&record.content[..], Profile::default_profile()).map_err(|e| {
-        tracing::error!(error = %e, "a stored map no longer parses");
-        ApiError::internal()
-    })
 }
 
 /// `POST /api/v1/maps/{map_id}/{version}/activate`
@@ -147,19 +55,4 @@ pub async fn activate(
     Ok(Json(
         activate_version(&state, &caller, &map_id, &version).await?,
     ))
-}
-
-/// Makes a stored version the active one (the previous one is retired).
-pub(crate) async fn activate_version(
-    state: &AppState,
-    caller: &Caller,
-    map_id: &str,
-    version: &str,
-) -> Result<MapView, ApiError> {
-    senders_only(caller, kenshin_auth::Action::Update)?;
-    let record = state
-        .db
-        .activate_map(caller.org.id, map_id, version, OffsetDateTime::now_utc())
-        .await?;
-    Ok(view(record))
 }

@@ -1,8 +1,8 @@
-//! The HTTP interface: `/api/v1` (client certificate required) and `/health`.
+//! The JSON API: `/api/v1` (a client certificate or a person's session), `/auth` (people's
+//! sessions), `/health`, `/metrics`. Handlers are thin: extract, call the use case in
+//! `service`, answer.
 
 pub mod audit;
-pub mod auth;
-pub mod bodies;
 mod deliveries;
 pub(crate) mod health;
 mod ledger;
@@ -11,20 +11,19 @@ pub mod openapi;
 pub mod people;
 pub(crate) mod submissions;
 pub(crate) mod users;
-pub(crate) mod views;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use kenshin_core::api::ErrorCode;
 use serde::Deserialize;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes: `/api/v1`, `/auth`, `/health`, `/metrics` and the ledger's public
+/// checkpoint and key. The composition root (`router`) adds the pages and the layers.
+pub fn routes() -> Router<AppState> {
     let api = Router::new()
         .route(
             "/submissions",
@@ -39,7 +38,9 @@ pub fn router(state: AppState) -> Router {
             "/maps",
             post(maps::upload)
                 .get(maps::list)
-                .layer(DefaultBodyLimit::max(maps::MAX_MAP_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::service::maps::MAX_MAP_BYTES,
+                )),
         )
         .route("/maps/{map_id}/{version}/activate", post(maps::activate))
         .route("/audit/access", get(audit::access))
@@ -70,68 +71,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/password", post(people::change_password))
         .route("/ledger/checkpoint", get(ledger::checkpoint))
         .route("/ledger/key", get(ledger::key))
-        .merge(crate::web::router())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        // Limits are per route, enforced by `bodies::limit` while the body is read (uploads
-        // are streamed and limited by max_upload_bytes, never buffered).
-        .layer(DefaultBodyLimit::disable())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(crate::web::CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        // Every body is limited before anything reads it (`bodies`), inside the access log so
-        // a refused body is logged like any answer.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            bodies::limit,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            crate::access::Recorder {
-                log: state.access.clone(),
-                metrics: state.metrics.clone(),
-            },
-            crate::access::record,
-        ))
-        .with_state(state)
 }
 
-/// Outside the API a person gets the not-found page; programs get JSON.
-async fn not_found(
-    state: axum::extract::State<AppState>,
-    lang: crate::web::PageLang,
-    uri: axum::http::Uri,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let path = uri.path();
-    if path.starts_with("/api/") || path.starts_with("/auth/") || path.starts_with("/ledger/") {
-        no_such_endpoint().await.into_response()
-    } else {
-        crate::web::not_found(state, lang).await
-    }
-}
-
-async fn no_such_endpoint() -> ApiError {
+pub async fn no_such_endpoint() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
@@ -139,7 +81,7 @@ async fn no_such_endpoint() -> ApiError {
     )
 }
 
-async fn method_not_allowed() -> ApiError {
+pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::InvalidRequest,

@@ -13,8 +13,8 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 
-use super::auth::Caller;
 use super::{audit, deliveries, health, ledger, maps, people, submissions, users};
+use crate::service::Caller;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,9 +38,9 @@ use super::{audit, deliveries, health, ledger, maps, people, submissions, users}
     components(schemas(
         SubmissionView, SubmissionDelivery, ConversionSummary, DeliveryView, OrgRef, MapView,
         LedgerEntryView, ProofView, ErrorBody, ErrorDetail, ErrorCode, Health, ComponentHealth,
-        StorageHealth, ClockHealth, SubmissionState, DeliveryState, users::NewAccount, people::LoginRequest,
-        Page<SubmissionView>, Page<DeliveryView>, users::AccountView, users::CreatedAccount, people::Me,
-        people::Enrolment, people::CodeRequest, people::RecoveryCodes, people::PasswordChange, audit::AuditFormat,
+        StorageHealth, ClockHealth, SubmissionState, DeliveryState, crate::service::accounts::NewAccount, people::LoginRequest,
+        Page<SubmissionView>, Page<DeliveryView>, crate::service::accounts::AccountView, crate::service::accounts::CreatedAccount, people::Me,
+        crate::service::sessions::Enrolment, people::CodeRequest, people::RecoveryCodes, people::PasswordChange, crate::service::audit::AuditFormat,
     )),
     tags(
         (name = "submissions", description = "A sender's uploads and their receipts"),
@@ -125,7 +125,7 @@ impl Modify for BodyLimits {
                             .description(format!(
                                 "The request body is larger than this endpoint accepts \
                                  ({} bytes; payload_too_large), refused before it is read",
-                                super::bodies::SMALL_BODY_BYTES
+                                crate::request::SMALL_BODY_BYTES
                             ))
                             .content(
                                 "application/json",

@@ -4,14 +4,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use kenshin_core::api::{ErrorBody, ErrorCode, Page, SubmissionView};
+use kenshin_core::api::{ErrorBody, Page, SubmissionView};
 use kenshin_core::{OrgCode, SubmissionId, SubmissionState};
 use serde::Deserialize;
 
-use super::auth::Caller;
-use super::{parse_id, views, ApiPath, ApiQuery, ListQuery};
+use super::{parse_id, ApiPath, ApiQuery, ListQuery};
 use crate::error::ApiError;
-use crate::relay;
+use crate::service::{submissions, Caller};
 use crate::state::AppState;
 use kenshin_auth::{Action, Resource};
 
@@ -40,18 +39,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
-    caller.require(Resource::Submission, Action::Create)?;
-    if !caller.org.kind.may_send() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            format!(
-                "organisations of kind {} ({}) cannot send files",
-                caller.org.kind,
-                caller.org.kind.label_ja()
-            ),
-        ));
-    }
+    submissions::require_sender(&caller)?;
     // Without `to`, the file is converted and routed by 保険者番号.
     let to: Option<OrgCode> = query
         .to
@@ -77,49 +65,13 @@ pub async fn create(
             .into());
         }
     }
-    let actor = caller.actor();
-    let (submission, deliveries) = relay::submit(
-        &state,
-        &caller.org,
-        caller.cert_serial(),
-        to.as_ref().map(OrgCode::as_str),
+    let upload = submissions::Upload {
+        to: to.as_ref(),
         filename,
-        body.into_data_stream(),
-        &actor,
-    )
-    .await?;
-    tracing::info!(
-        submission = %submission.id,
-        sender = %caller.org.code,
-        receiver = to.as_ref().map(OrgCode::as_str).unwrap_or("(by 保険者番号)"),
-        size = submission.size,
-        "submission received"
-    );
-    let mut view = views::submission(submission, deliveries);
-    view.receipt = receipt(
-        &state,
-        &view.id.to_string(),
-        kenshin_core::EventKind::Received,
-    )
-    .await;
+        body: body.into_data_stream(),
+    };
+    let view = submissions::send(&state, &caller, upload).await?;
     Ok((StatusCode::CREATED, Json(view)))
-}
-
-/// The ledger receipt for a response. A ledger failure must not undo a stored upload or a
-/// confirmation: it is logged, and the response goes out without its receipt (the entry will
-/// be in the ledger; `ledger verify` proves it later).
-pub(super) async fn receipt(
-    state: &AppState,
-    submission: &str,
-    kind: kenshin_core::EventKind,
-) -> Option<String> {
-    match state.ledger.receipt(submission, kind).await {
-        Ok(receipt) => Some(receipt),
-        Err(err) => {
-            tracing::error!(error = %err, %submission, "no ledger receipt");
-            None
-        }
-    }
 }
 
 /// `GET /api/v1/submissions`
@@ -137,8 +89,7 @@ pub async fn list(
 ) -> Result<Json<Page<SubmissionView>>, ApiError> {
     caller.require(Resource::Submission, Action::Read)?;
     let filter = query.filter::<SubmissionState>()?;
-    let (records, total) = state.db.list_submissions(caller.org.id, &filter).await?;
-    let items = views::submissions_with_deliveries(&state.db, records).await?;
+    let (items, total) = submissions::list(&state, &caller, &filter).await?;
     Ok(Json(Page {
         items,
         total,
@@ -157,9 +108,7 @@ pub async fn show(
 ) -> Result<Json<SubmissionView>, ApiError> {
     caller.require(Resource::Submission, Action::Read)?;
     let id: SubmissionId = parse_id(&id)?;
-    let record = state.db.submission(caller.org.id, id).await?;
-    let deliveries = state.db.submission_deliveries(record.id).await?;
-    Ok(Json(views::submission(record, deliveries)))
+    Ok(Json(submissions::show(&state, &caller, id).await?))
 }
 
 /// `DELETE /api/v1/submissions/{id}`: withdraw while nothing was downloaded.
@@ -173,10 +122,7 @@ pub async fn withdraw(
 ) -> Result<Json<SubmissionView>, ApiError> {
     caller.require(Resource::Submission, Action::Delete)?;
     let id: SubmissionId = parse_id(&id)?;
-    let record = relay::withdraw(&state, &caller.org, id, &caller.actor()).await?;
-    let deliveries = state.db.submission_deliveries(record.id).await?;
-    tracing::info!(submission = %id, sender = %caller.org.code, "submission withdrawn");
-    Ok(Json(views::submission(record, deliveries)))
+    Ok(Json(submissions::withdraw(&state, &caller, id).await?))
 }
 
 /// `GET /api/v1/submissions/{id}/report`: the conversion report, for the sender only.
@@ -191,39 +137,6 @@ pub async fn report(
     use axum::response::IntoResponse;
     caller.require(Resource::Report, Action::Read)?;
     let id: SubmissionId = parse_id(&id)?;
-    let bytes = read_report(&state, &caller.org, id).await?;
+    let bytes = crate::service::reports::read_report(&state, &caller.org, id).await?;
     Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
-}
-
-/// The conversion report of one of `org`'s submissions (JSON), decrypted. The caller has
-/// checked the right to read reports; another organisation's submission is not found.
-pub(crate) async fn read_report(
-    state: &AppState,
-    org: &kenshin_store::Org,
-    id: SubmissionId,
-) -> Result<Vec<u8>, ApiError> {
-    let object = state
-        .db
-        .submission_report(org.id, id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorCode::InvalidState,
-                "this submission has no conversion report (not converted yet, or pass-through)",
-            )
-        })?;
-    let vault = state.vault.clone();
-    // Reports are small (findings are capped): read whole, authenticated, then answer.
-    let bytes =
-        tokio::task::spawn_blocking(move || -> Result<Vec<u8>, crate::vault::VaultError> {
-            let mut reader = vault.open_reader(&object)?;
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut reader, &mut bytes)
-                .map_err(|e| crate::vault::VaultError::Integrity(e.to_string()))?;
-            Ok(bytes)
-        })
-        .await
-        .map_err(|_| ApiError::internal())??;
-    Ok(bytes)
 }

@@ -12,12 +12,14 @@ use serde_json::{json, Value};
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use super::{html, page_or_error, CsrfForm, WebPerson};
-use crate::api::users::{self, AccountChange, NewAccount};
+use crate::error::ApiError;
+use crate::service::accounts::{self as users, AccountChange, NewAccount};
+use crate::service::Refusal;
 use crate::state::AppState;
 
 /// The roles an administrator may give in this organisation.
 fn roles_here(person: &WebPerson) -> Vec<&'static str> {
-    let kind = crate::accounts::org_kind(person.caller.org.kind);
+    let kind = crate::service::roles::org_kind(person.caller.org.kind);
     Role::ALL
         .iter()
         .filter(|r| r.org_kinds().contains(kind))
@@ -112,18 +114,22 @@ pub async fn invite(
             )
             .await
         }
-        Err(err) if err.status == StatusCode::BAD_REQUEST || err.status == StatusCode::CONFLICT => {
-            people_page(
-                &state,
-                &person,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(err.message),
-                None,
-            )
-            .await
+        Err(err) => {
+            let err = ApiError::from(err);
+            if err.status == StatusCode::BAD_REQUEST || err.status == StatusCode::CONFLICT {
+                people_page(
+                    &state,
+                    &person,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    None,
+                    Some(err.message),
+                    None,
+                )
+                .await
+            } else {
+                super::api_error_page(&state, &person, err)
+            }
         }
-        Err(err) => super::api_error_page(&state, &person, err),
     }
 }
 
@@ -241,8 +247,7 @@ pub async fn audit(
         ..Default::default()
     };
     let result = async {
-        state.access.flush().await;
-        let rows = state.db.search_access_latest(&filter).await?;
+        let rows = crate::service::audit::latest(&state, &person.caller, filter.clone()).await?;
         let rows: Vec<Value> = rows
             .into_iter()
             .map(|r| {
@@ -327,25 +332,16 @@ async fn organisation_page(
     error: Option<&str>,
 ) -> Response {
     let result = async {
-        let org = state.db.org_by_id(person.caller.org.id).await?;
+        let own = crate::service::operations::own_organisation(state, &person.caller).await?;
+        let org = own.org;
         let code = org.code.to_string();
-        let orgs = state.db.list_orgs().await?;
-        let name_of = |c: &str| {
-            orgs.iter()
-                .find(|o| o.code.as_str() == c)
-                .map(|o| o.name.clone())
-                .unwrap_or_default()
-        };
-        let routes: Vec<Value> = state
-            .db
-            .list_routes()
-            .await?
+        let routes: Vec<Value> = own
+            .routes
             .into_iter()
-            .filter(|r| r.sender.as_str() == code || r.receiver.as_str() == code)
-            .map(|r| {
+            .map(|(r, from_name, to_name)| {
                 json!({
-                    "from": r.sender.to_string(), "from_name": name_of(r.sender.as_str()),
-                    "to": r.receiver.to_string(), "to_name": name_of(r.receiver.as_str()),
+                    "from": r.sender.to_string(), "from_name": from_name,
+                    "to": r.receiver.to_string(), "to_name": to_name,
                     "mode": r.mode.as_str(),
                 })
             })
@@ -356,7 +352,7 @@ async fn organisation_page(
             "name": org.name,
             "kind": org.kind.as_str(),
             "insurer_numbers": org.insurer_numbers.iter().map(|n| n.as_str().to_owned()).collect::<Vec<_>>(),
-            "certificate_required": crate::api::people::person_certificate_required(state, &org),
+            "certificate_required": own.certificate_required,
             "org_setting": org.browser_certificate_required,
             "relay_policy": state.config.people_require_certificate,
             "operator": org.kind == kenshin_core::OrgKind::Operator,
@@ -394,17 +390,20 @@ pub async fn certificate_policy(
         return refused;
     }
     let require = form.require == "on";
-    if require {
-        let mut strict = person.caller.org.clone();
-        strict.browser_certificate_required = true;
-        let presented = crate::api::people::check_person_certificate(
-            &state,
-            peer.as_ref().map(|p| &p.0),
-            person.user(),
-            &strict,
-        )
-        .await;
-        if presented.is_err() {
+    let certificate = peer
+        .as_ref()
+        .and_then(|p| p.0.certificate.as_ref())
+        .map(|c| c.as_ref());
+    match crate::service::operations::set_certificate_policy(
+        &state,
+        &person.caller,
+        require,
+        certificate,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(err) if err.refusal() == Some(&Refusal::PersonCertificateRequired) => {
             return organisation_page(
                 &state,
                 &person,
@@ -414,13 +413,7 @@ pub async fn certificate_policy(
             )
             .await;
         }
-    }
-    if let Err(err) = state
-        .db
-        .set_browser_certificate_required(person.caller.org.id, require)
-        .await
-    {
-        return super::api_error_page(&state, &person, err.into());
+        Err(err) => return super::api_error_page(&state, &person, err),
     }
     let done = if require { "required" } else { "optional" };
     Redirect::to(&format!("/organisation?done={done}")).into_response()

@@ -13,9 +13,11 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::{html, page_or_error, WebPerson};
-use crate::certificates::{self, CertHolder};
 use crate::error::ApiError;
+use crate::service::certificates::{self, Issued};
+use crate::service::Error;
 use crate::state::AppState;
+use kenshin_pki::RevocationReason;
 
 const DEFAULT_DAYS: u32 = 365;
 
@@ -27,11 +29,8 @@ async fn certs_page(
 ) -> Response {
     let result = async {
         let now = OffsetDateTime::now_utc();
-        let people = state.db.list_users(Some(person.caller.org.id)).await?;
-        let certs: Vec<Value> = state
-            .db
-            .list_certs(Some(person.caller.org.code.as_str()))
-            .await?
+        let (certs, people) = certificates::of_organisation(state, &person.caller).await?;
+        let certs: Vec<Value> = certs
             .into_iter()
             .rev()
             .map(|c| {
@@ -57,7 +56,7 @@ async fn certs_page(
                 })
             })
             .collect();
-        let kind = crate::accounts::org_kind(person.caller.org.kind);
+        let kind = crate::service::roles::org_kind(person.caller.org.kind);
         let machine_roles: Vec<&str> = Role::ALL
             .iter()
             .filter(|r| r.is_machine_role() && r.org_kinds().contains(kind))
@@ -150,37 +149,26 @@ pub async fn issue(
             Err(_) => return refused("days".into()).await,
         },
     };
-    let holder_record = if form.holder == "person" {
-        match state.db.user_by_login(form.person.trim()).await {
-            Ok(Some(user)) if user.org_id == person.caller.org.id => Some(user),
-            Ok(_) => return super::api_error_page(&state, &person, ApiError::not_found()),
-            Err(err) => return super::api_error_page(&state, &person, err.into()),
-        }
-    } else {
-        None
-    };
     let roles = form.roles.join(",");
-    let holder = match &holder_record {
-        Some(user) => CertHolder::Person(user),
-        None => CertHolder::Device {
-            roles: (!roles.is_empty()).then_some(roles.as_str()),
-        },
+    let request = certificates::IssueRequest {
+        name: &form.name,
+        person: (form.holder == "person").then_some(form.person.as_str()),
+        roles: (!roles.is_empty()).then_some(roles.as_str()),
+        days,
     };
-    let prepared = match certificates::load_ca(&state.data).and_then(|ca| {
-        certificates::prepare(&ca, &person.caller.org, &form.name, holder, days, None)
-    }) {
-        Ok(prepared) => prepared,
-        Err(err) => return refused(err.to_string()).await,
+    let Issued {
+        record,
+        prepared,
+        person: holder,
+    } = match certificates::issue(&state, &person.caller, request).await {
+        Ok(issued) => issued,
+        Err(Error::Certificate(err)) => return refused(err.to_string()).await,
+        Err(err) => return super::api_error_page(&state, &person, err),
     };
-    let record = match certificates::register(&state.db, &prepared).await {
-        Ok(record) => record,
-        Err(err) => return refused(err.to_string()).await,
-    };
-    tracing::info!(org = %person.caller.org.code, serial = %record.serial, by = %person.caller.actor(), "client certificate issued from the web");
     let issued = json!({
         "serial": record.serial,
         "device": record.device,
-        "person": holder_record.map(|u| u.login),
+        "person": holder,
         "roles": record.roles,
         "not_after": kenshin_core::api::timestamp::format(record.not_after),
         "password": prepared.password.as_str(),
@@ -215,21 +203,18 @@ pub async fn revoke(
     {
         return refused;
     }
-    // Only this organisation's certificates; another's serial is simply not found.
-    match state.db.cert_by_serial(&serial).await {
-        Ok(cert) if cert.org_id == person.caller.org.id => {}
-        Ok(_) | Err(kenshin_store::StoreError::NotFound) => {
-            return super::api_error_page(&state, &person, ApiError::not_found())
-        }
-        Err(err) => return super::api_error_page(&state, &person, err.into()),
-    }
     let reason = match form.reason.as_str() {
         r
-        @ ("key-compromise" | "affiliation-changed" | "superseded" | "cessation-of-operation") => r,
-        _ => "unspecified",
+        @ ("key-compromise" | "affiliation-changed" | "superseded" | "cessation-of-operation") => {
+            r.parse().unwrap_or(RevocationReason::Unspecified)
+        }
+        _ => RevocationReason::Unspecified,
     };
-    match certificates::revoke(&state.db, &state.data, &serial, reason).await {
+    match certificates::revoke_own(&state, &person.caller, &serial, reason).await {
         Ok(_) => Redirect::to("/certificates?revoked=1").into_response(),
+        Err(err @ (Error::NotFound | Error::NotPermitted { .. })) => {
+            super::api_error_page(&state, &person, err)
+        }
         Err(err) => {
             tracing::error!(error = %err, "revocation from the web failed");
             super::api_error_page(&state, &person, ApiError::internal())

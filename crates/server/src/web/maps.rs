@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{html, page_or_error, CsrfForm, WebPerson};
-use crate::api::maps;
 use crate::error::ApiError;
+use crate::service::maps;
 use crate::state::AppState;
 
 /// A sample for a map check may be this large (the check runs in memory).
@@ -148,16 +148,20 @@ pub async fn upload(State(state): State<AppState>, person: WebPerson, form: Mult
     let activate = fields.get("activate") == Some("on");
     match maps::store_map(&state, &person.caller, &bytes, activate).await {
         Ok(_) => Redirect::to("/maps?done=uploaded").into_response(),
-        Err(err) if err.status.is_client_error() && err.status != StatusCode::FORBIDDEN => {
-            maps_page(
-                &state,
-                &person,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                json!({"error": "maps.refused", "error_detail": err.message}),
-            )
-            .await
+        Err(err) => {
+            let err = ApiError::from(err);
+            if err.status.is_client_error() && err.status != StatusCode::FORBIDDEN {
+                maps_page(
+                    &state,
+                    &person,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": "maps.refused", "error_detail": err.message}),
+                )
+                .await
+            } else {
+                super::api_error_page(&state, &person, err)
+            }
         }
-        Err(err) => super::api_error_page(&state, &person, err),
     }
 }
 

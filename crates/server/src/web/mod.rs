@@ -18,20 +18,20 @@ mod setup;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use kenshin_auth::{Action, Resource, Role, SessionId};
+use kenshin_auth::{Action, Resource, SessionId};
 use kenshin_ui::Lang;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::api::auth::{Caller, Principal};
 use crate::error::ApiError;
+use crate::service::{Caller, Principal, Refusal};
 use crate::state::AppState;
 
-pub const LANG_COOKIE: &str = "kr_lang";
+pub use crate::request::{lang_of, PageLang, LANG_COOKIE};
 
 /// The pages and their form handlers.
 pub fn router() -> Router<AppState> {
@@ -56,7 +56,7 @@ pub fn router() -> Router<AppState> {
             get(maps::page)
                 .post(maps::upload)
                 .layer(axum::extract::DefaultBodyLimit::max(
-                    crate::api::maps::MAX_MAP_BYTES + 64 * 1024,
+                    crate::service::maps::MAX_MAP_BYTES + 64 * 1024,
                 )),
         )
         .route(
@@ -82,42 +82,6 @@ pub fn router() -> Router<AppState> {
         .route("/ledger", get(pages::ledger))
         .route("/lang/{code}", get(set_language))
         .route("/static/{file}", get(static_file))
-}
-
-/// The page language: the `kr_lang` cookie, else the browser's preference, else Japanese.
-pub struct PageLang(pub Lang);
-
-impl<S: Send + Sync> FromRequestParts<S> for PageLang {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(PageLang(lang_of(&parts.headers)))
-    }
-}
-
-pub(crate) fn lang_of(headers: &HeaderMap) -> Lang {
-    cookie(headers, LANG_COOKIE)
-        .and_then(|v| Lang::parse(&v))
-        .or_else(|| {
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .map(Lang::from_accept_language)
-        })
-        .unwrap_or_default()
-}
-
-/// A cookie's value by name.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            (key == name).then(|| value.to_owned())
-        })
 }
 
 /// A person with a session whose account is set up (second factor enrolled, initial
@@ -200,7 +164,7 @@ impl WebPerson {
     /// The menu: only what the person's role may use.
     fn nav(&self) -> Vec<(&'static str, &'static str)> {
         let mut nav = vec![("/", "nav.home")];
-        let kind = crate::accounts::org_kind(self.caller.org.kind);
+        let kind = crate::service::roles::org_kind(self.caller.org.kind);
         if self.may(Resource::Submission, Action::Create) {
             nav.push(("/upload", "nav.upload"));
         }
@@ -287,51 +251,44 @@ impl FromRequestParts<AppState> for WebPerson {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let lang = lang_of(&parts.headers);
-        let Some((user, session)) = crate::api::people::session_of(parts, state)
+        let Some((user, session)) = crate::request::session_of(parts, state)
             .await
             .map_err(|e| error_page(state, lang, None, e.status, "error.internal"))?
         else {
             // Expired or absent: a person who had a session cookie is told why.
-            let target = if crate::api::people::has_session_cookie(&parts.headers) {
+            let target = if crate::request::has_session_cookie(&parts.headers) {
                 "/login?expired=1"
             } else {
                 "/login"
             };
             return Err(Redirect::to(target).into_response());
         };
-        if user.totp_secret.is_none() || user.must_change_password {
-            return Err(Redirect::to("/setup").into_response());
-        }
-        let org = state.db.org_by_id(user.org_id).await.map_err(|_| {
-            error_page(
-                state,
-                lang,
-                None,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error.internal",
-            )
-        })?;
-        crate::access::identify(parts, &org.code.to_string(), "user", &user.login);
-        if let Err(err) = crate::api::people::check_person_certificate(
+        // Identified before the person-certificate rule, so a refusal is logged as theirs.
+        crate::access::identify(parts, &user.org_code, "user", &user.login);
+        let certificate = crate::request::peer_certificate(parts);
+        let caller = match crate::service::caller::of_session(
             state,
-            parts.extensions.get::<crate::tls::PeerInfo>(),
-            &user,
-            &org,
+            user,
+            session,
+            None,
+            certificate.as_deref(),
         )
         .await
         {
-            if err.status == StatusCode::FORBIDDEN {
-                return Err(certificate_page(state, lang));
+            Ok(caller) => caller,
+            Err(err) => {
+                return Err(match err.refusal() {
+                    Some(Refusal::SetupUnfinished) => Redirect::to("/setup").into_response(),
+                    Some(Refusal::PersonCertificateRequired) => certificate_page(state, lang),
+                    _ => {
+                        let err = ApiError::from(err);
+                        error_page(state, lang, None, err.status, "error.internal")
+                    }
+                })
             }
-            return Err(error_page(state, lang, None, err.status, "error.internal"));
-        }
-        let roles = user.role.parse::<Role>().into_iter().collect();
+        };
         Ok(WebPerson {
-            caller: Caller {
-                org,
-                principal: Principal::Person { user, session },
-                roles,
-            },
+            caller,
             lang,
             path: path_of(parts),
         })
@@ -412,7 +369,8 @@ pub(crate) fn too_large_page(state: &AppState, lang: Lang, limit: u64) -> Respon
 
 /// An API-level error as a page: another organisation's object and a missing one are the
 /// same not-found page.
-fn api_error_page(state: &AppState, person: &WebPerson, err: ApiError) -> Response {
+fn api_error_page(state: &AppState, person: &WebPerson, err: impl Into<ApiError>) -> Response {
+    let err: ApiError = err.into();
     let message = match err.status {
         StatusCode::NOT_FOUND => "error.not_found",
         StatusCode::FORBIDDEN => "error.forbidden",

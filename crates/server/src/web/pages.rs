@@ -14,9 +14,8 @@ use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::{html, page_or_error, CsrfForm, WebPerson};
-use crate::api::views;
 use crate::error::ApiError;
-use crate::relay;
+use crate::service;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -68,12 +67,8 @@ pub async fn submissions(State(state): State<AppState>, person: WebPerson) -> Re
             limit: 200,
             offset: 0,
         };
-        let (records, total) = state
-            .db
-            .list_submissions(person.caller.org.id, &filter)
-            .await?;
-        let received: Vec<OffsetDateTime> = records.iter().map(|r| r.received_at).collect();
-        let items = views::submissions_with_deliveries(&state.db, records).await?;
+        let (items, total) = service::submissions::list(&state, &person.caller, &filter).await?;
+        let received: Vec<OffsetDateTime> = items.iter().map(|s| s.received_at).collect();
         let mut context = person.context(&state, "page.submissions");
         context["items"] = serde_json::to_value(&items).unwrap_or_default();
         context["total"] = total.into();
@@ -91,52 +86,24 @@ pub async fn submissions(State(state): State<AppState>, person: WebPerson) -> Re
     page_or_error(&state, &person, result)
 }
 
-/// The ledger history of a file as the person may see it, each entry's inclusion in the
-/// current checkpoint proven here (✓ only for proven entries).
+/// A file's history proven against the current checkpoint, as the page shows it.
 async fn ledger_history(
     state: &AppState,
     submission: SubmissionId,
     delivery: Option<DeliveryId>,
 ) -> Result<(Vec<Value>, Option<String>), ApiError> {
-    let Some(checkpoint) = state
-        .ledger
-        .checkpoint()
-        .await
-        .map_err(|_| ApiError::internal())?
-    else {
-        return Ok((Vec::new(), None));
-    };
-    let mut history = Vec::new();
-    for event in state.db.events_for_submission(submission).await? {
-        // A receiver sees the file's own entries and those of its delivery, not other
-        // receivers' deliveries.
-        if let (Some(wanted), Some(of)) = (delivery, &event.delivery_id) {
-            if of != &wanted.to_string() {
-                continue;
-            }
-        }
-        let index = (event.seq - 1) as u64;
-        if index >= checkpoint.size {
-            continue;
-        }
-        let entry = state.db.ledger_entry(index).await?;
-        let proof = state
-            .ledger
-            .inclusion_proof(index, checkpoint.size)
-            .await
-            .map_err(|_| ApiError::internal())?;
-        let leaf = kenshin_ledger::leaf_hash(&entry.entry);
-        if kenshin_ledger::verify_inclusion(&leaf, index, checkpoint.size, &proof, &checkpoint.root)
-            .is_ok()
-        {
-            history.push(json!({
-                "index": index,
+    let (events, checkpoint) = service::ledger::proven_history(state, submission, delivery).await?;
+    let history = events
+        .into_iter()
+        .map(|event| {
+            json!({
+                "index": event.index,
                 "at": kenshin_core::api::timestamp::format(event.at),
                 "kind": event.kind.as_str(),
-            }));
-        }
-    }
-    Ok((history, Some(checkpoint.note)))
+            })
+        })
+        .collect();
+    Ok((history, checkpoint))
 }
 
 /// `GET /submissions/{id}`: the receipt — states, conversion counts, the ledger history.
@@ -150,9 +117,7 @@ pub async fn submission(
     }
     let result = async {
         let id: SubmissionId = id.parse().map_err(|_| ApiError::not_found())?;
-        let record = state.db.submission(person.caller.org.id, id).await?;
-        let deliveries = state.db.submission_deliveries(record.id).await?;
-        let view = views::submission(record, deliveries);
+        let view = service::submissions::show(&state, &person.caller, id).await?;
         let (history, checkpoint) = ledger_history(&state, id, None).await?;
         let mut context = person.context(&state, "page.submission");
         context["s"] = serde_json::to_value(&view).unwrap_or_default();
@@ -177,18 +142,13 @@ pub async fn upload(State(state): State<AppState>, person: WebPerson) -> Respons
         return person.forbidden(&state);
     }
     let result = async {
-        let orgs = state.db.list_orgs().await?;
-        let mut receivers = Vec::new();
-        for route in state.db.list_routes().await? {
-            if route.sender == person.caller.org.code
-                && route.mode == kenshin_core::RouteMode::PassThrough
-            {
-                if let Some(org) = orgs.iter().find(|o| o.code == route.receiver) {
-                    receivers.push(json!({"code": org.code.to_string(), "name": org.name}));
-                }
-            }
-        }
-        let convert = state.db.has_convert_route(person.caller.org.id).await?;
+        let destinations = service::submissions::destinations(&state, &person.caller).await?;
+        let receivers: Vec<Value> = destinations
+            .receivers
+            .iter()
+            .map(|(code, name)| json!({"code": code.to_string(), "name": name}))
+            .collect();
+        let convert = destinations.convert;
         let mut context = person.context(&state, "page.upload");
         context["receivers"] = receivers.into();
         context["convert"] = convert.into();
@@ -228,11 +188,7 @@ pub async fn inbox(
             limit: 200,
             offset: 0,
         };
-        let (records, total) = state
-            .db
-            .list_deliveries(person.caller.org.id, &filter)
-            .await?;
-        let items: Vec<_> = records.into_iter().map(views::delivery).collect();
+        let (items, total) = service::deliveries::list(&state, &person.caller, &filter).await?;
         let mut context = person.context(&state, "page.inbox");
         context["items"] = serde_json::to_value(&items).unwrap_or_default();
         context["total"] = total.into();
@@ -267,8 +223,7 @@ pub async fn delivery(
     }
     let result = async {
         let id: DeliveryId = id.parse().map_err(|_| ApiError::not_found())?;
-        let record = state.db.delivery(person.caller.org.id, id).await?;
-        let view = views::delivery(record);
+        let view = service::deliveries::show(&state, &person.caller, id).await?;
         let (history, _) = ledger_history(&state, view.submission_id, Some(id)).await?;
         let mut context = person.context(&state, "page.delivery");
         context["d"] = serde_json::to_value(&view).unwrap_or_default();
@@ -306,7 +261,7 @@ pub async fn confirm(
     }
     let result = async {
         let id: DeliveryId = id.parse().map_err(|_| ApiError::not_found())?;
-        relay::confirm(&state, &person.caller.org, id, &person.caller.actor()).await?;
+        service::deliveries::confirm(&state, &person.caller, id).await?;
         Ok(Redirect::to(&format!("/deliveries/{id}?confirmed=1")).into_response())
     }
     .await;
@@ -316,15 +271,7 @@ pub async fn confirm(
 /// `GET /history`: the person's own latest activity.
 pub async fn history(State(state): State<AppState>, person: WebPerson) -> Response {
     let result = async {
-        let rows = state
-            .db
-            .search_access_latest(&kenshin_store::AccessFilter {
-                org: Some(person.caller.org.code.to_string()),
-                actor: Some(person.caller.actor().trim_start_matches("user:").to_owned()),
-                limit: 200,
-                ..Default::default()
-            })
-            .await?;
+        let rows = service::audit::own_history(&state, &person.caller).await?;
         let rows: Vec<Value> = rows
             .into_iter()
             .map(|r| {
@@ -370,7 +317,7 @@ pub async fn ledger(State(state): State<AppState>, person: WebPerson) -> Respons
             .as_ref()
             .map(|c| kenshin_core::api::timestamp::format(c.signed_at))
             .into();
-        context["key"] = state.ledger.verifier_text().into();
+        context["key"] = service::ledger::verifier_key(&state).into();
         context["org_code"] = person.caller.org.code.to_string().into();
         Ok(html(
             &state,
@@ -391,46 +338,39 @@ pub async fn ops(State(state): State<AppState>, person: WebPerson) -> Response {
         return person.forbidden(&state);
     }
     let result = async {
-        let usage: Vec<Value> = state
-            .db
-            .usage(None)
-            .await?
+        let console = service::operations::console(&state, &person.caller).await?;
+        let usage: Vec<Value> = console
+            .usage
             .into_iter()
             .map(|u| {
                 json!({"month": u.month, "receiver": format!("{} ({})", u.org_name, u.org_code), "records": u.records})
             })
             .collect();
-        let orgs: Vec<Value> = state
-            .db
-            .list_orgs()
-            .await?
-            .into_iter()
+        let orgs: Vec<Value> = console
+            .orgs
+            .iter()
             .map(|o| json!({"code": o.code.to_string(), "name": o.name, "kind": o.kind.as_str()}))
             .collect();
-        let routes: Vec<Value> = state
-            .db
-            .list_routes()
-            .await?
-            .into_iter()
+        let routes: Vec<Value> = console
+            .routes
+            .iter()
             .map(|r| json!({"from": r.sender.to_string(), "to": r.receiver.to_string(), "mode": r.mode.as_str()}))
             .collect();
         // Which map version each institution converts with (publication state, metadata).
-        let mut maps = Vec::new();
-        for org in state.db.list_orgs().await? {
-            if !org.kind.may_send() {
-                continue;
-            }
-            for map in state.db.list_maps(org.id).await? {
-                maps.push(json!({
+        let maps: Vec<Value> = console
+            .maps
+            .iter()
+            .map(|(org, map)| {
+                json!({
                     "org": org.code.to_string(),
                     "map": format!("{}@{}", map.map_id, map.version),
                     "active": map.is_active(),
                     "activated_at": map.activated_at.map(kenshin_core::api::timestamp::format),
                     "sha256": map.sha256,
-                }));
-            }
-        }
-        let (_, health) = crate::api::health::report(&state).await;
+                })
+            })
+            .collect();
+        let health = console.health;
         let mut context = person.context(&state, "page.ops");
         context["usage"] = usage.into();
         context["orgs"] = orgs.into();
@@ -438,8 +378,8 @@ pub async fn ops(State(state): State<AppState>, person: WebPerson) -> Response {
         context["maps"] = maps.into();
         context["alerts"] = health.alerts.clone().into();
         context["health"] = serde_json::to_value(&health).unwrap_or_default();
-        context["queue_depth"] = state.db.queue_depth().await?.into();
-        context["ledger_size"] = state.db.ledger_size().await?.into();
+        context["queue_depth"] = console.queue_depth.into();
+        context["ledger_size"] = console.ledger_size.into();
         Ok(html(&state, StatusCode::OK, "ops.html", person.lang, context))
     }
     .await;

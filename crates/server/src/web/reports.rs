@@ -19,7 +19,7 @@ async fn load(
     id: &str,
 ) -> Result<(SubmissionId, Report), ApiError> {
     let id: SubmissionId = id.parse().map_err(|_| ApiError::not_found())?;
-    let bytes = crate::api::submissions::read_report(state, &person.caller.org, id).await?;
+    let bytes = crate::service::reports::read_report(state, &person.caller.org, id).await?;
     let report = serde_json::from_slice(&bytes).map_err(|e| {
         tracing::error!(error = %e, submission = %id, "stored report does not parse");
         ApiError::internal()

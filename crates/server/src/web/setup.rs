@@ -9,8 +9,12 @@ use kenshin_ui::Lang;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{cookie, error_page, html, CsrfForm, PageLang};
-use crate::api::people::{self, Person};
+use super::{error_page, html, CsrfForm, PageLang};
+use crate::error::ApiError;
+use crate::request::cookie;
+use crate::request::{session_cookie, SESSION_COOKIE};
+use crate::service::sessions::{self as people, Person};
+use crate::service::Refusal;
 use crate::state::AppState;
 use crate::tls::PeerInfo;
 
@@ -126,12 +130,12 @@ pub async fn login(
     {
         Ok((_, token, _)) => {
             let mut response = Redirect::to("/").into_response();
-            if let Ok(value) = HeaderValue::from_str(&people::session_cookie(&token)) {
+            if let Ok(value) = HeaderValue::from_str(&session_cookie(&token)) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
             response
         }
-        Err(err) if err.status == StatusCode::UNAUTHORIZED => login_form(
+        Err(err) if err.refusal() == Some(&Refusal::InvalidCredentials) => login_form(
             &state,
             lang,
             StatusCode::UNAUTHORIZED,
@@ -140,7 +144,13 @@ pub async fn login(
             &form.login,
             peer.as_ref().map(|p| &p.0),
         ),
-        Err(err) => error_page(&state, lang, None, err.status, "error.internal"),
+        Err(err) => error_page(
+            &state,
+            lang,
+            None,
+            ApiError::from(err).status,
+            "error.internal",
+        ),
     }
 }
 
@@ -152,7 +162,7 @@ impl axum::extract::FromRequestParts<AppState> for SetupPerson {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let lang = super::lang_of(&parts.headers);
-        match crate::api::people::session_of(parts, state).await {
+        match crate::request::session_of(parts, state).await {
             Ok(Some((user, session))) => {
                 crate::access::identify(parts, &user.org_code, "user", &user.login);
                 Ok(SetupPerson(Person { user, session }, lang))
@@ -177,12 +187,18 @@ pub async fn logout(
         return error_page(&state, lang, None, StatusCode::FORBIDDEN, "error.csrf");
     }
     if let Err(err) = people::end_session(&state, &person).await {
-        return error_page(&state, lang, None, err.status, "error.internal");
+        return error_page(
+            &state,
+            lang,
+            None,
+            ApiError::from(err).status,
+            "error.internal",
+        );
     }
     let mut response = Redirect::to("/login?bye=1").into_response();
     let clear = format!(
         "{}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict",
-        people::SESSION_COOKIE
+        SESSION_COOKIE
     );
     if let Ok(value) = HeaderValue::from_str(&clear) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -215,7 +231,13 @@ async fn totp_step(
             context["error"] = error.into();
             html(state, status, "setup.html", lang, context)
         }
-        Err(err) => error_page(state, lang, None, err.status, "error.internal"),
+        Err(err) => error_page(
+            state,
+            lang,
+            None,
+            ApiError::from(err).status,
+            "error.internal",
+        ),
     }
 }
 
@@ -286,7 +308,7 @@ pub async fn setup_totp(
             None,
             Vec::new(),
         ),
-        Err(err) if err.status == StatusCode::UNAUTHORIZED => {
+        Err(err) if err.refusal() == Some(&Refusal::InvalidCredentials) => {
             totp_step(
                 &state,
                 &person,
@@ -349,7 +371,7 @@ pub async fn setup_password(
                 messages,
             )
         }
-        Err(err) if err.status == StatusCode::UNAUTHORIZED => password_step(
+        Err(err) if err.refusal() == Some(&Refusal::InvalidCredentials) => password_step(
             &state,
             &person,
             lang,
@@ -358,6 +380,12 @@ pub async fn setup_password(
             Some("setup.password_wrong"),
             Vec::new(),
         ),
-        Err(err) => error_page(&state, lang, None, err.status, "error.internal"),
+        Err(err) => error_page(
+            &state,
+            lang,
+            None,
+            ApiError::from(err).status,
+            "error.internal",
+        ),
     }
 }

@@ -17,7 +17,48 @@ use kenshin_store::{CertRecord, Database, NewCert, Org, UserRecord};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::{AccountProblem, Caller, Error};
 use crate::config::DataDir;
+use crate::state::AppState;
+
+/// What is wrong with a request for a certificate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    #[error("a device name is 1 to 64 characters")]
+    DeviceName,
+    #[error("days must be between 1 and 825")]
+    Days,
+    #[error("{login} belongs to {holder_org}, not {org}")]
+    HolderOfAnotherOrg {
+        login: String,
+        holder_org: String,
+        org: String,
+    },
+    #[error("{0} is disabled or outside its validity dates")]
+    HolderInactive(String),
+    #[error(transparent)]
+    Roles(#[from] AccountProblem),
+    #[error("the PKCS#12 password is empty")]
+    EmptyPassword,
+    #[error("no certificate with serial {0}")]
+    NoSuchSerial(String),
+}
+
+/// Issuing or revoking failed: the request, the CA, the store or the files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    #[error(transparent)]
+    Problem(#[from] CertificateProblem),
+    #[error(transparent)]
+    Pki(#[from] kenshin_pki::PkiError),
+    #[error(transparent)]
+    Store(#[from] kenshin_store::StoreError),
+    /// The CA's files or the CRL could not be read or written.
+    #[error("{0:#}")]
+    Files(anyhow::Error),
+}
 
 /// Days until a published CRL's nextUpdate; every revocation publishes a new one.
 const CRL_DAYS: u32 = 30;
@@ -64,34 +105,42 @@ pub fn prepare(
     holder: CertHolder<'_>,
     days: u32,
     password: Option<Zeroizing<String>>,
-) -> anyhow::Result<Prepared> {
+) -> Result<Prepared, CertificateError> {
     let device = device.trim();
-    anyhow::ensure!(
-        !device.is_empty() && device.chars().count() <= 64,
-        "a device name is 1 to 64 characters"
-    );
-    anyhow::ensure!((1..=825).contains(&days), "days must be between 1 and 825");
+    if device.is_empty() || device.chars().count() > 64 {
+        return Err(CertificateProblem::DeviceName.into());
+    }
+    if !(1..=825).contains(&days) {
+        return Err(CertificateProblem::Days.into());
+    }
     let (user_id, roles) = match holder {
         CertHolder::Person(person) => {
-            anyhow::ensure!(
-                person.org_id == org.id,
-                "{} belongs to {}, not {}",
-                person.login,
-                person.org_code,
-                org.code
-            );
-            anyhow::ensure!(
-                person.is_active(OffsetDateTime::now_utc()),
-                "{} is disabled or outside its validity dates",
-                person.login
-            );
+            if person.org_id != org.id {
+                return Err(CertificateProblem::HolderOfAnotherOrg {
+                    login: person.login.clone(),
+                    holder_org: person.org_code.clone(),
+                    org: org.code.to_string(),
+                }
+                .into());
+            }
+            if !person.is_active(OffsetDateTime::now_utc()) {
+                return Err(CertificateProblem::HolderInactive(person.login.clone()).into());
+            }
             (Some(person.id), None)
         }
-        CertHolder::Device { roles } => (None, Some(crate::accounts::machine_roles(org, roles)?)),
+        CertHolder::Device { roles } => (
+            None,
+            Some(
+                crate::service::roles::machine_roles(org, roles)
+                    .map_err(CertificateProblem::Roles)?,
+            ),
+        ),
     };
     let issued = ca.issue_client(org.code.as_str(), device, days)?;
     let password = password.unwrap_or_else(kenshin_pki::generate_password);
-    anyhow::ensure!(!password.is_empty(), "the PKCS#12 password is empty");
+    if password.is_empty() {
+        return Err(CertificateProblem::EmptyPassword.into());
+    }
     let pkcs12 = kenshin_pki::pkcs12(&issued, &ca.cert_der(), device, &password)?;
     let new = NewCert {
         serial: issued.serial_hex.clone(),
@@ -112,7 +161,7 @@ pub fn prepare(
 }
 
 /// Registers a prepared certificate: from now on it is accepted.
-pub async fn register(db: &Database, prepared: &Prepared) -> anyhow::Result<CertRecord> {
+pub async fn register(db: &Database, prepared: &Prepared) -> Result<CertRecord, CertificateError> {
     Ok(db
         .insert_cert(&prepared.new, OffsetDateTime::now_utc())
         .await?)
@@ -125,18 +174,20 @@ pub async fn revoke(
     data: &DataDir,
     serial: &str,
     reason: &str,
-) -> anyhow::Result<(CertRecord, u64)> {
-    let ca = load_ca(data)?;
+) -> Result<(CertRecord, u64), CertificateError> {
+    let ca = load_ca(data).map_err(CertificateError::Files)?;
     let (cert, number) = db
         .revoke_cert(serial.trim(), reason, OffsetDateTime::now_utc())
         .await
         .map_err(|e| match e {
             kenshin_store::StoreError::NotFound => {
-                anyhow::anyhow!("no certificate with serial {serial}")
+                CertificateProblem::NoSuchSerial(serial.to_owned()).into()
             }
-            other => other.into(),
+            other => CertificateError::from(other),
         })?;
-    write_crl(db, &ca, data, number).await?;
+    write_crl(db, &ca, data, number)
+        .await
+        .map_err(CertificateError::Files)?;
     Ok((cert, number))
 }
 
@@ -194,4 +245,95 @@ fn replace_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         fs::File::open(parent)?.sync_all()?;
     }
     Ok(())
+}
+
+/// What a caller asks to be issued.
+pub struct IssueRequest<'a> {
+    /// The device's (or the browser's) name.
+    pub name: &'a str,
+    /// A person of the caller's organisation, by login; `None`: a device.
+    pub person: Option<&'a str>,
+    /// A device's roles, comma-separated (`None`: the organisation kind's defaults).
+    pub roles: Option<&'a str>,
+    pub days: u32,
+}
+
+/// A certificate issued to the caller's organisation: registered, with its PKCS#12 bundle
+/// and that bundle's one-time password (shown once).
+pub struct Issued {
+    pub record: CertRecord,
+    pub prepared: Prepared,
+    /// The person it was issued to, if any.
+    pub person: Option<String>,
+}
+
+/// Issues a client certificate of the caller's organisation, to one of its people or to a
+/// device. Another organisation's login is not found.
+pub async fn issue(
+    state: &AppState,
+    caller: &Caller,
+    request: IssueRequest<'_>,
+) -> Result<Issued, Error> {
+    caller.require(
+        kenshin_auth::Resource::Certificate,
+        kenshin_auth::Action::Create,
+    )?;
+    let person = match request.person {
+        Some(login) => match state.db.user_by_login(login.trim()).await? {
+            Some(user) if user.org_id == caller.org.id => Some(user),
+            _ => return Err(Error::NotFound),
+        },
+        None => None,
+    };
+    let holder = match &person {
+        Some(user) => CertHolder::Person(user),
+        None => CertHolder::Device {
+            roles: request.roles,
+        },
+    };
+    let ca = load_ca(&state.data).map_err(CertificateError::Files)?;
+    let prepared = prepare(&ca, &caller.org, request.name, holder, request.days, None)?;
+    let record = register(&state.db, &prepared).await?;
+    tracing::info!(org = %caller.org.code, serial = %record.serial, by = %caller.actor(), "client certificate issued");
+    Ok(Issued {
+        record,
+        prepared,
+        person: person.map(|u| u.login),
+    })
+}
+
+/// Revokes one of the caller's organisation's certificates (another's serial is not found)
+/// and publishes the new CRL.
+pub async fn revoke_own(
+    state: &AppState,
+    caller: &Caller,
+    serial: &str,
+    reason: kenshin_pki::RevocationReason,
+) -> Result<CertRecord, Error> {
+    caller.require(
+        kenshin_auth::Resource::Certificate,
+        kenshin_auth::Action::Delete,
+    )?;
+    match state.db.cert_by_serial(serial).await {
+        Ok(cert) if cert.org_id == caller.org.id => {}
+        Ok(_) | Err(kenshin_store::StoreError::NotFound) => return Err(Error::NotFound),
+        Err(err) => return Err(err.into()),
+    }
+    let (cert, _) = revoke(&state.db, &state.data, serial, reason.as_str()).await?;
+    Ok(cert)
+}
+
+/// The caller's organisation's certificates (oldest first) and its people (to name the
+/// holders of personal ones).
+pub async fn of_organisation(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(Vec<CertRecord>, Vec<UserRecord>), Error> {
+    caller.require(
+        kenshin_auth::Resource::Certificate,
+        kenshin_auth::Action::Read,
+    )?;
+    let people = state.db.list_users(Some(caller.org.id)).await?;
+    let certs = state.db.list_certs(Some(caller.org.code.as_str())).await?;
+    Ok((certs, people))
 }

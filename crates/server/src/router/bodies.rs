@@ -8,7 +8,7 @@
 //! | route | limit |
 //! |---|---|
 //! | `POST /api/v1/submissions` | `max_upload_bytes` (streamed into a sealed blob, never buffered) |
-//! | `POST /api/v1/maps` | [`MAX_MAP_BYTES`](super::maps::MAX_MAP_BYTES) |
+//! | `POST /api/v1/maps` | [`MAX_MAP_BYTES`](crate::service::maps::MAX_MAP_BYTES) |
 //! | `POST /maps` (the page's map upload) | the same plus 64 KiB of form |
 //! | `POST /maps/check` (the page's sample check) | [`MAX_SAMPLE_BYTES`](crate::web::maps::MAX_SAMPLE_BYTES) plus 64 KiB |
 //! | everything else (login, forms, JSON, certificate requests) | [`SMALL_BODY_BYTES`] |
@@ -23,8 +23,7 @@ use kenshin_core::api::ErrorCode;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The limit of every body not named in the table above: a login, a form, a JSON request.
-pub const SMALL_BODY_BYTES: u64 = 16 * 1024;
+pub use crate::request::SMALL_BODY_BYTES;
 
 /// The streamed upload.
 const UPLOAD_ROUTE: &str = "/api/v1/submissions";
@@ -40,8 +39,8 @@ pub fn limit_for(state: &AppState, method: &Method, route: &str) -> u64 {
     }
     match route {
         UPLOAD_ROUTE => state.config.max_upload_bytes,
-        "/api/v1/maps" => super::maps::MAX_MAP_BYTES as u64,
-        "/maps" => super::maps::MAX_MAP_BYTES as u64 + FORM_OVERHEAD,
+        "/api/v1/maps" => crate::service::maps::MAX_MAP_BYTES as u64,
+        "/maps" => crate::service::maps::MAX_MAP_BYTES as u64 + FORM_OVERHEAD,
         "/maps/check" => crate::web::maps::MAX_SAMPLE_BYTES as u64 + FORM_OVERHEAD,
         _ => SMALL_BODY_BYTES,
     }

@@ -7,12 +7,11 @@
 
 use bytes::Bytes;
 use futures::Stream;
-use kenshin_core::api::ErrorCode;
 use kenshin_core::{DeliveryId, RouteMode, SubmissionId};
 use kenshin_store::{DeliveryRecord, NewObject, NewSubmission, Org, SubmissionRecord};
 use time::{Duration, OffsetDateTime};
 
-use crate::error::ApiError;
+use super::{Error, Refusal};
 use crate::state::AppState;
 
 /// Who is acting, as recorded in events (`cert:<serial>`, `system:retention`, …).
@@ -29,7 +28,7 @@ pub async fn submit<S, E>(
     filename: &str,
     body: S,
     actor: Actor<'_>,
-) -> Result<(SubmissionRecord, Vec<DeliveryRecord>), ApiError>
+) -> Result<(SubmissionRecord, Vec<DeliveryRecord>), Error>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -39,34 +38,23 @@ where
             let route = state.db.route_between(sender.id, receiver).await?;
             // The same answer whether the organisation does not exist or has no route from
             // the sender: the sender learns nothing about who else uses the service.
-            let route = route.ok_or_else(|| {
-                ApiError::new(
-                    http::StatusCode::NOT_FOUND,
-                    ErrorCode::NotFound,
-                    format!("no route from {} to {receiver}", sender.code),
-                )
+            let route = route.ok_or_else(|| Refusal::NoRoute {
+                sender: sender.code.to_string(),
+                receiver: receiver.to_owned(),
             })?;
             Some(route)
         }
         None => {
             if !state.db.has_convert_route(sender.id).await? {
-                return Err(ApiError::new(
-                    http::StatusCode::NOT_FOUND,
-                    ErrorCode::NotFound,
-                    format!(
-                        "{} has no conversion route; name a receiver with `to`",
-                        sender.code
-                    ),
-                ));
+                return Err(Refusal::NoConvertRoute {
+                    sender: sender.code.to_string(),
+                }
+                .into());
             }
             // MHLW archives carry standard codes and need no map; exports do.
             let is_archive = filename.to_ascii_lowercase().ends_with(".zip");
             if !is_archive && state.db.active_map(sender.id).await?.is_none() {
-                return Err(ApiError::new(
-                    http::StatusCode::CONFLICT,
-                    ErrorCode::InvalidState,
-                    "no active map file (変換テーブル) for this institution; upload and activate one first",
-                ));
+                return Err(Refusal::NoActiveMap.into());
             }
             None
         }
@@ -75,7 +63,7 @@ where
         .vault
         .seal_stream(body, state.config.max_upload_bytes)
         .await?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let expires_at = now + Duration::days(i64::from(state.config.retention_days));
     let (deliver_to, enqueue) = match route.as_ref().map(|r| (r.mode, r.receiver_id)) {
         Some((RouteMode::PassThrough, receiver_id)) => (vec![(receiver_id, expires_at)], false),
@@ -98,7 +86,7 @@ where
         deliver_to,
         enqueue,
         commitment_key: kenshin_crypto::DataKey::generate()
-            .map_err(|_| ApiError::internal())?
+            .map_err(|_| Error::Internal("randomness"))?
             .expose_secret()
             .to_vec(),
         actor: actor.to_owned(),
@@ -123,13 +111,67 @@ pub async fn withdraw(
     sender: &Org,
     id: SubmissionId,
     actor: Actor<'_>,
-) -> Result<SubmissionRecord, ApiError> {
+) -> Result<SubmissionRecord, Error> {
     let (submission, shredded) = state
         .db
-        .withdraw_submission(sender.id, id, actor, OffsetDateTime::now_utc())
+        .withdraw_submission(sender.id, id, actor, state.now())
         .await?;
     finish_shredding(state, shredded).await;
     Ok(submission)
+}
+
+/// Starts a download of one of `receiver`'s deliveries: the content, decrypted while it
+/// streams. Recorded as downloaded once the first chunk authenticated (and refused if the
+/// content was destroyed meanwhile); a chunk that fails authentication later cuts the stream
+/// short and is recorded as an integrity failure.
+pub async fn download(
+    state: &AppState,
+    receiver: &Org,
+    id: DeliveryId,
+    actor: Actor<'_>,
+) -> Result<
+    (
+        DeliveryRecord,
+        impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    ),
+    Error,
+> {
+    use futures::TryStreamExt as _;
+    let grant = state.db.download_grant(receiver.id, id).await?;
+    let stream = match state.vault.open_stream(&grant.object).await {
+        Ok(stream) => stream,
+        Err(err) => {
+            if matches!(err, crate::vault::VaultError::Integrity(_)) {
+                let _ = state
+                    .db
+                    .record_integrity_failure(&grant.delivery, actor, state.now())
+                    .await;
+            }
+            return Err(err.into());
+        }
+    };
+    let delivery = state
+        .db
+        .record_download(receiver.id, id, actor, state.now())
+        .await?;
+    tracing::info!(delivery = %id, receiver = %receiver.code, size = delivery.size, "download started");
+    let db = state.db.clone();
+    let clock = state.clock.clone();
+    let failed = delivery.clone();
+    let actor = actor.to_owned();
+    let stream = stream.inspect_err(move |err| {
+        // A chunk failed authentication mid-stream: the answer is cut short (the client sees
+        // fewer bytes than announced), and the failure is recorded.
+        tracing::error!(delivery = %failed.id, error = %err, "download aborted by an integrity failure");
+        let db = db.clone();
+        let failed = failed.clone();
+        let actor = actor.clone();
+        let at = clock.now();
+        tokio::spawn(async move {
+            let _ = db.record_integrity_failure(&failed, &actor, at).await;
+        });
+    });
+    Ok((delivery, stream))
 }
 
 pub async fn confirm(
@@ -137,17 +179,17 @@ pub async fn confirm(
     receiver: &Org,
     id: DeliveryId,
     actor: Actor<'_>,
-) -> Result<DeliveryRecord, ApiError> {
+) -> Result<DeliveryRecord, Error> {
     let (delivery, shredded) = state
         .db
-        .confirm_delivery(receiver.id, id, actor, OffsetDateTime::now_utc())
+        .confirm_delivery(receiver.id, id, actor, state.now())
         .await?;
     finish_shredding(state, shredded).await;
     Ok(delivery)
 }
 
 /// Expires what is due at `now`; returns how many deliveries expired.
-pub async fn expire_due(state: &AppState, now: OffsetDateTime) -> Result<usize, ApiError> {
+pub async fn expire_due(state: &AppState, now: OffsetDateTime) -> Result<usize, Error> {
     let mut total = 0;
     loop {
         let (expired, shredded) = state.db.expire_due(now, "system:retention").await?;

@@ -1,0 +1,169 @@
+//! What a use case refuses, typed: each rule is its own variant, so a front end can say it
+//! in its own words and a test can match on it. Storage and vault failures pass through as
+//! theirs.
+
+use kenshin_auth::{Action, Resource};
+use kenshin_store::StoreError;
+
+use crate::vault::VaultError;
+use kenshin_auth::Role;
+use kenshin_core::OrgKind;
+
+/// Why a use case did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The object does not exist, or it is another organisation's: nothing tells them apart.
+    #[error("no such object")]
+    NotFound,
+    /// The caller's role may not do this (the permission matrix).
+    #[error("this role may not {} {} (see the permission matrix)", .action.as_str(), .resource.as_str())]
+    NotPermitted { resource: Resource, action: Action },
+    /// A rule about who may ask, or about the state things are in.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// A person's account could not be created as asked.
+    #[error("{0}")]
+    Account(#[from] AccountProblem),
+    /// A map file that does not parse, with its line.
+    #[error("{0}")]
+    Map(#[from] kenshin_convert::map::MapError),
+    /// More bytes than the use case takes.
+    #[error("at most {limit} bytes are accepted")]
+    TooLarge { limit: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+    /// Issuing or revoking a certificate failed.
+    #[error(transparent)]
+    Certificate(#[from] crate::service::certificates::CertificateError),
+    /// Something that should not fail did (a worker thread, randomness, a key that does not
+    /// unwrap); the server log has the details.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// The rules a use case enforces beyond the permission matrix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The login, the password or the second factor is wrong, the account is locked or
+    /// disabled, or the source is throttled: one answer for all.
+    #[error("the login, password or code is not correct")]
+    InvalidCredentials,
+    /// The client certificate is not registered.
+    #[error("this client certificate is not registered with the service")]
+    CertificateUnknown,
+    #[error("this client certificate has been revoked")]
+    CertificateRevoked,
+    #[error("this client certificate has expired")]
+    CertificateExpired,
+    /// A person's certificate whose person is disabled or expired.
+    #[error("the account this certificate was issued to is disabled or expired")]
+    CertificateOwnerInactive,
+    /// A person's certificate presented with another person's session.
+    #[error("this client certificate belongs to another person than the one logged in")]
+    CertificateOfAnotherPerson,
+    /// The person must present their own client certificate and did not.
+    #[error("you must present your own client certificate")]
+    PersonCertificateRequired,
+    /// Neither a certificate nor a session.
+    #[error("a client certificate or a person's session is required")]
+    NoCredential,
+    /// Only a person's certificate, without that person's session.
+    #[error("this certificate belongs to a person: it works together with that person's login")]
+    PersonCertificateAlone,
+    /// The person has not finished setting up (second factor, initial password).
+    #[error("finish setting up the account first")]
+    SetupUnfinished,
+    /// A state-changing request without the session's CSRF token.
+    #[error("the request lacks this session's CSRF token")]
+    CsrfMissing,
+    /// Accounts are managed by people, not by certificates.
+    #[error("accounts are managed by a person signed in with two factors")]
+    PersonOnly,
+    /// An administrator changing their own account.
+    #[error("you cannot change your own account this way")]
+    OwnAccount,
+    /// A last day of validity that is not `YYYY-MM-DD`.
+    #[error("valid_until: expected YYYY-MM-DD")]
+    LastDay,
+    /// Only sending institutions have map files.
+    #[error("only sending institutions have map files")]
+    NotASender,
+    /// A map file without its `setting` rows for id and version.
+    #[error("the map needs `setting` rows for id and version")]
+    MapUnnamed,
+    /// No route from the sender to the named receiver (or no such receiver).
+    #[error("no route from {sender} to {receiver}")]
+    NoRoute { sender: String, receiver: String },
+    /// A file to convert from a sender without a convert route.
+    #[error("{sender} has no conversion route; name a receiver with `to`")]
+    NoConvertRoute { sender: String },
+    /// An export to convert without an active map.
+    #[error("no active map file (変換テーブル) for this institution")]
+    NoActiveMap,
+    /// A report asked of a submission that has none.
+    #[error("this submission has no conversion report")]
+    NoReport,
+    /// An organisation of a kind that does not send (insurers, the operator).
+    #[error("organisations of kind {0} ({ja}) cannot send files", ja = .0.label_ja())]
+    CannotSend(OrgKind),
+    /// A proof asked for a tree larger than the latest checkpoint's.
+    #[error("the ledger has no checkpoint of size {size} (latest: {latest})")]
+    NoCheckpointOfSize { size: u64, latest: u64 },
+    /// An inclusion proof of an entry not in the tree asked for.
+    #[error("index must be smaller than size")]
+    IndexNotBelowSize,
+    /// A consistency proof from a larger tree to a smaller one.
+    #[error("from must not be larger than to")]
+    FromAboveTo,
+    /// A second factor enrolled already.
+    #[error("a second factor is already enrolled")]
+    AlreadyEnrolled,
+    /// Confirming an enrolment never started.
+    #[error("no enrolment was started")]
+    NoEnrolment,
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Error {
+        Error::Refused(refusal)
+    }
+}
+
+impl Error {
+    /// The refusal, if this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Error::Refused(refusal) => Some(refusal),
+            _ => None,
+        }
+    }
+}
+
+/// Why an account or a device's roles cannot be as asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountProblem {
+    #[error("a login id is 1 to 64 characters of A-Z a-z 0-9 . _ - @")]
+    Login,
+    #[error("a name is 1 to 100 characters")]
+    Name,
+    #[error("role: admin, sender, receiver, viewer, ops_admin or auditor")]
+    Role,
+    #[error("the role {role} does not exist in organisations of kind {kind}")]
+    RoleNotInKind { role: String, kind: OrgKind },
+    #[error("role {0:?}: a device certificate may be sender, receiver or viewer")]
+    DeviceRoleUnknown(String),
+    #[error("a device certificate of a {0} organisation needs at least one role")]
+    DeviceWithoutRole(OrgKind),
+    #[error(
+        "role {0}: a device certificate may be sender, receiver or viewer; \
+         managing people and certificates is for named persons"
+    )]
+    PersonRoleOnDevice(Role),
+}

@@ -1,0 +1,105 @@
+//! An institution's map files (変換テーブル): store a version (immutable), list, read one,
+//! activate. Only sending institutions have maps.
+
+use kenshin_convert::MapFile;
+use kenshin_core::api::MapView;
+use kenshin_profile::Profile;
+use kenshin_store::MapRecord;
+
+use super::{Caller, Error, Refusal};
+use crate::state::AppState;
+
+/// Map files are small; a larger body is a mistake.
+pub const MAX_MAP_BYTES: usize = 16 * 1024 * 1024;
+
+fn view(record: MapRecord) -> MapView {
+    MapView {
+        active: record.is_active(),
+        org: record.org_code,
+        map_id: record.map_id,
+        version: record.version,
+        sha256: record.sha256,
+        created_at: record.created_at,
+        activated_at: record.activated_at,
+    }
+}
+
+fn senders_only(caller: &Caller, action: kenshin_auth::Action) -> Result<(), Error> {
+    caller.require(kenshin_auth::Resource::Map, action)?;
+    if caller.org.kind.may_send() {
+        Ok(())
+    } else {
+        Err(Refusal::NotASender.into())
+    }
+}
+
+/// Checks and stores a new map version of the caller's organisation (immutable; optionally
+/// made the active one).
+pub async fn store_map(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+    activate: bool,
+) -> Result<MapView, Error> {
+    senders_only(caller, kenshin_auth::Action::Create)?;
+    if body.len() > MAX_MAP_BYTES {
+        return Err(Error::TooLarge {
+            limit: MAX_MAP_BYTES as u64,
+        });
+    }
+    let map = MapFile::from_reader(body, Profile::default_profile())?;
+    if map.id.is_empty() || map.version.is_empty() {
+        return Err(Refusal::MapUnnamed.into());
+    }
+    let now = state.now();
+    let sha = kenshin_crypto::sha256_hex(body);
+    let mut record = state
+        .db
+        .insert_map(caller.org.id, &map.id, &map.version, body, &sha, now)
+        .await?;
+    if activate {
+        record = state
+            .db
+            .activate_map(caller.org.id, &map.id, &map.version, now)
+            .await?;
+    }
+    tracing::info!(org = %caller.org.code, map = %map.label(), active = record.is_active(), "map uploaded");
+    Ok(view(record))
+}
+
+/// The map versions of the caller's organisation.
+pub async fn maps_of(state: &AppState, caller: &Caller) -> Result<Vec<MapView>, Error> {
+    senders_only(caller, kenshin_auth::Action::Read)?;
+    let maps = state.db.list_maps(caller.org.id).await?;
+    Ok(maps.into_iter().map(view).collect())
+}
+
+/// One stored map version of the caller's organisation, parsed against the default profile.
+pub async fn map_of(
+    state: &AppState,
+    caller: &Caller,
+    map_id: &str,
+    version: &str,
+) -> Result<MapFile, Error> {
+    senders_only(caller, kenshin_auth::Action::Read)?;
+    let record = state.db.map_version(caller.org.id, map_id, version).await?;
+    MapFile::from_reader(&record.content[..], Profile::default_profile()).map_err(|e| {
+        tracing::error!(error = %e, "a stored map no longer parses");
+        Error::Internal("a stored map no longer parses")
+    })
+}
+
+/// Makes a stored version the active one (the previous one is retired).
+pub async fn activate_version(
+    state: &AppState,
+    caller: &Caller,
+    map_id: &str,
+    version: &str,
+) -> Result<MapView, Error> {
+    senders_only(caller, kenshin_auth::Action::Update)?;
+    let record = state
+        .db
+        .activate_map(caller.org.id, map_id, version, state.now())
+        .await?;
+    Ok(view(record))
+}

@@ -1,0 +1,98 @@
+//! Sealed objects: an encrypted blob's row — its wrapped data key, sizes and digest — and the
+//! one way an object ends, crypto-shredding (the wrapped key destroyed, an event appended).
+//! Submissions, deliveries, conversion outputs and reports all point at objects.
+
+use kenshin_core::{EventKind, ObjectId};
+use sqlx::{AnyConnection, Row};
+use time::OffsetDateTime;
+
+use crate::events::{append, NewEvent};
+use crate::timefmt::{from_ms, opt_from_ms, parse, to_ms};
+use crate::StoreError;
+
+/// An encrypted blob that is durable in the blob store and about to be registered.
+#[derive(Clone, Debug)]
+pub struct NewObject {
+    pub id: ObjectId,
+    pub kek_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub plaintext_size: u64,
+    pub plaintext_sha256: String,
+    pub ciphertext_size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRecord {
+    pub id: ObjectId,
+    pub kek_id: String,
+    /// `None` once shredded.
+    pub wrapped_key: Option<Vec<u8>>,
+    pub plaintext_size: u64,
+    pub plaintext_sha256: String,
+    pub ciphertext_size: u64,
+    pub created_at: OffsetDateTime,
+    pub shredded_at: Option<OffsetDateTime>,
+}
+
+/// Objects whose data keys a transaction destroyed; the caller deletes their blobs next.
+pub type ShredList = Vec<ObjectId>;
+
+pub(crate) fn object_from_row(row: sqlx::any::AnyRow) -> Result<ObjectRecord, StoreError> {
+    Ok(ObjectRecord {
+        id: parse("objects", row.get("id"))?,
+        kek_id: row.get("kek_id"),
+        wrapped_key: row.get("wrapped_key"),
+        plaintext_size: row.get::<i64, _>("plaintext_size") as u64,
+        plaintext_sha256: row.get("plaintext_sha256"),
+        ciphertext_size: row.get::<i64, _>("ciphertext_size") as u64,
+        created_at: from_ms(row.get("created_at")),
+        shredded_at: opt_from_ms(row.get("shredded_at")),
+    })
+}
+
+pub(crate) async fn insert_object(
+    conn: &mut sqlx::AnyConnection,
+    object: &NewObject,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO objects (id, kek_id, wrapped_key, plaintext_size, plaintext_sha256, \
+         ciphertext_size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(object.id.to_string())
+    .bind(&object.kek_id)
+    .bind(&object.wrapped_key)
+    .bind(object.plaintext_size as i64)
+    .bind(&object.plaintext_sha256)
+    .bind(object.ciphertext_size as i64)
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn shred_in_tx(
+    conn: &mut AnyConnection,
+    object: ObjectId,
+    mut event: NewEvent,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<ShredList, StoreError> {
+    let ciphertext_size: Option<i64> = sqlx::query_scalar(
+        "UPDATE objects SET wrapped_key = NULL, shredded_at = $1 \
+         WHERE id = $2 AND wrapped_key IS NOT NULL RETURNING ciphertext_size",
+    )
+    .bind(to_ms(now))
+    .bind(object.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(ciphertext_size) = ciphertext_size else {
+        return Ok(Vec::new());
+    };
+    event.kind = EventKind::Shredded;
+    event.object_id = Some(object);
+    event.reason = Some(reason.to_owned());
+    event.ciphertext_size = Some(ciphertext_size as u64);
+    append(conn, &event, now).await?;
+    Ok(vec![object])
+}

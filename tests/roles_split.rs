@@ -67,7 +67,7 @@ async fn an_api_node_and_two_workers_share_the_queue_without_duplicates() {
     // Each job ran once: no "database is locked" between the processes' connections.
     let pool = owner_pool(&relay.data).await;
     let jobs: Vec<(String, i64, Option<String>)> =
-        sqlx::query_as("SELECT state, attempts, last_error FROM jobs")
+        sqlx::query_as("SELECT state, attempts, last_error FROM background_jobs")
             .fetch_all(&pool)
             .await
             .unwrap();

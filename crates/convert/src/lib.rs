@@ -11,6 +11,7 @@ pub mod delimited;
 pub mod finding;
 pub mod map;
 pub mod normalize;
+pub mod output;
 pub mod record;
 pub mod run;
 pub mod stdcsv;
@@ -19,6 +20,7 @@ pub mod validate;
 
 pub use finding::{Finding, Rule, Severity};
 pub use map::MapFile;
+pub use output::{OutputFormat, RecordWriter};
 pub use run::{
     convert_delimited, convert_records, ConvertError, Report, Routed, CONVERTER_VERSION,
 };

@@ -14,6 +14,7 @@
 //!   (extract → use case → answer); neither imports the other.
 //! - [`router`]: the two front ends in one router, with the security headers, the body limits
 //!   and the access log.
+//! - [`jobs`]: the kinds of background job (the conversion is one); [`worker`] runs them.
 //! - [`retention`]: the background task that expires unconfirmed deliveries.
 //! - [`state`]: [`AppState`], what every handler and task is given; opening the stores.
 //! - [`running`]: the composition root — [`RunningServer`] and [`RunningWorker`] wire the
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fd;
+pub mod jobs;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;

@@ -95,6 +95,18 @@ impl AppState {
         self.clock.now()
     }
 
+    /// After a transaction destroyed keys: deletes their blobs, and flushes the WAL so that no
+    /// copy of a destroyed wrapped key survives in the database files.
+    pub async fn finish_shredding(&self, shredded: Vec<kenshin_core::ObjectId>) {
+        if shredded.is_empty() {
+            return;
+        }
+        self.vault.delete_blobs(shredded).await;
+        if let Err(err) = self.db.checkpoint().await {
+            tracing::debug!(error = %err, "WAL checkpoint after shredding deferred");
+        }
+    }
+
     /// Makes sure the blob store can be used (an S3 bucket: reachable, existing, the
     /// credentials accepted), so that a wrong setting stops the start with its cause instead
     /// of failing the first upload.

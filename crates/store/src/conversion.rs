@@ -41,12 +41,11 @@ pub struct Receiver {
     pub code: String,
 }
 
-/// A claimed conversion job.
+/// A conversion to run: the submission and its (still encrypted) input.
 #[derive(Clone, Debug)]
 pub struct Job {
     pub submission: SubmissionRecord,
     pub input: ObjectRecord,
-    pub attempts: u32,
 }
 
 /// One converted output for one receiver, durable in the blob store.
@@ -62,6 +61,8 @@ pub struct ConvertedOutput {
 /// Everything a finished conversion records, in one transaction.
 #[derive(Clone, Debug)]
 pub struct CompletedConversion {
+    /// The background job that ran the conversion: closed in the same transaction.
+    pub job_id: String,
     pub submission_id: SubmissionId,
     pub outputs: Vec<ConvertedOutput>,
     /// The sender's report (encrypted JSON).
@@ -294,157 +295,38 @@ impl Database {
         Ok(n > 0)
     }
 
-    /// Hands a running job back to the queue (a worker stopping before it finished): the
-    /// interrupted attempt does not count, and any worker may take it at once.
-    pub async fn release_job(
-        &self,
-        submission: SubmissionId,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let released = self
-            .execute_write(
-                sqlx::query(
-                    "UPDATE jobs SET state = 'queued', lease_until = NULL, holder = NULL, \
-             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $1 \
-             WHERE submission_id = $2 AND state = 'running'",
-                )
-                .bind(to_ms(now))
-                .bind(submission.to_string()),
-            )
-            .await?
-            .rows_affected();
-        Ok(released == 1)
-    }
-
-    /// Extends a running job's lease while its worker is alive and still holds it (the same
-    /// attempt). Returns false when the job was taken over or finished meanwhile.
-    pub async fn renew_job_lease(
-        &self,
-        submission: SubmissionId,
-        attempt: u32,
-        until: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let renewed = self
-            .execute_write(
-                sqlx::query(
-                    "UPDATE jobs SET lease_until = $1, updated_at = $2 \
-                     WHERE submission_id = $3 AND state = 'running' AND attempts = $4",
-                )
-                .bind(to_ms(until))
-                .bind(to_ms(now))
-                .bind(submission.to_string())
-                .bind(i64::from(attempt)),
-            )
-            .await?
-            .rows_affected();
-        Ok(renewed == 1)
-    }
-
-    /// Takes back at once the jobs `holder` was running when it died (a worker restarted
-    /// after a crash, in the same slot): they are queued again without waiting for their
-    /// leases. The interrupted attempt counts (an input that crashes its worker every time
-    /// must not be retried for ever). Returns how many.
-    pub async fn release_jobs_held_by(
-        &self,
-        holder: &str,
-        now: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        Ok(self
-            .execute_write(
-                sqlx::query(
-                    "UPDATE jobs SET state = 'queued', lease_until = NULL, holder = NULL, updated_at = $1 \
-                     WHERE state = 'running' AND holder = $2",
-                )
-                .bind(to_ms(now))
-                .bind(holder),
-            )
-            .await?
-            .rows_affected())
-    }
-
-    /// Claims the oldest queued job, or one whose worker's lease ran out, for `holder` (the
-    /// worker's identity, see [`Database::release_jobs_held_by`]). Jobs that have been tried
-    /// `max_attempts` times are not claimed again (see [`Database::fail_job`]).
-    pub async fn claim_job(
-        &self,
-        now: OffsetDateTime,
-        lease: time::Duration,
-        max_attempts: u32,
-        holder: &str,
-    ) -> Result<Option<Job>, StoreError> {
-        // On PostgreSQL the candidate row is locked and rows other workers hold are skipped,
-        // so a claim never waits on, or takes, a job another transaction is claiming.
-        let lock = match self.backend() {
-            crate::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            crate::Backend::Sqlite => "",
-        };
+    /// Starts (or, after a failed attempt, restarts) the conversion of `id`: received →
+    /// converting. `None` when it no longer waits for one (withdrawn, or finished meanwhile):
+    /// there is nothing to convert.
+    pub async fn begin_conversion(&self, id: SubmissionId) -> Result<Option<Job>, StoreError> {
         let mut tx = self.write_transaction().await?;
-        let claimed: Option<(String, i64)> = sqlx::query_as(&format!(
-            "UPDATE jobs SET state = 'running', lease_until = $1, attempts = attempts + 1, updated_at = $2, \
-             holder = $4 \
-             WHERE submission_id = ( \
-                 SELECT submission_id FROM jobs \
-                 WHERE (state = 'queued' OR (state = 'running' AND lease_until < $2)) AND attempts < $3 \
-                 ORDER BY created_at LIMIT 1 {lock}) \
-             RETURNING submission_id, attempts",
-        ))
-        .bind(to_ms(now + lease))
-        .bind(to_ms(now))
-        .bind(i64::from(max_attempts))
-        .bind(holder)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((submission_id, attempts)) = claimed else {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT state, sender_org_id FROM submissions WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((state, sender)) = row else {
             return Ok(None);
         };
-        let received = SubmissionState::Received;
-        let converting = received
-            .start_conversion()
-            .map_err(crate::error::lifecycle)?;
-        // A retried job's submission is converting already and stays so.
-        sqlx::query("UPDATE submissions SET state = $2 WHERE id = $1 AND state = $3")
-            .bind(&submission_id)
-            .bind(converting.as_str())
-            .bind(received.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let sender: i64 = sqlx::query_scalar("SELECT sender_org_id FROM submissions WHERE id = $1")
-            .bind(&submission_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let state: SubmissionState = crate::timefmt::parse("submissions", state)?;
+        match state {
+            SubmissionState::Received => {
+                let converting = state.start_conversion().map_err(crate::error::lifecycle)?;
+                sqlx::query("UPDATE submissions SET state = $2 WHERE id = $1 AND state = $3")
+                    .bind(id.to_string())
+                    .bind(converting.as_str())
+                    .bind(state.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // A retried conversion's submission is converting already and stays so.
+            SubmissionState::Converting => {}
+            _ => return Ok(None),
+        }
         tx.commit().await?;
-        let id: SubmissionId = submission_id
-            .parse()
-            .map_err(|e| StoreError::corrupt("jobs", e))?;
         let submission = self.submission(sender, id).await?;
         let input = self.object(submission.object_id).await?;
-        Ok(Some(Job {
-            submission,
-            input,
-            attempts: attempts as u32,
-        }))
-    }
-
-    /// Jobs whose last attempt failed, for retry after a crash or an exhausted budget: the
-    /// error is recorded; the job is queued again unless `give_up`.
-    pub async fn fail_job(
-        &self,
-        submission: SubmissionId,
-        error: &str,
-        give_up: bool,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.execute_write(sqlx::query(
-            "UPDATE jobs SET state = $1, lease_until = NULL, last_error = $2, updated_at = $3 WHERE submission_id = $4",
-        )
-        .bind(if give_up { "failed" } else { "queued" })
-        .bind(error)
-        .bind(to_ms(now))
-        .bind(submission.to_string())
-        )
-        .await?;
-        Ok(())
+        Ok(Some(Job { submission, input }))
     }
 
     /// Records a finished conversion: outputs become deliveries, the report is stored, usage
@@ -546,13 +428,7 @@ impl Database {
         .bind(done.submission_id.to_string())
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 WHERE submission_id = $2",
-        )
-        .bind(to_ms(now))
-        .bind(done.submission_id.to_string())
-        .execute(&mut *tx)
-        .await?;
+        crate::jobs::complete_in_tx(&mut tx, &done.job_id, now).await?;
         let mut event = NewEvent::new(
             if done.rejected {
                 EventKind::Rejected
@@ -625,15 +501,5 @@ impl Database {
                 records: row.get::<i64, _>("records") as u64,
             })
             .collect())
-    }
-
-    /// Jobs waiting or running, for health and metrics.
-    pub async fn queue_depth(&self) -> Result<u64, StoreError> {
-        let mut rx = self.read_transaction(Scope::System).await?;
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
-                .fetch_one(&mut *rx)
-                .await?;
-        Ok(n as u64)
     }
 }

@@ -16,6 +16,7 @@ mod conversion;
 mod db;
 mod error;
 mod events;
+mod jobs;
 mod ledger;
 mod objects;
 mod orgs;
@@ -34,6 +35,7 @@ pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Recei
 pub use db::{Backend, Database, SequencerLease};
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
+pub use jobs::{ClaimedJob, JobRecord, NewJob};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use objects::{NewObject, ObjectRecord, ShredList};
 pub use orgs::{NewOrg, Org, Route};

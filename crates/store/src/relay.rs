@@ -30,8 +30,9 @@ pub struct NewSubmission {
     pub object: NewObject,
     /// `(receiver org id, delivery expiry)`; each receiver gets a delivery of the object.
     pub deliver_to: Vec<(i64, OffsetDateTime)>,
-    /// Queue the submission for conversion (its deliveries come from the worker).
-    pub enqueue: bool,
+    /// A background job enqueued in the same transaction: the conversion, whose deliveries
+    /// come from the worker.
+    pub enqueue: Option<crate::NewJob>,
     /// The parties' key for the ledger's content commitments (32 random bytes).
     pub commitment_key: Vec<u8>,
     pub actor: String,
@@ -224,14 +225,8 @@ impl Database {
         received.ciphertext_size = Some(object.ciphertext_size);
         append(&mut tx, &received, now).await?;
 
-        if new.enqueue {
-            sqlx::query(
-                "INSERT INTO jobs (submission_id, state, created_at, updated_at) VALUES ($1, 'queued', $2, $2)",
-            )
-            .bind(new.id.to_string())
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?;
+        if let Some(job) = &new.enqueue {
+            crate::jobs::enqueue_in_tx(&mut tx, job, now).await?;
         }
         let mut delivery_ids = Vec::with_capacity(new.deliver_to.len());
         for &(receiver_org_id, expires_at) in &new.deliver_to {

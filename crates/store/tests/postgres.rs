@@ -65,7 +65,7 @@ const TENANT_TABLES: [&str; 8] = [
     "submissions",
     "deliveries",
     "objects",
-    "jobs",
+    "background_jobs",
     "access_log",
     "events",
     "users",
@@ -90,7 +90,8 @@ async fn seed(url: &str) {
          VALUES ('sub-1', 1, 'x.csv', 1, repeat('a', 64), 'delivered', 'obj-1', 0)",
         "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, state, created_at, expires_at) \
          VALUES ('del-1', 'sub-1', 2, 'obj-1', 'x.csv', 'ready', 0, 1)",
-        "INSERT INTO jobs (submission_id, state, created_at, updated_at) VALUES ('sub-1', 'done', 0, 0)",
+        "INSERT INTO background_jobs (id, kind, subject, org_id, payload, state, max_attempts, run_after, created_at, updated_at) \
+         VALUES ('job-1', 'convert', 'sub-1', 1, '{}', 'done', 3, 0, 0, 0)",
         "INSERT INTO events (at, kind, actor, sender_org, receiver_org, submission_id) \
          VALUES (0, 'delivery_ready', 'system', 'inst-a', 'ins-b', 'sub-1')",
         "INSERT INTO ledger_entries (idx, event_seq, entry, sender_org, receiver_org, appended_at) \
@@ -137,7 +138,7 @@ async fn row_level_security_shows_each_organisation_only_its_rows() {
         ("objects", 1),
         ("events", 1),
         ("ledger_entries", 1),
-        ("jobs", 0),
+        ("background_jobs", 0),
         ("access_log", 0),
         ("users", 0),
     ] {

@@ -70,8 +70,15 @@ where
         // A named receiver on a convert route, or no receiver: the worker converts and routes.
         Some((RouteMode::Convert, _)) | None => (Vec::new(), true),
     };
+    let id = SubmissionId::new();
+    let conversion = enqueue.then(|| {
+        crate::jobs::new_job(
+            &crate::jobs::convert::ConvertSubmission { submission_id: id },
+            Some(sender.id),
+        )
+    });
     let new = NewSubmission {
-        id: SubmissionId::new(),
+        id,
         sender_org_id: sender.id,
         sender_cert_serial,
         filename: filename.to_owned(),
@@ -84,7 +91,7 @@ where
             ciphertext_size: sealed.ciphertext_size,
         },
         deliver_to,
-        enqueue,
+        enqueue: conversion,
         commitment_key: kenshin_crypto::DataKey::generate()
             .map_err(|_| Error::Internal("randomness"))?
             .expose_secret()
@@ -116,7 +123,7 @@ pub async fn withdraw(
         .db
         .withdraw_submission(sender.id, id, actor, state.now())
         .await?;
-    finish_shredding(state, shredded).await;
+    state.finish_shredding(shredded).await;
     Ok(submission)
 }
 
@@ -184,7 +191,7 @@ pub async fn confirm(
         .db
         .confirm_delivery(receiver.id, id, actor, state.now())
         .await?;
-    finish_shredding(state, shredded).await;
+    state.finish_shredding(shredded).await;
     Ok(delivery)
 }
 
@@ -193,22 +200,10 @@ pub async fn expire_due(state: &AppState, now: OffsetDateTime) -> Result<usize, 
     let mut total = 0;
     loop {
         let (expired, shredded) = state.db.expire_due(now, "system:retention").await?;
-        finish_shredding(state, shredded).await;
+        state.finish_shredding(shredded).await;
         total += expired.len();
         if expired.is_empty() {
             return Ok(total);
         }
-    }
-}
-
-/// After keys were destroyed: delete the blobs and flush the WAL so no copy of a destroyed
-/// wrapped key survives in the database files.
-pub(crate) async fn finish_shredding(state: &AppState, shredded: Vec<kenshin_core::ObjectId>) {
-    if shredded.is_empty() {
-        return;
-    }
-    state.vault.delete_blobs(shredded).await;
-    if let Err(err) = state.db.checkpoint().await {
-        tracing::debug!(error = %err, "WAL checkpoint after shredding deferred");
     }
 }

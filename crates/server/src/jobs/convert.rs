@@ -1,0 +1,357 @@
+//! The conversion of a submission, as a background job (`convert`): the sender's export (or
+//! MHLW archive) converted with the sender's active map, its records split by 保険者番号 into
+//! one encrypted output per receiver — each in the receiver's [`OutputFormat`] — the
+//! sender's encrypted report stored, and the input destroyed (DESIGN §3), all recorded in
+//! one transaction that also closes the job.
+//!
+//! Plaintext exists only in memory, a chunk at a time: the input is decrypted while it is
+//! read, and each output is sealed while it is written. An attempt that dies leaves the input
+//! encrypted and intact; the next attempt starts again from it, and the first attempt's
+//! partial blobs are removed by recovery or never registered.
+
+use std::collections::HashMap;
+
+use kenshin_convert::{convert_delimited, MapFile, OutputFormat, RecordWriter, Report, Routed};
+use kenshin_core::SubmissionId;
+use kenshin_profile::{HeaderField, Profile};
+use kenshin_store::{
+    ClaimedJob, CompletedConversion, ConvertedOutput, Job, NewObject, RecordCounts,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{BackgroundJob, JobError};
+use crate::state::AppState;
+use crate::vault::{SealedObject, SealingObjectWriter, VaultError};
+
+const ACTOR: &str = "system:converter";
+
+/// Converts one submission.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConvertSubmission {
+    pub submission_id: SubmissionId,
+}
+
+impl BackgroundJob for ConvertSubmission {
+    const KIND: &'static str = "convert";
+    /// Infrastructure errors only: an input that cannot be converted is a result (the
+    /// submission is rejected with its report), not a failure.
+    const MAX_ATTEMPTS: u32 = 3;
+
+    fn subject(&self) -> Option<String> {
+        Some(self.submission_id.to_string())
+    }
+
+    async fn run(self, state: &AppState, job: &ClaimedJob) -> Result<(), JobError> {
+        // Withdrawn (or finished) meanwhile: nothing to convert.
+        let Some(work) = state.db.begin_conversion(self.submission_id).await? else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let outcome = convert(state, work, &job.id).await;
+        state.metrics.observe_job(
+            if outcome.is_ok() {
+                "converted"
+            } else {
+                "failed"
+            },
+            started.elapsed().as_secs_f64(),
+        );
+        if let Err(err) = &outcome {
+            tracing::error!(submission = %self.submission_id, attempt = job.attempt, error = %err, "conversion attempt failed");
+        }
+        outcome.map_err(JobError::Retry)
+    }
+}
+
+/// The format of the converted outputs a receiver gets. Every receiver gets the standard CSV
+/// today; the choice is made here, per receiver, so that a receiver's own choice of formats
+/// changes this function only.
+fn output_format(_receiver: &kenshin_store::Receiver) -> OutputFormat {
+    OutputFormat::StdCsv
+}
+
+struct Output {
+    writer: Box<dyn RecordWriter<SealingObjectWriter>>,
+    format: OutputFormat,
+    receiver_org_id: i64,
+    receiver_code: String,
+    records: u64,
+}
+
+/// Decrypted MHLW archives are held in memory for conversion; larger ones are refused.
+const MAX_ARCHIVE_IN_MEMORY: u64 = 512 * 1024 * 1024;
+
+/// Sends each record to the output of the organisation that receives its 保険者番号.
+struct Router<'a> {
+    vault: &'a crate::vault::Vault,
+    profile: &'static Profile,
+    receivers: &'a HashMap<String, kenshin_store::Receiver>,
+    outputs: HashMap<i64, Output>,
+}
+
+impl Router<'_> {
+    fn route(&mut self, record: &kenshin_profile::CheckupRecord) -> Result<Routed, String> {
+        let insurer = record
+            .header
+            .get(HeaderField::InsurerNumber)
+            .unwrap_or_default();
+        let Some(receiver) = self.receivers.get(insurer) else {
+            return Ok(Routed::Unrouted);
+        };
+        let output = match self.outputs.entry(receiver.org_id) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let format = output_format(receiver);
+                let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
+                let writer = format
+                    .writer(self.profile, sealed)
+                    .map_err(|e| e.to_string())?;
+                entry.insert(Output {
+                    writer,
+                    format,
+                    receiver_org_id: receiver.org_id,
+                    receiver_code: receiver.code.clone(),
+                    records: 0,
+                })
+            }
+        };
+        output
+            .writer
+            .write_record(record)
+            .map_err(|e| e.to_string())?;
+        output.records += 1;
+        Ok(Routed::Delivered)
+    }
+}
+
+/// The blocking part's result.
+struct Converted {
+    report: Report,
+    outputs: Vec<(i64, String, u64, OutputFormat, SealedObject)>,
+}
+
+async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()> {
+    let profile: &'static Profile = Profile::default_profile();
+    let sender = job.submission.sender_org_id;
+    let map_record = state.db.active_map(sender).await?;
+    let receivers = state.db.conversion_receivers(sender).await?;
+    let vault = state.vault.clone();
+    let input = job.input.clone();
+    let stem = job
+        .submission
+        .filename
+        .rsplit_once('.')
+        .map(|(stem, _)| stem.to_owned())
+        .unwrap_or_else(|| job.submission.filename.clone());
+
+    let converted = tokio::task::spawn_blocking(move || -> Result<Converted, VaultError> {
+        let map = match map_record {
+            None => None,
+            Some(record) => match MapFile::from_reader(&record.content[..], profile) {
+                Ok(map) => Some(map),
+                Err(err) => {
+                    let error = kenshin_convert::ConvertError::Setting(format!(
+                        "the active map no longer loads: {err}"
+                    ));
+                    return Ok(Converted {
+                        report: Report::unusable(profile, None, &error),
+                        outputs: Vec::new(),
+                    });
+                }
+            },
+        };
+        let mut reader = std::io::BufReader::with_capacity(256 * 1024, vault.open_reader(&input)?);
+        let head = std::io::BufRead::fill_buf(&mut reader)
+            .map_err(|e| VaultError::Integrity(e.to_string()))?;
+        let is_archive = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
+        let mut router = Router {
+            vault: &vault,
+            profile,
+            receivers: &receivers,
+            outputs: HashMap::new(),
+        };
+        let result = if is_archive {
+            // A ZIP needs random access; the decrypted archive is held in memory (never on
+            // disk), up to a limit.
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(reader, MAX_ARCHIVE_IN_MEMORY + 1),
+                &mut bytes,
+            )
+            .map_err(|e| VaultError::Integrity(e.to_string()))?;
+            if bytes.len() as u64 > MAX_ARCHIVE_IN_MEMORY {
+                Err(kenshin_convert::ConvertError::Input(format!(
+                    "the archive is larger than {} MiB; split it into several archives",
+                    MAX_ARCHIVE_IN_MEMORY / 1024 / 1024
+                )))
+            } else {
+                match kenshin_mhlw::read_archive(
+                    std::io::Cursor::new(bytes),
+                    profile,
+                    &kenshin_mhlw::Limits::default(),
+                ) {
+                    Ok(archive) => kenshin_convert::convert_records(
+                        archive,
+                        profile,
+                        "MHLW XML archive",
+                        |record| router.route(record),
+                    ),
+                    Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
+                }
+            }
+        } else {
+            match &map {
+                Some(map) => {
+                    convert_delimited(reader, profile, map, |record| router.route(record), |_| {})
+                }
+                None => Err(kenshin_convert::ConvertError::Setting(
+                    "no active map file (変換テーブル) for this institution".into(),
+                )),
+            }
+        };
+        let outputs = router.outputs;
+        let mut failure: Option<VaultError> = None;
+        let report = match result {
+            Ok(report) => report,
+            // An input that fails authentication or cannot be read from disk is the
+            // service's problem, not the sender's: retry, and alert.
+            Err(kenshin_convert::ConvertError::Read(err))
+                if matches!(err.kind, kenshin_convert::delimited::ReadErrorKind::Io(_)) =>
+            {
+                failure = Some(VaultError::Integrity(err.to_string()));
+                Report::unusable(
+                    profile,
+                    map.as_ref(),
+                    &kenshin_convert::ConvertError::Read(err),
+                )
+            }
+            Err(kenshin_convert::ConvertError::Output(message)) => {
+                failure = Some(VaultError::Io(std::io::Error::other(message)));
+                Report::unusable(
+                    profile,
+                    map.as_ref(),
+                    &kenshin_convert::ConvertError::Setting(String::new()),
+                )
+            }
+            Err(err) => {
+                // Unusable input: nothing delivered; the partial outputs are dropped (and
+                // their blobs removed) with `outputs`.
+                return Ok(Converted {
+                    report: Report::unusable(profile, map.as_ref(), &err),
+                    outputs: Vec::new(),
+                });
+            }
+        };
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        let mut sealed = Vec::with_capacity(outputs.len());
+        for (_, output) in outputs {
+            let object = output
+                .writer
+                .finish()
+                .map_err(|e| VaultError::Io(std::io::Error::other(e.to_string())))?
+                .finish()?;
+            sealed.push((
+                output.receiver_org_id,
+                output.receiver_code,
+                output.records,
+                output.format,
+                object,
+            ));
+        }
+        Ok(Converted {
+            report,
+            outputs: sealed,
+        })
+    })
+    .await??;
+
+    let mut converted = converted;
+    converted.report.input_sha256 = Some(job.input.plaintext_sha256.clone());
+    // The sender's report, sealed like everything else, on a blocking thread: writing a blob
+    // may be a request to an S3 bucket.
+    let report_json = serde_json::to_vec_pretty(&converted.report)?;
+    let vault = state.vault.clone();
+    let report_object = tokio::task::spawn_blocking(move || -> Result<_, VaultError> {
+        let mut report_writer = vault.create_sealed()?;
+        std::io::Write::write_all(&mut report_writer, &report_json)?;
+        report_writer.finish()
+    })
+    .await??;
+
+    let now = state.now();
+    let expires_at = now + time::Duration::days(i64::from(state.config.retention_days));
+    let report = &converted.report;
+    let rejected = report.unusable.is_some();
+    let done = CompletedConversion {
+        job_id: job_id.to_owned(),
+        submission_id: job.submission.id,
+        outputs: converted
+            .outputs
+            .iter()
+            .map(
+                |(receiver_org_id, code, records, format, object)| ConvertedOutput {
+                    receiver_org_id: *receiver_org_id,
+                    object: new_object(object),
+                    filename: format!("{stem}_{code}{}", format.file_suffix()),
+                    records: *records,
+                    expires_at,
+                },
+            )
+            .collect(),
+        report: new_object(&report_object),
+        counts: RecordCounts {
+            records_in: report.records_in,
+            records_out: report.records_out,
+            records_rejected: report.records_rejected,
+            records_unrouted: report.records_unrouted,
+        },
+        map_label: report.map.clone(),
+        profile_label: report.profile.clone(),
+        converter: report.converter.clone(),
+        rejected,
+        actor: ACTOR.into(),
+    };
+    match state.db.complete_conversion(&done, now).await {
+        Ok(shredded) => {
+            state.finish_shredding(shredded).await;
+            state
+                .access
+                .system(
+                    "system:converter",
+                    "conversion",
+                    vec![format!("submission:{}", job.submission.id)],
+                    if rejected { "failed" } else { "success" },
+                )
+                .await;
+            tracing::info!(
+                submission = %job.submission.id,
+                records_in = report.records_in,
+                records_out = report.records_out,
+                records_rejected = report.records_rejected,
+                records_unrouted = report.records_unrouted,
+                deliveries = done.outputs.len(),
+                "submission converted"
+            );
+            Ok(())
+        }
+        Err(err) => {
+            let mut orphans: Vec<_> = done.outputs.iter().map(|o| o.object.id).collect();
+            orphans.push(done.report.id);
+            state.vault.delete_blobs(orphans).await;
+            Err(err.into())
+        }
+    }
+}
+
+fn new_object(sealed: &SealedObject) -> NewObject {
+    NewObject {
+        id: sealed.id,
+        kek_id: sealed.kek_id.clone(),
+        wrapped_key: sealed.wrapped_key.as_bytes().to_vec(),
+        plaintext_size: sealed.plaintext_size,
+        plaintext_sha256: sealed.plaintext_sha256.clone(),
+        ciphertext_size: sealed.ciphertext_size,
+    }
+}

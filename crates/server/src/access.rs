@@ -136,64 +136,38 @@ async fn flush(db: &Database, batch: &mut Vec<AccessRow>) {
     batch.clear();
 }
 
-/// The action a route stands for: stable names for search and export.
-fn action_of(method: &str, route: &str) -> &'static str {
-    match (method, route) {
-        ("POST", "/api/v1/submissions") => "submission_create",
-        ("GET", "/api/v1/submissions") => "submission_list",
-        ("GET", "/api/v1/submissions/{id}") => "submission_view",
-        ("DELETE", "/api/v1/submissions/{id}") => "submission_withdraw",
-        ("GET", "/api/v1/submissions/{id}/report") => "report_view",
-        ("GET", "/api/v1/deliveries") => "delivery_list",
-        ("GET", "/api/v1/deliveries/{id}") => "delivery_view",
-        ("GET", "/api/v1/deliveries/{id}/content") => "delivery_download",
-        ("POST", "/api/v1/deliveries/{id}/confirm") => "delivery_confirm",
-        ("POST", "/api/v1/maps") => "map_upload",
-        ("GET", "/api/v1/maps") => "map_list",
-        ("POST", "/api/v1/maps/{map_id}/{version}/activate") => "map_activate",
-        ("GET", "/api/v1/audit/access") => "audit_export",
-        ("GET", "/api/v1/users") => "user_list",
-        ("POST", "/api/v1/users") => "user_create",
-        ("POST", "/api/v1/users/{login}/disable") => "user_disable",
-        ("POST", "/api/v1/users/{login}/enable") => "user_enable",
-        ("POST", "/api/v1/users/{login}/reset-totp") => "totp_reset",
-        (_, r) if r.starts_with("/api/v1/ledger") || r.starts_with("/ledger") => "ledger_read",
-        // The web pages: the same actions as their API counterparts.
-        ("GET", "/submissions") => "submission_list",
-        ("GET", "/submissions/{id}") => "submission_view",
-        ("GET", "/inbox") => "delivery_list",
-        ("GET", "/deliveries/{id}") => "delivery_view",
-        ("POST", "/deliveries/{id}/confirm") => "delivery_confirm",
-        ("GET", "/history") => "access_history",
-        ("GET", "/people") => "user_list",
-        ("POST", "/people") => "user_create",
-        ("POST", "/people/{login}/disable") => "user_disable",
-        ("POST", "/people/{login}/enable") => "user_enable",
-        ("POST", "/people/{login}/reset-totp") => "totp_reset",
-        ("GET", "/audit") => "audit_search",
-        ("GET", "/maps") => "map_list",
-        ("GET", "/certificates") => "certificate_list",
-        ("GET", "/organisation") => "org_view",
-        ("POST", "/organisation/certificate-policy") => "org_update",
-        ("POST", "/certificates") => "certificate_issue",
-        ("POST", "/certificates/{serial}/revoke") => "certificate_revoke",
-        ("POST", "/maps") => "map_upload",
-        ("POST", "/maps/check") => "map_check",
-        ("POST", "/maps/{map_id}/{version}/activate") => "map_activate",
-        ("GET", "/submissions/{id}/report") | ("GET", "/submissions/{id}/report.csv") => {
-            "report_view"
+/// The action each route stands for — stable names for search and export — from the route
+/// tables: the API's handlers declare theirs (`x-access-action` in their `#[utoipa::path]`),
+/// the pages' table names each page's.
+#[derive(Clone, Debug, Default)]
+pub struct Actions(std::collections::HashMap<String, Vec<(String, String)>>);
+
+impl Actions {
+    /// From `(method, route template, action)` entries.
+    pub fn new(entries: impl IntoIterator<Item = (http::Method, String, String)>) -> Actions {
+        let mut table: std::collections::HashMap<String, Vec<(String, String)>> =
+            std::collections::HashMap::new();
+        for (method, route, action) in entries {
+            table
+                .entry(route)
+                .or_default()
+                .push((method.as_str().to_owned(), action));
         }
-        ("GET", "/ops") => "ops_console",
-        ("POST", "/login") => "login_form",
-        ("POST", "/logout") => "logout",
-        ("POST", "/setup/totp") => "totp_enrol",
-        ("POST", "/setup/password") => "password_change",
-        ("GET", "/static/{file}") | ("GET", "/lang/{code}") => "page_asset",
-        ("GET", _) => "page_view",
-        (_, "/health") => "health",
-        (_, "/metrics") => "metrics",
-        (_, "/api/v1/openapi.json") => "api_description",
-        _ => "other",
+        Actions(table)
+    }
+
+    /// The action of `method` on the route template `route`: a page not in a table is a
+    /// `page_view`, anything else `other`.
+    pub fn of<'a>(&'a self, method: &str, route: &str) -> &'a str {
+        self.0
+            .get(route)
+            .and_then(|methods| methods.iter().find(|(m, _)| m == method))
+            .map(|(_, action)| action.as_str())
+            .unwrap_or(if method == "GET" {
+                "page_view"
+            } else {
+                "other"
+            })
     }
 }
 
@@ -230,6 +204,8 @@ fn objects_of(path: &str) -> Vec<String> {
 pub struct Recorder {
     pub log: AccessLog,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The action names of the routes.
+    pub actions: std::sync::Arc<Actions>,
 }
 
 /// The middleware: times the request, lets authentication fill the identity, records a row.
@@ -293,7 +269,7 @@ pub async fn record(State(state): State<Recorder>, mut request: Request, next: N
         device: identity.device,
         session: None,
         source: peer.map(|p| p.addr.to_string()),
-        action: action_of(&method, &route).into(),
+        action: state.actions.of(&method, &route).into(),
         method: Some(method.clone()),
         path: Some(path.clone()),
         objects: objects_of(&path),
@@ -325,16 +301,32 @@ mod tests {
     }
 
     #[test]
-    fn routes_have_stable_action_names() {
+    fn actions_come_from_the_table_with_page_views_and_other_besides() {
+        let actions = Actions::new([
+            (
+                http::Method::GET,
+                "/api/v1/deliveries/{id}/content".to_owned(),
+                "delivery_download".to_owned(),
+            ),
+            (
+                http::Method::POST,
+                "/people".to_owned(),
+                "user_create".to_owned(),
+            ),
+            (
+                http::Method::GET,
+                "/people".to_owned(),
+                "user_list".to_owned(),
+            ),
+        ]);
         assert_eq!(
-            action_of("GET", "/api/v1/deliveries/{id}/content"),
+            actions.of("GET", "/api/v1/deliveries/{id}/content"),
             "delivery_download"
         );
-        assert_eq!(
-            action_of("POST", "/api/v1/submissions"),
-            "submission_create"
-        );
-        assert_eq!(action_of("GET", "/ledger/checkpoint"), "ledger_read");
+        assert_eq!(actions.of("POST", "/people"), "user_create");
+        assert_eq!(actions.of("GET", "/people"), "user_list");
+        assert_eq!(actions.of("GET", "/somewhere"), "page_view");
+        assert_eq!(actions.of("DELETE", "/people"), "other");
     }
 }
 

@@ -13,8 +13,14 @@ use crate::state::AppState;
 
 /// Every route the service answers, with its layers.
 pub fn router(state: AppState) -> Router {
-    crate::api::routes()
-        .merge(crate::web::router())
+    let (api, _) = crate::api::routes().split_for_parts();
+    let pages = crate::web::routes();
+    let actions = crate::access::Actions::new(
+        crate::api::openapi::access_actions()
+            .into_iter()
+            .chain(pages.actions),
+    );
+    api.merge(pages.router)
         .fallback(not_found)
         .method_not_allowed_fallback(crate::api::method_not_allowed)
         // Limits are per route, enforced by `bodies::limit` while the body is read (uploads
@@ -54,6 +60,7 @@ pub fn router(state: AppState) -> Router {
             crate::access::Recorder {
                 log: state.access.clone(),
                 metrics: state.metrics.clone(),
+                actions: std::sync::Arc::new(actions),
             },
             crate::access::record,
         ))

@@ -46,7 +46,7 @@ fn time_param(name: &str, value: &Option<String>) -> Result<Option<OffsetDateTim
 const MAX_EXPORT_ROWS: u32 = 100_000;
 
 /// `GET /api/v1/audit/access?format=&from=&to=&actor=&action=&object=&after=&limit=`
-#[utoipa::path(get, path = "/api/v1/audit/access", tag = "audit",
+#[utoipa::path(get, path = "/api/v1/audit/access", tag = "audit", extensions(("x-access-action" = json!("audit_export"))),
     params(("format" = Option<AuditFormat>, Query, description = "csv, jsonl (default), fhir or atna"),
            ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339: rows at or after this time"),
            ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339: rows before this time"),

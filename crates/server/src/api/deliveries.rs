@@ -16,7 +16,7 @@ use crate::state::AppState;
 use kenshin_auth::{Action, Resource};
 
 /// `GET /api/v1/deliveries`
-#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", extensions(("x-access-action" = json!("delivery_list"))),
     params(("state" = Option<DeliveryState>, Query, description = "only deliveries in this state"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
            ("offset" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "deliveries to skip")),
@@ -40,7 +40,7 @@ pub async fn list(
 }
 
 /// `GET /api/v1/deliveries/{id}`
-#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", extensions(("x-access-action" = json!("delivery_view"))), params(("id" = String, Path)),
     responses((status = 200, body = DeliveryView), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
@@ -53,7 +53,7 @@ pub async fn show(
 }
 
 /// `GET /api/v1/deliveries/{id}/content`: the plaintext, decrypted while it streams.
-#[utoipa::path(get, path = "/api/v1/deliveries/{id}/content", tag = "deliveries", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}/content", tag = "deliveries", extensions(("x-access-action" = json!("delivery_download"))), params(("id" = String, Path)),
     responses((status = 200, description = "The file, decrypted while streaming", body = Vec<u8>, content_type = "application/octet-stream",
                headers(("x-content-sha256" = String, description = "lowercase hex SHA-256 of the content"),
                        ("repr-digest" = String, description = "RFC 9530: sha-256=:base64:"),
@@ -115,7 +115,7 @@ fn content_disposition(filename: &str) -> HeaderValue {
 }
 
 /// `POST /api/v1/deliveries/{id}/confirm`: 受信完了. The content is destroyed.
-#[utoipa::path(post, path = "/api/v1/deliveries/{id}/confirm", tag = "deliveries", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/confirm", tag = "deliveries", extensions(("x-access-action" = json!("delivery_confirm"))), params(("id" = String, Path)),
     responses((status = 200, description = "受信完了: the content is destroyed", body = DeliveryView), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
               (status = 409, description = "Not downloaded yet (not_downloaded); confirming again answers 200", body = ErrorBody),
               (status = 410, description = "Withdrawn or expired: nothing to confirm", body = ErrorBody)))]

@@ -6,7 +6,7 @@ use kenshin_core::api::Health;
 use crate::state::AppState;
 
 /// `GET /health`: no authentication, no organisation data.
-#[utoipa::path(get, path = "/health", tag = "operations",
+#[utoipa::path(get, path = "/health", tag = "operations", extensions(("x-access-action" = json!("health"))),
     responses((status = 200, description = "ok or degraded", body = Health), (status = 503, description = "Database or storage unusable", body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let health = crate::service::health::report(&state).await;
@@ -19,7 +19,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 }
 
 /// `GET /metrics`
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", tag = "operations", extensions(("x-access-action" = json!("metrics"))),
     responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,

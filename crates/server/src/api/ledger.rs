@@ -20,14 +20,14 @@ fn text(body: String) -> Response {
 }
 
 /// `GET /ledger/checkpoint`: the latest signed checkpoint (C2SP tlog-checkpoint note).
-#[utoipa::path(get, path = "/ledger/checkpoint", tag = "ledger",
+#[utoipa::path(get, path = "/ledger/checkpoint", tag = "ledger", extensions(("x-access-action" = json!("ledger_read"))),
     responses((status = 200, description = "The latest signed checkpoint (C2SP tlog-checkpoint)", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn checkpoint(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(text(ledger::checkpoint(&state).await?))
 }
 
 /// `GET /ledger/key`: the verifier key, `<name>+<key id>+<base64 key>`.
-#[utoipa::path(get, path = "/ledger/key", tag = "ledger",
+#[utoipa::path(get, path = "/ledger/key", tag = "ledger", extensions(("x-access-action" = json!("ledger_read"))),
     responses((status = 200, description = "The verifier key (signed-note format)", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn key(State(state): State<AppState>) -> Response {
     text(format!("{}\n", ledger::verifier_key(&state)))
@@ -55,7 +55,7 @@ pub struct EntriesQuery {
 /// `GET /api/v1/ledger/entries?submission=ID` — a file's history, for its two parties only;
 /// without `submission`, every entry in which the caller's organisation is a party
 /// (`after`, `limit` page through them).
-#[utoipa::path(get, path = "/api/v1/ledger/entries", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/ledger/entries", tag = "ledger", extensions(("x-access-action" = json!("ledger_read"))),
     params(("submission" = Option<String>, Query, description = "a submission id: that file's history"),
            ("after" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "only entries with a larger index"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "at most this many entries (default 1000); without `submission` only")),
@@ -87,7 +87,7 @@ pub async fn entries(
 /// `GET /api/v1/ledger/entries/{index}` — the raw entry bytes, parties only: exactly the
 /// bytes whose RFC 6962 leaf hash is in the tree, for verifiers that hash them themselves
 /// (`GET /api/v1/ledger/entries` has them as JSON).
-#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/ledger/entries/{index}", tag = "ledger", extensions(("x-access-action" = json!("ledger_read"))),
     params(("index" = u64, Path, maximum = 9223372036854775807u64, description = "the entry's index in the ledger")),
     responses((status = 200, description = "The canonical entry bytes (docs/LEDGER.md)", body = Vec<u8>, content_type = "application/octet-stream"),
               (status = 400, description = "The index is not an integer in range", body = ErrorBody),
@@ -123,7 +123,7 @@ fn proof(hashes: Vec<kenshin_ledger::Hash>) -> Json<ProofView> {
 }
 
 /// `GET /api/v1/ledger/proof/inclusion?index=I&size=N` — parties of entry I only.
-#[utoipa::path(get, path = "/api/v1/ledger/proof/inclusion", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/ledger/proof/inclusion", tag = "ledger", extensions(("x-access-action" = json!("ledger_read"))),
     params(("index" = u64, Query, maximum = 9223372036854775807u64, description = "the entry's index; smaller than `size`"),
            ("size" = u64, Query, maximum = 9223372036854775807u64, description = "the tree size, at most that of the latest checkpoint")),
     responses((status = 200, body = ProofView),
@@ -149,7 +149,7 @@ pub struct ConsistencyQuery {
 }
 
 /// `GET /api/v1/ledger/proof/consistency?from=M&to=N` — that size N extends size M.
-#[utoipa::path(get, path = "/api/v1/ledger/proof/consistency", tag = "ledger",
+#[utoipa::path(get, path = "/api/v1/ledger/proof/consistency", tag = "ledger", extensions(("x-access-action" = json!("ledger_read"))),
     params(("from" = u64, Query, maximum = 9223372036854775807u64, description = "the older tree size; not larger than `to`"),
            ("to" = u64, Query, maximum = 9223372036854775807u64, description = "the newer tree size, at most that of the latest checkpoint")),
     responses((status = 200, body = ProofView),

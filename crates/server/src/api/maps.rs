@@ -18,7 +18,7 @@ pub struct UploadQuery {
 }
 
 /// `POST /api/v1/maps[?activate=true]` with the map CSV as the body.
-#[utoipa::path(post, path = "/api/v1/maps", tag = "maps", params(("activate" = Option<bool>, Query)),
+#[utoipa::path(post, path = "/api/v1/maps", tag = "maps", extensions(("x-access-action" = json!("map_upload"))), params(("activate" = Option<bool>, Query)),
     request_body(content = String, content_type = "text/csv", description = "the map file (docs/MAP_FORMAT.md)"),
     responses((status = 201, body = MapView),
               (status = 400, description = "The map is invalid (with its line), or `activate` is not a boolean", body = ErrorBody),
@@ -36,7 +36,7 @@ pub async fn upload(
 }
 
 /// `GET /api/v1/maps`
-#[utoipa::path(get, path = "/api/v1/maps", tag = "maps", responses((status = 200, body = Vec<MapView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/maps", tag = "maps", extensions(("x-access-action" = json!("map_list"))), responses((status = 200, body = Vec<MapView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,7 +45,7 @@ pub async fn list(
 }
 
 /// `POST /api/v1/maps/{map_id}/{version}/activate`
-#[utoipa::path(post, path = "/api/v1/maps/{map_id}/{version}/activate", tag = "maps",
+#[utoipa::path(post, path = "/api/v1/maps/{map_id}/{version}/activate", tag = "maps", extensions(("x-access-action" = json!("map_activate"))),
     params(("map_id" = String, Path), ("version" = String, Path)), responses((status = 200, body = MapView), (status = 400, description = "A path parameter is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn activate(
     State(state): State<AppState>,

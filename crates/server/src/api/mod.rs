@@ -13,64 +13,63 @@ pub(crate) mod submissions;
 pub(crate) mod users;
 
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 use kenshin_core::api::ErrorCode;
 use serde::Deserialize;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The API's routes: `/api/v1`, `/auth`, `/health`, `/metrics` and the ledger's public
-/// checkpoint and key. The composition root (`router`) adds the pages and the layers.
-pub fn routes() -> Router<AppState> {
-    let api = Router::new()
-        .route(
-            "/submissions",
-            post(submissions::create).get(submissions::list),
-        )
-        .route(
-            "/submissions/{id}",
-            get(submissions::show).delete(submissions::withdraw),
-        )
-        .route("/submissions/{id}/report", get(submissions::report))
-        .route(
-            "/maps",
-            post(maps::upload)
-                .get(maps::list)
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    crate::service::maps::MAX_MAP_BYTES,
-                )),
-        )
-        .route("/maps/{map_id}/{version}/activate", post(maps::activate))
-        .route("/audit/access", get(audit::access))
-        .route("/openapi.json", get(openapi::document))
-        .route("/ledger/entries", get(ledger::entries))
-        .route("/ledger/entries/{index}", get(ledger::entry))
-        .route("/ledger/proof/inclusion", get(ledger::inclusion))
-        .route("/ledger/proof/consistency", get(ledger::consistency))
-        .route("/users", get(users::list).post(users::create))
-        .route("/users/{login}/disable", post(users::disable))
-        .route("/users/{login}/enable", post(users::enable))
-        .route("/users/{login}/reset-totp", post(users::reset_totp))
-        .route("/deliveries", get(deliveries::list))
-        .route("/deliveries/{id}", get(deliveries::show))
-        .route("/deliveries/{id}/content", get(deliveries::content))
-        .route("/deliveries/{id}/confirm", post(deliveries::confirm))
-        .fallback(no_such_endpoint)
-        .method_not_allowed_fallback(method_not_allowed);
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/health", get(health::health))
-        .route("/metrics", get(health::metrics))
-        .route("/auth/login", post(people::login))
-        .route("/auth/logout", post(people::logout))
-        .route("/auth/me", get(people::whoami))
-        .route("/auth/totp/enroll", post(people::totp_enroll))
-        .route("/auth/totp/confirm", post(people::totp_confirm))
-        .route("/auth/password", post(people::change_password))
-        .route("/ledger/checkpoint", get(ledger::checkpoint))
-        .route("/ledger/key", get(ledger::key))
+/// The API's route table: one line per path, naming its handlers. A handler's path, method,
+/// OpenAPI entry and access-log action (`x-access-action`) all come from its
+/// `#[utoipa::path]`, so an endpoint is its handler plus its line here. The composition root
+/// (`router`) adds the pages and the layers.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(submissions::create, submissions::list))
+        .routes(routes!(submissions::show, submissions::withdraw))
+        .routes(routes!(submissions::report))
+        .routes(limited(
+            routes!(maps::upload, maps::list),
+            crate::service::maps::MAX_MAP_BYTES,
+        ))
+        .routes(routes!(maps::activate))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(deliveries::show))
+        .routes(routes!(deliveries::content))
+        .routes(routes!(deliveries::confirm))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::disable))
+        .routes(routes!(users::enable))
+        .routes(routes!(users::reset_totp))
+        .routes(routes!(audit::access))
+        .routes(routes!(ledger::entries))
+        .routes(routes!(ledger::entry))
+        .routes(routes!(ledger::inclusion))
+        .routes(routes!(ledger::consistency))
+        .routes(routes!(ledger::checkpoint))
+        .routes(routes!(ledger::key))
+        .routes(routes!(openapi::document))
+        .routes(routes!(people::login))
+        .routes(routes!(people::logout))
+        .routes(routes!(people::whoami))
+        .routes(routes!(people::totp_enroll))
+        .routes(routes!(people::totp_confirm))
+        .routes(routes!(people::change_password))
+        .routes(routes!(health::health))
+        .routes(routes!(health::metrics))
+}
+
+/// A path's handlers with a body limit of their own (read by `ApiBytes`).
+fn limited(routes: UtoipaMethodRouter<AppState>, limit: usize) -> UtoipaMethodRouter<AppState> {
+    let (schemas, paths, router) = routes;
+    (
+        schemas,
+        paths,
+        router.layer(axum::extract::DefaultBodyLimit::max(limit)),
+    )
 }
 
 pub async fn no_such_endpoint() -> ApiError {

@@ -13,7 +13,9 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, deliveries, health, ledger, maps, people, submissions, users};
+use std::sync::OnceLock;
+
+use super::people;
 use crate::service::Caller;
 
 #[derive(OpenApi)]
@@ -22,18 +24,6 @@ use crate::service::Caller;
         title = "Kenshin Relay (健診リレー) API",
         description = "Secure relay and conversion of Japanese health-checkup results. Every `/api/v1` call needs a client certificate of the relay's CA (TLS 1.3), or a person's session (password + TOTP) with its CSRF token in `x-csrf-token` on state-changing calls. Another organisation's objects answer 404 exactly like missing ones.",
         license(name = "Apache-2.0")
-    ),
-    modifiers(&ServerErrors, &BodyLimits, &BinaryBodies, &DigestHeaders),
-    paths(
-        document,
-        submissions::create, submissions::list, submissions::show, submissions::withdraw, submissions::report,
-        deliveries::list, deliveries::show, deliveries::content, deliveries::confirm,
-        maps::upload, maps::list, maps::activate,
-        audit::access,
-        ledger::checkpoint, ledger::key, ledger::entries, ledger::entry, ledger::inclusion, ledger::consistency,
-        users::list, users::create, users::disable, users::enable, users::reset_totp,
-        people::login, people::whoami, people::logout, people::totp_enroll, people::totp_confirm, people::change_password,
-        health::health, health::metrics,
     ),
     components(schemas(
         SubmissionView, SubmissionDelivery, ConversionSummary, DeliveryView, OrgRef, MapView,
@@ -54,6 +44,53 @@ use crate::service::Caller;
     )
 )]
 pub struct ApiDoc;
+
+/// The document of the API's route table (`api::routes`): the paths its handlers declare,
+/// then the answers every operation shares (server errors, body limits, binary bodies, the
+/// digest headers' forms). Built once.
+pub fn the_document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let (_, mut document) = super::routes().split_for_parts();
+        for modifier in [
+            &ServerErrors as &dyn Modify,
+            &BodyLimits,
+            &BinaryBodies,
+            &DigestHeaders,
+        ] {
+            modifier.modify(&mut document);
+        }
+        document
+    })
+}
+
+/// The extension that names an operation in the access log (`x-access-action`).
+pub const ACCESS_ACTION: &str = "x-access-action";
+
+/// Every documented operation's method, path and access-log action: the API's part of the
+/// access log's table of action names.
+pub fn access_actions() -> Vec<(http::Method, String, String)> {
+    let mut actions = Vec::new();
+    for (path, item) in &the_document().paths.paths {
+        for (method, operation) in [
+            (http::Method::GET, &item.get),
+            (http::Method::POST, &item.post),
+            (http::Method::PUT, &item.put),
+            (http::Method::DELETE, &item.delete),
+            (http::Method::PATCH, &item.patch),
+        ] {
+            let Some(operation) = operation else { continue };
+            let action = operation
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get(ACCESS_ACTION))
+                .and_then(|v| v.as_str())
+                .unwrap_or("other");
+            actions.push((method, path.clone(), action.to_owned()));
+        }
+    }
+    actions
+}
 
 /// Every operation of a path, whatever its method.
 fn operations_mut(
@@ -214,10 +251,10 @@ impl Modify for DigestHeaders {
 }
 
 /// `GET /api/v1/openapi.json`: this document, for any authenticated caller.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", extensions(("x-access-action" = json!("api_description"))),
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object, content_type = "application/json"),
               (status = 401, description = "No client certificate or session", body = ErrorBody),
               (status = 403, description = "A person's account not set up yet", body = ErrorBody)))]
-pub async fn document(_caller: Caller) -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document(_caller: Caller) -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(the_document())
 }

@@ -58,7 +58,7 @@ fn me(state: &AppState, user: &UserRecord, session: &SessionId) -> Me {
 }
 
 /// `POST /auth/login` `{login, password, code?}`.
-#[utoipa::path(post, path = "/auth/login", tag = "people",
+#[utoipa::path(post, path = "/auth/login", tag = "people", extensions(("x-access-action" = json!("login_request"))),
     request_body(content = LoginRequest, content_type = "application/json"),
     responses((status = 200, description = "A session cookie is set; the body carries the CSRF token", body = Me,
                headers(("set-cookie" = String, description = "the session cookie (Secure, HttpOnly, SameSite=Strict)"))),
@@ -87,13 +87,13 @@ pub async fn login(
 }
 
 /// `GET /auth/me`
-#[utoipa::path(get, path = "/auth/me", tag = "people", responses((status = 200, description = "The session's person", body = Me), (status = 401, description = "No valid session (session_required)", body = ErrorBody)))]
+#[utoipa::path(get, path = "/auth/me", tag = "people", extensions(("x-access-action" = json!("session_view"))), responses((status = 200, description = "The session's person", body = Me), (status = 401, description = "No valid session (session_required)", body = ErrorBody)))]
 pub async fn whoami(State(state): State<AppState>, person: Person) -> Json<Me> {
     Json(me(&state, &person.user, &person.session))
 }
 
 /// `POST /auth/logout`
-#[utoipa::path(post, path = "/auth/logout", tag = "people", responses((status = 204, description = "The session is ended"),
+#[utoipa::path(post, path = "/auth/logout", tag = "people", extensions(("x-access-action" = json!("logout"))), responses((status = 204, description = "The session is ended"),
     (status = 401, description = "No valid session (session_required)", body = ErrorBody),
     (status = 403, description = "No CSRF token (x-csrf-token)", body = ErrorBody)))]
 pub async fn logout(
@@ -107,7 +107,7 @@ pub async fn logout(
 }
 
 /// `POST /auth/totp/enroll`: a new secret (not active until confirmed with a code).
-#[utoipa::path(post, path = "/auth/totp/enroll", tag = "people", responses((status = 200, description = "otpauth URI and QR code (SVG)", body = Enrolment),
+#[utoipa::path(post, path = "/auth/totp/enroll", tag = "people", extensions(("x-access-action" = json!("totp_enrol"))), responses((status = 200, description = "otpauth URI and QR code (SVG)", body = Enrolment),
     (status = 401, description = "No valid session (session_required)", body = ErrorBody),
     (status = 403, description = "No CSRF token (x-csrf-token)", body = ErrorBody),
     (status = 409, description = "A second factor is already enrolled", body = ErrorBody)))]
@@ -132,7 +132,7 @@ pub struct RecoveryCodes {
 }
 
 /// `POST /auth/totp/confirm {code}`: proves the authenticator works, then enrols it.
-#[utoipa::path(post, path = "/auth/totp/confirm", tag = "people",
+#[utoipa::path(post, path = "/auth/totp/confirm", tag = "people", extensions(("x-access-action" = json!("totp_enrol"))),
     request_body(content = CodeRequest, content_type = "application/json"),
     responses((status = 200, description = "Enrolled; ten recovery codes, shown once", body = RecoveryCodes),
     (status = 400, description = "The body is not JSON, or not of this shape", body = ErrorBody),
@@ -160,7 +160,7 @@ pub struct PasswordChange {
 
 /// `POST /auth/password {current, new}`: the guideline's rules, checked with the account's
 /// own identifiers; problems come back with stable codes and Japanese and English text.
-#[utoipa::path(post, path = "/auth/password", tag = "people",
+#[utoipa::path(post, path = "/auth/password", tag = "people", extensions(("x-access-action" = json!("password_change"))),
     request_body(content = PasswordChange, content_type = "application/json"),
     responses((status = 204, description = "Changed"),
     (status = 400, description = "The body is not JSON, or not of this shape", body = ErrorBody),

@@ -21,7 +21,7 @@ pub struct CreateQuery {
 }
 
 /// `POST /api/v1/submissions?to=ORGCODE&filename=NAME` with the raw file as the body.
-#[utoipa::path(post, path = "/api/v1/submissions", tag = "submissions",
+#[utoipa::path(post, path = "/api/v1/submissions", tag = "submissions", extensions(("x-access-action" = json!("submission_create"))),
     params(("to" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{0,32}$", description = "the receiving organisation's code; omitted or empty: the file is converted and routed by 保険者番号"),
            ("filename" = String, Query, min_length = 1, description = "the file's name: 1 to 255 bytes of text without '/', '\\', control characters, surrounding spaces or a leading '.'")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file, streamed"),
@@ -75,7 +75,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/submissions`
-#[utoipa::path(get, path = "/api/v1/submissions", tag = "submissions",
+#[utoipa::path(get, path = "/api/v1/submissions", tag = "submissions", extensions(("x-access-action" = json!("submission_list"))),
     params(("state" = Option<SubmissionState>, Query, description = "only submissions in this state"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
            ("offset" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "submissions to skip")),
@@ -99,7 +99,7 @@ pub async fn list(
 }
 
 /// `GET /api/v1/submissions/{id}`
-#[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions", extensions(("x-access-action" = json!("submission_view"))), params(("id" = String, Path)),
     responses((status = 200, body = SubmissionView), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
@@ -112,7 +112,7 @@ pub async fn show(
 }
 
 /// `DELETE /api/v1/submissions/{id}`: withdraw while nothing was downloaded.
-#[utoipa::path(delete, path = "/api/v1/submissions/{id}", tag = "submissions", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/submissions/{id}", tag = "submissions", extensions(("x-access-action" = json!("submission_withdraw"))), params(("id" = String, Path)),
     responses((status = 200, body = SubmissionView), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody), (status = 409, description = "Already downloaded (already_downloaded), or rejected (invalid_state)", body = ErrorBody),
               (status = 410, description = "Already withdrawn", body = ErrorBody)))]
 pub async fn withdraw(
@@ -126,7 +126,7 @@ pub async fn withdraw(
 }
 
 /// `GET /api/v1/submissions/{id}/report`: the conversion report, for the sender only.
-#[utoipa::path(get, path = "/api/v1/submissions/{id}/report", tag = "submissions", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/submissions/{id}/report", tag = "submissions", extensions(("x-access-action" = json!("report_view"))), params(("id" = String, Path)),
     responses((status = 200, description = "The conversion report (JSON), for the sender only", body = Object, content_type = "application/json"), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
               (status = 409, description = "No report (pass-through, or not converted yet)", body = ErrorBody)))]
 pub async fn report(

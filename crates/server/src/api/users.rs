@@ -20,7 +20,7 @@ use crate::service::Caller;
 use crate::state::AppState;
 
 /// `GET /api/v1/users`
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, description = "The organisation's people", body = Vec<AccountView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", extensions(("x-access-action" = json!("user_list"))), responses((status = 200, description = "The organisation's people", body = Vec<AccountView>), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -29,7 +29,7 @@ pub async fn list(
 }
 
 /// `POST /api/v1/users`
-#[utoipa::path(post, path = "/api/v1/users", tag = "users",
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", extensions(("x-access-action" = json!("user_create"))),
     request_body(content = NewAccount, content_type = "application/json"),
     responses((status = 201, description = "Created; the one-time initial password is in the answer only", body = CreatedAccount),
               (status = 400, description = "Not JSON, or an invalid login, name, role or date", body = ErrorBody),
@@ -50,7 +50,7 @@ pub async fn create(
 /// `POST /api/v1/users/{login}/disable`: ends the person's sessions and revokes the
 /// certificates issued to them at once (the database is consulted on every request) and
 /// publishes the new CRL, so their handshakes fail too once the server reloads it.
-#[utoipa::path(post, path = "/api/v1/users/{login}/disable", tag = "users", params(("login" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/users/{login}/disable", tag = "users", extensions(("x-access-action" = json!("user_disable"))), params(("login" = String, Path)),
     responses((status = 200, description = "Disabled; sessions ended, personal certificates revoked", body = AccountView),
               (status = 400, description = "The login is not UTF-8", body = ErrorBody),
               (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "Not a person, the role may not, or no CSRF token", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
@@ -66,7 +66,7 @@ pub async fn disable(
 }
 
 /// `POST /api/v1/users/{login}/enable`
-#[utoipa::path(post, path = "/api/v1/users/{login}/enable", tag = "users", params(("login" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/users/{login}/enable", tag = "users", extensions(("x-access-action" = json!("user_enable"))), params(("login" = String, Path)),
     responses((status = 200, description = "Enabled", body = AccountView),
               (status = 400, description = "The login is not UTF-8", body = ErrorBody),
               (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "Not a person, the role may not, or no CSRF token", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
@@ -83,7 +83,7 @@ pub async fn enable(
 
 /// `POST /api/v1/users/{login}/reset-totp`: the person enrols a new second factor at next
 /// login; their recovery codes are void.
-#[utoipa::path(post, path = "/api/v1/users/{login}/reset-totp", tag = "users", params(("login" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/users/{login}/reset-totp", tag = "users", extensions(("x-access-action" = json!("totp_reset"))), params(("login" = String, Path)),
     responses((status = 200, description = "The second factor is reset; recovery codes void", body = AccountView),
               (status = 400, description = "The login is not UTF-8", body = ErrorBody),
               (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "Not a person, the role may not, or no CSRF token", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),

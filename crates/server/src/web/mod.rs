@@ -20,8 +20,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use kenshin_auth::{Action, Resource, SessionId};
 use kenshin_ui::Lang;
 use serde_json::{json, Value};
@@ -33,55 +31,170 @@ use crate::state::AppState;
 
 pub use crate::request::{lang_of, PageLang, LANG_COOKIE};
 
-/// The pages and their form handlers.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(pages::home))
-        .route("/login", get(setup::login_page).post(setup::login))
-        .route("/logout", post(setup::logout))
-        .route("/setup", get(setup::setup_page))
-        .route("/setup/totp", post(setup::setup_totp))
-        .route("/setup/password", post(setup::setup_password))
-        .route("/submissions", get(pages::submissions))
-        .route("/submissions/{id}", get(pages::submission))
-        .route("/submissions/{id}/report", get(reports::report))
-        .route("/submissions/{id}/report.csv", get(reports::report_csv))
-        .route("/upload", get(pages::upload))
-        .route("/inbox", get(pages::inbox))
-        .route("/deliveries/{id}", get(pages::delivery))
-        .route("/deliveries/{id}/confirm", post(pages::confirm))
-        .route("/history", get(pages::history))
-        .route(
+/// The pages' route table: each line is a path, its method, the action the access log
+/// records for it, and its handler.
+pub fn routes() -> PageTable {
+    use axum::http::Method;
+    const GET: Method = Method::GET;
+    const POST: Method = Method::POST;
+    let form_limit = |bytes: usize| bytes + 64 * 1024;
+    PageTable::default()
+        .page(GET, "/", "page_view", pages::home)
+        .page(GET, "/login", "page_view", setup::login_page)
+        .page(POST, "/login", "login_form", setup::login)
+        .page(POST, "/logout", "logout", setup::logout)
+        .page(GET, "/setup", "page_view", setup::setup_page)
+        .page(POST, "/setup/totp", "totp_enrol", setup::setup_totp)
+        .page(
+            POST,
+            "/setup/password",
+            "password_change",
+            setup::setup_password,
+        )
+        .page(GET, "/submissions", "submission_list", pages::submissions)
+        .page(
+            GET,
+            "/submissions/{id}",
+            "submission_view",
+            pages::submission,
+        )
+        .page(
+            GET,
+            "/submissions/{id}/report",
+            "report_view",
+            reports::report,
+        )
+        .page(
+            GET,
+            "/submissions/{id}/report.csv",
+            "report_view",
+            reports::report_csv,
+        )
+        .page(GET, "/upload", "page_view", pages::upload)
+        .page(GET, "/inbox", "delivery_list", pages::inbox)
+        .page(GET, "/deliveries/{id}", "delivery_view", pages::delivery)
+        .page(
+            POST,
+            "/deliveries/{id}/confirm",
+            "delivery_confirm",
+            pages::confirm,
+        )
+        .page(GET, "/history", "access_history", pages::history)
+        .page(GET, "/maps", "map_list", maps::page)
+        .limited(
+            POST,
             "/maps",
-            get(maps::page)
-                .post(maps::upload)
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    crate::service::maps::MAX_MAP_BYTES + 64 * 1024,
-                )),
+            "map_upload",
+            form_limit(crate::service::maps::MAX_MAP_BYTES),
+            maps::upload,
         )
-        .route(
+        .limited(
+            POST,
             "/maps/check",
-            post(maps::check).layer(axum::extract::DefaultBodyLimit::max(
-                maps::MAX_SAMPLE_BYTES + 64 * 1024,
-            )),
+            "map_check",
+            form_limit(maps::MAX_SAMPLE_BYTES),
+            maps::check,
         )
-        .route("/maps/{map_id}/{version}/activate", post(maps::activate))
-        .route("/people", get(admin::people).post(admin::invite))
-        .route("/people/{login}/disable", post(admin::disable))
-        .route("/people/{login}/enable", post(admin::enable))
-        .route("/people/{login}/reset-totp", post(admin::reset_totp))
-        .route("/audit", get(admin::audit))
-        .route("/organisation", get(admin::organisation))
-        .route(
+        .page(
+            POST,
+            "/maps/{map_id}/{version}/activate",
+            "map_activate",
+            maps::activate,
+        )
+        .page(GET, "/people", "user_list", admin::people)
+        .page(POST, "/people", "user_create", admin::invite)
+        .page(
+            POST,
+            "/people/{login}/disable",
+            "user_disable",
+            admin::disable,
+        )
+        .page(POST, "/people/{login}/enable", "user_enable", admin::enable)
+        .page(
+            POST,
+            "/people/{login}/reset-totp",
+            "totp_reset",
+            admin::reset_totp,
+        )
+        .page(GET, "/audit", "audit_search", admin::audit)
+        .page(GET, "/organisation", "org_view", admin::organisation)
+        .page(
+            POST,
             "/organisation/certificate-policy",
-            post(admin::certificate_policy),
+            "org_update",
+            admin::certificate_policy,
         )
-        .route("/certificates", get(certs::page).post(certs::issue))
-        .route("/certificates/{serial}/revoke", post(certs::revoke))
-        .route("/ops", get(pages::ops))
-        .route("/ledger", get(pages::ledger))
-        .route("/lang/{code}", get(set_language))
-        .route("/static/{file}", get(static_file))
+        .page(GET, "/certificates", "certificate_list", certs::page)
+        .page(POST, "/certificates", "certificate_issue", certs::issue)
+        .page(
+            POST,
+            "/certificates/{serial}/revoke",
+            "certificate_revoke",
+            certs::revoke,
+        )
+        .page(GET, "/ops", "ops_console", pages::ops)
+        .page(GET, "/ledger", "ledger_read", pages::ledger)
+        .page(GET, "/lang/{code}", "page_asset", set_language)
+        .page(GET, "/static/{file}", "page_asset", static_file)
+}
+
+/// A route table of pages: the router and, for the access log, each route's action.
+#[derive(Default)]
+pub struct PageTable {
+    pub router: axum::Router<AppState>,
+    /// `(method, route, action)`.
+    pub actions: Vec<(axum::http::Method, String, String)>,
+}
+
+impl PageTable {
+    /// `method path` answered by `handler`, recorded in the access log as `action`.
+    fn page<H, T>(self, method: axum::http::Method, path: &str, action: &str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(method, path, action, None, handler)
+    }
+
+    /// The same, with a body limit of its own (read by the form extractors).
+    fn limited<H, T>(
+        self,
+        method: axum::http::Method,
+        path: &str,
+        action: &str,
+        limit: usize,
+        handler: H,
+    ) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(method, path, action, Some(limit), handler)
+    }
+
+    fn add<H, T>(
+        mut self,
+        method: axum::http::Method,
+        path: &str,
+        action: &str,
+        limit: Option<usize>,
+        handler: H,
+    ) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter =
+            axum::routing::MethodFilter::try_from(method.clone()).expect("pages use GET and POST");
+        let mut route = axum::routing::on(filter, handler);
+        if let Some(limit) = limit {
+            route = route.layer(axum::extract::DefaultBodyLimit::max(limit));
+        }
+        self.router = self.router.route(path, route);
+        self.actions
+            .push((method, path.to_owned(), action.to_owned()));
+        self
+    }
 }
 
 /// A person with a session whose account is set up (second factor enrolled, initial

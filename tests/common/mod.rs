@@ -46,7 +46,7 @@ pub fn test_config_on(database_url: String) -> Config {
         database_url,
         // The suites exercise people's password and second-factor paths and the
         // organisations' own certificate policy; the relay-wide default (on) has tests of its
-        // own (tests/people.rs, tests/cli_demo.rs).
+        // own (tests/suite/people.rs, tests/cli_demo.rs).
         people_require_certificate: false,
         ..Config::default()
     }

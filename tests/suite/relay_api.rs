@@ -1,8 +1,6 @@
 //! The relay core end to end: real TLS 1.3 with client certificates, real SQLite, real files.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use kenshin_client::ClientError;
 use kenshin_core::api::ErrorCode;
 use kenshin_core::{DeliveryState, EventKind, SubmissionState};

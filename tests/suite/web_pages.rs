@@ -1,11 +1,9 @@
 //! The web pages over real HTTPS with people's sessions, without a browser: what each page
 //! shows, to whom, and what it refuses. (The browser flows are in tests/browser.rs.)
 
-mod common;
-
-use common::conversion::*;
-use common::people::*;
-use common::*;
+use crate::common::conversion::*;
+use crate::common::people::*;
+use crate::common::*;
 use reqwest::StatusCode;
 
 #[tokio::test]

@@ -3,10 +3,8 @@
 //! insurer, and an agent that receives for another insurer), unknown insurers are held back
 //! and reported to the sender, and the input is destroyed.
 
-mod common;
-
-use common::conversion::*;
-use common::*;
+use crate::common::conversion::*;
+use crate::common::*;
 use kenshin_client::ClientError;
 use kenshin_core::api::ErrorCode;
 use kenshin_core::{EventKind, SubmissionState};

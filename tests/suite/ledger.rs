@@ -1,9 +1,7 @@
 //! The transparency ledger end to end: receipts that verify offline, a party's verification
 //! with rollback and fork detection, party-only access, and tampering found by the audit.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use kenshin_core::api::ErrorCode;
 
 fn write(path: &std::path::Path, text: &str) {

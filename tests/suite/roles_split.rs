@@ -1,10 +1,8 @@
 //! `serve --role api` and `--role worker` on the same data: the API node converts nothing;
 //! two workers beside it share the queue — every submission converted exactly once.
 
-mod common;
-
-use common::conversion::*;
-use common::*;
+use crate::common::conversion::*;
+use crate::common::*;
 use kenshin_core::SubmissionState;
 use kenshin_server::{RunningWorker, ServerRole};
 

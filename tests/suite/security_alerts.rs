@@ -1,9 +1,7 @@
 //! Security alerts: a revoked certificate in use and a burst of failed logins show on the
 //! health endpoint (and, by the alert task, in the access log).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use time::OffsetDateTime;
 
 #[tokio::test]

@@ -2,9 +2,7 @@
 //! give, and exactly the limits the handlers enforce. (`tests/api_fuzz.rs` has a schema-driven
 //! fuzzer check the live relay against it.)
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,9 +1,7 @@
 //! `/metrics`: Prometheus text with request rates, latencies, queue depth, ledger size and
 //! storage — by route template only, never an id or an organisation.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn metrics_count_requests_by_template_and_name_no_tenant() {

@@ -1,10 +1,8 @@
 //! Rights by role, for people: the permission matrix applied to every endpoint, and operator
 //! blindness — no operator role obtains file content or a conversion report by any route.
 
-mod common;
-
-use common::people::*;
-use common::*;
+use crate::common::people::*;
+use crate::common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

@@ -1,12 +1,10 @@
 //! Transport security: TLS 1.3 only, and every /api request needs a valid, registered,
 //! unrevoked client certificate from the relay's own CA.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kenshin_client::{tls_config, ClientError, ClientIdentity, RelayClient};
 use kenshin_core::api::ErrorCode;
 use time::OffsetDateTime;

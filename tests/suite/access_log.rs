@@ -2,9 +2,7 @@
 //! objects, result, bytes), nothing personal in it, and anchored in the ledger so that a
 //! deleted or edited row is detected.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use kenshin_store::AccessFilter;
 
 #[tokio::test]

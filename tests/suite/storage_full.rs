@@ -1,12 +1,10 @@
 //! A full disk: the blob store sits on a tiny tmpfs. An upload that does not fit is refused
 //! with `storage_full`, leaves no partial file, and what was stored before stays intact.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use kenshin_core::api::ErrorCode;
 use kenshin_server::RunningServer;
 

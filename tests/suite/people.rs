@@ -1,9 +1,7 @@
 //! People over HTTPS: password + TOTP login, first-login enrolment and password change,
 //! CSRF on state changes, one answer for every failure, lockout, logout, disabling.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use time::OffsetDateTime;

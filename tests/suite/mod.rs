@@ -1,0 +1,16 @@
+//! The suites of `tests/tests.rs`, one module per area.
+
+mod access_log;
+mod conversion;
+mod ledger;
+mod metrics;
+mod mhlw_roundtrip;
+mod openapi;
+mod people;
+mod relay_api;
+mod roles;
+mod roles_split;
+mod security_alerts;
+mod storage_full;
+mod tls_auth;
+mod web_pages;

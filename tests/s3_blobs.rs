@@ -155,6 +155,7 @@ async fn a_file_travels_through_the_bucket_and_is_destroyed_after_confirmation()
         data: data.clone(),
         server: None,
         addr: "127.0.0.1:0".parse().unwrap(),
+        clock: None,
     };
     conversion::set_up(&setup).await;
     let served = serve(&s3, &data, &[]).await;

@@ -266,6 +266,7 @@ async fn two_api_nodes_and_two_workers_share_postgres_and_s3() {
         data,
         server: None,
         addr: "127.0.0.1:0".parse().unwrap(),
+        clock: None,
     };
     set_up(&relay).await;
     // The second machine: a copy of the keys and configuration, nothing else of its own.

@@ -28,6 +28,8 @@ pub struct Relay {
     pub data: DataDir,
     pub server: Option<RunningServer>,
     pub addr: std::net::SocketAddr,
+    /// The relay's clock when it was started with one that tests move ([`Relay::advance`]).
+    pub clock: Option<std::sync::Arc<kenshin_server::clock::ManualClock>>,
 }
 
 /// The configuration of a test relay. With `KENSHIN_TEST_DATABASE_URL` set (a PostgreSQL
@@ -152,7 +154,42 @@ impl Relay {
             data,
             server: Some(server),
             addr,
+            clock: None,
         }
+    }
+
+    /// A relay whose rules about time read a clock the test moves ([`Relay::advance`]): it
+    /// stands at the moment of the start until moved.
+    pub async fn start_with_manual_clock(config: Config) -> Relay {
+        let (dir, data) = prepared_data_dir(&config).await;
+        let clock = std::sync::Arc::new(kenshin_server::clock::ManualClock::new(
+            OffsetDateTime::now_utc(),
+        ));
+        let server = RunningServer::start_with_clock(
+            &data,
+            config,
+            kenshin_server::ServerRole::All,
+            clock.clone(),
+        )
+        .await
+        .unwrap();
+        let addr = server.addr;
+        Relay {
+            dir,
+            data,
+            server: Some(server),
+            addr,
+            clock: Some(clock),
+        }
+    }
+
+    /// Moves the relay's clock forward (a relay started with
+    /// [`start_with_manual_clock`](Relay::start_with_manual_clock)).
+    pub fn advance(&self, by: time::Duration) {
+        self.clock
+            .as_ref()
+            .expect("a relay started with a manual clock")
+            .advance(by)
     }
 
     pub fn url(&self) -> String {

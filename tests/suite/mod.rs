@@ -11,6 +11,7 @@ mod relay_api;
 mod roles;
 mod roles_split;
 mod security_alerts;
+mod service;
 mod storage_full;
 mod tls_auth;
 mod web_pages;

@@ -105,7 +105,7 @@ async fn create_person(relay: &Relay) {
 
 #[tokio::test]
 async fn login_with_password_and_totp_end_to_end() {
-    let mut relay = Relay::start().await;
+    let mut relay = Relay::start_with_manual_clock(test_config()).await;
     create_person(&relay).await;
     let mut browser = Browser::new(&relay);
 
@@ -132,7 +132,7 @@ async fn login_with_password_and_totp_end_to_end() {
     assert_eq!(unknown["error"]["code"], "invalid_credentials");
 
     // A failure imposes a short delay before the next attempt is even checked.
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    relay.advance(time::Duration::milliseconds(1200));
 
     // First login: password only, then enrol TOTP and change the initial password.
     let (status, me) = browser
@@ -224,7 +224,7 @@ async fn login_with_password_and_totp_end_to_end() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a used code is refused");
     // Two failures in a row impose a short delay (growing until the lockout) before the next try.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    relay.advance(time::Duration::milliseconds(2500));
     let next = kenshin_auth::totp_code(&secret, now + time::Duration::seconds(30));
     let (status, me) = second
         .post(
@@ -346,7 +346,8 @@ async fn a_throttled_account_is_refused_with_the_same_answer() {
 
 #[tokio::test]
 async fn sessions_end_after_idle_and_absolute_timeouts() {
-    let mut relay = Relay::start().await;
+    // The relay's clock is moved, not waited for: 15 minutes idle, 8 hours in all.
+    let mut relay = Relay::start_with_manual_clock(test_config()).await;
     create_person(&relay).await;
     let mut browser = Browser::new(&relay);
     let (status, _) = browser
@@ -357,18 +358,15 @@ async fn sessions_end_after_idle_and_absolute_timeouts() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(browser.me().await, StatusCode::OK);
-    let pool = owner_pool(&relay.data).await;
-    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    // Idle for 16 minutes (the limit is 15).
-    sqlx::query("UPDATE sessions SET last_seen = $1")
-        .bind(now_ms - 16 * 60 * 1000)
-        .execute(&pool)
-        .await
-        .unwrap();
+    relay.advance(time::Duration::minutes(14));
+    assert_eq!(
+        browser.me().await,
+        StatusCode::OK,
+        "14 minutes idle is fine"
+    );
+    relay.advance(time::Duration::minutes(16));
     assert_eq!(browser.me().await, StatusCode::UNAUTHORIZED, "idle timeout");
-    // A new session, active all along but begun 8 h 1 min ago (the absolute limit is 8 h).
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // A new session, active every 14 minutes: it still ends 8 hours after it began.
     let mut second = Browser::new(&relay);
     let (status, _) = second
         .post(
@@ -378,18 +376,18 @@ async fn sessions_end_after_idle_and_absolute_timeouts() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    sqlx::query("UPDATE sessions SET created_at = $1, last_seen = $2 WHERE revoked_at IS NULL")
-        .bind(now_ms - (8 * 60 + 1) * 60 * 1000)
-        .bind(now_ms)
-        .execute(&pool)
-        .await
-        .unwrap();
+    let mut active = time::Duration::ZERO;
+    while active + time::Duration::minutes(14) < time::Duration::hours(8) {
+        relay.advance(time::Duration::minutes(14));
+        active += time::Duration::minutes(14);
+        assert_eq!(second.me().await, StatusCode::OK, "active after {active}");
+    }
+    relay.advance(time::Duration::hours(8) - active + time::Duration::minutes(1));
     assert_eq!(
         second.me().await,
         StatusCode::UNAUTHORIZED,
         "absolute timeout"
     );
-    pool.close().await;
     relay.stop().await;
 }
 
@@ -433,7 +431,7 @@ async fn the_lockout_follows_the_configuration() {
         login_max_lock_minutes: 120,
         ..test_config()
     };
-    let mut relay = Relay::start_with(config).await;
+    let mut relay = Relay::start_with_manual_clock(config).await;
     create_person(&relay).await;
     let mut browser = Browser::new(&relay);
     let blocked_until = |throttle: &str| -> Option<String> {
@@ -443,12 +441,9 @@ async fn the_lockout_follows_the_configuration() {
     let db = relay.db().await;
     for attempt in 1..=2 {
         // Past the short delay after the first failure, so the second one counts.
-        tokio::time::sleep(std::time::Duration::from_millis(if attempt == 2 {
-            1200
-        } else {
-            0
-        }))
-        .await;
+        if attempt == 2 {
+            relay.advance(time::Duration::milliseconds(1200));
+        }
         let (status, _) = browser
             .post(
                 "/auth/login",
@@ -611,7 +606,7 @@ async fn password_spraying_from_one_address_or_network_is_slowed() {
 
 #[tokio::test]
 async fn a_refused_attempt_spends_no_recovery_code_and_no_totp_step() {
-    let mut relay = Relay::start().await;
+    let mut relay = Relay::start_with_manual_clock(test_config()).await;
     let db = relay.db().await;
     let (user, secret) =
         people::set_up_account(&relay, &db, INSURER, "careful.person", "receiver").await;
@@ -653,7 +648,7 @@ async fn a_refused_attempt_spends_no_recovery_code_and_no_totp_step() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(stored(&db).await, before, "nothing was consumed");
     // Once the delay is over the same recovery code still works (once).
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    relay.advance(time::Duration::milliseconds(2100));
     let (status, body) = try_login(&http, &relay, &user.login, people::PASSWORD, &recovery).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_ne!(stored(&db).await.0, before.0, "now it is spent");

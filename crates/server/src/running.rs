@@ -2,6 +2,8 @@
 //! ([`RunningWorker`]) wired from the state, the TLS listener, the worker and the background
 //! tasks. The top of the crate: it imports the rest, and nothing imports it.
 
+use std::sync::Arc;
+
 use crate::config::{Config, DataDir};
 use crate::state::AppState;
 use crate::{access, fd, retention, tls, worker};
@@ -45,11 +47,23 @@ impl RunningServer {
         config: Config,
         role: ServerRole,
     ) -> anyhow::Result<RunningServer> {
+        Self::start_with_clock(data_dir, config, role, Arc::new(crate::clock::SystemClock)).await
+    }
+
+    /// [`start_as`](Self::start_as) with every rule about time reading `clock` (tests move a
+    /// [`ManualClock`](crate::clock::ManualClock) instead of sleeping).
+    pub async fn start_with_clock(
+        data_dir: &DataDir,
+        config: Config,
+        role: ServerRole,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> anyhow::Result<RunningServer> {
         data_dir.check_for_serving(&config)?;
         let open_files = fd::ensure_budget(&config)?;
         let lock = lock_data_dir(data_dir)?;
         let tls = tls::TlsState::load(data_dir, &config)?;
-        let state = AppState::open(data_dir, config.clone()).await?;
+        let mut state = AppState::open(data_dir, config.clone()).await?;
+        state.clock = clock;
         state.check_blobs().await?;
         state.recover().await?;
         // The stored log must still be what was signed; a tampered ledger is not served.

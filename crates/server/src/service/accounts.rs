@@ -107,12 +107,12 @@ pub fn parse_last_day(day: &str) -> Option<OffsetDateTime> {
 pub struct AccountView {
     pub login: String,
     pub name: String,
-    role: String,
-    totp_enrolled: bool,
-    must_change_password: bool,
-    disabled: bool,
+    pub role: String,
+    pub totp_enrolled: bool,
+    pub must_change_password: bool,
+    pub disabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    valid_until: Option<String>,
+    pub valid_until: Option<String>,
 }
 
 impl From<&UserRecord> for AccountView {

@@ -58,6 +58,12 @@ enum AdminCommand {
         #[arg(long)]
         month: Option<String>,
     },
+    /// The background-job queue: jobs waiting, running, and given up (dead letters, with why).
+    Jobs {
+        /// At most this many jobs, oldest first.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -544,6 +550,53 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             });
             Ok(())
         }
+        AdminCommand::Jobs { limit } => {
+            let jobs = db.open_jobs(limit.clamp(1, 10_000)).await?;
+            let view: Vec<serde_json::Value> = jobs
+                .iter()
+                .map(|j| {
+                    serde_json::json!({
+                        "id": j.id, "kind": j.kind, "subject": j.subject, "state": j.state,
+                        "attempts": j.attempts, "max_attempts": j.max_attempts,
+                        "last_error": j.last_error,
+                        "created_at": kenshin_core::api::timestamp::format(j.created()),
+                        "updated_at": kenshin_core::api::timestamp::format(j.updated()),
+                    })
+                })
+                .collect();
+            emit(json, &view, || {
+                if jobs.is_empty() {
+                    return "待機中・実行中・断念したジョブはありません / no job queued, running or given up"
+                        .into();
+                }
+                jobs.iter()
+                    .map(|j| {
+                        let state = match j.state.as_str() {
+                            "queued" => "待機 queued",
+                            "running" => "実行中 running",
+                            "dead" => "断念 dead",
+                            other => other,
+                        };
+                        format!(
+                            "{}  {:<8} {:<16} {}/{}  {}  {}{}",
+                            kenshin_core::api::timestamp::format(j.created()),
+                            j.kind,
+                            state,
+                            j.attempts,
+                            j.max_attempts,
+                            j.subject.as_deref().unwrap_or("-"),
+                            j.id,
+                            j.last_error
+                                .as_deref()
+                                .map(|e| format!("\n    理由 / reason: {e}"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
         AdminCommand::Route(RouteCommand::Create { from, to, mode }) => {
             let route = db
                 .create_route(&from, &to, mode, OffsetDateTime::now_utc())
@@ -720,6 +773,7 @@ fn admin_action(command: &AdminCommand) -> &'static str {
         AdminCommand::User(UserCommand::Enable { .. }) => "user_enable",
         AdminCommand::User(UserCommand::ResetTotp { .. }) => "totp_reset",
         AdminCommand::Usage { .. } => "usage_read",
+        AdminCommand::Jobs { .. } => "jobs_read",
     }
 }
 

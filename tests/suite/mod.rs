@@ -2,6 +2,7 @@
 
 mod access_log;
 mod conversion;
+mod jobs;
 mod ledger;
 mod metrics;
 mod mhlw_roundtrip;

@@ -1,6 +1,6 @@
 //! The access log: append-only rows of who did what, when, from where, with what result.
 
-use sqlx::Row;
+use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use crate::db::Scope;
@@ -74,30 +74,52 @@ pub struct AccessFilter {
     pub limit: u32,
 }
 
-fn row_from(row: sqlx::any::AnyRow) -> AccessRow {
-    let objects: String = row.get("objects");
-    AccessRow {
-        seq: row.get("seq"),
-        at: from_ms(row.get("at")),
-        org: row.get("org"),
-        actor_kind: row.get("actor_kind"),
-        actor: row.get("actor"),
-        device: row.get("device"),
-        session: row.get("session"),
-        source: row.get("source"),
-        action: row.get("action"),
-        method: row.get("method"),
-        path: row.get("path"),
-        objects: objects
+/// A row of `access_log`, as stored.
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    seq: i64,
+    at: i64,
+    org: Option<String>,
+    actor_kind: String,
+    actor: String,
+    device: Option<String>,
+    session: Option<String>,
+    source: Option<String>,
+    action: String,
+    method: Option<String>,
+    path: Option<String>,
+    objects: String,
+    outcome: String,
+    status: Option<i64>,
+    bytes: Option<i64>,
+    detail: Option<String>,
+}
+
+fn row_from(row: sqlx::any::AnyRow) -> Result<AccessRow, StoreError> {
+    let row = LogRow::from_row(&row)?;
+    Ok(AccessRow {
+        seq: row.seq,
+        at: from_ms(row.at),
+        org: row.org,
+        actor_kind: row.actor_kind,
+        actor: row.actor,
+        device: row.device,
+        session: row.session,
+        source: row.source,
+        action: row.action,
+        method: row.method,
+        path: row.path,
+        objects: row
+            .objects
             .split(' ')
             .filter(|o| !o.is_empty())
             .map(str::to_owned)
             .collect(),
-        outcome: row.get("outcome"),
-        status: row.get::<Option<i64>, _>("status").map(|s| s as u16),
-        bytes: row.get::<Option<i64>, _>("bytes").map(|b| b as u64),
-        detail: row.get("detail"),
-    }
+        outcome: row.outcome,
+        status: row.status.map(|s| s as u16),
+        bytes: row.bytes.map(|b| b as u64),
+        detail: row.detail,
+    })
 }
 
 impl Database {
@@ -173,7 +195,7 @@ impl Database {
             .bind(i64::from(filter.limit.clamp(1, 100_000)))
             .fetch_all(&mut *rx)
             .await?;
-        Ok(rows.into_iter().map(row_from).collect())
+        rows.into_iter().map(row_from).collect()
     }
 
     /// Counts of the rows since `from` that security alerts watch: failed logins, uses of a
@@ -181,7 +203,7 @@ impl Database {
     /// over the time index, whatever the number of rows.
     pub async fn alert_counts(&self, from: OffsetDateTime) -> Result<[u64; 3], StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        let row = sqlx::query(
+        let (failed_logins, revoked, probes): (i64, i64, i64) = sqlx::query_as(
             "SELECT \
                COALESCE(SUM(CASE WHEN action = 'login_failed' THEN 1 ELSE 0 END), 0) AS failed_logins, \
                COALESCE(SUM(CASE WHEN detail = 'certificate_revoked' THEN 1 ELSE 0 END), 0) AS revoked, \
@@ -191,8 +213,8 @@ impl Database {
         .bind(to_ms(from))
         .fetch_one(&mut *rx)
         .await?;
-        let count = |name: &str| row.get::<i64, _>(name).max(0) as u64;
-        Ok([count("failed_logins"), count("revoked"), count("probes")])
+        let count = |n: i64| n.max(0) as u64;
+        Ok([count(failed_logins), count(revoked), count(probes)])
     }
 
     /// Rows `[first, last]` in order (for digests).
@@ -203,7 +225,7 @@ impl Database {
             .bind(last)
             .fetch_all(&mut *rx)
             .await?;
-        Ok(rows.into_iter().map(row_from).collect())
+        rows.into_iter().map(row_from).collect()
     }
 
     pub async fn max_access_seq(&self) -> Result<i64, StoreError> {
@@ -217,15 +239,11 @@ impl Database {
     /// The digests anchored so far: `(first, last, digest)`, in order.
     pub async fn access_digests(&self) -> Result<Vec<(i64, i64, String)>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT digest_first, digest_last, digest FROM events WHERE kind = 'access_log_digest' ORDER BY seq",
         )
         .fetch_all(&mut *rx)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get("digest_first"), r.get("digest_last"), r.get("digest")))
-            .collect())
+        .await?)
     }
 
     /// Records a digest of access rows `[first, last]` as an event, which the ledger takes over.

@@ -1,4 +1,4 @@
-use sqlx::Row;
+use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use crate::db::Scope;
@@ -44,21 +44,39 @@ const CERT_SELECT: &str =
      c.not_before, c.not_after, c.issued_at, c.revoked_at, c.revocation_reason, c.user_id, c.roles \
      FROM certificates c JOIN orgs o ON o.id = c.org_id";
 
-fn cert_from_row(row: sqlx::any::AnyRow) -> CertRecord {
-    CertRecord {
-        serial: row.get("serial"),
-        fingerprint: row.get("fingerprint"),
-        org_id: row.get("org_id"),
-        org_code: row.get("org_code"),
-        device: row.get("device"),
-        not_before: from_ms(row.get("not_before")),
-        not_after: from_ms(row.get("not_after")),
-        issued_at: from_ms(row.get("issued_at")),
-        revoked_at: opt_from_ms(row.get("revoked_at")),
-        revocation_reason: row.get("revocation_reason"),
-        user_id: row.get("user_id"),
-        roles: row.get("roles"),
-    }
+/// A row of `CERT_SELECT`, as stored.
+#[derive(sqlx::FromRow)]
+struct CertRow {
+    serial: String,
+    fingerprint: String,
+    org_id: i64,
+    org_code: String,
+    device: String,
+    not_before: i64,
+    not_after: i64,
+    issued_at: i64,
+    revoked_at: Option<i64>,
+    revocation_reason: Option<String>,
+    user_id: Option<i64>,
+    roles: Option<String>,
+}
+
+fn cert_from_row(row: sqlx::any::AnyRow) -> Result<CertRecord, StoreError> {
+    let row = CertRow::from_row(&row)?;
+    Ok(CertRecord {
+        serial: row.serial,
+        fingerprint: row.fingerprint,
+        org_id: row.org_id,
+        org_code: row.org_code,
+        device: row.device,
+        not_before: from_ms(row.not_before),
+        not_after: from_ms(row.not_after),
+        issued_at: from_ms(row.issued_at),
+        revoked_at: opt_from_ms(row.revoked_at),
+        revocation_reason: row.revocation_reason,
+        user_id: row.user_id,
+        roles: row.roles,
+    })
 }
 
 impl Database {
@@ -92,8 +110,8 @@ impl Database {
             .bind(serial.to_ascii_lowercase())
             .fetch_optional(&mut *rx)
             .await?
-            .map(cert_from_row)
             .ok_or(StoreError::NotFound)
+            .and_then(cert_from_row)
     }
 
     /// The certificate a TLS peer presented, by the SHA-256 fingerprint of its DER encoding.
@@ -102,13 +120,12 @@ impl Database {
         fingerprint: &str,
     ) -> Result<Option<CertRecord>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        Ok(
-            sqlx::query(&format!("{CERT_SELECT} WHERE c.fingerprint = $1"))
-                .bind(fingerprint)
-                .fetch_optional(&mut *rx)
-                .await?
-                .map(cert_from_row),
-        )
+        sqlx::query(&format!("{CERT_SELECT} WHERE c.fingerprint = $1"))
+            .bind(fingerprint)
+            .fetch_optional(&mut *rx)
+            .await?
+            .map(cert_from_row)
+            .transpose()
     }
 
     pub async fn list_certs(&self, org_code: Option<&str>) -> Result<Vec<CertRecord>, StoreError> {
@@ -128,7 +145,7 @@ impl Database {
                     .await?
             }
         };
-        Ok(rows.into_iter().map(cert_from_row).collect())
+        rows.into_iter().map(cert_from_row).collect()
     }
 
     /// Marks a certificate revoked and returns the next CRL number, in one transaction, so two
@@ -192,6 +209,6 @@ impl Database {
         ))
         .fetch_all(&mut *rx)
         .await?;
-        Ok(rows.into_iter().map(cert_from_row).collect())
+        rows.into_iter().map(cert_from_row).collect()
     }
 }

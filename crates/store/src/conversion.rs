@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use kenshin_core::{DeliveryId, DeliveryState, EventKind, ObjectId, SubmissionId, SubmissionState};
-use sqlx::Row;
+use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use crate::db::Scope;
@@ -87,18 +87,33 @@ pub struct UsageRow {
 const MAP_SELECT: &str = "SELECT m.org_id, o.code AS org_code, m.map_id, m.version, m.content, \
      m.sha256, m.created_at, m.activated_at, m.retired_at FROM maps m JOIN orgs o ON o.id = m.org_id";
 
-fn map_from_row(row: sqlx::any::AnyRow) -> MapRecord {
-    MapRecord {
-        org_id: row.get("org_id"),
-        org_code: row.get("org_code"),
-        map_id: row.get("map_id"),
-        version: row.get("version"),
-        content: row.get("content"),
-        sha256: row.get("sha256"),
-        created_at: from_ms(row.get("created_at")),
-        activated_at: opt_from_ms(row.get("activated_at")),
-        retired_at: opt_from_ms(row.get("retired_at")),
-    }
+/// A row of `MAP_SELECT`, as stored.
+#[derive(sqlx::FromRow)]
+struct MapRow {
+    org_id: i64,
+    org_code: String,
+    map_id: String,
+    version: String,
+    content: Vec<u8>,
+    sha256: String,
+    created_at: i64,
+    activated_at: Option<i64>,
+    retired_at: Option<i64>,
+}
+
+fn map_from_row(row: sqlx::any::AnyRow) -> Result<MapRecord, StoreError> {
+    let row = MapRow::from_row(&row)?;
+    Ok(MapRecord {
+        org_id: row.org_id,
+        org_code: row.org_code,
+        map_id: row.map_id,
+        version: row.version,
+        content: row.content,
+        sha256: row.sha256,
+        created_at: from_ms(row.created_at),
+        activated_at: opt_from_ms(row.activated_at),
+        retired_at: opt_from_ms(row.retired_at),
+    })
 }
 
 impl Database {
@@ -146,8 +161,8 @@ impl Database {
         .bind(version)
         .fetch_optional(&mut *rx)
         .await?
-        .map(map_from_row)
         .ok_or(StoreError::NotFound)
+        .and_then(map_from_row)
     }
 
     /// Makes a version the organisation's active map, retiring the previous one.
@@ -192,7 +207,7 @@ impl Database {
         .fetch_optional(&mut *rx)
         .await?;
         if let Some(row) = own {
-            return Ok(Some(map_from_row(row)));
+            return map_from_row(row).map(Some);
         }
         let parent = sqlx::query(&format!(
             "{MAP_SELECT} WHERE m.org_id = (SELECT parent_org_id FROM orgs WHERE id = $1) \
@@ -201,7 +216,7 @@ impl Database {
         .bind(org_id)
         .fetch_optional(&mut *rx)
         .await?;
-        Ok(parent.map(map_from_row))
+        parent.map(map_from_row).transpose()
     }
 
     pub async fn list_maps(&self, org_id: i64) -> Result<Vec<MapRecord>, StoreError> {
@@ -212,7 +227,7 @@ impl Database {
         .bind(org_id)
         .fetch_all(&mut *rx)
         .await?;
-        Ok(rows.into_iter().map(map_from_row).collect())
+        rows.into_iter().map(map_from_row).collect()
     }
 
     /// Makes `child` a 子機関 of `parent` (it uses the parent's map when it has none).
@@ -257,7 +272,7 @@ impl Database {
         sender_org_id: i64,
     ) -> Result<HashMap<String, Receiver>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        let rows = sqlx::query(
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
             "SELECT n.number, \
                     COALESCE(dl.agent_org_id, n.org_id) AS receiver_id, \
                     o.code AS receiver_code \
@@ -272,15 +287,7 @@ impl Database {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| {
-                (
-                    row.get("number"),
-                    Receiver {
-                        org_id: row.get("receiver_id"),
-                        code: row.get("receiver_code"),
-                    },
-                )
-            })
+            .map(|(number, org_id, code)| (number, Receiver { org_id, code }))
             .collect())
     }
 
@@ -485,7 +492,7 @@ impl Database {
     /// Converted records per receiver per month (for billing), optionally one month.
     pub async fn usage(&self, month: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        let rows = sqlx::query(
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
             "SELECT o.code, o.name, u.month, u.records FROM usage u JOIN orgs o ON o.id = u.receiver_org_id \
              WHERE $1 IS NULL OR u.month = $1 ORDER BY u.month, o.code",
         )
@@ -494,11 +501,11 @@ impl Database {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| UsageRow {
-                org_code: row.get("code"),
-                org_name: row.get("name"),
-                month: row.get("month"),
-                records: row.get::<i64, _>("records") as u64,
+            .map(|(org_code, org_name, month, records)| UsageRow {
+                org_code,
+                org_name,
+                month,
+                records: records.max(0) as u64,
             })
             .collect())
     }

@@ -1,5 +1,5 @@
 use kenshin_core::{DeliveryId, EventKind, ObjectId, SubmissionId};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow};
 use time::OffsetDateTime;
 
 use crate::db::Scope;
@@ -137,37 +137,56 @@ impl Database {
     }
 }
 
+/// A row of `events`, as stored.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    at: i64,
+    kind: String,
+    actor: String,
+    actor_org: Option<String>,
+    submission_id: Option<String>,
+    delivery_id: Option<String>,
+    object_id: Option<String>,
+    sender_org: Option<String>,
+    receiver_org: Option<String>,
+    reason: Option<String>,
+    size: Option<i64>,
+    ciphertext_size: Option<i64>,
+    digest_first: Option<i64>,
+    digest_last: Option<i64>,
+    digest: Option<String>,
+    records_in: Option<i64>,
+    records_out: Option<i64>,
+    records_rejected: Option<i64>,
+    records_unrouted: Option<i64>,
+}
+
 fn event_from_row(row: sqlx::any::AnyRow) -> Result<EventRecord, StoreError> {
-    let kind: String = row.get("kind");
+    let row = EventRow::from_row(&row)?;
     Ok(EventRecord {
-        seq: row.get("seq"),
-        at: from_ms(row.get("at")),
-        kind: kind.parse().map_err(|e| StoreError::corrupt("events", e))?,
-        actor: row.get("actor"),
-        actor_org: row.get("actor_org"),
-        submission_id: row.get("submission_id"),
-        delivery_id: row.get("delivery_id"),
-        object_id: row.get("object_id"),
-        sender_org: row.get("sender_org"),
-        receiver_org: row.get("receiver_org"),
-        reason: row.get("reason"),
-        size: row.get("size"),
-        ciphertext_size: row.get("ciphertext_size"),
-        digest: match (
-            row.get::<Option<i64>, _>("digest_first"),
-            row.get::<Option<i64>, _>("digest_last"),
-            row.get::<Option<String>, _>("digest"),
-        ) {
+        seq: row.seq,
+        at: from_ms(row.at),
+        kind: crate::timefmt::parse("events", row.kind)?,
+        actor: row.actor,
+        actor_org: row.actor_org,
+        submission_id: row.submission_id,
+        delivery_id: row.delivery_id,
+        object_id: row.object_id,
+        sender_org: row.sender_org,
+        receiver_org: row.receiver_org,
+        reason: row.reason,
+        size: row.size,
+        ciphertext_size: row.ciphertext_size,
+        digest: match (row.digest_first, row.digest_last, row.digest) {
             (Some(first), Some(last), Some(digest)) => Some((first, last, digest)),
             _ => None,
         },
-        counts: row
-            .get::<Option<i64>, _>("records_in")
-            .map(|records_in| RecordCounts {
-                records_in: records_in as u64,
-                records_out: row.get::<Option<i64>, _>("records_out").unwrap_or(0) as u64,
-                records_rejected: row.get::<Option<i64>, _>("records_rejected").unwrap_or(0) as u64,
-                records_unrouted: row.get::<Option<i64>, _>("records_unrouted").unwrap_or(0) as u64,
-            }),
+        counts: row.records_in.map(|records_in| RecordCounts {
+            records_in: records_in as u64,
+            records_out: row.records_out.unwrap_or(0) as u64,
+            records_rejected: row.records_rejected.unwrap_or(0) as u64,
+            records_unrouted: row.records_unrouted.unwrap_or(0) as u64,
+        }),
     })
 }

@@ -1,7 +1,7 @@
 //! Storage of the transparency ledger: entries, subtree hashes and signed checkpoints.
 //! The Merkle arithmetic lives in `kenshin-ledger`; this module only keeps its state.
 
-use sqlx::Row;
+use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use crate::db::Scope;
@@ -39,27 +39,50 @@ pub struct StoredCheckpoint {
     pub signed_at: OffsetDateTime,
 }
 
-fn entry_from_row(row: sqlx::any::AnyRow) -> LedgerEntry {
-    LedgerEntry {
-        idx: row.get::<i64, _>("idx") as u64,
-        event_seq: row.get("event_seq"),
-        entry: row.get("entry"),
-        submission_id: row.get("submission_id"),
-        sender_org: row.get("sender_org"),
-        receiver_org: row.get("receiver_org"),
-        appended_at: from_ms(row.get("appended_at")),
-    }
+/// A row of `ledger_entries`, as stored.
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    idx: i64,
+    event_seq: i64,
+    entry: Vec<u8>,
+    submission_id: Option<String>,
+    sender_org: Option<String>,
+    receiver_org: Option<String>,
+    appended_at: i64,
+}
+
+fn entry_from_row(row: sqlx::any::AnyRow) -> Result<LedgerEntry, StoreError> {
+    let row = EntryRow::from_row(&row)?;
+    Ok(LedgerEntry {
+        idx: row.idx as u64,
+        event_seq: row.event_seq,
+        entry: row.entry,
+        submission_id: row.submission_id,
+        sender_org: row.sender_org,
+        receiver_org: row.receiver_org,
+        appended_at: from_ms(row.appended_at),
+    })
+}
+
+/// A row of `ledger_checkpoints`, as stored.
+#[derive(sqlx::FromRow)]
+struct CheckpointRow {
+    size: i64,
+    root: Vec<u8>,
+    note: String,
+    signed_at: i64,
 }
 
 fn checkpoint_from_row(row: sqlx::any::AnyRow) -> Result<StoredCheckpoint, StoreError> {
-    let root: Vec<u8> = row.get("root");
+    let row = CheckpointRow::from_row(&row)?;
     Ok(StoredCheckpoint {
-        size: row.get::<i64, _>("size") as u64,
-        root: root
+        size: row.size as u64,
+        root: row
+            .root
             .try_into()
             .map_err(|_| StoreError::corrupt("ledger_checkpoints", "root is not 32 bytes"))?,
-        note: row.get("note"),
-        signed_at: from_ms(row.get("signed_at")),
+        note: row.note,
+        signed_at: from_ms(row.signed_at),
     })
 }
 
@@ -150,8 +173,8 @@ impl Database {
             .bind(idx as i64)
             .fetch_optional(&mut *rx)
             .await?
-            .map(entry_from_row)
             .ok_or(StoreError::NotFound)
+            .and_then(entry_from_row)
     }
 
     /// Entries about one submission.
@@ -165,7 +188,7 @@ impl Database {
                 .bind(submission_id)
                 .fetch_all(&mut *rx)
                 .await?;
-        Ok(rows.into_iter().map(entry_from_row).collect())
+        rows.into_iter().map(entry_from_row).collect()
     }
 
     /// Entries in which `org` is a party (sender or receiver), after index `after`.
@@ -185,7 +208,7 @@ impl Database {
         .bind(i64::from(limit))
         .fetch_all(&mut *rx)
         .await?;
-        Ok(rows.into_iter().map(entry_from_row).collect())
+        rows.into_iter().map(entry_from_row).collect()
     }
 
     /// Entries `[from, to)` in order (for audits).
@@ -201,7 +224,7 @@ impl Database {
                 .bind(to as i64)
                 .fetch_all(&mut *rx)
                 .await?;
-        Ok(rows.into_iter().map(entry_from_row).collect())
+        rows.into_iter().map(entry_from_row).collect()
     }
 
     /// Ledger entries whose text contains `needle` (e.g. `kind access_log_digest`), in order.
@@ -220,7 +243,7 @@ impl Database {
         .bind(needle)
         .fetch_all(&mut *rx)
         .await?;
-        Ok(rows.into_iter().map(entry_from_row).collect())
+        rows.into_iter().map(entry_from_row).collect()
     }
 
     pub async fn insert_checkpoint(

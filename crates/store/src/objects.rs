@@ -3,7 +3,7 @@
 //! Submissions, deliveries, conversion outputs and reports all point at objects.
 
 use kenshin_core::{EventKind, ObjectId};
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow};
 use time::OffsetDateTime;
 
 use crate::events::{append, NewEvent};
@@ -37,16 +37,30 @@ pub struct ObjectRecord {
 /// Objects whose data keys a transaction destroyed; the caller deletes their blobs next.
 pub type ShredList = Vec<ObjectId>;
 
+/// A row of `objects`, as stored.
+#[derive(sqlx::FromRow)]
+struct ObjectRow {
+    id: String,
+    kek_id: String,
+    wrapped_key: Option<Vec<u8>>,
+    plaintext_size: i64,
+    plaintext_sha256: String,
+    ciphertext_size: i64,
+    created_at: i64,
+    shredded_at: Option<i64>,
+}
+
 pub(crate) fn object_from_row(row: sqlx::any::AnyRow) -> Result<ObjectRecord, StoreError> {
+    let row = ObjectRow::from_row(&row)?;
     Ok(ObjectRecord {
-        id: parse("objects", row.get("id"))?,
-        kek_id: row.get("kek_id"),
-        wrapped_key: row.get("wrapped_key"),
-        plaintext_size: row.get::<i64, _>("plaintext_size") as u64,
-        plaintext_sha256: row.get("plaintext_sha256"),
-        ciphertext_size: row.get::<i64, _>("ciphertext_size") as u64,
-        created_at: from_ms(row.get("created_at")),
-        shredded_at: opt_from_ms(row.get("shredded_at")),
+        id: parse("objects", row.id)?,
+        kek_id: row.kek_id,
+        wrapped_key: row.wrapped_key,
+        plaintext_size: row.plaintext_size as u64,
+        plaintext_sha256: row.plaintext_sha256,
+        ciphertext_size: row.ciphertext_size as u64,
+        created_at: from_ms(row.created_at),
+        shredded_at: opt_from_ms(row.shredded_at),
     })
 }
 

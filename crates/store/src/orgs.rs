@@ -1,10 +1,10 @@
 use kenshin_core::{InsurerNumber, OrgCode, OrgKind, RouteMode};
-use sqlx::Row;
+use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use crate::db::Scope;
 use crate::error::unique_violation;
-use crate::timefmt::{from_ms, to_ms};
+use crate::timefmt::{from_ms, parse, to_ms};
 use crate::{Database, StoreError};
 
 #[derive(Clone, Debug)]
@@ -35,6 +35,57 @@ pub struct Route {
     pub receiver_id: i64,
     pub mode: RouteMode,
     pub created_at: OffsetDateTime,
+}
+
+const ORG_SELECT: &str =
+    "SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs";
+
+/// A row of `orgs`, as stored.
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    id: i64,
+    code: String,
+    kind: String,
+    name: String,
+    created_at: i64,
+    browser_certificate_required: i64,
+}
+
+impl OrgRow {
+    fn into_org(self, numbers: Vec<String>) -> Result<Org, StoreError> {
+        Ok(Org {
+            id: self.id,
+            code: parse("orgs", self.code)?,
+            kind: parse("orgs", self.kind)?,
+            name: self.name,
+            created_at: from_ms(self.created_at),
+            browser_certificate_required: self.browser_certificate_required != 0,
+            insurer_numbers: numbers
+                .into_iter()
+                .map(|n| parse("insurer_numbers", n))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// The 保険者番号 of one organisation, or of all, by organisation, in order — read in the
+/// caller's transaction (a second one would need a second connection while the first is held).
+async fn insurer_numbers_of(
+    rx: &mut sqlx::AnyConnection,
+    org: Option<i64>,
+) -> Result<std::collections::HashMap<i64, Vec<String>>, StoreError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT org_id, number FROM insurer_numbers WHERE $1 IS NULL OR org_id = $1 \
+         ORDER BY org_id, number",
+    )
+    .bind(org)
+    .fetch_all(&mut *rx)
+    .await?;
+    let mut by_org: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (org_id, number) in rows {
+        by_org.entry(org_id).or_default().push(number);
+    }
+    Ok(by_org)
 }
 
 impl Database {
@@ -84,22 +135,26 @@ impl Database {
 
     pub async fn org_by_id(&self, id: i64) -> Result<Org, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        let row = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs WHERE id = $1")
+        let row = sqlx::query_as::<_, OrgRow>(&format!("{ORG_SELECT} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *rx)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Self::org_from_row(&mut rx, row).await
+        let mut numbers = insurer_numbers_of(&mut rx, Some(row.id)).await?;
+        let own = numbers.remove(&row.id).unwrap_or_default();
+        row.into_org(own)
     }
 
     pub async fn org_by_code(&self, code: &str) -> Result<Org, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        let row = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs WHERE code = $1")
+        let row = sqlx::query_as::<_, OrgRow>(&format!("{ORG_SELECT} WHERE code = $1"))
             .bind(code)
             .fetch_optional(&mut *rx)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Self::org_from_row(&mut rx, row).await
+        let mut numbers = insurer_numbers_of(&mut rx, Some(row.id)).await?;
+        let own = numbers.remove(&row.id).unwrap_or_default();
+        row.into_org(own)
     }
 
     /// Sets whether the organisation's people must present their own client certificate.
@@ -117,48 +172,19 @@ impl Database {
         Ok(())
     }
 
+    /// Every organisation with its 保険者番号: two queries, whatever their number.
     pub async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        let rows = sqlx::query("SELECT id, code, kind, name, created_at, browser_certificate_required FROM orgs ORDER BY code")
+        let rows = sqlx::query_as::<_, OrgRow>(&format!("{ORG_SELECT} ORDER BY code"))
             .fetch_all(&mut *rx)
             .await?;
-        let mut orgs = Vec::with_capacity(rows.len());
-        for row in rows {
-            orgs.push(Self::org_from_row(&mut rx, row).await?);
-        }
-        Ok(orgs)
-    }
-
-    /// An organisation from its row and its 保険者番号, read in the caller's transaction (a
-    /// second one would need a second connection while the first is held).
-    async fn org_from_row(
-        rx: &mut sqlx::AnyConnection,
-        row: sqlx::any::AnyRow,
-    ) -> Result<Org, StoreError> {
-        let id: i64 = row.get("id");
-        let code: String = row.get("code");
-        let kind: String = row.get("kind");
-        let numbers: Vec<String> = sqlx::query_scalar(
-            "SELECT number FROM insurer_numbers WHERE org_id = $1 ORDER BY number",
-        )
-        .bind(id)
-        .fetch_all(&mut *rx)
-        .await?;
-        Ok(Org {
-            id,
-            code: code.parse().map_err(|e| StoreError::corrupt("orgs", e))?,
-            kind: kind.parse().map_err(|e| StoreError::corrupt("orgs", e))?,
-            name: row.get("name"),
-            created_at: from_ms(row.get("created_at")),
-            browser_certificate_required: row.get::<i64, _>("browser_certificate_required") != 0,
-            insurer_numbers: numbers
-                .into_iter()
-                .map(|n| {
-                    n.parse()
-                        .map_err(|e| StoreError::corrupt("insurer_numbers", e))
-                })
-                .collect::<Result<_, _>>()?,
-        })
+        let mut numbers = insurer_numbers_of(&mut rx, None).await?;
+        rows.into_iter()
+            .map(|row| {
+                let own = numbers.remove(&row.id).unwrap_or_default();
+                row.into_org(own)
+            })
+            .collect()
     }
 
     /// Creates a route. Senders must be kinds that send and receivers kinds that receive.
@@ -249,20 +275,25 @@ const ROUTE_SELECT_WHERE_SENDER_AND_RECEIVER: &str = "SELECT routes.id, s.code A
      FROM routes JOIN orgs s ON s.id = routes.sender_org_id JOIN orgs r ON r.id = routes.receiver_org_id \
      WHERE routes.sender_org_id = $1 AND r.code = $2";
 
+/// A row of `ROUTE_SELECT`, as stored.
+#[derive(sqlx::FromRow)]
+struct RouteRow {
+    id: i64,
+    sender: String,
+    receiver: String,
+    receiver_id: i64,
+    mode: String,
+    created_at: i64,
+}
+
 fn route_from_row(row: sqlx::any::AnyRow) -> Result<Route, StoreError> {
-    let sender: String = row.get("sender");
-    let receiver: String = row.get("receiver");
-    let mode: String = row.get("mode");
+    let row = RouteRow::from_row(&row)?;
     Ok(Route {
-        id: row.get("id"),
-        sender: sender
-            .parse()
-            .map_err(|e| StoreError::corrupt("routes", e))?,
-        receiver: receiver
-            .parse()
-            .map_err(|e| StoreError::corrupt("routes", e))?,
-        receiver_id: row.get("receiver_id"),
-        mode: mode.parse().map_err(|e| StoreError::corrupt("routes", e))?,
-        created_at: from_ms(row.get("created_at")),
+        id: row.id,
+        sender: parse("routes", row.sender)?,
+        receiver: parse("routes", row.receiver)?,
+        receiver_id: row.receiver_id,
+        mode: parse("routes", row.mode)?,
+        created_at: from_ms(row.created_at),
     })
 }

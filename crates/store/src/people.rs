@@ -1,7 +1,7 @@
 //! People and their sessions. Secrets arrive already protected: password hashes (argon2id),
 //! TOTP secrets wrapped by the KEK, session tokens as SHA-256.
 
-use sqlx::Row;
+use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use crate::db::Scope;
@@ -66,27 +66,57 @@ const USER_SELECT: &str = "SELECT u.*, o.code AS org_code, \
      LEFT JOIN user_factors t ON t.user_id = u.id AND t.kind = 'totp' \
      LEFT JOIN user_factors r ON r.user_id = u.id AND r.kind = 'recovery_codes'";
 
-fn user_from_row(row: sqlx::any::AnyRow) -> UserRecord {
-    UserRecord {
-        id: row.get("id"),
-        org_id: row.get("org_id"),
-        org_code: row.get("org_code"),
-        login: row.get("login"),
-        display_name: row.get("display_name"),
-        role: row.get("role"),
-        password_hash: row.get("password_hash"),
-        must_change_password: row.get::<i64, _>("must_change_password") != 0,
-        totp_secret: row.get("totp_secret"),
-        totp_last_step: row
-            .get::<Option<i64>, _>("totp_last_step")
-            .map(|s| s as u64),
-        recovery_codes: row.get("recovery_codes"),
-        throttle: row.get("throttle"),
-        valid_from: opt_from_ms(row.get("valid_from")),
-        valid_until: opt_from_ms(row.get("valid_until")),
-        disabled_at: opt_from_ms(row.get("disabled_at")),
-        created_at: from_ms(row.get("created_at")),
-    }
+/// A row of `sessions`, as stored.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    token_hash: String,
+    user_id: i64,
+    created_at: i64,
+    last_seen: i64,
+    revoked_at: Option<i64>,
+}
+
+/// A row of `USER_SELECT`, as stored.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    org_id: i64,
+    org_code: String,
+    login: String,
+    display_name: String,
+    role: String,
+    password_hash: String,
+    must_change_password: i64,
+    totp_secret: Option<Vec<u8>>,
+    totp_last_step: Option<i64>,
+    recovery_codes: Option<String>,
+    throttle: Option<String>,
+    valid_from: Option<i64>,
+    valid_until: Option<i64>,
+    disabled_at: Option<i64>,
+    created_at: i64,
+}
+
+fn user_from_row(row: sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
+    let row = UserRow::from_row(&row)?;
+    Ok(UserRecord {
+        id: row.id,
+        org_id: row.org_id,
+        org_code: row.org_code,
+        login: row.login,
+        display_name: row.display_name,
+        role: row.role,
+        password_hash: row.password_hash,
+        must_change_password: row.must_change_password != 0,
+        totp_secret: row.totp_secret,
+        totp_last_step: row.totp_last_step.map(|s| s as u64),
+        recovery_codes: row.recovery_codes,
+        throttle: row.throttle,
+        valid_from: opt_from_ms(row.valid_from),
+        valid_until: opt_from_ms(row.valid_until),
+        disabled_at: opt_from_ms(row.disabled_at),
+        created_at: from_ms(row.created_at),
+    })
 }
 
 impl Database {
@@ -116,11 +146,12 @@ impl Database {
 
     pub async fn user_by_login(&self, login: &str) -> Result<Option<UserRecord>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        Ok(sqlx::query(&format!("{USER_SELECT} WHERE u.login = $1"))
+        sqlx::query(&format!("{USER_SELECT} WHERE u.login = $1"))
             .bind(login)
             .fetch_optional(&mut *rx)
             .await?
-            .map(user_from_row))
+            .map(user_from_row)
+            .transpose()
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<UserRecord, StoreError> {
@@ -129,8 +160,8 @@ impl Database {
             .bind(id)
             .fetch_optional(&mut *rx)
             .await?
-            .map(user_from_row)
             .ok_or(StoreError::NotFound)
+            .and_then(user_from_row)
     }
 
     pub async fn list_users(&self, org_id: Option<i64>) -> Result<Vec<UserRecord>, StoreError> {
@@ -142,7 +173,7 @@ impl Database {
         .bind(org_id)
         .fetch_all(&mut *rx)
         .await?;
-        Ok(rows.into_iter().map(user_from_row).collect())
+        rows.into_iter().map(user_from_row).collect()
     }
 
     pub async fn set_throttle(&self, user_id: i64, throttle: &str) -> Result<(), StoreError> {
@@ -317,17 +348,20 @@ impl Database {
 
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
-        Ok(sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&mut *rx)
-            .await?
-            .map(|row| SessionRecord {
-                token_hash: row.get("token_hash"),
-                user_id: row.get("user_id"),
-                created_at: from_ms(row.get("created_at")),
-                last_seen: from_ms(row.get("last_seen")),
-                revoked_at: opt_from_ms(row.get("revoked_at")),
-            }))
+        Ok(sqlx::query_as::<_, SessionRow>(
+            "SELECT token_hash, user_id, created_at, last_seen, revoked_at FROM sessions \
+             WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *rx)
+        .await?
+        .map(|row| SessionRecord {
+            token_hash: row.token_hash,
+            user_id: row.user_id,
+            created_at: from_ms(row.created_at),
+            last_seen: from_ms(row.last_seen),
+            revoked_at: opt_from_ms(row.revoked_at),
+        }))
     }
 
     pub async fn touch_session(

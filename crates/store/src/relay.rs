@@ -9,7 +9,7 @@ use kenshin_core::{
     DeliveryId, DeliveryState, EventKind, LifecycleError, ObjectId, SubmissionId, SubmissionState,
 };
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow};
 use time::OffsetDateTime;
 
 use crate::db::Scope;
@@ -126,57 +126,120 @@ const DELIVERY_SELECT: &str = "SELECT d.id, d.submission_id, d.receiver_org_id, 
      JOIN orgs s ON s.id = sub.sender_org_id \
      JOIN objects obj ON obj.id = d.object_id";
 
-fn submission_from_row(row: sqlx::any::AnyRow) -> Result<SubmissionRecord, StoreError> {
-    Ok(SubmissionRecord {
-        id: parse("submissions", row.get("id"))?,
-        sender_org_id: row.get("sender_org_id"),
-        sender_code: row.get("sender_code"),
-        sender_name: row.get("sender_name"),
-        filename: row.get("filename"),
-        size: row.get::<i64, _>("size") as u64,
-        sha256: row.get("sha256"),
-        state: parse("submissions", row.get("state"))?,
-        object_id: parse("submissions", row.get("object_id"))?,
-        received_at: from_ms(row.get("received_at")),
-        withdrawn_at: opt_from_ms(row.get("withdrawn_at")),
-        conversion: row
-            .get::<Option<i64>, _>("records_in")
-            .map(|records_in| ConversionRecord {
+/// A row of `SUBMISSION_SELECT`, as stored.
+#[derive(sqlx::FromRow)]
+struct SubmissionRow {
+    id: String,
+    sender_org_id: i64,
+    sender_code: String,
+    sender_name: String,
+    filename: String,
+    size: i64,
+    sha256: String,
+    state: String,
+    object_id: String,
+    received_at: i64,
+    withdrawn_at: Option<i64>,
+    records_in: Option<i64>,
+    records_out: Option<i64>,
+    records_rejected: Option<i64>,
+    records_unrouted: Option<i64>,
+    map_label: Option<String>,
+    profile_label: Option<String>,
+    converter: Option<String>,
+    commitment_key: Option<Vec<u8>>,
+}
+
+impl TryFrom<SubmissionRow> for SubmissionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: SubmissionRow) -> Result<SubmissionRecord, StoreError> {
+        Ok(SubmissionRecord {
+            id: parse("submissions", row.id)?,
+            sender_org_id: row.sender_org_id,
+            sender_code: row.sender_code,
+            sender_name: row.sender_name,
+            filename: row.filename,
+            size: row.size as u64,
+            sha256: row.sha256,
+            state: parse("submissions", row.state)?,
+            object_id: parse("submissions", row.object_id)?,
+            received_at: from_ms(row.received_at),
+            withdrawn_at: opt_from_ms(row.withdrawn_at),
+            conversion: row.records_in.map(|records_in| ConversionRecord {
                 records_in: records_in as u64,
-                records_out: row.get::<Option<i64>, _>("records_out").unwrap_or(0) as u64,
-                records_rejected: row.get::<Option<i64>, _>("records_rejected").unwrap_or(0) as u64,
-                records_unrouted: row.get::<Option<i64>, _>("records_unrouted").unwrap_or(0) as u64,
-                map_label: row.get("map_label"),
-                profile_label: row.get("profile_label"),
-                converter: row.get("converter"),
+                records_out: row.records_out.unwrap_or(0) as u64,
+                records_rejected: row.records_rejected.unwrap_or(0) as u64,
+                records_unrouted: row.records_unrouted.unwrap_or(0) as u64,
+                map_label: row.map_label,
+                profile_label: row.profile_label,
+                converter: row.converter,
             }),
-        commitment_key: row.get("commitment_key"),
-    })
+            commitment_key: row.commitment_key,
+        })
+    }
+}
+
+fn submission_from_row(row: sqlx::any::AnyRow) -> Result<SubmissionRecord, StoreError> {
+    SubmissionRow::from_row(&row)?.try_into()
+}
+
+/// A row of `DELIVERY_SELECT`, as stored.
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: String,
+    submission_id: String,
+    receiver_org_id: i64,
+    receiver_code: String,
+    receiver_name: String,
+    sender_code: String,
+    sender_name: String,
+    filename: String,
+    size: i64,
+    sha256: String,
+    object_id: String,
+    state: String,
+    created_at: i64,
+    expires_at: i64,
+    first_downloaded_at: Option<i64>,
+    download_count: i64,
+    confirmed_at: Option<i64>,
+    shredded_at: Option<i64>,
+    records: Option<i64>,
+    commitment_key: Option<Vec<u8>>,
+}
+
+impl TryFrom<DeliveryRow> for DeliveryRecord {
+    type Error = StoreError;
+
+    fn try_from(row: DeliveryRow) -> Result<DeliveryRecord, StoreError> {
+        Ok(DeliveryRecord {
+            id: parse("deliveries", row.id)?,
+            submission_id: parse("deliveries", row.submission_id)?,
+            receiver_org_id: row.receiver_org_id,
+            receiver_code: row.receiver_code,
+            receiver_name: row.receiver_name,
+            sender_code: row.sender_code,
+            sender_name: row.sender_name,
+            filename: row.filename,
+            size: row.size as u64,
+            sha256: row.sha256,
+            object_id: parse("deliveries", row.object_id)?,
+            state: parse("deliveries", row.state)?,
+            created_at: from_ms(row.created_at),
+            expires_at: from_ms(row.expires_at),
+            first_downloaded_at: opt_from_ms(row.first_downloaded_at),
+            download_count: row.download_count as u32,
+            confirmed_at: opt_from_ms(row.confirmed_at),
+            shredded_at: opt_from_ms(row.shredded_at),
+            records: row.records.map(|n| n as u64),
+            commitment_key: row.commitment_key,
+        })
+    }
 }
 
 fn delivery_from_row(row: sqlx::any::AnyRow) -> Result<DeliveryRecord, StoreError> {
-    Ok(DeliveryRecord {
-        id: parse("deliveries", row.get("id"))?,
-        submission_id: parse("deliveries", row.get("submission_id"))?,
-        receiver_org_id: row.get("receiver_org_id"),
-        receiver_code: row.get("receiver_code"),
-        receiver_name: row.get("receiver_name"),
-        sender_code: row.get("sender_code"),
-        sender_name: row.get("sender_name"),
-        filename: row.get("filename"),
-        size: row.get::<i64, _>("size") as u64,
-        sha256: row.get("sha256"),
-        object_id: parse("deliveries", row.get("object_id"))?,
-        state: parse("deliveries", row.get("state"))?,
-        created_at: from_ms(row.get("created_at")),
-        expires_at: from_ms(row.get("expires_at")),
-        first_downloaded_at: opt_from_ms(row.get("first_downloaded_at")),
-        download_count: row.get::<i64, _>("download_count") as u32,
-        confirmed_at: opt_from_ms(row.get("confirmed_at")),
-        shredded_at: opt_from_ms(row.get("shredded_at")),
-        records: row.get::<Option<i64>, _>("records").map(|n| n as u64),
-        commitment_key: row.get("commitment_key"),
-    })
+    DeliveryRow::from_row(&row)?.try_into()
 }
 
 fn limit_of(filter: &ListFilter) -> i64 {

@@ -18,11 +18,13 @@ mod error;
 mod events;
 mod jobs;
 mod ledger;
+mod maps;
 mod objects;
 mod orgs;
 mod people;
 mod provision;
 mod relay;
+mod snapshot;
 mod timefmt;
 
 pub use access::{AccessExpiryPlan, AccessFilter, AccessRow};
@@ -31,17 +33,18 @@ pub use blobs::{
     S3Writer,
 };
 pub use certs::{CertRecord, NewCert};
-pub use conversion::{CompletedConversion, ConvertedOutput, Job, MapRecord, Receiver, UsageRow};
+pub use conversion::{CompletedConversion, ConvertedOutput, Job, Receiver, UsageRow};
 pub use db::{Backend, Database, SequencerLease};
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
 pub use jobs::{ClaimedJob, JobRecord, NewJob};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
+pub use maps::MapRecord;
 pub use objects::{NewObject, ObjectRecord, ShredList};
 pub use orgs::{NewOrg, Org, Route};
 pub use people::{NewUser, SessionRecord, UserRecord};
 pub use provision::{create_postgres_database, prepare_postgres_restore};
 pub use relay::{
-    ConversionRecord, DeliveryRecord, DownloadGrant, ExportedSnapshot, ListFilter, NewSubmission,
-    SubmissionRecord,
+    ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewSubmission, SubmissionRecord,
 };
+pub use snapshot::ExportedSnapshot;

@@ -6,9 +6,10 @@ use kenshin_core::{EventKind, ObjectId};
 use sqlx::{AnyConnection, FromRow};
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::events::{append, NewEvent};
 use crate::timefmt::{from_ms, opt_from_ms, parse, to_ms};
-use crate::StoreError;
+use crate::{Database, StoreError};
 
 /// An encrypted blob that is durable in the blob store and about to be registered.
 #[derive(Clone, Debug)]
@@ -50,7 +51,7 @@ struct ObjectRow {
     shredded_at: Option<i64>,
 }
 
-pub(crate) fn object_from_row(row: sqlx::any::AnyRow) -> Result<ObjectRecord, StoreError> {
+fn object_from_row(row: sqlx::any::AnyRow) -> Result<ObjectRecord, StoreError> {
     let row = ObjectRow::from_row(&row)?;
     Ok(ObjectRecord {
         id: parse("objects", row.id)?,
@@ -109,4 +110,49 @@ pub(crate) async fn shred_in_tx(
     event.ciphertext_size = Some(ciphertext_size as u64);
     append(conn, &event, now).await?;
     Ok(vec![object])
+}
+
+impl Database {
+    pub async fn object(&self, id: ObjectId) -> Result<ObjectRecord, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        sqlx::query("SELECT * FROM objects WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *rx)
+            .await?
+            .map(object_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// After a restore: an object whose blob was destroyed between the backup's snapshot and
+    /// its copy has no content any more; its key goes too, so it answers "gone" like any
+    /// destroyed file instead of failing its integrity check.
+    pub async fn forget_lost_object(
+        &self,
+        id: ObjectId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE objects SET wrapped_key = NULL, shredded_at = $1 \
+             WHERE id = $2 AND wrapped_key IS NOT NULL",
+                )
+                .bind(to_ms(now))
+                .bind(id.to_string()),
+            )
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+
+    /// Ids of objects whose keys still exist: every other blob is garbage.
+    pub async fn live_object_ids(&self) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")
+                .fetch_all(&mut *rx)
+                .await?;
+        ids.into_iter().map(|id| parse("objects", id)).collect()
+    }
 }

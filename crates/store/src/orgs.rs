@@ -297,3 +297,41 @@ fn route_from_row(row: sqlx::any::AnyRow) -> Result<Route, StoreError> {
         created_at: from_ms(row.created_at),
     })
 }
+
+/// How organisations stand to each other: 親機関 and 子機関, 保険者 and their 代行機関.
+impl Database {
+    /// Makes `child` a 子機関 of `parent` (it uses the parent's map when it has none).
+    pub async fn set_parent(&self, child: i64, parent: i64) -> Result<(), StoreError> {
+        if child == parent {
+            return Err(StoreError::Conflict(
+                "an organisation cannot be its own parent".into(),
+            ));
+        }
+        self.execute_write(
+            sqlx::query("UPDATE orgs SET parent_org_id = $1 WHERE id = $2")
+                .bind(parent)
+                .bind(child),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The insurer's records go to the agent (代行機関) instead.
+    pub async fn delegate(
+        &self,
+        insurer: i64,
+        agent: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.execute_write(sqlx::query(
+            "INSERT INTO delegations (insurer_org_id, agent_org_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (insurer_org_id) DO UPDATE SET agent_org_id = excluded.agent_org_id",
+        )
+        .bind(insurer)
+        .bind(agent)
+        .bind(to_ms(now))
+        )
+        .await?;
+        Ok(())
+    }
+}

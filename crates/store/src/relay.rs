@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::db::Scope;
 use crate::error::lifecycle;
 use crate::events::{append, NewEvent};
-use crate::objects::{object_from_row, shred_in_tx, NewObject, ObjectRecord, ShredList};
+use crate::objects::{shred_in_tx, NewObject, ObjectRecord, ShredList};
 use crate::timefmt::parse;
 use crate::timefmt::{from_ms, opt_from_ms, to_ms};
 use crate::{Database, StoreError};
@@ -453,17 +453,6 @@ impl Database {
         .await
     }
 
-    pub async fn object(&self, id: ObjectId) -> Result<ObjectRecord, StoreError> {
-        let mut rx = self.read_transaction(Scope::System).await?;
-        sqlx::query("SELECT * FROM objects WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *rx)
-            .await?
-            .map(object_from_row)
-            .transpose()?
-            .ok_or(StoreError::NotFound)
-    }
-
     /// What the receiver needs to start a download; changes nothing. A delivery whose content
     /// was destroyed answers `Gone`.
     pub async fn download_grant(
@@ -692,117 +681,6 @@ impl Database {
         Ok((due, shredded))
     }
 
-    /// Ids of objects whose keys still exist: every other blob on disk is garbage.
-    /// Writes a consistent copy of the whole database to `path` (SQLite `VACUUM INTO`: only
-    /// live rows, so keys destroyed by shredding are not in it) and returns the objects that
-    /// still have a key in that copy — exactly the blobs a backup must carry.
-    pub async fn snapshot_to(
-        &self,
-        path: &std::path::Path,
-    ) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
-        if self.backend() != crate::Backend::Sqlite {
-            return Err(StoreError::InvalidState(
-                "VACUUM INTO copies SQLite; a PostgreSQL database is dumped from an exported \
-                 snapshot"
-                    .into(),
-            ));
-        }
-        let target = path
-            .to_str()
-            .ok_or_else(|| StoreError::InvalidState("snapshot path is not UTF-8".into()))?;
-        sqlx::query("VACUUM INTO $1")
-            .bind(target)
-            .execute(&self.writer)
-            .await?;
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true);
-        let copy = sqlx::SqlitePool::connect_with(options).await?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")
-                .fetch_all(&copy)
-                .await?;
-        copy.close().await;
-        ids.into_iter().map(|id| parse("objects", id)).collect()
-    }
-
-    /// PostgreSQL: opens a read-only REPEATABLE READ transaction on a connection of its own,
-    /// exports its snapshot for `pg_dump --snapshot` and reads, in that same snapshot, the
-    /// objects that still have a key — so the dump and the list of blobs a backup must carry
-    /// describe one instant, as `VACUUM INTO` does on SQLite. The snapshot stays importable
-    /// until [`ExportedSnapshot::release`].
-    pub async fn export_snapshot(&self) -> Result<ExportedSnapshot, StoreError> {
-        if self.backend() != crate::Backend::Postgres {
-            return Err(StoreError::InvalidState(
-                "exported snapshots are a PostgreSQL feature; SQLite is copied with VACUUM INTO"
-                    .into(),
-            ));
-        }
-        let mut conn = self.reader.acquire().await?.detach();
-        let result = async {
-            sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .execute(&mut conn)
-                .await?;
-            sqlx::query("SELECT set_config('kenshin.scope', 'system', true)")
-                .execute(&mut conn)
-                .await?;
-            let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-                .fetch_one(&mut conn)
-                .await?;
-            let ids: Vec<String> =
-                sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")
-                    .fetch_all(&mut conn)
-                    .await?;
-            Ok::<_, StoreError>((id, ids))
-        }
-        .await;
-        match result {
-            Ok((id, ids)) => Ok(ExportedSnapshot {
-                connection: conn,
-                id,
-                live: ids
-                    .into_iter()
-                    .map(|id| parse("objects", id))
-                    .collect::<Result<_, _>>()?,
-            }),
-            Err(err) => {
-                let _ = sqlx::Connection::close(conn).await;
-                Err(err)
-            }
-        }
-    }
-
-    /// After a restore: an object whose blob was destroyed between the backup's snapshot and
-    /// its copy has no content any more; its key goes too, so it answers "gone" like any
-    /// destroyed file instead of failing its integrity check.
-    pub async fn forget_lost_object(
-        &self,
-        id: ObjectId,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let changed = self
-            .execute_write(
-                sqlx::query(
-                    "UPDATE objects SET wrapped_key = NULL, shredded_at = $1 \
-             WHERE id = $2 AND wrapped_key IS NOT NULL",
-                )
-                .bind(to_ms(now))
-                .bind(id.to_string()),
-            )
-            .await?
-            .rows_affected();
-        Ok(changed == 1)
-    }
-
-    pub async fn live_object_ids(&self) -> Result<std::collections::HashSet<ObjectId>, StoreError> {
-        let mut rx = self.read_transaction(Scope::System).await?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM objects WHERE wrapped_key IS NOT NULL")
-                .fetch_all(&mut *rx)
-                .await?;
-        ids.into_iter().map(|id| parse("objects", id)).collect()
-    }
-
     /// Records that a stored object failed authentication when read.
     pub async fn record_integrity_failure(
         &self,
@@ -951,26 +829,6 @@ impl Database {
             (Some(key), Some(sha)) => Some((key, sha)),
             _ => None,
         })
-    }
-}
-
-/// A PostgreSQL snapshot held open for another session (`pg_dump`) to import.
-pub struct ExportedSnapshot {
-    connection: sqlx::AnyConnection,
-    /// The name `pg_dump --snapshot` takes.
-    pub id: String,
-    /// Objects with a key in this snapshot: the blobs a backup must carry.
-    pub live: std::collections::HashSet<ObjectId>,
-}
-
-impl ExportedSnapshot {
-    /// Ends the snapshot's transaction (after the importer has started its own).
-    pub async fn release(mut self) -> Result<(), StoreError> {
-        sqlx::raw_sql("COMMIT")
-            .execute(&mut self.connection)
-            .await?;
-        sqlx::Connection::close(self.connection).await?;
-        Ok(())
     }
 }
 

@@ -60,6 +60,20 @@ pub struct SealedObject {
     pub ciphertext_size: u64,
 }
 
+impl SealedObject {
+    /// The object's row for the store: its wrapped key, sizes and digest.
+    pub fn new_object(&self) -> kenshin_store::NewObject {
+        kenshin_store::NewObject {
+            id: self.id,
+            kek_id: self.kek_id.clone(),
+            wrapped_key: self.wrapped_key.as_bytes().to_vec(),
+            plaintext_size: self.plaintext_size,
+            plaintext_sha256: self.plaintext_sha256.clone(),
+            ciphertext_size: self.ciphertext_size,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Vault {
     blobs: BlobStore,

@@ -14,9 +14,7 @@ use std::collections::HashMap;
 use kenshin_convert::{convert_delimited, MapFile, OutputFormat, RecordWriter, Report, Routed};
 use kenshin_core::SubmissionId;
 use kenshin_profile::{HeaderField, Profile};
-use kenshin_store::{
-    ClaimedJob, CompletedConversion, ConvertedOutput, Job, NewObject, RecordCounts,
-};
+use kenshin_store::{ClaimedJob, CompletedConversion, ConvertedOutput, Job, RecordCounts};
 use serde::{Deserialize, Serialize};
 
 use super::{BackgroundJob, JobError};
@@ -293,14 +291,14 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             .map(
                 |(receiver_org_id, code, records, format, object)| ConvertedOutput {
                     receiver_org_id: *receiver_org_id,
-                    object: new_object(object),
+                    object: object.new_object(),
                     filename: format!("{stem}_{code}{}", format.file_suffix()),
                     records: *records,
                     expires_at,
                 },
             )
             .collect(),
-        report: new_object(&report_object),
+        report: report_object.new_object(),
         counts: RecordCounts {
             records_in: report.records_in,
             records_out: report.records_out,
@@ -342,16 +340,5 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             state.vault.delete_blobs(orphans).await;
             Err(err.into())
         }
-    }
-}
-
-fn new_object(sealed: &SealedObject) -> NewObject {
-    NewObject {
-        id: sealed.id,
-        kek_id: sealed.kek_id.clone(),
-        wrapped_key: sealed.wrapped_key.as_bytes().to_vec(),
-        plaintext_size: sealed.plaintext_size,
-        plaintext_sha256: sealed.plaintext_sha256.clone(),
-        ciphertext_size: sealed.ciphertext_size,
     }
 }

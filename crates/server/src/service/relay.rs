@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use futures::Stream;
 use kenshin_core::{DeliveryId, RouteMode, SubmissionId};
-use kenshin_store::{DeliveryRecord, NewObject, NewSubmission, Org, SubmissionRecord};
+use kenshin_store::{DeliveryRecord, NewSubmission, Org, SubmissionRecord};
 use time::{Duration, OffsetDateTime};
 
 use super::{Error, Refusal};
@@ -82,14 +82,7 @@ where
         sender_org_id: sender.id,
         sender_cert_serial,
         filename: filename.to_owned(),
-        object: NewObject {
-            id: sealed.id,
-            kek_id: sealed.kek_id.clone(),
-            wrapped_key: sealed.wrapped_key.as_bytes().to_vec(),
-            plaintext_size: sealed.plaintext_size,
-            plaintext_sha256: sealed.plaintext_sha256.clone(),
-            ciphertext_size: sealed.ciphertext_size,
-        },
+        object: sealed.new_object(),
         deliver_to,
         enqueue: conversion,
         commitment_key: kenshin_crypto::DataKey::generate()

@@ -326,6 +326,18 @@ pub struct Enrolment {
 /// The enrolment pending for this session, shown again (a page reload must not change
 /// the QR code the person may already have scanned), or a new one.
 pub async fn current_enrolment(state: &AppState, person: &Person) -> Result<Enrolment, Error> {
+    match pending_secret(state, person)? {
+        Some((_, secret)) => enrolment_of(&secret, &person.user),
+        None => begin_enrolment(state, person).await,
+    }
+}
+
+/// The TOTP secret shown to this session for enrolment and not yet confirmed, if any: its
+/// data key and the secret it holds.
+fn pending_secret(
+    state: &AppState,
+    person: &Person,
+) -> Result<Option<(DataKey, TotpSecret)>, Error> {
     let pending = state
         .pending_totp
         .lock()
@@ -333,7 +345,7 @@ pub async fn current_enrolment(state: &AppState, person: &Person) -> Result<Enro
         .get(&person.session.to_hex())
         .cloned();
     let Some(wrapped) = pending else {
-        return begin_enrolment(state, person).await;
+        return Ok(None);
     };
     let key = state
         .vault
@@ -345,7 +357,7 @@ pub async fn current_enrolment(state: &AppState, person: &Person) -> Result<Enro
         .map_err(|_| Error::Internal("session"))?;
     let secret = TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
         .map_err(|_| Error::Internal("session"))?;
-    enrolment_of(&secret, &person.user)
+    Ok(Some((key, secret)))
 }
 
 fn enrolment_of(secret: &TotpSecret, user: &UserRecord) -> Result<Enrolment, Error> {
@@ -395,23 +407,7 @@ pub async fn finish_enrolment(
     person: &Person,
     code: &str,
 ) -> Result<Vec<String>, Error> {
-    let pending = state
-        .pending_totp
-        .lock()
-        .map_err(|_| Error::Internal("session"))?
-        .get(&person.session.to_hex())
-        .cloned()
-        .ok_or(Refusal::NoEnrolment)?;
-    let key = state
-        .vault
-        .keys()
-        .unwrap(
-            &WrappedKey::from_bytes(pending),
-            format!("pending-totp:{}", person.session.to_hex()).as_bytes(),
-        )
-        .map_err(|_| Error::Internal("session"))?;
-    let secret = TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN])
-        .map_err(|_| Error::Internal("session"))?;
+    let (key, secret) = pending_secret(state, person)?.ok_or(Refusal::NoEnrolment)?;
     let step = kenshin_auth::verify_totp(&secret, code, state.now(), None)
         .map_err(|_| Error::from(Refusal::InvalidCredentials))?;
     let (codes, set) = kenshin_auth::generate_recovery_codes(&state.server_key, &person.user.login)

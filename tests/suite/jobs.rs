@@ -46,6 +46,11 @@ async fn a_job_that_cannot_run_is_a_dead_letter_with_its_reason_for_the_operator
     worker.shutdown().await.unwrap();
     assert_eq!(db.queue_depth().await.unwrap(), 0, "nothing left to run");
     assert_eq!(
+        db.dead_job_count().await.unwrap(),
+        1,
+        "the metrics' dead letters"
+    );
+    assert_eq!(
         dead.attempts, 1,
         "given up at once: it would fail the same way again"
     );

@@ -36,6 +36,7 @@ async fn metrics_count_requests_by_template_and_name_no_tenant() {
         r#"kenshin_relay_http_requests_total{method="GET",route="/api/v1/deliveries/{id}",status="200"} 1"#,
         r#"kenshin_relay_http_requests_total{method="GET",route="/api/v1/deliveries/{id}",status="404"} 1"#,
         "kenshin_relay_queue_depth 0",
+        "kenshin_relay_jobs_dead 0",
     ] {
         assert!(text.contains(line), "{line} missing in\n{text}");
     }

@@ -42,6 +42,7 @@ pub struct Metrics {
     jobs: Family<OutcomeLabels, Counter>,
     job_seconds: Histogram,
     queue_depth: Gauge,
+    jobs_dead: Gauge,
     ledger_entries: Gauge,
     storage_free_bytes: Gauge<u64, AtomicU64>,
     /// Connections open now (TLS handshakes in progress included).
@@ -96,8 +97,14 @@ impl Metrics {
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
-            "Conversion jobs queued or running",
+            "Background jobs queued or running",
             queue_depth.clone(),
+        );
+        let jobs_dead = Gauge::default();
+        registry.register(
+            "jobs_dead",
+            "Background jobs given up (dead letters: `kenshin-relay admin jobs` says why)",
+            jobs_dead.clone(),
         );
         let ledger_entries = Gauge::default();
         registry.register(
@@ -153,6 +160,7 @@ impl Metrics {
             jobs,
             job_seconds,
             queue_depth,
+            jobs_dead,
             ledger_entries,
             storage_free_bytes,
         }
@@ -220,6 +228,9 @@ impl Metrics {
     ) -> String {
         if let Ok(depth) = db.queue_depth().await {
             self.queue_depth.set(depth as i64);
+        }
+        if let Ok(dead) = db.dead_job_count().await {
+            self.jobs_dead.set(dead as i64);
         }
         if let Ok(size) = db.ledger_size().await {
             self.ledger_entries.set(size as i64);

@@ -16,7 +16,7 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match relay::expire_due(&state, OffsetDateTime::now_utc()).await {
+            match relay::expire_due(&state, state.now()).await {
                 Ok(0) => {}
                 Ok(expired) => {
                     tracing::info!(expired, "expired unconfirmed deliveries");
@@ -32,7 +32,7 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
                 }
                 Err(err) => tracing::warn!(error = %err, "retention sweep failed; will retry"),
             }
-            if let Err(err) = expire_access_log(&state, OffsetDateTime::now_utc()).await {
+            if let Err(err) = expire_access_log(&state, state.now()).await {
                 tracing::error!(error = %err, "access-log retention refused");
             }
         }

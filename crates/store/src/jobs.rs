@@ -339,6 +339,16 @@ impl Database {
         Ok(n.max(0) as u64)
     }
 
+    /// Jobs given up (dead letters).
+    pub async fn dead_job_count(&self) -> Result<u64, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM background_jobs WHERE state = 'dead'")
+                .fetch_one(&mut *rx)
+                .await?;
+        Ok(n.max(0) as u64)
+    }
+
     /// The queue as operators see it: jobs not done (queued, running, dead), oldest first.
     pub async fn open_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;

@@ -10,7 +10,6 @@ use base64::Engine as _;
 use kenshin_auth::{Action, Resource, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 
 use super::{html, page_or_error, WebPerson};
 use crate::error::ApiError;
@@ -28,7 +27,7 @@ async fn certs_page(
     extra: Value,
 ) -> Response {
     let result = async {
-        let now = OffsetDateTime::now_utc();
+        let now = state.now();
         let (certs, people) = certificates::of_organisation(state, &person.caller).await?;
         let certs: Vec<Value> = certs
             .into_iter()

@@ -23,7 +23,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use kenshin_auth::{Action, Resource, SessionId};
 use kenshin_ui::Lang;
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::service::{Caller, Principal, Refusal};
@@ -332,7 +331,7 @@ impl WebPerson {
         json!({
             "title": title,
             "path": self.path,
-            "now": now_text(),
+            "now": kenshin_core::api::timestamp::format(state.now()),
             "idle_seconds": state.config.session_idle_seconds,
             "csrf": self.csrf(state),
             "me": {
@@ -345,10 +344,6 @@ impl WebPerson {
             "nav": nav,
         })
     }
-}
-
-fn now_text() -> String {
-    kenshin_core::api::timestamp::format(OffsetDateTime::now_utc())
 }
 
 fn path_of(parts: &Parts) -> String {

@@ -37,9 +37,13 @@ pub async fn home(
 }
 
 /// Submissions per day over the last 14 days (JST), as an SVG bar chart.
-fn per_day_chart(lang: kenshin_ui::Lang, received: &[OffsetDateTime]) -> String {
+fn per_day_chart(
+    lang: kenshin_ui::Lang,
+    now: OffsetDateTime,
+    received: &[OffsetDateTime],
+) -> String {
     let jst = UtcOffset::from_hms(9, 0, 0).unwrap_or(UtcOffset::UTC);
-    let today = OffsetDateTime::now_utc().to_offset(jst).date();
+    let today = now.to_offset(jst).date();
     let bars: Vec<Bar> = (0..14)
         .rev()
         .map(|back| {
@@ -72,7 +76,7 @@ pub async fn submissions(State(state): State<AppState>, person: WebPerson) -> Re
         let mut context = person.context(&state, "page.submissions");
         context["items"] = serde_json::to_value(&items).unwrap_or_default();
         context["total"] = total.into();
-        context["chart"] = per_day_chart(person.lang, &received).into();
+        context["chart"] = per_day_chart(person.lang, state.now(), &received).into();
         context["may_upload"] = person.may(Resource::Submission, Action::Create).into();
         Ok(html(
             &state,

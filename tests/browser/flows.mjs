@@ -247,6 +247,14 @@ try {
   step('a converting sender reads the conversion report');
   const converter = await newPage('ja-JP', certsOf(accounts.converter));
   await firstLogin(converter, accounts.converter);
+  // From the upload page, conversion is the preselected choice and the form can be sent.
+  await converter.goto(url + '/upload');
+  assert.equal(await converter.locator('#to').inputValue(), ':convert', 'conversion is preselected');
+  await converter.setInputFiles('#files', { name: 'kensa_export.csv', mimeType: 'text/csv', buffer: readFileSync(join(work, 'convert.csv')) });
+  assert.ok(await converter.locator('#upload').evaluate((form) => form.checkValidity()), 'the form with conversion chosen is valid');
+  await converter.click('#upload button[type=submit]');
+  await converter.waitForURL(/\/submissions\/[0-9a-f-]{36}$/);
+  await converter.waitForSelector('[data-testid=submission]');
   await converter.goto(url + reportPath);
   await converter.waitForSelector('[data-testid=finding-counts]');
   assert.ok(await converter.locator('figure svg.chart rect.bar').count() >= 1, 'findings by rule as a chart');

@@ -20,9 +20,10 @@ use crate::{Limits, MhlwError, RecordError};
 /// Refused before any record is read: inputs that are not ZIP archives or are truncated, more
 /// entries or a larger central directory than `limits` allow, duplicate, absolute, traversing
 /// or otherwise unsafe entry names, encrypted entries, symbolic links, compression other than
-/// stored/deflate, entries sharing compressed data, an archive without index (`ix08_V08.xml`)
-/// or summary (`su08_V08.xml`), and an index or summary whose counts disagree with the DATA
-/// files. Size and ratio limits are enforced on the bytes actually decompressed, for the index
+/// stored/deflate, entries sharing compressed data, an archive without index (`ix08_V08.xml`),
+/// an archive with claims (`CLAIMS/`) but no summary (`su08_V08.xml`), and an index or summary
+/// whose counts disagree with the DATA files. An archive of results only may come without its
+/// summary, as the field sends them ([`ArchiveReader::summary`] is then `None`). Size and ratio limits are enforced on the bytes actually decompressed, for the index
 /// and summary here and for each DATA file as it is read.
 pub fn read_archive<'p, R: Read + Seek>(
     mut input: R,
@@ -98,9 +99,21 @@ pub fn read_archive<'p, R: Read + Seek>(
     let index_bytes = read_entry(&mut zip, &consumed, limits, &mut total, layout.index)?;
     let index_name = &names[layout.index].0;
     let index = parse_aux(&index_bytes, limits, index_name, read_index)?;
-    let summary_bytes = read_entry(&mut zip, &consumed, limits, &mut total, layout.summary)?;
-    let summary_name = &names[layout.summary].0;
-    let summary = parse_aux(&summary_bytes, limits, summary_name, read_summary)?;
+    let summary = match layout.summary {
+        Some(at) => {
+            let bytes = read_entry(&mut zip, &consumed, limits, &mut total, at)?;
+            let name = &names[at].0;
+            Some((name.clone(), parse_aux(&bytes, limits, name, read_summary)?))
+        }
+        // Claims are summed up in the summary; results alone need none.
+        None if layout.claims > 0 => {
+            return Err(MhlwError::Layout(format!(
+                "{} (集計情報) is missing, and the archive carries claims ({CLAIMS_DIR}/)",
+                layout.summary_name
+            )))
+        }
+        None => None,
+    };
 
     if index.service_event_type != crate::codes::SERVICE_EVENT_CHECKUP {
         return Err(MhlwError::Layout(format!(
@@ -109,13 +122,15 @@ pub fn read_archive<'p, R: Read + Seek>(
         )));
     }
     let data_count = layout.data.len() as u64;
-    if summary.total_subject_count != data_count {
-        return Err(MhlwError::CountMismatch {
-            file: summary_name.clone(),
-            what: "totalSubjectCount",
-            declared: summary.total_subject_count,
-            found: data_count,
-        });
+    if let Some((summary_name, summary)) = &summary {
+        if summary.total_subject_count != data_count {
+            return Err(MhlwError::CountMismatch {
+                file: summary_name.clone(),
+                what: "totalSubjectCount",
+                declared: summary.total_subject_count,
+                found: data_count,
+            });
+        }
     }
     if index.total_record_count != data_count + layout.claims {
         return Err(MhlwError::CountMismatch {
@@ -148,7 +163,7 @@ pub fn read_archive<'p, R: Read + Seek>(
         stopped: false,
         root: layout.root,
         index,
-        summary,
+        summary: summary.map(|(_, summary)| summary),
     })
 }
 
@@ -156,7 +171,10 @@ pub fn read_archive<'p, R: Read + Seek>(
 struct Layout {
     root: String,
     index: usize,
-    summary: usize,
+    /// Absent in an archive of results only.
+    summary: Option<usize>,
+    /// Where the summary belongs.
+    summary_name: String,
     data: Vec<usize>,
     claims: u64,
 }
@@ -200,8 +218,7 @@ impl Layout {
         let summary_name = format!("{prefix}{SUMMARY_FILE}");
         let summary = names
             .iter()
-            .position(|(name, dir)| !dir && *name == summary_name)
-            .ok_or_else(|| MhlwError::Layout(format!("no {summary_name} (集計情報)")))?;
+            .position(|(name, dir)| !dir && *name == summary_name);
         let in_folder = |folder: &str, name: &str| -> bool {
             name.strip_prefix(prefix)
                 .and_then(|rest| rest.strip_prefix(folder))
@@ -226,6 +243,7 @@ impl Layout {
             root: prefix.trim_end_matches('/').to_string(),
             index,
             summary,
+            summary_name,
             data,
             claims,
         })
@@ -309,7 +327,7 @@ pub struct ArchiveReader<'p, R: Read + Seek> {
     stopped: bool,
     root: String,
     index: IndexInfo,
-    summary: SummaryInfo,
+    summary: Option<SummaryInfo>,
 }
 
 impl<R: Read + Seek> ArchiveReader<'_, R> {
@@ -318,9 +336,9 @@ impl<R: Read + Seek> ArchiveReader<'_, R> {
         &self.index
     }
 
-    /// The summary file (集計情報).
-    pub fn summary(&self) -> &SummaryInfo {
-        &self.summary
+    /// The summary file (集計情報); `None` for an archive of results only, sent without one.
+    pub fn summary(&self) -> Option<&SummaryInfo> {
+        self.summary.as_ref()
     }
 
     /// The archive's root folder; empty when the files are at the top of the archive.

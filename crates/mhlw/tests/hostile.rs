@@ -476,6 +476,27 @@ fn layout_and_counts_are_checked() {
     let records = open(&flat, &Limits::default()).unwrap();
     assert!(records[0].is_ok());
 
+    // Results only, as the field sends them: no summary, no claims — read.
+    let results_only = zip_of(&[
+        (&format!("{ROOT}/ix08_V08.xml"), &index, false),
+        (&format!("{ROOT}/DATA/h1.xml"), &good, false),
+    ]);
+    let profile = test_profile();
+    let reader = read_archive(Cursor::new(&results_only), &profile, &Limits::default()).unwrap();
+    assert!(reader.summary().is_none());
+    assert_eq!(reader.record_count(), 1);
+    // Claims without the summary that sums them up: refused, saying so.
+    let index_with_claim = index_xml(2);
+    let claims_without_summary = zip_of(&[
+        (&format!("{ROOT}/ix08_V08.xml"), &index_with_claim, false),
+        (&format!("{ROOT}/DATA/h1.xml"), &good, false),
+        (&format!("{ROOT}/CLAIMS/c1.xml"), &good, false),
+    ]);
+    match open_err(&claims_without_summary) {
+        MhlwError::Layout(message) => assert!(message.contains("su08_V08.xml"), "{message}"),
+        other => panic!("{other}"),
+    }
+
     // An index with a DTD is refused with its file and line.
     let mut bad_index = b"<?xml version=\"1.0\"?>\n<!DOCTYPE index>\n".to_vec();
     bad_index.extend_from_slice(&index_xml(1)[22..]);

@@ -266,7 +266,7 @@ fn archive_names_index_and_summary() {
     assert_eq!(index.sender, Party::institution("1399999901"));
     assert_eq!(index.receiver, Some(Party::agency("99999999")));
     assert_eq!(index.total_record_count, 3);
-    let s = reader.summary();
+    let s = reader.summary().expect("the writer writes a summary");
     assert_eq!(s.total_subject_count, 3);
     assert_eq!(s.total_cost, 123_456);
     assert_eq!(s.total_payment_by_other_program, Some(7));

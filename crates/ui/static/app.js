@@ -101,7 +101,9 @@
 
   form.addEventListener('submit', function (event) {
     event.preventDefault();
-    var to = document.getElementById('to').value;
+    var choice = document.getElementById('to').value;
+    // ':convert' (no organisation code has a colon): converted and routed by 保険者番号.
+    var to = choice === ':convert' ? '' : choice;
     var files = Array.prototype.slice.call(input.files);
     var button = form.querySelector('button[type="submit"]');
     button.disabled = true;

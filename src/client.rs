@@ -64,6 +64,13 @@ enum ClientCommand {
         /// Name the receiver sees (default: the file's name).
         #[arg(long)]
         filename: Option<String>,
+        /// Wait until the file is converted and routed, and exit with its outcome (see
+        /// `client status`).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up waiting after this many seconds (exit 3).
+        #[arg(long, default_value_t = 600)]
+        wait_seconds: u64,
     },
     /// List the inbox (deliveries to you) or what you sent.
     List {
@@ -78,7 +85,9 @@ enum ClientCommand {
         #[arg(long, default_value_t = 0)]
         offset: u64,
     },
-    /// Show one submission you sent, with the state of each delivery.
+    /// Show one submission you sent, with the state of each delivery. Exits with its outcome:
+    /// 0 every record delivered, 3 still being converted, 4 some records held (no receiver
+    /// takes their 保険者番号), 5 some records rejected, 6 the file was unusable, 7 withdrawn.
     Status { submission: String },
     /// Download a delivery to a file, verifying its SHA-256.
     Fetch {
@@ -166,7 +175,40 @@ enum ListWhat {
     Sent,
 }
 
-pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
+/// How a submission ended, as an exit code for batch scripts (see `client status`).
+pub fn outcome_code(view: &kenshin_core::api::SubmissionView) -> u8 {
+    use kenshin_core::SubmissionState as S;
+    match view.state {
+        S::Received | S::Converting => 3,
+        S::Rejected => 6,
+        S::Withdrawn => 7,
+        _ => match &view.conversion {
+            Some(c) if c.records_rejected > 0 => 5,
+            Some(c) if c.records_unrouted > 0 => 4,
+            _ => 0,
+        },
+    }
+}
+
+/// Polls a submission until its conversion is over, or `seconds` have passed.
+async fn wait_for_conversion(
+    client: &RelayClient,
+    id: &str,
+    seconds: u64,
+) -> anyhow::Result<kenshin_core::api::SubmissionView> {
+    use kenshin_core::SubmissionState as S;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let view = client.submission(id).await?;
+        if !matches!(view.state, S::Received | S::Converting) || std::time::Instant::now() >= until
+        {
+            return Ok(view);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
     let ca = std::fs::read(&args.ca).with_context(|| {
         format!(
             "cannot read the CA certificate {} (--ca)",
@@ -186,7 +228,13 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
     let json = args.json;
     let show_progress = !json && std::io::stderr().is_terminal();
     match args.command {
-        ClientCommand::Send { file, to, filename } => {
+        ClientCommand::Send {
+            file,
+            to,
+            filename,
+            wait,
+            wait_seconds,
+        } => {
             let size = std::fs::metadata(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?
                 .len();
@@ -202,6 +250,12 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
                 .await;
             bar.finish_and_clear();
             let receipt = receipt?;
+            if wait {
+                let done =
+                    wait_for_conversion(&client, &receipt.id.to_string(), wait_seconds).await?;
+                emit(json, &done, || submission_text(&done, "送信状況 / status"));
+                return Ok(outcome_code(&done));
+            }
             emit(json, &receipt, || {
                 submission_text(&receipt, "受付しました / received")
             });
@@ -268,6 +322,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
         ClientCommand::Status { submission } => {
             let view = client.submission(&submission).await?;
             emit(json, &view, || submission_text(&view, "送信状況 / status"));
+            return Ok(outcome_code(&view));
         }
         ClientCommand::Fetch {
             delivery,
@@ -442,7 +497,7 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
             });
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 fn map_line(view: &kenshin_core::api::MapView) -> String {

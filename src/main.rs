@@ -102,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve(args).await.map(|()| 0),
         Command::Demo(args) => demo::run(args).await.map(|()| 0),
         Command::Admin(args) => admin::run(args).await.map(|()| 0),
-        Command::Client(args) => client::run(args).await.map(|()| 0),
+        Command::Client(args) => client::run(args).await,
         Command::Convert(args) => convert::run_convert(args),
         Command::Map(args) => convert::run_map(args),
         Command::Profile(args) => convert::run_profile(args),

@@ -225,3 +225,59 @@ async fn an_mhlw_archive_is_converted_without_a_map() {
     assert_eq!(done.deliveries[0].receiver.code, INSURER);
     relay.stop().await;
 }
+
+/// A batch script knows the outcome: `client send --wait` waits for the conversion and, like
+/// `client status`, exits 0 only when every record was delivered.
+#[tokio::test]
+async fn batch_scripts_get_the_outcome_as_the_exit_code() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    relay
+        .client(CONVERTER)
+        .upload_map(MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let export_path = work.path().join("export.csv");
+    std::fs::write(&export_path, export()).unwrap();
+    let path = export_path.to_str().unwrap();
+    // The export has a record rejected (systolic below diastolic) and one no receiver takes.
+    let (code, view) = client_cli(&relay, CONVERTER, &["send", path, "--wait"]).await;
+    assert_eq!(view["state"], "delivered", "{view}");
+    assert_eq!(view["conversion"]["records_rejected"], 1, "{view}");
+    assert_eq!(code, Some(5), "some records rejected");
+    let id = view["id"].as_str().unwrap().to_owned();
+    let (code, _) = client_cli(&relay, CONVERTER, &["status", &id]).await;
+    assert_eq!(code, Some(5), "status says the same");
+    // A plain file to a receiver: delivered, exit 0.
+    let (code, view) = client_cli(
+        &relay,
+        INSTITUTION,
+        &["send", path, "--to", INSURER, "--wait"],
+    )
+    .await;
+    assert_eq!(view["state"], "delivered", "{view}");
+    assert_eq!(code, Some(0));
+    relay.stop().await;
+}
+
+/// `kenshin-relay client --json …` as `org`'s device: the exit code and the printed JSON.
+async fn client_cli(relay: &Relay, org: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let dir = relay.cert_dir(org);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+        .env("KENSHIN_RELAY_LOG", "warn")
+        .args(["client", "--json", "--server", &relay.url()])
+        .arg("--ca")
+        .arg(relay.data.ca_cert_path())
+        .arg("--cert")
+        .arg(dir.join("cert.pem"))
+        .arg("--key")
+        .arg(dir.join("key.pem"))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), view)
+}

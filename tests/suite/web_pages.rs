@@ -15,8 +15,10 @@ async fn the_sender_reads_the_conversion_report_and_nobody_else_does() {
         .upload_map(MAP.as_bytes().to_vec(), true)
         .await
         .unwrap();
+    // One answer is a spreadsheet formula: the report's CSV must not let Excel run it.
+    let hostile = export().replace("70,90,陰性", "70,90,=1+2");
     let receipt = client
-        .send_stream("", "export.csv", None, stream_of(export().into_bytes()))
+        .send_stream("", "export.csv", None, stream_of(hostile.into_bytes()))
         .await
         .unwrap();
     let id = receipt.id.to_string();
@@ -58,6 +60,11 @@ async fn the_sender_reads_the_conversion_report_and_nobody_else_does() {
         "{text}"
     );
     assert!(text.contains("血圧の大小"));
+    assert!(
+        text.contains(",'=1+2"),
+        "the formula is neutralised: {text}"
+    );
+    assert!(!text.contains(",=1+2"), "{text}");
 
     // A viewer of the same organisation, the insurer's receiver and the operator cannot.
     let viewer = person(&relay, &db, CONVERTER, "conv.viewer", "viewer").await;

@@ -106,6 +106,9 @@ pub async fn report_csv(
         .map(t);
         out.write_record(&header)
             .map_err(|_| ApiError::internal())?;
+        // Values come from the sender's export: a cell a spreadsheet would run as a formula is
+        // neutralised, as in the access-log export.
+        let guard = |cell: String| kenshin_audit::guard_cell(&cell).into_owned();
         for finding in &report.findings {
             let rule = serde_json::to_value(finding.rule)
                 .ok()
@@ -115,20 +118,23 @@ pub async fn report_csv(
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            out.write_record([
-                finding.record.to_string(),
-                finding.line.to_string(),
-                finding.column.clone().unwrap_or_default(),
-                finding
-                    .item_name
-                    .clone()
-                    .or_else(|| finding.item.clone())
-                    .unwrap_or_default(),
-                t(&format!("rule.{rule}")),
-                t(&format!("severity.{severity}")),
-                finding.message.clone(),
-                finding.value.clone().unwrap_or_default(),
-            ])
+            out.write_record(
+                [
+                    finding.record.to_string(),
+                    finding.line.to_string(),
+                    finding.column.clone().unwrap_or_default(),
+                    finding
+                        .item_name
+                        .clone()
+                        .or_else(|| finding.item.clone())
+                        .unwrap_or_default(),
+                    t(&format!("rule.{rule}")),
+                    t(&format!("severity.{severity}")),
+                    finding.message.clone(),
+                    finding.value.clone().unwrap_or_default(),
+                ]
+                .map(guard),
+            )
             .map_err(|_| ApiError::internal())?;
         }
         let bytes = out.into_inner().map_err(|_| ApiError::internal())?;

@@ -18,8 +18,8 @@ pub const EXIT_UNUSABLE: u8 = 2;
 
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
-    /// The input: an institution's export (CSV/TSV, needs --map), an MHLW 特定健診 archive
-    /// (ZIP, no map needed), or a standard CSV written by this command.
+    /// The input: an institution's export (CSV/TSV or an Excel .xlsx workbook, needs --map),
+    /// an MHLW 特定健診 archive (ZIP, no map needed), or a standard CSV written by this command.
     input: PathBuf,
     /// The institution's map file (変換テーブル).
     #[arg(long)]
@@ -58,6 +58,8 @@ enum InputKind {
     MhlwArchive,
     StandardCsv,
     Export,
+    /// An export saved from Excel (`.xlsx`): read as the CSV of its worksheet.
+    Workbook,
 }
 
 fn input_kind(path: &Path) -> anyhow::Result<InputKind> {
@@ -68,6 +70,10 @@ fn input_kind(path: &Path) -> anyhow::Result<InputKind> {
     let n = file.read(&mut head)?;
     let head = &head[..n];
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        let bytes = std::fs::read(path)?;
+        if kenshin_convert::xlsx::is_xlsx(&bytes) {
+            return Ok(InputKind::Workbook);
+        }
         return Ok(InputKind::MhlwArchive);
     }
     let first_line =
@@ -127,14 +133,16 @@ pub fn run_convert(args: ConvertArgs) -> anyhow::Result<u8> {
     let encoding: OutputEncoding = args.encoding.parse().map_err(anyhow::Error::msg)?;
     let kind = input_kind(&args.input)?;
     let map = match (&kind, args.map.as_deref()) {
-        (InputKind::Export, None) => {
+        (InputKind::Export | InputKind::Workbook, None) => {
             eprintln!(
                 "error: a map file (--map) is needed for an institution's export; draft one with `kenshin-relay map suggest {}`",
                 args.input.display()
             );
             return Ok(EXIT_UNUSABLE);
         }
-        (InputKind::Export, Some(path)) => Some(MapFile::from_path(path, &profile)?),
+        (InputKind::Export | InputKind::Workbook, Some(path)) => {
+            Some(MapFile::from_path(path, &profile)?)
+        }
         // Archives and standard CSVs use standard codes already.
         (_, _) => None,
     };
@@ -174,6 +182,21 @@ pub fn run_convert(args: ConvertArgs) -> anyhow::Result<u8> {
             |record| outputs.write(record),
             |done| bar.set_position(done),
         ),
+        InputKind::Workbook => {
+            let map = map.as_ref().expect("workbooks have a map");
+            let sheet = map.settings.get("sheet").map(String::as_str);
+            let bytes = std::fs::read(&args.input)?;
+            match kenshin_convert::xlsx::to_csv(&bytes, sheet) {
+                Ok(csv) => kenshin_convert::convert_delimited(
+                    std::io::Cursor::new(csv),
+                    &profile,
+                    map,
+                    |record| outputs.write(record),
+                    |_| {},
+                ),
+                Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
+            }
+        }
         InputKind::MhlwArchive => match kenshin_mhlw::read_archive(
             std::io::BufReader::new(input),
             &profile,

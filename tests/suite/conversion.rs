@@ -281,3 +281,88 @@ async fn client_cli(relay: &Relay, org: &str, args: &[&str]) -> (Option<i32>, se
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code(), view)
 }
+
+/// An export saved from Excel (`.xlsx`) converts exactly as the same rows in CSV do.
+#[tokio::test]
+async fn an_excel_workbook_converts_like_its_csv() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let sender = relay.client(CONVERTER);
+    sender
+        .upload_map(MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    let rows: Vec<Vec<String>> = export()
+        .lines()
+        .map(|line| line.split(',').map(str::to_owned).collect())
+        .collect();
+    let workbook = kenshin_convert::xlsx::write_simple(&rows);
+    let from_csv = sender
+        .send_stream("", "export.csv", None, stream_of(export().into_bytes()))
+        .await
+        .unwrap();
+    let from_xlsx = sender
+        .send_stream("", "健診結果.xlsx", None, stream_of(workbook))
+        .await
+        .unwrap();
+    let csv = wait_converted(&sender, &from_csv.id.to_string()).await;
+    let xlsx = wait_converted(&sender, &from_xlsx.id.to_string()).await;
+    assert_eq!(xlsx.state, SubmissionState::Delivered, "{xlsx:?}");
+    let counts = |view: &kenshin_core::api::SubmissionView| {
+        let c = view.conversion.clone().unwrap();
+        (
+            c.records_in,
+            c.records_out,
+            c.records_rejected,
+            c.records_unrouted,
+        )
+    };
+    assert_eq!(counts(&xlsx), counts(&csv));
+    assert_eq!(counts(&xlsx).0, 7);
+    let mut receivers: Vec<_> = xlsx
+        .deliveries
+        .iter()
+        .map(|d| d.receiver.code.clone())
+        .collect();
+    receivers.sort();
+    assert_eq!(receivers, [AGENT.to_owned(), INSURER.to_owned()]);
+    relay.stop().await;
+}
+
+/// `kenshin-relay convert` reads a workbook as it reads the same rows in CSV.
+#[test]
+fn the_convert_command_reads_a_workbook() {
+    let work = tempfile::tempdir().unwrap();
+    let rows: Vec<Vec<String>> = export()
+        .lines()
+        .map(|line| line.split(',').map(str::to_owned).collect())
+        .collect();
+    std::fs::write(
+        work.path().join("kekka.xlsx"),
+        kenshin_convert::xlsx::write_simple(&rows),
+    )
+    .unwrap();
+    std::fs::write(work.path().join("export.csv"), export()).unwrap();
+    std::fs::write(work.path().join("map.csv"), MAP).unwrap();
+    let convert = |input: &str, out: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+            .current_dir(work.path())
+            .args(["convert", input, "--map", "map.csv", "--out", out, "--json"])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        report
+    };
+    let from_xlsx = convert("kekka.xlsx", "out-xlsx");
+    let from_csv = convert("export.csv", "out-csv");
+    for field in [
+        "records_in",
+        "records_out",
+        "records_rejected",
+        "records_unrouted",
+    ] {
+        assert_eq!(from_xlsx[field], from_csv[field], "{field}: {from_xlsx}");
+    }
+    assert_eq!(from_xlsx["records_in"], 7);
+}

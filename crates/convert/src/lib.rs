@@ -17,6 +17,7 @@ pub mod run;
 pub mod stdcsv;
 pub mod suggest;
 pub mod validate;
+pub mod xlsx;
 
 pub use finding::{Finding, Rule, Severity};
 pub use map::MapFile;

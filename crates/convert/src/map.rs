@@ -6,7 +6,7 @@
 //! `options`/`オプション`, `note`/`備考`. Row kinds:
 //!
 //! - `setting` — `from` = key, `to` = value: `id`, `version`, `name`, `profile`, `encoding`,
-//!   `delimiter`, `header`, `institution_number`.
+//!   `delimiter`, `header`, `institution_number`, `sheet` (an `.xlsx` export's worksheet).
 //! - `column` — the export's column `source` (its header text, or `#3` for the third
 //!   column) goes to `item` (a 17-digit item code, an item's unique standard name, or
 //!   `header.<field>` such as `header.insurer_number` / `header.保険者番号`). Options:
@@ -217,7 +217,7 @@ impl MapFile {
                         "version" => map.version = value,
                         "name" => map.name = value,
                         "profile" => map.profile = value,
-                        "encoding" | "delimiter" | "header" | "institution_number" => {
+                        "encoding" | "delimiter" | "header" | "institution_number" | "sheet" => {
                             map.settings.insert(key.to_owned(), value);
                         }
                         other => return Err(err(line, format!("unknown setting {other:?}"))),

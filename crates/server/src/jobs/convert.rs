@@ -182,6 +182,26 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                     "the archive is larger than {} MiB; split it into several archives",
                     MAX_ARCHIVE_IN_MEMORY / 1024 / 1024
                 )))
+            } else if kenshin_convert::xlsx::is_xlsx(&bytes) {
+                // An Excel workbook: its worksheet, as CSV, through the sender's map.
+                match (&map, &bytes) {
+                    (Some(map), bytes) => {
+                        let sheet = map.settings.get("sheet").map(String::as_str);
+                        match kenshin_convert::xlsx::to_csv(bytes, sheet) {
+                            Ok(csv) => convert_delimited(
+                                std::io::Cursor::new(csv),
+                                profile,
+                                map,
+                                |record| router.route(record),
+                                |_| {},
+                            ),
+                            Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
+                        }
+                    }
+                    (None, _) => Err(kenshin_convert::ConvertError::Setting(
+                        "no active map file (変換テーブル) for this institution".into(),
+                    )),
+                }
             } else {
                 match kenshin_mhlw::read_archive(
                     std::io::Cursor::new(bytes),

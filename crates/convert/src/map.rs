@@ -134,20 +134,33 @@ impl MapFile {
 
     /// Parses and checks a map against the profile it will be used with: every item must
     /// exist, every value rule must name a code of its item's code list.
+    ///
+    /// The file may be UTF-8 (with or without a BOM) or Shift_JIS, as Japanese Excel saves
+    /// 「CSV (コンマ区切り)」.
     pub fn from_reader<R: Read>(reader: R, profile: &Profile) -> Result<MapFile, MapError> {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         reader
             .take(MAX_MAP_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| {
-                err(
-                    0,
-                    format!("the map file is not UTF-8 text ({e}); save it as CSV UTF-8"),
-                )
-            })?;
-        if text.len() as u64 > MAX_MAP_BYTES {
+            .read_to_end(&mut bytes)
+            .map_err(|e| err(0, format!("cannot read the map file: {e}")))?;
+        if bytes.len() as u64 > MAX_MAP_BYTES {
             return Err(err(0, "the map file is larger than 16 MiB"));
         }
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(not_utf8) => {
+                let bytes = not_utf8.into_bytes();
+                let (text, _, malformed) = encoding_rs::SHIFT_JIS.decode(&bytes);
+                if malformed {
+                    return Err(err(
+                        0,
+                        "the map file is neither UTF-8 nor Shift_JIS text; save it as CSV UTF-8 \
+                         or as 「CSV (コンマ区切り)」",
+                    ));
+                }
+                text.into_owned()
+            }
+        };
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(true)

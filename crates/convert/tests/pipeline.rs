@@ -212,12 +212,27 @@ fn map_errors_name_the_line_and_the_problem() {
         assert_eq!(err.line, line, "{text}: {err}");
         assert!(err.to_string().contains(needle), "{text}: {err}");
     }
-    // Not UTF-8 (a Shift_JIS save) says how to fix it.
-    let sjis = encoding_rs::SHIFT_JIS
-        .encode("種別,元の列,項目,元の値,標準値\n")
-        .0;
-    let err = MapFile::from_reader(&sjis[..], &profile).unwrap_err();
+    // Neither UTF-8 nor Shift_JIS: says how to save it.
+    let err = MapFile::from_reader(&b"\x82\xff\xfe,\x80\n"[..], &profile).unwrap_err();
     assert!(err.to_string().contains("CSV UTF-8"), "{err}");
+}
+
+/// Japanese Excel saves 「CSV (コンマ区切り)」 in Shift_JIS: the same map as in UTF-8.
+#[test]
+fn a_map_saved_by_japanese_excel_in_shift_jis_reads_the_same() {
+    let profile = profile();
+    let utf8 = MapFile::from_reader(MAP.as_bytes(), &profile).unwrap();
+    let sjis = encoding_rs::SHIFT_JIS
+        .encode(MAP.trim_start_matches('\u{FEFF}'))
+        .0;
+    assert!(std::str::from_utf8(&sjis).is_err(), "really Shift_JIS");
+    let from_sjis = MapFile::from_reader(&sjis[..], &profile).unwrap();
+    assert_eq!(from_sjis.label(), utf8.label());
+    assert_eq!(from_sjis.columns.len(), utf8.columns.len());
+    assert_eq!(
+        format!("{:?}", from_sjis.columns),
+        format!("{:?}", utf8.columns)
+    );
 }
 
 #[test]

@@ -366,3 +366,32 @@ fn the_convert_command_reads_a_workbook() {
     }
     assert_eq!(from_xlsx["records_in"], 7);
 }
+
+/// A file of another kind sent for conversion (an old .xls, a PDF) is rejected with a report
+/// that says, in Japanese first, what it is and what to send instead.
+#[tokio::test]
+async fn another_kind_of_file_is_rejected_saying_what_to_send_instead() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let sender = relay.client(CONVERTER);
+    sender
+        .upload_map(MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    let mut xls = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1".to_vec();
+    xls.extend(std::iter::repeat_n(0u8, 2048));
+    let sent = sender
+        .send_stream("", "kekka.xls", None, stream_of(xls))
+        .await
+        .unwrap();
+    let view = wait_converted(&sender, &sent.id.to_string()).await;
+    assert_eq!(view.state, SubmissionState::Rejected);
+    let report = sender.report(&sent.id.to_string()).await.unwrap();
+    let why = report["unusable"].as_str().unwrap();
+    assert!(
+        why.contains("変換できません") && why.contains(".xls"),
+        "{why}"
+    );
+    assert!(why.contains("CSV UTF-8") && why.contains(".xlsx"), "{why}");
+    relay.stop().await;
+}

@@ -57,6 +57,30 @@ fn check_size(bytes: &[u8]) -> Result<(), XlsxError> {
     Ok(())
 }
 
+/// What a file that is neither a text export, a workbook nor an MHLW archive is, judged by
+/// its first bytes, with what the sender should do instead (Japanese first); `None` for text.
+pub fn other_binary(head: &[u8]) -> Option<String> {
+    let kind = if head.starts_with(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") {
+        "Excel 97-2003 ブック（.xls）/ an Excel 97-2003 workbook (.xls)"
+    } else if head.starts_with(b"%PDF") {
+        "PDF"
+    } else if head.starts_with(b"\x1F\x8B") {
+        "gzip"
+    } else if head.starts_with(b"7z\xBC\xAF\x27\x1C") || head.starts_with(b"Rar!") {
+        "7z / RAR"
+    } else if head.iter().take(4096).any(|&b| b == 0) {
+        "バイナリファイル / a binary file"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "このファイル（{kind}）は変換できません。健診システムから CSV で出力するか、Excel で \
+         「CSV UTF-8」または「Excel ブック (.xlsx)」として保存して送ってください / this file \
+         ({kind}) cannot be converted: export CSV from the checkup system, or save it from Excel \
+         as CSV UTF-8 or as an .xlsx workbook, and send that"
+    ))
+}
+
 /// Whether `bytes` are an Excel workbook (`.xlsx`: a ZIP with a workbook part).
 pub fn is_xlsx(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04") && Xlsx::new(Cursor::new(bytes)).is_ok()
@@ -249,6 +273,20 @@ mod tests {
             }
             let _ = to_csv(&bytes, Some("x"));
         }
+    }
+
+    #[test]
+    fn other_binary_files_are_named_with_what_to_do() {
+        let xls = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest";
+        let message = other_binary(xls).unwrap();
+        assert!(
+            message.contains(".xls") && message.contains("CSV UTF-8"),
+            "{message}"
+        );
+        assert!(other_binary(b"%PDF-1.7").unwrap().contains("PDF"));
+        assert!(other_binary(b"abc\0def").is_some());
+        assert_eq!(other_binary("保険者番号,生年月日\r\n".as_bytes()), None);
+        assert_eq!(other_binary(b""), None);
     }
 
     #[test]

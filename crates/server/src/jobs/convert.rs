@@ -162,6 +162,10 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
         let head = std::io::BufRead::fill_buf(&mut reader)
             .map_err(|e| VaultError::Integrity(e.to_string()))?;
         let is_archive = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
+        // A file of another kind (an .xls, a PDF, …): said so, with what to send instead.
+        let other_binary = (!is_archive)
+            .then(|| kenshin_convert::xlsx::other_binary(head))
+            .flatten();
         let mut router = Router {
             vault: &vault,
             profile,
@@ -217,6 +221,8 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                     Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
                 }
             }
+        } else if let Some(message) = other_binary {
+            Err(kenshin_convert::ConvertError::Input(message))
         } else {
             match &map {
                 Some(map) => {

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use kenshin_core::{InsurerNumber, OrgCode, OrgKind, RouteMode};
 use kenshin_pki::CertificateAuthority;
+use kenshin_server::service::accounts;
 use kenshin_server::{AppState, Config, DataDir};
 use kenshin_store::{CertRecord, Database, NewOrg, Org, Route};
 use serde::Serialize;
@@ -1131,12 +1132,16 @@ async fn user_command(
         }
         UserCommand::Disable { login } => {
             let user = find(login).await?;
-            let revoked = db
-                .set_user_disabled(user.id, true, OffsetDateTime::now_utc())
-                .await?;
-            if !revoked.is_empty() {
-                kenshin_server::service::certificates::publish_crl(db, data).await?;
-            }
+            let applied = accounts::apply_change(
+                db,
+                data,
+                user.id,
+                accounts::AccountChange::Disable,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+            applied.crl?;
+            let revoked = applied.revoked;
             let report =
                 serde_json::json!({"disabled": user.login, "revoked_certificates": revoked});
             emit(json, &report, || {
@@ -1153,15 +1158,28 @@ async fn user_command(
         }
         UserCommand::Enable { login } => {
             let user = find(login).await?;
-            db.set_user_disabled(user.id, false, OffsetDateTime::now_utc())
-                .await?;
+            accounts::apply_change(
+                db,
+                data,
+                user.id,
+                accounts::AccountChange::Enable,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
             emit(json, &serde_json::json!({"enabled": user.login}), || {
                 format!("有効にしました / enabled {}", user.login)
             });
         }
         UserCommand::ResetTotp { login } => {
             let user = find(login).await?;
-            db.set_totp(user.id, None, None).await?;
+            accounts::apply_change(
+                db,
+                data,
+                user.id,
+                accounts::AccountChange::ResetTotp,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
             emit(json, &serde_json::json!({"totp_reset": user.login}), || {
                 format!(
                     "二要素認証をリセットしました / second factor reset for {}",

@@ -752,3 +752,61 @@ async fn by_default_people_need_their_own_certificate_and_are_told_how() {
     db.close().await;
     relay.stop().await;
 }
+
+/// The operator's command line disables a person through the same use case as the pages and
+/// the API: the account stops, its certificates are revoked and a new CRL is published; and
+/// enabling it again works from the command line too.
+#[tokio::test]
+async fn the_command_line_disables_a_person_and_revokes_their_certificates() {
+    let mut relay = Relay::start().await;
+    let db = relay.db().await;
+    let (user, _) = people::set_up_account(&relay, &db, INSURER, "cli.person", "receiver").await;
+    issue_person_cert(&relay, &db, &INSURER.parse().unwrap(), &user, "ブラウザ").await;
+    let crl_before = std::fs::read(relay.data.crl_path()).unwrap();
+    let disabled = admin_user(&relay, &["disable", "cli.person"]).await;
+    assert_eq!(disabled["disabled"], "cli.person");
+    let revoked = disabled["revoked_certificates"].as_array().unwrap();
+    assert_eq!(revoked.len(), 1, "{disabled}");
+    let stored = db.user_by_login("cli.person").await.unwrap().unwrap();
+    assert!(stored.disabled_at.is_some());
+    let cert = db
+        .cert_by_serial(revoked[0].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(cert.revoked_at.is_some());
+    assert_ne!(
+        std::fs::read(relay.data.crl_path()).unwrap(),
+        crl_before,
+        "a new CRL"
+    );
+    let enabled = admin_user(&relay, &["enable", "cli.person"]).await;
+    assert_eq!(enabled["enabled"], "cli.person");
+    assert!(db
+        .user_by_login("cli.person")
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_none());
+    db.close().await;
+    relay.stop().await;
+}
+
+/// `kenshin-relay admin --json --data-dir DATA user …`, its JSON.
+async fn admin_user(relay: &Relay, args: &[&str]) -> Value {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+        .env("KENSHIN_RELAY_LOG", "warn")
+        .args(["admin", "--json", "--data-dir"])
+        .arg(relay.data.root())
+        .arg("user")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

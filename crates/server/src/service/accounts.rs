@@ -223,23 +223,46 @@ pub async fn change(
     if user.id == me.id {
         return Err(Refusal::OwnAccount.into());
     }
-    let now = state.now();
-    match what {
-        AccountChange::Disable => {
-            let revoked = state.db.set_user_disabled(user.id, true, now).await?;
-            // The database refuses them from now on; the CRL makes handshakes fail too.
-            if !revoked.is_empty() {
-                if let Err(err) = super::certificates::publish_crl(&state.db, &state.data).await {
-                    tracing::error!(error = %err, "revoked a disabled person's certificates but could not publish the CRL");
-                }
-            }
-        }
-        AccountChange::Enable => state
-            .db
-            .set_user_disabled(user.id, false, now)
-            .await
-            .map(drop)?,
-        AccountChange::ResetTotp => state.db.set_totp(user.id, None, None).await?,
+    let applied = apply_change(&state.db, &state.data, user.id, what, state.now()).await?;
+    if let Err(err) = applied.crl {
+        // The database refuses the certificates from now on; only the handshake lags.
+        tracing::error!(error = %err, "revoked a disabled person's certificates but could not publish the CRL");
     }
     Ok(AccountView::from(&state.db.user_by_id(user.id).await?))
+}
+
+/// What changing an account did.
+pub struct Applied {
+    /// Serials of the person's certificates revoked (disabling).
+    pub revoked: Vec<String>,
+    /// Whether the new CRL was published, when certificates were revoked.
+    pub crl: anyhow::Result<()>,
+}
+
+/// Applies `what` to account `user_id`, whoever asked: an administrator's use case
+/// ([`change`]) after its checks, or the operator's command line. Disabling ends the person's
+/// sessions and revokes their certificates at once (the database is consulted on every
+/// request), then publishes the new CRL so that their handshakes fail too.
+pub async fn apply_change(
+    db: &Database,
+    data: &crate::config::DataDir,
+    user_id: i64,
+    what: AccountChange,
+    now: OffsetDateTime,
+) -> Result<Applied, Error> {
+    let mut applied = Applied {
+        revoked: Vec::new(),
+        crl: Ok(()),
+    };
+    match what {
+        AccountChange::Disable => {
+            applied.revoked = db.set_user_disabled(user_id, true, now).await?;
+            if !applied.revoked.is_empty() {
+                applied.crl = super::certificates::publish_crl(db, data).await;
+            }
+        }
+        AccountChange::Enable => db.set_user_disabled(user_id, false, now).await.map(drop)?,
+        AccountChange::ResetTotp => db.set_totp(user_id, None, None).await?,
+    }
+    Ok(applied)
 }

@@ -71,6 +71,11 @@ enum ClientCommand {
         /// With --wait: give up waiting after this many seconds (exit 3).
         #[arg(long, default_value_t = 600)]
         wait_seconds: u64,
+        /// Send even when the same content was sent to the same receivers and is still within
+        /// its retention period (otherwise: asked on a terminal, refused with --json or in a
+        /// script).
+        #[arg(long)]
+        allow_duplicate: bool,
     },
     /// List the inbox (deliveries to you) or what you sent.
     List {
@@ -190,6 +195,41 @@ pub fn outcome_code(view: &kenshin_core::api::SubmissionView) -> u8 {
     }
 }
 
+/// A file of the same content this organisation sent to the same receivers (`to`; `None`:
+/// for conversion) that is still within its retention period, if any.
+async fn sent_before(
+    client: &RelayClient,
+    file: &std::path::Path,
+    to: Option<&str>,
+) -> anyhow::Result<Option<kenshin_core::api::SubmissionView>> {
+    use kenshin_core::{DeliveryState, SubmissionState};
+    let sha = crate::files::sha256_of(file)?;
+    let now = time::OffsetDateTime::now_utc();
+    let to = to.filter(|t| !t.is_empty());
+    let earlier = client.submissions_with_content(&sha).await?;
+    Ok(earlier.items.into_iter().find(|s| {
+        let same_route = match to {
+            Some(to) => {
+                s.conversion.is_none() && s.deliveries.iter().any(|d| d.receiver.code == to)
+            }
+            None => {
+                s.conversion.is_some()
+                    || s.state == SubmissionState::Converting
+                    || s.state == SubmissionState::Received
+            }
+        };
+        let pending = matches!(
+            s.state,
+            SubmissionState::Received | SubmissionState::Converting
+        );
+        let live = s.deliveries.iter().any(|d| {
+            d.expires_at > now
+                && !matches!(d.state, DeliveryState::Expired | DeliveryState::Withdrawn)
+        });
+        same_route && (pending || live)
+    }))
+}
+
 /// Polls a submission until its conversion is over, or `seconds` have passed.
 async fn wait_for_conversion(
     client: &RelayClient,
@@ -234,7 +274,33 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
             filename,
             wait,
             wait_seconds,
+            allow_duplicate,
         } => {
+            if !allow_duplicate {
+                let earlier = sent_before(&client, &file, to.as_deref()).await?;
+                if let Some(earlier) = earlier {
+                    let question = format!(
+                        "同じ内容のファイルを {} に送信済みです（{}、ID {}）。保管期間内なので、もう一度送ると受信者に同じファイルが2回届きます / the same content was sent on {} ({}, id {}) and is still within its retention period",
+                        time(earlier.received_at),
+                        earlier.filename,
+                        earlier.id,
+                        time(earlier.received_at),
+                        earlier.filename,
+                        earlier.id
+                    );
+                    if json || !std::io::stdin().is_terminal() {
+                        anyhow::bail!(
+                            "{question}. 送るには --allow-duplicate を付けてください / pass --allow-duplicate to send it again"
+                        );
+                    }
+                    eprint!("{question}\nもう一度送りますか / send it again? [y/N] ");
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer)?;
+                    if !matches!(answer.trim(), "y" | "Y" | "yes" | "はい") {
+                        anyhow::bail!("送信しませんでした / not sent");
+                    }
+                }
+            }
             let size = std::fs::metadata(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?
                 .len();

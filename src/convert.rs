@@ -231,28 +231,13 @@ pub fn run_convert(args: ConvertArgs) -> anyhow::Result<u8> {
     };
     let written = finish_outputs(outputs, &profile, &args)?;
     let mut report = report;
-    report.input_sha256 = Some(file_sha256(&args.input)?);
+    report.input_sha256 = Some(crate::files::sha256_of(&args.input)?);
     let report_path = args.out.join("report.json");
     std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)?;
     emit(args.json, &report, || {
         summary(&report, &written, &report_path)
     });
     Ok(report.exit_code() as u8)
-}
-
-/// The input's SHA-256 for the report (真正性: which file the outputs were made from).
-fn file_sha256(path: &Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut hash = kenshin_crypto::Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            return Ok(hash.finish_hex());
-        }
-        hash.update(&buffer[..n]);
-    }
 }
 
 fn discard(outputs: Outputs<'_>) {

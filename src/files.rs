@@ -1,4 +1,4 @@
-//! Writing key material and certificates with the right permissions.
+//! Writing key material and certificates with the right permissions; a file's SHA-256.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -42,4 +42,20 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A file's SHA-256, lowercase hex, read in chunks.
+pub fn sha256_of(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hash = kenshin_crypto::Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(hash.finish_hex());
+        }
+        hash.update(&buffer[..n]);
+    }
 }

@@ -395,3 +395,60 @@ async fn another_kind_of_file_is_rejected_saying_what_to_send_instead() {
     assert!(why.contains("CSV UTF-8") && why.contains(".xlsx"), "{why}");
     relay.stop().await;
 }
+
+/// The same content sent again to the same receiver while the first is within its retention
+/// period is refused under --json (a script) unless --allow-duplicate; another receiver is fine.
+#[tokio::test]
+async fn the_same_content_is_not_sent_twice_without_saying_so() {
+    let mut relay = Relay::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("kekka.csv");
+    std::fs::write(&path, sample_export(3, "DUPLICATE-CHECK")).unwrap();
+    let path = path.to_str().unwrap();
+    let (code, first) = client_cli(&relay, INSTITUTION, &["send", path, "--to", INSURER]).await;
+    assert_eq!(code, Some(0), "{first}");
+    let (code, refused) = client_cli(&relay, INSTITUTION, &["send", path, "--to", INSURER]).await;
+    assert_eq!(code, Some(1), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("送信済み")
+            && message.contains(first["id"].as_str().unwrap())
+            && message.contains("--allow-duplicate"),
+        "{message}"
+    );
+    // To another receiver it is a new file.
+    let (code, _) = client_cli(&relay, INSTITUTION, &["send", path, "--to", CLINIC]).await;
+    assert_eq!(code, Some(0));
+    let (code, again) = client_cli(
+        &relay,
+        INSTITUTION,
+        &["send", path, "--to", INSURER, "--allow-duplicate"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{again}");
+    assert_ne!(again["id"], first["id"]);
+    // The receiver finds both copies by their content.
+    let sha = first["sha256"].as_str().unwrap();
+    let receiver = reqwest::Client::builder()
+        .tls_backend_preconfigured(
+            kenshin_client::tls_config(&relay.ca_pem(), Some(&relay.identity(INSURER))).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let page: serde_json::Value = receiver
+        .get(format!("{}/api/v1/deliveries?sha256={sha}", relay.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 2, "{page}");
+    let refused = receiver
+        .get(format!("{}/api/v1/deliveries?sha256=ABC", relay.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+    relay.stop().await;
+}

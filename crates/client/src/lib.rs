@@ -268,6 +268,23 @@ impl RelayClient {
         .await
     }
 
+    /// The files this organisation sent with this content (lowercase hex SHA-256), newest
+    /// first.
+    pub async fn submissions_with_content(
+        &self,
+        sha256: &str,
+    ) -> Result<Page<SubmissionView>, ClientError> {
+        self.call(
+            Method::GET,
+            &format!(
+                "{}&sha256={}",
+                list_path("/api/v1/submissions", None, 100, 0),
+                escape(sha256)
+            ),
+        )
+        .await
+    }
+
     pub async fn submission(&self, id: &str) -> Result<SubmissionView, ClientError> {
         self.call(Method::GET, &format!("/api/v1/submissions/{}", escape(id)))
             .await

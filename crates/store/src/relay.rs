@@ -105,6 +105,8 @@ pub struct DownloadGrant {
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
     pub state: Option<String>,
+    /// Only files of this content (lowercase hex SHA-256 of the plaintext).
+    pub sha256: Option<String>,
     pub limit: u32,
     pub offset: u64,
 }
@@ -343,9 +345,11 @@ impl Database {
         self.page(
             &format!(
                 "{SUBMISSION_SELECT} WHERE sub.sender_org_id = $1 AND ($2 IS NULL OR sub.state = $2) \
-                 ORDER BY sub.received_at DESC, sub.id DESC LIMIT $3 OFFSET $4"
+                 AND ($3 IS NULL OR sub.sha256 = $3) \
+                 ORDER BY sub.received_at DESC, sub.id DESC LIMIT $4 OFFSET $5"
             ),
-            "SELECT COUNT(*) FROM submissions WHERE sender_org_id = $1 AND ($2 IS NULL OR state = $2)",
+            "SELECT COUNT(*) FROM submissions WHERE sender_org_id = $1 AND ($2 IS NULL OR state = $2) \
+             AND ($3 IS NULL OR sha256 = $3)",
             sender_org_id,
             filter,
             submission_from_row,
@@ -354,7 +358,8 @@ impl Database {
     }
 
     /// One page of an organisation's rows: `rows_sql` and `count_sql` take the organisation as
-    /// `?1` and the optional state as `?2`; `rows_sql` also takes limit `?3` and offset `?4`.
+    /// `$1`, the optional state as `$2` and the optional content hash as `$3`; `rows_sql` also
+    /// takes limit `$4` and offset `$5`.
     async fn page<T>(
         &self,
         rows_sql: &str,
@@ -367,6 +372,7 @@ impl Database {
         let rows = sqlx::query(rows_sql)
             .bind(org_id)
             .bind(&filter.state)
+            .bind(&filter.sha256)
             .bind(limit_of(filter))
             .bind(filter.offset as i64)
             .fetch_all(&mut *rx)
@@ -374,6 +380,7 @@ impl Database {
         let total: i64 = sqlx::query_scalar(count_sql)
             .bind(org_id)
             .bind(&filter.state)
+            .bind(&filter.sha256)
             .fetch_one(&mut *rx)
             .await?;
         let items = rows.into_iter().map(from_row).collect::<Result<_, _>>()?;
@@ -443,9 +450,12 @@ impl Database {
         self.page(
             &format!(
                 "{DELIVERY_SELECT} WHERE d.receiver_org_id = $1 AND ($2 IS NULL OR d.state = $2) \
-                 ORDER BY d.created_at DESC, d.id DESC LIMIT $3 OFFSET $4"
+                 AND ($3 IS NULL OR obj.plaintext_sha256 = $3) \
+                 ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5"
             ),
-            "SELECT COUNT(*) FROM deliveries WHERE receiver_org_id = $1 AND ($2 IS NULL OR state = $2)",
+            "SELECT COUNT(*) FROM deliveries d JOIN objects obj ON obj.id = d.object_id \
+             WHERE d.receiver_org_id = $1 AND ($2 IS NULL OR d.state = $2) \
+             AND ($3 IS NULL OR obj.plaintext_sha256 = $3)",
             receiver_org_id,
             filter,
             delivery_from_row,

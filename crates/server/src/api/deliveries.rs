@@ -19,7 +19,8 @@ use kenshin_auth::{Action, Resource};
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", extensions(("x-access-action" = json!("delivery_list"))),
     params(("state" = Option<DeliveryState>, Query, description = "only deliveries in this state"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
-           ("offset" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "deliveries to skip")),
+           ("offset" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "deliveries to skip"),
+           ("sha256" = Option<String>, Query, pattern = "^[0-9a-f]{64}$", description = "only files of this content: the lowercase hex SHA-256 of the file (to find a file sent before)")),
     responses((status = 200, body = Page<DeliveryView>),
               (status = 400, description = "A parameter is malformed or out of range", body = ErrorBody),
               (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]

@@ -235,6 +235,7 @@ pub struct ListQuery {
     pub limit: Option<u32>,
     pub offset: Option<u64>,
     pub state: Option<String>,
+    pub sha256: Option<String>,
 }
 
 impl ListQuery {
@@ -249,8 +250,16 @@ impl ListQuery {
                 .parse::<S>()
                 .map_err(|e| ApiError::invalid(format!("state: {e}")))?;
         }
+        if let Some(sha) = &self.sha256 {
+            if sha.len() != 64 || !sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(ApiError::invalid(
+                    "sha256: 64 lowercase hexadecimal digits (the SHA-256 of the file's content)",
+                ));
+            }
+        }
         Ok(kenshin_store::ListFilter {
             state: self.state.clone(),
+            sha256: self.sha256.clone(),
             limit,
             offset,
         })

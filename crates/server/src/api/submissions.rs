@@ -78,7 +78,8 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/submissions", tag = "submissions", extensions(("x-access-action" = json!("submission_list"))),
     params(("state" = Option<SubmissionState>, Query, description = "only submissions in this state"),
            ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
-           ("offset" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "submissions to skip")),
+           ("offset" = Option<u64>, Query, maximum = 9223372036854775807u64, description = "submissions to skip"),
+           ("sha256" = Option<String>, Query, pattern = "^[0-9a-f]{64}$", description = "only files of this content: the lowercase hex SHA-256 of the file (to find a file sent before)")),
     responses((status = 200, body = Page<SubmissionView>),
               (status = 400, description = "A parameter is malformed or out of range", body = ErrorBody),
               (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]

@@ -70,6 +70,7 @@ pub async fn submissions(State(state): State<AppState>, person: WebPerson) -> Re
             state: None,
             limit: 200,
             offset: 0,
+            ..ListFilter::default()
         };
         let (items, total) = service::submissions::list(&state, &person.caller, &filter).await?;
         let received: Vec<OffsetDateTime> = items.iter().map(|s| s.received_at).collect();
@@ -191,6 +192,7 @@ pub async fn inbox(
             state: wanted.clone(),
             limit: 200,
             offset: 0,
+            ..ListFilter::default()
         };
         let (items, total) = service::deliveries::list(&state, &person.caller, &filter).await?;
         let mut context = person.context(&state, "page.inbox");

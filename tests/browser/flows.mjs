@@ -255,6 +255,15 @@ try {
   await converter.click('#upload button[type=submit]');
   await converter.waitForURL(/\/submissions\/[0-9a-f-]{36}$/);
   await converter.waitForSelector('[data-testid=submission]');
+  // The same content again: asked first; declined, nothing is sent.
+  await converter.goto(url + '/upload');
+  await converter.setInputFiles('#files', { name: 'kensa_export_again.csv', mimeType: 'text/csv', buffer: readFileSync(join(work, 'convert.csv')) });
+  let asked = '';
+  converter.once('dialog', (dialog) => { asked = dialog.message(); dialog.dismiss(); });
+  await converter.click('#upload button[type=submit]');
+  await converter.waitForSelector('[data-testid=upload-skipped]');
+  assert.ok(asked.includes('送信済み') && asked.includes('kensa_export.csv'), 'asked before sending the same content again: ' + asked);
+  assert.equal(await converter.locator('[data-testid=receipt-link]').count(), 0, 'nothing was sent');
   await converter.goto(url + reportPath);
   await converter.waitForSelector('[data-testid=finding-counts]');
   assert.ok(await converter.locator('figure svg.chart rect.bar').count() >= 1, 'findings by rule as a chart');

@@ -99,6 +99,62 @@
     });
   }
 
+  // The same content sent to the same receivers while the first is still within its retention
+  // period: asked before sending it again (the command line does the same).
+  function sha256Hex(file) {
+    return file.arrayBuffer()
+      .then(function (bytes) { return crypto.subtle.digest('SHA-256', bytes); })
+      .then(function (hash) {
+        return Array.prototype.map.call(new Uint8Array(hash), function (b) {
+          return ('0' + b.toString(16)).slice(-2);
+        }).join('');
+      });
+  }
+
+  function sentBefore(file, to) {
+    if (!window.crypto || !crypto.subtle || file.size > 512 * 1024 * 1024) { return Promise.resolve(null); }
+    return sha256Hex(file)
+      .then(function (hex) { return fetch('/api/v1/submissions?limit=100&sha256=' + hex, { credentials: 'same-origin' }); })
+      .then(function (response) { return response.ok ? response.json() : { items: [] }; })
+      .then(function (page) {
+        var now = Date.now();
+        var found = null;
+        page.items.forEach(function (s) {
+          var pending = s.state === 'received' || s.state === 'converting';
+          var sameRoute = to
+            ? !s.conversion && s.deliveries.some(function (d) { return d.receiver.code === to; })
+            : Boolean(s.conversion) || pending;
+          var live = s.deliveries.some(function (d) {
+            return Date.parse(d.expires_at) > now && d.state !== 'expired' && d.state !== 'withdrawn';
+          });
+          if (!found && sameRoute && (pending || live)) { found = s; }
+        });
+        return found;
+      })
+      .catch(function () { return null; });
+  }
+
+  function skipped(file) {
+    var item = document.createElement('li');
+    item.className = 'error';
+    item.setAttribute('data-testid', 'upload-skipped');
+    item.textContent = file.name + ' ' + form.getAttribute('data-skipped');
+    list.appendChild(item);
+    return null;
+  }
+
+  function sendUnlessRefused(file, to) {
+    return sentBefore(file, to).then(function (earlier) {
+      if (earlier) {
+        var question = form.getAttribute('data-duplicate')
+          .replace('{name}', earlier.filename)
+          .replace('{date}', new Date(earlier.received_at).toLocaleString());
+        if (!window.confirm(question)) { return skipped(file); }
+      }
+      return send(file, to);
+    });
+  }
+
   form.addEventListener('submit', function (event) {
     event.preventDefault();
     var choice = document.getElementById('to').value;
@@ -108,7 +164,7 @@
     var button = form.querySelector('button[type="submit"]');
     button.disabled = true;
     files.reduce(function (chain, file) {
-      return chain.then(function (ids) { return send(file, to).then(function (id) { ids.push(id); return ids; }); });
+      return chain.then(function (ids) { return sendUnlessRefused(file, to).then(function (id) { ids.push(id); return ids; }); });
     }, Promise.resolve([])).then(function (ids) {
       button.disabled = false;
       if (ids.length === 1 && ids[0]) {

@@ -323,6 +323,7 @@ try {
   await ops.waitForSelector('[data-testid=usage]');
   assert.ok((await ops.textContent('[data-testid=orgs]')).includes(accounts.receiver.org));
   assert.ok((await ops.textContent('[data-testid=ops-maps]')).includes('inst-convert-main@1'), 'which map each institution uses');
+  assert.ok(['稼働中', '一部に問題あり'].includes((await ops.textContent('[data-testid=health-status]')).trim()), 'the health status in Japanese');
   await shot(ops, 'ops.png');
   await axeScan(ops, ['/ops'], certsOf(accounts.ops));
   for (const target of [deliveryUrl, receiptUrl, deliveryUrl.replace('/deliveries/', '/api/v1/deliveries/') + '/content']) {

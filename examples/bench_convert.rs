@@ -111,7 +111,7 @@ fn main() {
         input,
         profile,
         &map,
-        |r| {
+        |r: &kenshin_profile::CheckupRecord| {
             writer.write(r).map_err(|e| e.to_string())?;
             Ok(Routed::Delivered)
         },

@@ -439,6 +439,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             parent,
         }) => {
             let org = create_org(&db, code, kind, &name, insurer_numbers).await?;
+            // A new insurer's numbers may be what held records were waiting for.
+            release_held(&db, &data).await?;
             if let Some(parent) = parent {
                 let parent = db
                     .org_by_code(parent.as_str())
@@ -477,9 +479,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             );
             db.delegate(insurer_org.id, agent_org.id, OffsetDateTime::now_utc())
                 .await?;
-            let report = serde_json::json!({"insurer": insurer.as_str(), "agent": agent.as_str()});
+            let released = release_held(&db, &data).await?;
+            let report = serde_json::json!({"insurer": insurer.as_str(), "agent": agent.as_str(), "held_batches_released": released});
             emit(json, &report, || {
-                format!("{insurer} の受信を {agent} に委託しました / {insurer} now receives through {agent}")
+                format!("{insurer} の受信を {agent} に委託しました / {insurer} now receives through {agent}{}", released_line(released))
             });
             Ok(())
         }
@@ -602,9 +605,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let route = db
                 .create_route(&from, &to, mode, OffsetDateTime::now_utc())
                 .await?;
+            let released = release_held(&db, &data).await?;
             let view = RouteView::from(&route);
             emit(json, &view, || {
-                format!("作成しました / created: {}", view.line())
+                format!("作成しました / created: {}{}", view.line(), released_line(released))
             });
             Ok(())
         }
@@ -697,12 +701,17 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let expired = kenshin_server::service::relay::expire_due(&state, OffsetDateTime::now_utc())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let held_expired =
+                kenshin_server::service::relay::expire_held_due(&state, OffsetDateTime::now_utc())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             let access_rows =
                 kenshin_server::retention::expire_access_log(&state, OffsetDateTime::now_utc())
                     .await?;
             state.access.flush().await;
             let report = serde_json::json!({
                 "expired": expired,
+                "held_batches_expired": held_expired,
                 "access_log_rows_removed": access_rows,
                 "access_log_retention_days": state.config.access_log_retention_days,
             });
@@ -726,6 +735,27 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
 }
 
 /// Writes one access-log row for a command run at the operator's console.
+/// Releases the held records a new route, insurer or delegation now lets through (the
+/// running server's sweep would too, within its interval): the number of batches.
+async fn release_held(db: &Database, data: &DataDir) -> anyhow::Result<usize> {
+    let config = Config::load(data)?;
+    Ok(kenshin_server::service::relay::release_held_in(
+        db,
+        OffsetDateTime::now_utc(),
+        config.retention_days,
+        "admin:cli",
+    )
+    .await?)
+}
+
+fn released_line(released: usize) -> String {
+    if released == 0 {
+        String::new()
+    } else {
+        format!("\n保留中だった記録 {released} 件（保険者番号ごと）を配信しました / released {released} batches of held records")
+    }
+}
+
 pub async fn record_cli_action(db: &Database, action: &str, ok: bool) {
     let row = kenshin_store::AccessRow {
         seq: 0,

@@ -179,7 +179,7 @@ pub fn run_convert(args: ConvertArgs) -> anyhow::Result<u8> {
             std::io::BufReader::with_capacity(256 * 1024, input),
             &profile,
             map.as_ref().expect("exports have a map"),
-            |record| outputs.write(record),
+            |record: &kenshin_profile::CheckupRecord| outputs.write(record),
             |done| bar.set_position(done),
         ),
         InputKind::Workbook => {
@@ -191,7 +191,7 @@ pub fn run_convert(args: ConvertArgs) -> anyhow::Result<u8> {
                     std::io::Cursor::new(csv),
                     &profile,
                     map,
-                    |record| outputs.write(record),
+                    |record: &kenshin_profile::CheckupRecord| outputs.write(record),
                     |_| {},
                 ),
                 Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
@@ -202,20 +202,22 @@ pub fn run_convert(args: ConvertArgs) -> anyhow::Result<u8> {
             &profile,
             &kenshin_mhlw::Limits::default(),
         ) {
-            Ok(archive) => {
-                kenshin_convert::convert_records(archive, &profile, "MHLW XML archive", |record| {
-                    outputs.write(record)
-                })
-            }
+            Ok(archive) => kenshin_convert::convert_records(
+                archive,
+                &profile,
+                "MHLW XML archive",
+                |record: &kenshin_profile::CheckupRecord| outputs.write(record),
+            ),
             Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
         },
         InputKind::StandardCsv => {
             match kenshin_convert::stdcsv::read_std_csv(std::io::BufReader::new(input), &profile) {
-                Ok(records) => {
-                    kenshin_convert::convert_records(records, &profile, "standard CSV", |record| {
-                        outputs.write(record)
-                    })
-                }
+                Ok(records) => kenshin_convert::convert_records(
+                    records,
+                    &profile,
+                    "standard CSV",
+                    |record: &kenshin_profile::CheckupRecord| outputs.write(record),
+                ),
                 Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
             }
         }
@@ -544,7 +546,7 @@ pub fn run_map(args: MapArgs) -> anyhow::Result<u8> {
                 std::io::BufReader::new(file),
                 &profile,
                 &map,
-                |record| {
+                |record: &kenshin_profile::CheckupRecord| {
                     items_seen.extend(record.values.iter().map(|v| v.code.clone()));
                     Ok(kenshin_convert::Routed::Delivered)
                 },

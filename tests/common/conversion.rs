@@ -35,10 +35,12 @@ pub fn export() -> String {
         ("06999901", "S45.1.1", "男", "120", "80", "陰性"),
         ("06999901", "1980/2/3", "女", "118", "76", "(+)"),
         ("06999902", "H2.3.4", "1", "132", "88", "-"),
-        ("06999901", "1975-05-06", "2", "70", "90", "陰性"), // systolic below diastolic: rejected
-        ("12345678", "1990/1/1", "1", "120", "80", "陰性"),  // nobody takes this insurer
+        // Systolic below diastolic: both left empty (originals kept), the examinee delivered.
+        ("06999901", "1975-05-06", "2", "70", "90", "陰性"),
+        ("12345678", "1990/1/1", "1", "120", "80", "陰性"), // nobody takes this insurer: held
         ("06999902", "令和元年5月1日", "2", "110", "70", "±"),
         ("06999901", "19600101", "1", "140", "90", "陰性"),
+        ("06999901", "", "2", "125", "85", "陰性"), // no 生年月日: rejected, returned to the sender
     ];
     for (insurer, birth, sex, sbp, dbp, urine) in rows {
         csv.push_str(&format!(

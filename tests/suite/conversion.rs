@@ -62,7 +62,7 @@ async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
             summary.records_rejected,
             summary.records_unrouted
         ),
-        (7, 5, 1, 1)
+        (8, 6, 1, 1)
     );
     assert_eq!(summary.map.as_deref(), Some("inst-convert-main@1"));
     assert!(summary.profile.unwrap().starts_with("mhlw-tokutei-4ki@"));
@@ -75,7 +75,7 @@ async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
     by_receiver.sort();
     assert_eq!(
         by_receiver,
-        [(AGENT.to_owned(), Some(2)), (INSURER.to_owned(), Some(3))]
+        [(AGENT.to_owned(), Some(2)), (INSURER.to_owned(), Some(4))]
     );
 
     // The insurer gets the standard CSV of its own three examinees.
@@ -98,7 +98,7 @@ async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
         .position(|h| h.starts_with("尿糖[1A020000000190111]"))
         .unwrap();
     let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| &r[insurer_column] == "06999901"));
     assert_eq!(
         &rows[0][urine + 1],
@@ -127,7 +127,7 @@ async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
     let report = sender.report(&receipt.id.to_string()).await.unwrap();
     assert_eq!(report["unrouted_records"], serde_json::json!([5]));
     assert_eq!(report["input_sha256"], receipt.sha256.as_str());
-    assert_eq!(report["rejected_records"], serde_json::json!([4]));
+    assert_eq!(report["rejected_records"], serde_json::json!([8]));
     assert!(report["findings"]
         .as_array()
         .unwrap()
@@ -157,7 +157,7 @@ async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
     );
     let usage = db.usage(None).await.unwrap();
     let count = |code: &str| usage.iter().find(|u| u.org_code == code).map(|u| u.records);
-    assert_eq!((count(INSURER), count(AGENT)), (Some(3), Some(2)));
+    assert_eq!((count(INSURER), count(AGENT)), (Some(4), Some(2)));
     db.close().await;
     relay.stop().await;
 }
@@ -183,7 +183,7 @@ async fn an_unusable_export_is_rejected_with_a_report_and_nothing_delivered() {
     assert!(done.deliveries.is_empty());
     let report = sender.report(&receipt.id.to_string()).await.unwrap();
     let reason = report["unusable"].as_str().unwrap();
-    assert!(reason.contains("line 9"), "{reason}");
+    assert!(reason.contains("line 10"), "{reason}");
     relay.stop().await;
 }
 
@@ -318,7 +318,7 @@ async fn an_excel_workbook_converts_like_its_csv() {
         )
     };
     assert_eq!(counts(&xlsx), counts(&csv));
-    assert_eq!(counts(&xlsx).0, 7);
+    assert_eq!(counts(&xlsx).0, 8);
     let mut receivers: Vec<_> = xlsx
         .deliveries
         .iter()
@@ -364,7 +364,7 @@ fn the_convert_command_reads_a_workbook() {
     ] {
         assert_eq!(from_xlsx[field], from_csv[field], "{field}: {from_xlsx}");
     }
-    assert_eq!(from_xlsx["records_in"], 7);
+    assert_eq!(from_xlsx["records_in"], 8);
 }
 
 /// A file of another kind sent for conversion (an old .xls, a PDF) is rejected with a report
@@ -450,5 +450,184 @@ async fn the_same_content_is_not_sent_twice_without_saying_so() {
         .await
         .unwrap();
     assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+    relay.stop().await;
+}
+
+/// Nothing is lost: records no route takes are held for the sender (per 保険者番号, encrypted,
+/// counted, downloadable) and reach their receiver as soon as a route exists; rows that cannot
+/// be identified are returned to the sender as sent, with the reason; what is never released
+/// expires with a ledger entry.
+#[tokio::test]
+async fn unrouted_records_are_held_released_when_a_route_appears_and_rejected_rows_returned() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let sender = relay.client(CONVERTER);
+    sender
+        .upload_map(MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    let receipt = sender
+        .send_stream("", "export.csv", None, stream_of(export().into_bytes()))
+        .await
+        .unwrap();
+    let id = receipt.id.to_string();
+    let done = wait_converted(&sender, &id).await;
+    assert_eq!(done.state, SubmissionState::Delivered);
+    let unrouted = done
+        .held
+        .iter()
+        .find(|h| h.reason == kenshin_core::HeldReason::Unrouted)
+        .expect("the unrouted record is held")
+        .clone();
+    let returned = done
+        .held
+        .iter()
+        .find(|h| h.reason == kenshin_core::HeldReason::Rejected)
+        .expect("the rejected row is returned")
+        .clone();
+    assert_eq!(done.held.len(), 2, "{:?}", done.held);
+    assert_eq!(unrouted.insurer_number.as_deref(), Some("12345678"));
+    assert_eq!((unrouted.records, returned.records), (1, 1));
+    assert_eq!(unrouted.state, kenshin_core::HeldState::Held);
+    let report = sender.report(&id).await.unwrap();
+    assert_eq!(report["held_by_insurer"]["12345678"], 1, "{report}");
+
+    // The sender reads both: the held record in the standard CSV, the rejected row as sent.
+    let held_csv =
+        String::from_utf8(sender.held_content(&id, &unrouted.id).await.unwrap()).unwrap();
+    assert!(held_csv.starts_with('\u{FEFF}'));
+    assert!(held_csv.contains("12345678"), "{held_csv}");
+    let rows = String::from_utf8(sender.held_content(&id, &returned.id).await.unwrap()).unwrap();
+    let mut lines = rows.trim_start_matches('\u{FEFF}').lines();
+    assert_eq!(
+        lines.next(),
+        Some("行番号,変換できなかった理由,保険者番号,生年月日,性別,受診日,身長,体重,最高血圧,最低血圧,尿糖")
+    );
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("9,") && row.contains("生年月日"), "{row}");
+    assert!(
+        row.ends_with("06999901,,2,2026/4/1,165.0,60.0,125,85,陰性"),
+        "{row}"
+    );
+    // Nobody else can: a receiver of the same file gets 403, another sender 404.
+    let insurer = relay.client(INSURER);
+    assert!(insurer.held_content(&id, &unrouted.id).await.is_err());
+    let other = relay.client(INSTITUTION);
+    assert_eq!(
+        other
+            .held_content(&id, &unrouted.id)
+            .await
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::NotFound)
+    );
+
+    // A route appears for 12345678 (the operator's command line): the held record goes out.
+    let data_dir = relay.data.root().to_str().unwrap().to_owned();
+    // (Run without blocking the test's runtime, which also runs the relay.)
+    let admin = |args: &'static [&'static str]| {
+        let data_dir = data_dir.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+                .args(["admin", "--data-dir", &data_dir])
+                .args(args)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    admin(&[
+        "org",
+        "create",
+        "--code",
+        "ins-late",
+        "--kind",
+        "insurer",
+        "--name",
+        "おそい健康保険組合",
+        "--insurer-number",
+        "12345678",
+    ])
+    .await;
+    let said = admin(&[
+        "route", "create", "--from", CONVERTER, "--to", "ins-late", "--mode", "convert",
+    ])
+    .await;
+    assert!(said.contains("保留中だった記録 1 件"), "{said}");
+    let after = sender.submission(&id).await.unwrap();
+    let released = after.held.iter().find(|h| h.id == unrouted.id).unwrap();
+    assert_eq!(released.state, kenshin_core::HeldState::Released);
+    assert_eq!(released.released_to.as_ref().unwrap().code, "ins-late");
+    assert!(after
+        .deliveries
+        .iter()
+        .any(|d| d.receiver.code == "ins-late"));
+    // The new insurer receives it like any delivery, with the same content.
+    let db = relay.db().await;
+    let ca = kenshin_relay::init::load_ca(&relay.data).unwrap();
+    let late: kenshin_core::OrgCode = "ins-late".parse().unwrap();
+    let dir = relay.data.root().join("certs").join("ins-late");
+    kenshin_relay::admin::issue_cert(&db, &ca, &late, "batch", &dir, 30, None)
+        .await
+        .unwrap();
+    let late_client = relay.client("ins-late");
+    let inbox = late_client.list_deliveries(None, 10, 0).await.unwrap();
+    assert_eq!(inbox.total, 1);
+    assert_eq!(inbox.items[0].records, Some(1));
+    assert_eq!(inbox.items[0].filename, "export_12345678.std.csv");
+    let out = relay.dir.path().join("late.csv");
+    late_client
+        .fetch_to_file(&inbox.items[0].id.to_string(), &out, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), held_csv);
+    // Released records are the receiver's now: the sender can no longer fetch them.
+    let gone = sender.held_content(&id, &unrouted.id).await.unwrap_err();
+    assert_eq!(gone.code(), Some(ErrorCode::Gone), "{gone}");
+
+    // The returned rows are never released; at the end of the retention period they are
+    // destroyed, with a ledger entry.
+    let state = relay.state();
+    let later = state.now() + time::Duration::days(31);
+    let expired = kenshin_server::service::relay::expire_held_due(state, later)
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+    let batch = db
+        .held_batch(
+            db.org_by_code(CONVERTER).await.unwrap().id,
+            receipt.id,
+            &returned.id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(batch.state, kenshin_core::HeldState::Expired);
+    assert!(db
+        .object(batch.object_id)
+        .await
+        .unwrap()
+        .wrapped_key
+        .is_none());
+    let kinds = event_kinds(&db, receipt.id).await;
+    for kind in [
+        EventKind::Held,
+        EventKind::Released,
+        EventKind::Expired,
+        EventKind::Shredded,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+    }
+    assert_eq!(
+        kinds.iter().filter(|k| **k == EventKind::Held).count(),
+        2,
+        "one entry per held batch"
+    );
+    db.close().await;
     relay.stop().await;
 }

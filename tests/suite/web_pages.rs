@@ -33,7 +33,7 @@ async fn the_sender_reads_the_conversion_report_and_nobody_else_does() {
     assert!(html.contains("変換レポート"));
     assert!(html.contains("血圧の大小"), "the rule is named in Japanese");
     assert!(html.contains("<svg"), "findings by rule as a chart");
-    assert!(html.contains("data-testid=\"rejected\">4<"), "{html}");
+    assert!(html.contains("data-testid=\"rejected\">8<"), "{html}");
     let (_, english) = sender
         .page(&format!("/submissions/{id}/report"), "en")
         .await;

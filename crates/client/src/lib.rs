@@ -382,6 +382,24 @@ impl RelayClient {
         .await
     }
 
+    /// The file of a batch of records held for the sender (unrouted ones in the standard CSV,
+    /// or the rows returned as sent with the reason), whole: batches are small.
+    pub async fn held_content(&self, id: &str, batch: &str) -> Result<Vec<u8>, ClientError> {
+        let response = self
+            .http
+            .get(self.url(&format!(
+                "/api/v1/submissions/{}/held/{}",
+                escape(id),
+                escape(batch)
+            )))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(error_of(response).await);
+        }
+        Ok(response.bytes().await?.to_vec())
+    }
+
     /// Uploads a map file version; `activate` makes it the one conversions use.
     pub async fn upload_map(
         &self,

@@ -97,3 +97,13 @@ pub struct Finding {
     pub message: String,
     pub value: Option<String>,
 }
+
+impl Finding {
+    /// Whether the finding keeps its record from delivery. Only what makes a record
+    /// impossible to identify or route does (an error about the record itself: no
+    /// 保険者番号, 受診日, 生年月日 or 性別, an unreadable record). An error about one item leaves
+    /// that item empty with its original, and the examinee's other values are delivered.
+    pub fn rejects_record(&self) -> bool {
+        self.severity == Severity::Error && self.item.is_none()
+    }
+}

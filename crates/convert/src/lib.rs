@@ -13,6 +13,7 @@ pub mod map;
 pub mod normalize;
 pub mod output;
 pub mod record;
+pub mod returned;
 pub mod run;
 pub mod stdcsv;
 pub mod suggest;
@@ -23,6 +24,6 @@ pub use finding::{Finding, Rule, Severity};
 pub use map::MapFile;
 pub use output::{OutputFormat, RecordWriter};
 pub use run::{
-    convert_delimited, convert_records, ConvertError, Report, Routed, CONVERTER_VERSION,
+    convert_delimited, convert_records, ConvertError, Report, Routed, Sink, CONVERTER_VERSION,
 };
 pub use stdcsv::{OutputEncoding, StdCsvWriter};

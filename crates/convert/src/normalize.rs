@@ -89,7 +89,7 @@ pub fn parse_number(text: &str) -> Result<Number, &'static str> {
     }
     let body = body.strip_prefix('+').unwrap_or(body);
     if body.is_empty() {
-        return Err("no digits");
+        return Err("数字がありません");
     }
     // Thousands separators only between digit groups of three ("1,234.5").
     let cleaned: String = if body.contains(',') {
@@ -100,7 +100,7 @@ pub fn parse_number(text: &str) -> Result<Number, &'static str> {
             && groups[0].len() <= 3
             && groups[1..].iter().all(|g| g.len() == 3);
         if !well_formed {
-            return Err("misplaced comma");
+            return Err("桁区切りのコンマの位置が違います");
         }
         let mut s = int.replace(',', "");
         if !frac.is_empty() || body.contains('.') {
@@ -118,9 +118,9 @@ pub fn parse_number(text: &str) -> Result<Number, &'static str> {
         && cleaned.bytes().filter(|&b| b == b'.').count() <= 1
         && cleaned.bytes().any(|b| b.is_ascii_digit());
     if !valid {
-        return Err("not a number");
+        return Err("数値ではありません");
     }
-    let value = Decimal::from_str(&cleaned).map_err(|_| "number out of range")?;
+    let value = Decimal::from_str(&cleaned).map_err(|_| "数値が大きすぎます")?;
     Ok(Number { value, bound })
 }
 
@@ -143,7 +143,7 @@ pub fn format_number(
         .map(str::len)
         .unwrap_or(0);
     if int_len > usize::from(integer_digits) {
-        return Err("too many digits for the item's format");
+        return Err("項目の桁数を超えています");
     }
     Ok(text)
 }
@@ -197,7 +197,7 @@ pub fn parse_date(text: &str) -> Result<Date, &'static str> {
     let folded = fold_width(text);
     let s = folded.as_str();
     if s.is_empty() {
-        return Err("empty date");
+        return Err("日付が空です");
     }
     for (index, era) in ERAS.iter().enumerate() {
         let rest = s
@@ -208,7 +208,7 @@ pub fn parse_date(text: &str) -> Result<Date, &'static str> {
         if let Some(rest) = rest {
             let (year, month, day) = split_ymd(rest.trim())?;
             if year == 0 {
-                return Err("era year 0");
+                return Err("和暦の0年はありません");
             }
             let (start_year, start_month, start_day) = era.start;
             let date = make_date(start_year + year as i32 - 1, month, day)?;
@@ -221,20 +221,20 @@ pub fn parse_date(text: &str) -> Result<Date, &'static str> {
                 })
                 .transpose()?;
             if date < first || next_start.is_some_and(|next| date >= next) {
-                return Err("date outside its era");
+                return Err("その元号の期間外の日付です");
             }
             return Ok(date);
         }
     }
     if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
-        let year = s[0..4].parse().map_err(|_| "bad year")?;
-        let month = s[4..6].parse().map_err(|_| "bad month")?;
-        let day = s[6..8].parse().map_err(|_| "bad day")?;
+        let year = s[0..4].parse().map_err(|_| "年が読めません")?;
+        let month = s[4..6].parse().map_err(|_| "月が読めません")?;
+        let day = s[6..8].parse().map_err(|_| "日が読めません")?;
         return make_date(year, month, day);
     }
     let (year, month, day) = split_ymd(s)?;
     if !(1868..=2200).contains(&year) {
-        return Err("year out of range");
+        return Err("年が範囲外です（1868〜2200年）");
     }
     make_date(year as i32, month, day)
 }
@@ -247,17 +247,17 @@ fn split_ymd(text: &str) -> Result<(u32, u8, u8), &'static str> {
         .filter(|p| !p.is_empty())
         .collect();
     if parts.len() != 3 || parts.iter().any(|p| !p.bytes().all(|b| b.is_ascii_digit())) {
-        return Err("not a date");
+        return Err("日付ではありません");
     }
-    let year = parts[0].parse().map_err(|_| "bad year")?;
-    let month = parts[1].parse().map_err(|_| "bad month")?;
-    let day = parts[2].parse().map_err(|_| "bad day")?;
+    let year = parts[0].parse().map_err(|_| "年が読めません")?;
+    let month = parts[1].parse().map_err(|_| "月が読めません")?;
+    let day = parts[2].parse().map_err(|_| "日が読めません")?;
     Ok((year, month, day))
 }
 
 fn make_date(year: i32, month: u8, day: u8) -> Result<Date, &'static str> {
-    let month = Month::try_from(month).map_err(|_| "no such month")?;
-    Date::from_calendar_date(year, month, day).map_err(|_| "no such day")
+    let month = Month::try_from(month).map_err(|_| "存在しない月です")?;
+    Date::from_calendar_date(year, month, day).map_err(|_| "存在しない日付です")
 }
 
 /// `YYYYMMDD`, the standard CSV's date form.
@@ -275,7 +275,7 @@ pub fn parse_sex(text: &str) -> Result<&'static str, &'static str> {
     match lookup_key(text).as_str() {
         "1" | "男" | "男性" | "m" | "male" | "おとこ" => Ok("1"),
         "2" | "女" | "女性" | "f" | "female" | "おんな" => Ok("2"),
-        _ => Err("not a sex code (1/2, 男/女, M/F)"),
+        _ => Err("性別コードではありません（1/2、男/女、M/F）"),
     }
 }
 
@@ -324,11 +324,11 @@ mod tests {
         assert_eq!(format_number(d("5.25"), 2, 1).unwrap(), "5.3");
         assert_eq!(
             format_number(d("1234"), 3, 0),
-            Err("too many digits for the item's format")
+            Err("項目の桁数を超えています")
         );
         assert_eq!(
             format_number(d("999.96"), 3, 1),
-            Err("too many digits for the item's format")
+            Err("項目の桁数を超えています")
         );
     }
 

@@ -123,16 +123,28 @@ impl<'a> RecordBuilder<'a> {
                 let part = part.trim();
                 match &rule.target {
                     Target::Header(field) => {
-                        if let Err((message, severity)) =
-                            self.header_value(&mut record, *field, rule, part)
-                        {
+                        if let Err(message) = self.header_value(&mut record, *field, rule, part) {
                             failed_fields.push(*field);
+                            // Without a readable 保険者番号, 受診日, 生年月日 or 性別 the record
+                            // cannot be routed or identified: it is rejected. Any other header
+                            // field is left empty and the record goes on.
+                            let (severity, message) = if field.is_required() {
+                                (
+                                    Severity::Error,
+                                    format!("{}: {message}（受診者を特定できないため、この行は変換しませんでした）", field.label_ja()),
+                                )
+                            } else {
+                                (
+                                    Severity::Warning,
+                                    format!("{}: {message}（空欄にしました）", field.label_ja()),
+                                )
+                            };
                             findings.push(finding(
                                 Some(rule),
                                 None,
                                 Rule::Format,
                                 severity,
-                                format!("{}: {message}", field.label_ja()),
+                                message,
                                 Some(part),
                             ));
                         }
@@ -167,14 +179,20 @@ impl<'a> RecordBuilder<'a> {
                                     ));
                                 }
                             }
-                            Err((rule_id, message)) => findings.push(finding(
-                                Some(rule),
-                                Some(item),
-                                rule_id,
-                                Severity::Error,
-                                message,
-                                Some(part),
-                            )),
+                            // The value cannot be taken: the item is left empty, the original
+                            // carried, and the examinee's other values go on (issue: one bad
+                            // answer must not drop a whole examinee).
+                            Err((rule_id, message)) => {
+                                left_empty(&mut record, item, part);
+                                findings.push(finding(
+                                    Some(rule),
+                                    Some(item),
+                                    rule_id,
+                                    Severity::Error,
+                                    format!("{message}。空欄にし、元の値を残しました"),
+                                    Some(part),
+                                ))
+                            }
                         }
                     }
                 }
@@ -182,11 +200,11 @@ impl<'a> RecordBuilder<'a> {
         }
         findings.extend(check_record(
             self.profile,
-            &record,
+            &mut record,
             row.line,
             &failed_fields,
         ));
-        let rejected = findings.iter().any(|f| f.severity == Severity::Error);
+        let rejected = findings.iter().any(Finding::rejects_record);
         RowOutcome {
             record: (!rejected).then_some(record),
             findings,
@@ -199,7 +217,7 @@ impl<'a> RecordBuilder<'a> {
         field: HeaderField,
         rule: &ColumnRule,
         raw: &str,
-    ) -> Result<(), (String, Severity)> {
+    ) -> Result<(), String> {
         if raw.is_empty()
             || matches!(
                 self.map.missing(&rule.source_key, raw),
@@ -213,17 +231,17 @@ impl<'a> RecordBuilder<'a> {
             .translate(&rule.source_key, raw)
             .map(str::to_owned)
             .unwrap_or_else(|| fold_width(raw));
-        let digits = |len: &[usize], what: &str| -> Result<String, (String, Severity)> {
+        let digits = |len: &[usize], what: &str| -> Result<String, String> {
             let d: String = text.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
             if d.bytes().all(|b| b.is_ascii_digit()) && len.contains(&d.len()) {
                 Ok(d)
             } else {
-                Err((format!("expected {what}"), Severity::Error))
+                Err(format!("{what}の数字ではありません"))
             }
         };
         let value = match field {
             HeaderField::InsurerNumber => {
-                let d = digits(&[6, 8], "6 or 8 digits")?;
+                let d = digits(&[6, 8], "6桁または8桁")?;
                 // 国民健康保険 numbers have 6 digits; the standard writes 8.
                 if d.len() == 6 {
                     format!("00{d}")
@@ -231,19 +249,17 @@ impl<'a> RecordBuilder<'a> {
                     d
                 }
             }
-            HeaderField::InstitutionNumber => digits(&[10], "10 digits")?,
-            HeaderField::TicketNumber => digits(&[11], "11 digits")?,
+            HeaderField::InstitutionNumber => digits(&[10], "10桁")?,
+            HeaderField::TicketNumber => digits(&[11], "11桁")?,
             HeaderField::Branch => {
-                let d = digits(&[1, 2], "1 or 2 digits")?;
+                let d = digits(&[1, 2], "1桁または2桁")?;
                 format!("{d:0>2}")
             }
-            HeaderField::BirthDate | HeaderField::ExamDate => parse_date(&text)
-                .map(format_date)
-                .map_err(|m| (m.to_owned(), Severity::Error))?,
-            HeaderField::Sex => parse_sex(&text)
-                .map(str::to_owned)
-                .map_err(|m| (m.to_owned(), Severity::Error))?,
-            HeaderField::PostalCode => digits(&[7], "7 digits")?,
+            HeaderField::BirthDate | HeaderField::ExamDate => {
+                parse_date(&text).map(format_date).map_err(str::to_owned)?
+            }
+            HeaderField::Sex => parse_sex(&text).map(str::to_owned).map_err(str::to_owned)?,
+            HeaderField::PostalCode => digits(&[7], "7桁")?,
             HeaderField::Symbol
             | HeaderField::Number
             | HeaderField::KanaName
@@ -277,31 +293,31 @@ impl<'a> RecordBuilder<'a> {
                     return Ok(None);
                 }
                 let number = parse_number(text)
-                    .map_err(|m| (Rule::Format, format!("{m}; expected a number ({format})")))?;
+                    .map_err(|m| (Rule::Format, format!("{m}（数値 {format} の項目です）")))?;
                 let value = match rule.multiply {
                     Some(factor) => number.value * factor,
                     None => number.value,
                 };
                 let formatted = format_number(value, format.integer_digits, format.fraction_digits)
-                    .map_err(|m| (Rule::Format, format!("{m} ({format})")))?;
+                    .map_err(|m| (Rule::Format, format!("{m}（{format}）")))?;
                 let rounded = Decimal::from_str(&formatted).unwrap_or(value);
                 let flag = range_flag(item, rounded);
                 let note = match (number.bound, flag) {
                     (Some(bound), _) => Some((
                         Rule::Bound,
                         format!(
-                            "given as {} a limit; recorded as the limit",
+                            "{}の値として書かれていたため、境界の値で記録しました",
                             if bound == Bound::Below {
-                                "below"
+                                "未満（<）"
                             } else {
-                                "above"
+                                "超（>）"
                             }
                         ),
                     )),
                     (None, Some(flag)) => Some((
                         Rule::InputRange,
                         format!(
-                            "outside the input range {}–{}; kept and flagged {}",
+                            "入力範囲 {}〜{} の外です。値はそのまま記録し、{} の印を付けました",
                             item.input_range
                                 .as_ref()
                                 .and_then(|r| r.low.clone())
@@ -329,12 +345,12 @@ impl<'a> RecordBuilder<'a> {
                     None => Err((
                         Rule::CodeList,
                         format!(
-                            "not in the code list ({}) and not in the map's dictionary",
+                            "コード表（{}）にも変換表の辞書にもない値です",
                             terms
                                 .iter()
                                 .map(|t| format!("{}={}", t.code, t.term))
                                 .collect::<Vec<_>>()
-                                .join(", ")
+                                .join("、")
                         ),
                     )),
                 }
@@ -365,6 +381,8 @@ fn merge(
         return Ok(());
     };
     match (&mut existing.value, value) {
+        // An item already left empty stays so; its originals are all kept.
+        (Value::Invalid, _) => {}
         (Value::Code(codes), Value::Code(more)) => {
             for code in more {
                 if !codes.contains(&code) {
@@ -376,7 +394,18 @@ fn merge(
             text.push_str(JOIN);
             text.push_str(&more);
         }
-        _ => return Err("the item takes one value and the record gives it twice".into()),
+        _ => {
+            // Two numbers (or dates) for one item: neither can be chosen. The item is left
+            // empty with both originals.
+            existing.value = Value::Invalid;
+            existing.flag = None;
+            existing.original.push_str(JOIN);
+            existing.original.push_str(&original);
+            return Err(
+                "1つの値しか取らない項目に2つの値があります。空欄にし、両方の元の値を残しました"
+                    .into(),
+            );
+        }
     }
     existing.original.push_str(JOIN);
     existing.original.push_str(&original);
@@ -426,7 +455,7 @@ pub(crate) fn is_qualitative_spelling(terms: &[kenshin_profile::CodeTerm], key: 
 /// `already_reported` had a wrong value, reported as such, and are not reported again as missing.
 pub fn check_record(
     profile: &Profile,
-    record: &CheckupRecord,
+    record: &mut CheckupRecord,
     line: u64,
     already_reported: &[HeaderField],
 ) -> Vec<Finding> {
@@ -451,24 +480,80 @@ pub fn check_record(
                 None,
                 Rule::Required,
                 Severity::Error,
-                format!("{} ({}) is missing", field.label_ja(), field.key()),
+                format!(
+                    "{}（{}）がありません（受診者を特定できないため、この行は変換しませんでした）",
+                    field.label_ja(),
+                    field.key()
+                ),
             ));
         }
     }
-    for value in &record.values {
+    for value in &mut record.values {
         let item = profile.item(&value.code);
         let bytes = crate::stdcsv::value_text(item, &value.value).len();
         if bytes > MAX_VALUE_BYTES {
-            findings.push(finding(
+            let shown = cut_at(&value.original, 60).to_owned();
+            // Too long for the standard: left empty; the original is cut to the limit.
+            value.value = Value::Invalid;
+            value.flag = None;
+            value.original = cut_at(&value.original, MAX_VALUE_BYTES).to_owned();
+            let mut f = finding(
                 item,
                 Rule::ByteLimit,
                 Severity::Error,
-                format!("{bytes} bytes; the limit is {MAX_VALUE_BYTES}"),
-            ));
+                format!(
+                    "{bytes}バイトあり、上限の{MAX_VALUE_BYTES}バイトを超えています。空欄にし、元の値を上限まで残しました"
+                ),
+            );
+            f.value = Some(shown);
+            findings.push(f);
         }
     }
-    for (item_code, rule, severity, message) in validate::cross_check(profile, record) {
-        findings.push(finding(profile.item(&item_code), rule, severity, message));
+    for cross in validate::cross_check(profile, record) {
+        for code in &cross.left_empty {
+            if let Some(value) = record.values.iter_mut().find(|v| &v.code == code) {
+                value.value = Value::Invalid;
+                value.flag = None;
+            }
+        }
+        let mut f = finding(
+            profile.item(&cross.item),
+            cross.rule,
+            cross.severity,
+            cross.message,
+        );
+        f.value = cross.value;
+        findings.push(f);
     }
     findings
+}
+
+/// `text` cut at a character boundary to at most `max` bytes.
+fn cut_at(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The item's value could not be taken: it is recorded as left empty with its original.
+fn left_empty(record: &mut CheckupRecord, item: &Item, original: &str) {
+    match record.values.iter_mut().find(|v| v.code == item.code) {
+        Some(existing) => {
+            existing.value = Value::Invalid;
+            existing.flag = None;
+            existing.original.push_str(JOIN);
+            existing.original.push_str(original);
+        }
+        None => record.values.push(ItemValue {
+            code: item.code.clone(),
+            value: Value::Invalid,
+            original: original.to_owned(),
+            flag: None,
+        }),
+    }
 }

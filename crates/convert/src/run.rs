@@ -6,7 +6,9 @@ use std::io::Read;
 use kenshin_profile::{CheckupRecord, HeaderField, Profile};
 use serde::{Deserialize, Serialize};
 
-use crate::delimited::{DelimitedOptions, DelimitedReader, HeaderMode, ReadError, SourceEncoding};
+use crate::delimited::{
+    DelimitedOptions, DelimitedReader, HeaderMode, ReadError, SourceEncoding, SourceRow,
+};
 use crate::finding::{Finding, Rule, Severity};
 use crate::map::MapFile;
 use crate::record::{BindError, RecordBuilder};
@@ -69,14 +71,56 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Source record numbers of the rejected records (the sender's error list).
     pub rejected_records: Vec<u64>,
+    /// Values of delivered or held records that could not be taken: left empty in the
+    /// standard value, the original carried beside it (each has an error finding).
+    #[serde(default)]
+    pub values_left_empty: u64,
     /// Records whose 保険者番号 no receiver takes: held back and listed for the sender.
     #[serde(default)]
     pub records_unrouted: u64,
     #[serde(default)]
     pub unrouted_records: Vec<u64>,
+    /// Held (unrouted) records per 保険者番号.
+    #[serde(default)]
+    pub held_by_insurer: BTreeMap<String, u64>,
     /// Why nothing could be converted, when the input was unusable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unusable: Option<String>,
+}
+
+/// Where a conversion's records go: each record built is delivered or found unrouted by
+/// [`Sink::record`]; what cannot become a record is handed to the sink too, so that it can be
+/// returned to the sender instead of disappearing with the input.
+pub trait Sink {
+    /// A record built and checked.
+    fn record(&mut self, record: &CheckupRecord) -> Result<Routed, String>;
+
+    /// A row of a delimited export that is rejected (it cannot be identified or routed):
+    /// the row as read, the export's header if it has one, and the findings that reject it.
+    fn rejected_row(
+        &mut self,
+        _header: Option<&[String]>,
+        _row: &SourceRow,
+        _reasons: &[Finding],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// A standard record (from an MHLW archive) that is rejected, with the findings.
+    fn rejected_record(
+        &mut self,
+        _record: &CheckupRecord,
+        _reasons: &[Finding],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A closure is a sink that keeps nothing of rejected rows (they are in the report).
+impl<F: FnMut(&CheckupRecord) -> Result<Routed, String>> Sink for F {
+    fn record(&mut self, record: &CheckupRecord) -> Result<Routed, String> {
+        self(record)
+    }
 }
 
 /// What a sink did with a record.
@@ -94,6 +138,7 @@ impl Report {
             && self.records_out == self.records_by_insurer.values().sum::<u64>()
             && self.records_rejected == self.rejected_records.len() as u64
             && self.records_unrouted == self.unrouted_records.len() as u64
+            && self.records_unrouted == self.held_by_insurer.values().sum::<u64>()
     }
 
     /// The report of an input that could not be read at all.
@@ -120,8 +165,10 @@ impl Report {
             finding_counts: Vec::new(),
             findings: Vec::new(),
             rejected_records: Vec::new(),
+            values_left_empty: 0,
             records_unrouted: 0,
             unrouted_records: Vec::new(),
+            held_by_insurer: BTreeMap::new(),
             unusable: None,
         }
     }
@@ -177,7 +224,7 @@ pub fn convert_delimited<R: Read>(
     input: R,
     profile: &Profile,
     map: &MapFile,
-    mut sink: impl FnMut(&CheckupRecord) -> Result<Routed, String>,
+    mut sink: impl Sink,
     mut progress: impl FnMut(u64),
 ) -> Result<Report, ConvertError> {
     let reader = DelimitedReader::new(input, reader_options(map)?)?;
@@ -200,12 +247,22 @@ pub fn convert_delimited<R: Read>(
         progress(reader.bytes_read());
         report.records_in += 1;
         let outcome = builder.build(&row);
+        if outcome.record.is_none() {
+            let reasons: Vec<Finding> = outcome
+                .findings
+                .iter()
+                .filter(|f| f.rejects_record())
+                .cloned()
+                .collect();
+            sink.rejected_row(header.as_deref(), &row, &reasons)
+                .map_err(ConvertError::Output)?;
+        }
         for finding in outcome.findings {
             tally.add(&mut report, finding);
         }
         match outcome.record {
             Some(record) => {
-                let routed = sink(&record).map_err(ConvertError::Output)?;
+                let routed = sink.record(&record).map_err(ConvertError::Output)?;
                 report.count_routed(&mut tally, &record, routed, row.record, row.line);
             }
             None => {
@@ -234,6 +291,11 @@ impl Report {
             .get(HeaderField::InsurerNumber)
             .unwrap_or_default()
             .to_owned();
+        self.values_left_empty += record
+            .values
+            .iter()
+            .filter(|v| v.value == kenshin_profile::Value::Invalid)
+            .count() as u64;
         match routed {
             Routed::Delivered => {
                 self.records_out += 1;
@@ -242,6 +304,7 @@ impl Report {
             Routed::Unrouted => {
                 self.records_unrouted += 1;
                 self.unrouted_records.push(number);
+                *self.held_by_insurer.entry(insurer.clone()).or_default() += 1;
                 tally.add(
                     self,
                     Finding {
@@ -252,7 +315,7 @@ impl Report {
                         item_name: None,
                         rule: Rule::UnknownInsurer,
                         severity: Severity::Error,
-                        message: "no receiving organisation takes this 保険者番号; the record was held back"
+                        message: "この保険者番号の配信先がありません。記録は保留し、配信先ができたときに届けます（送信元は保留分をダウンロードできます）"
                             .into(),
                         value: Some(insurer),
                     },
@@ -297,7 +360,7 @@ pub fn convert_records<I, E>(
     records: I,
     profile: &Profile,
     input_description: &str,
-    mut sink: impl FnMut(&CheckupRecord) -> Result<Routed, String>,
+    mut sink: impl Sink,
 ) -> Result<Report, ConvertError>
 where
     I: Iterator<Item = Result<CheckupRecord, E>>,
@@ -331,17 +394,24 @@ where
                 continue;
             }
         };
-        let findings = crate::record::check_record(profile, &record, 0, &[]);
-        let rejected = findings.iter().any(|f| f.severity == Severity::Error);
+        let mut record = record;
+        let findings = crate::record::check_record(profile, &mut record, 0, &[]);
+        let reasons: Vec<Finding> = findings
+            .iter()
+            .filter(|f| f.rejects_record())
+            .cloned()
+            .collect();
         for finding in findings {
             tally.add(&mut report, finding);
         }
-        if rejected {
+        if !reasons.is_empty() {
+            sink.rejected_record(&record, &reasons)
+                .map_err(ConvertError::Output)?;
             report.records_rejected += 1;
             report.rejected_records.push(number);
             continue;
         }
-        let routed = sink(&record).map_err(ConvertError::Output)?;
+        let routed = sink.record(&record).map_err(ConvertError::Output)?;
         report.count_routed(&mut tally, &record, routed, number, 0);
     }
     report.finding_counts = tally.counts.into_values().collect();

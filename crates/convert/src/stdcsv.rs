@@ -54,6 +54,7 @@ pub fn value_text(item: Option<&Item>, value: &Value) -> String {
             .join(JOIN),
         Value::NotPerformed => "未実施".into(),
         Value::Unmeasurable => "測定不能".into(),
+        Value::Invalid => String::new(),
     }
 }
 
@@ -350,6 +351,16 @@ pub fn read_std_csv<'p, R: std::io::Read + 'p>(
             let base = fixed + n * 3;
             let text = row.get(base).unwrap_or("");
             if text.is_empty() {
+                // An original without a standard value: the source's value was not taken.
+                let original = row.get(base + 1).unwrap_or("");
+                if !original.is_empty() {
+                    record.values.push(kenshin_profile::ItemValue {
+                        code: code.clone(),
+                        value: Value::Invalid,
+                        original: original.to_owned(),
+                        flag: None,
+                    });
+                }
                 continue;
             }
             let item = profile.item(code).expect("checked with the header");

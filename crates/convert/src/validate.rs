@@ -42,12 +42,32 @@ fn number_by_prefix(record: &CheckupRecord, prefix: &str) -> Option<(String, Dec
     })
 }
 
-/// `(item code, rule, severity, message)` for each inconsistency between items.
-pub fn cross_check(
-    profile: &Profile,
-    record: &CheckupRecord,
-) -> Vec<(String, Rule, Severity, String)> {
+/// One inconsistency between items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrossFinding {
+    /// The item the finding is reported on.
+    pub item: String,
+    pub rule: Rule,
+    pub severity: Severity,
+    pub message: String,
+    /// The values involved, as the report shows them.
+    pub value: Option<String>,
+    /// For an error: the items whose standard values cannot be trusted and are left empty
+    /// (their originals stay in the record).
+    pub left_empty: Vec<String>,
+}
+
+/// Each inconsistency between the items of `record`.
+pub fn cross_check(profile: &Profile, record: &CheckupRecord) -> Vec<CrossFinding> {
     let mut out = Vec::new();
+    let warning = |item: String, rule: Rule, message: String, value: Option<String>| CrossFinding {
+        item,
+        rule,
+        severity: Severity::Warning,
+        message,
+        value,
+        left_empty: Vec::new(),
+    };
     if let (Some(height), Some(weight), Some(bmi)) = (
         number(record, HEIGHT),
         number(record, WEIGHT),
@@ -59,11 +79,11 @@ pub fn cross_check(
             // Institutions round height and weight before or after computing BMI; 0.2 covers
             // both, a larger gap is a transcription error.
             if (computed - bmi).abs() > Decimal::new(2, 1) {
-                out.push((
+                out.push(warning(
                     BMI.to_owned(),
                     Rule::Bmi,
-                    Severity::Warning,
-                    format!("BMI from height and weight is {computed}"),
+                    format!("身長・体重から計算したBMIは {computed} です"),
+                    Some(format!("身長 {height} / 体重 {weight} / BMI {bmi}")),
                 ));
             }
         }
@@ -71,12 +91,15 @@ pub fn cross_check(
     for (systolic, diastolic) in BLOOD_PRESSURE {
         if let (Some(s), Some(d)) = (number(record, systolic), number(record, diastolic)) {
             if s <= d {
-                out.push((
-                    systolic.to_owned(),
-                    Rule::BloodPressure,
-                    Severity::Error,
-                    "systolic pressure is not above diastolic pressure (columns swapped?)".into(),
-                ));
+                out.push(CrossFinding {
+                    item: systolic.to_owned(),
+                    rule: Rule::BloodPressure,
+                    severity: Severity::Error,
+                    message: "収縮期血圧が拡張期血圧以下です（列の取り違え？）。両方の値を空欄にし、元の値を残しました"
+                        .into(),
+                    value: Some(format!("収縮期 {s} / 拡張期 {d}")),
+                    left_empty: vec![systolic.to_owned(), diastolic.to_owned()],
+                });
             }
         }
     }
@@ -91,15 +114,15 @@ pub fn cross_check(
             let estimate = tc - hdl - tg / Decimal::from(5);
             let tolerance = (estimate.abs() * Decimal::new(2, 1)).max(Decimal::from(20));
             if (ldl - estimate).abs() > tolerance {
-                out.push((
+                out.push(warning(
                     ldl_code,
                     Rule::Ldl,
-                    Severity::Warning,
                     format!(
-                        "LDL differs from TC − HDL − TG/5 = {} by more than {}",
+                        "LDLが TC − HDL − TG/5 = {} と {} 以上離れています",
                         estimate.round_dp(0),
                         tolerance.round_dp(0)
                     ),
+                    Some(format!("LDL {ldl} / TC {tc} / HDL {hdl} / TG {tg}")),
                 ));
             }
         }
@@ -115,11 +138,15 @@ pub fn cross_check(
             let wrong = (sex == "1" && FEMALE_ONLY.iter().any(|w| item.name.contains(w)))
                 || (sex == "2" && MALE_ONLY.iter().any(|w| item.name.contains(w)));
             if wrong {
-                out.push((
+                out.push(warning(
                     item.code.clone(),
                     Rule::SexSpecific,
-                    Severity::Warning,
-                    "an item for the other sex".into(),
+                    "性別に合わない項目です".into(),
+                    Some(format!(
+                        "性別 {} / {}",
+                        if sex == "1" { "男" } else { "女" },
+                        value.original
+                    )),
                 ));
             }
         }

@@ -282,7 +282,7 @@ fn a_clean_row_becomes_a_standard_record() {
 }
 
 #[test]
-fn errors_reject_the_record_and_warnings_keep_it() {
+fn only_record_errors_reject_and_item_errors_leave_the_item_empty() {
     let profile = profile();
     let map = MapFile::from_reader(MAP.as_bytes(), &profile).unwrap();
     let header = header();
@@ -307,10 +307,23 @@ fn errors_reject_the_record_and_warnings_keep_it() {
     swapped[7] = "80";
     swapped[8] = "120";
     let (record, found, findings) = rules(swapped);
-    assert!(record.is_none());
+    let record = record.expect("the examinee is kept");
     assert_eq!(found, [(Rule::BloodPressure, Severity::Error)]);
     assert_eq!(findings[0].record, 7);
     assert_eq!(findings[0].line, 8);
+    assert_eq!(findings[0].value.as_deref(), Some("収縮期 80 / 拡張期 120"));
+    for (code, original) in [("9A751000000000001", "80"), ("9A761000000000001", "120")] {
+        let value = record.value(code).unwrap();
+        assert_eq!(
+            (&value.value, value.original.as_str()),
+            (&Value::Invalid, original)
+        );
+    }
+    assert_eq!(
+        record.value("9N001000000000001").unwrap().value,
+        Value::Number("160.0".into()),
+        "the other values are delivered"
+    );
 
     let mut no_sex = base;
     no_sex[2] = "";
@@ -342,7 +355,12 @@ fn errors_reject_the_record_and_warnings_keep_it() {
     let mut bad_code = base;
     bad_code[11] = "強陽性";
     let (record, found, findings) = rules(bad_code);
-    assert!(record.is_none());
+    let record = record.expect("one unknown answer keeps the examinee");
+    let urine = record.value("1A020000000190111").unwrap();
+    assert_eq!(
+        (&urine.value, urine.original.as_str()),
+        (&Value::Invalid, "強陽性")
+    );
     assert_eq!(found, [(Rule::CodeList, Severity::Error)]);
     assert_eq!(findings[0].column.as_deref(), Some("尿糖"));
     assert_eq!(findings[0].item.as_deref(), Some("1A020000000190111"));
@@ -354,15 +372,23 @@ fn errors_reject_the_record_and_warnings_keep_it() {
 
     let mut heisei = base;
     heisei[3] = "H31.5.1";
-    let (record, found, _) = rules(heisei);
-    assert!(record.is_none());
+    let (record, found, findings) = rules(heisei);
+    assert!(
+        record.is_none(),
+        "a 受診日 that does not exist cannot identify the visit"
+    );
     assert_eq!(found, [(Rule::Format, Severity::Error)]);
+    assert!(
+        findings[0].message.contains("受診"),
+        "{}",
+        findings[0].message
+    );
 
     let long = "あ".repeat(171); // 513 bytes
     let mut wide = base;
     wide[13] = &long;
     let (record, found, _) = rules(wide);
-    assert!(record.is_none());
+    assert!(record.is_some());
     assert_eq!(found, [(Rule::ByteLimit, Severity::Error)]);
 }
 
@@ -386,7 +412,7 @@ fn a_whole_export_reconciles_and_writes_standard_csv() {
         export.as_bytes(),
         &profile,
         &map,
-        |record| {
+        |record: &kenshin_profile::CheckupRecord| {
             writer.write(record).map_err(|e| e.to_string())?;
             Ok(kenshin_convert::Routed::Delivered)
         },
@@ -396,8 +422,12 @@ fn a_whole_export_reconciles_and_writes_standard_csv() {
     writer.finish().unwrap();
     assert!(report.reconciles(), "{report:#?}");
     assert_eq!(report.records_in, 50);
-    assert_eq!(report.records_out, 49);
-    assert_eq!(report.rejected_records, vec![11]);
+    assert_eq!(
+        report.records_out, 50,
+        "record 11's blood pressure is left empty, the record delivered"
+    );
+    assert!(report.rejected_records.is_empty());
+    assert_eq!(report.values_left_empty, 2);
     assert_eq!(report.records_by_insurer["06999902"], 17);
     assert_eq!(report.map.as_deref(), Some("inst-test@2"));
     assert_eq!(report.exit_code(), 1);
@@ -414,7 +444,16 @@ fn a_whole_export_reconciles_and_writes_standard_csv() {
         .position(|c| c == "尿糖[1A020000000190111]")
         .unwrap();
     let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 49);
+    assert_eq!(rows.len(), 50);
+    let systolic = columns
+        .iter()
+        .position(|c| c.ends_with("[9A751000000000001]"))
+        .unwrap();
+    assert_eq!(
+        (&rows[10][systolic], &rows[10][systolic + 1]),
+        ("", "70"),
+        "left empty, the original carried"
+    );
     assert_eq!(&rows[0][height], "165.0");
     assert_eq!(&rows[0][height + 1], "165.0");
     assert_eq!(&rows[0][urine], "−", "standard term");

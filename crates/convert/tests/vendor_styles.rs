@@ -24,7 +24,7 @@ fn run(export: &[u8], map: &str) -> (Report, Vec<CheckupRecord>) {
         export,
         profile,
         &map,
-        |record| {
+        |record: &kenshin_profile::CheckupRecord| {
             records.push(record.clone());
             Ok(Routed::Delivered)
         },

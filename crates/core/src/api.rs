@@ -31,6 +31,12 @@ pub struct SubmissionView {
     pub withdrawn_at: Option<OffsetDateTime>,
     pub sender: OrgRef,
     pub deliveries: Vec<SubmissionDelivery>,
+    /// For converted submissions: records kept for the sender instead of delivered — those
+    /// no route takes yet (per 保険者番号, released automatically once one does) and those
+    /// that cannot be identified (returned as the rows sent). Each batch is a file the sender
+    /// can download at `/api/v1/submissions/{id}/held/{batch}`.
+    #[serde(default)]
+    pub held: Vec<HeldBatchView>,
     /// For converted submissions: what the conversion did (the full report is at
     /// `/api/v1/submissions/{id}/report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +49,31 @@ pub struct SubmissionView {
     /// tlog-proof text: entry, inclusion proof, signed checkpoint), verifiable offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
+}
+
+/// A batch of records held for the sender.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeldBatchView {
+    pub id: String,
+    pub reason: crate::HeldReason,
+    /// The 保険者番号 of an unrouted batch (empty when the records have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insurer_number: Option<String>,
+    pub filename: String,
+    pub records: u64,
+    pub size: u64,
+    pub state: crate::HeldState,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+    /// When the content is destroyed if it is still held.
+    #[serde(with = "timestamp")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "timestamp::option", default)]
+    pub released_at: Option<OffsetDateTime>,
+    /// The receiver it was released to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_to: Option<OrgRef>,
+    pub download_count: u64,
 }
 
 /// Counts and provenance of a conversion (真正性: how each output came to be).

@@ -25,6 +25,11 @@ pub enum EventKind {
     Delivered,
     /// A receiver started a download.
     Downloaded,
+    /// Records of a converted file were kept for the sender (no route takes their
+    /// 保険者番号, or they cannot be identified): counts only.
+    Held,
+    /// Held records were delivered to a receiver once a route took their 保険者番号.
+    Released,
     /// A receiver confirmed receipt (受信完了).
     Confirmed,
     /// The sender withdrew a submission.
@@ -47,6 +52,8 @@ string_enum!(EventKind, "event kind", {
     Rejected => "rejected",
     Delivered => "delivered",
     Downloaded => "downloaded",
+    Held => "held",
+    Released => "released",
     Confirmed => "confirmed",
     Withdrawn => "withdrawn",
     Expired => "expired",
@@ -68,6 +75,8 @@ mod tests {
             EventKind::Rejected,
             EventKind::Delivered,
             EventKind::Downloaded,
+            EventKind::Held,
+            EventKind::Released,
             EventKind::Confirmed,
             EventKind::Withdrawn,
             EventKind::Expired,

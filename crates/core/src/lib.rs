@@ -15,4 +15,4 @@ pub mod validate;
 pub use event::EventKind;
 pub use ids::{DeliveryId, ObjectId, SubmissionId};
 pub use org::{InsurerNumber, OrgCode, OrgKind, RouteMode};
-pub use state::{DeliveryState, LifecycleError, SubmissionState};
+pub use state::{DeliveryState, HeldReason, HeldState, LifecycleError, SubmissionState};

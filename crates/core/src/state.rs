@@ -86,6 +86,81 @@ string_enum!(DeliveryState, "delivery state", {
     Withdrawn => "withdrawn",
 });
 
+/// Why records of a converted submission were kept for the sender instead of delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldReason {
+    /// No receiving organisation takes their 保険者番号 (yet): released to the receiver as
+    /// soon as a route exists.
+    Unrouted,
+    /// They cannot be identified or routed (no 保険者番号, 受診日, 生年月日 or 性別, an
+    /// unreadable row): returned to the sender as the rows it sent, with the reason.
+    Rejected,
+}
+
+string_enum!(HeldReason, "held reason", {
+    Unrouted => "unrouted",
+    Rejected => "rejected",
+});
+
+/// Where a batch of held records is in its life. Every record of a converted file ends
+/// delivered, returned to its sender, or destroyed with a ledger entry — never silently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldState {
+    /// Kept encrypted for the sender; it may download them.
+    Held,
+    /// A route now takes their 保険者番号: delivered to the receiver (a delivery of its own).
+    Released,
+    /// Not released within the retention period; the content is destroyed.
+    Expired,
+    /// The sender withdrew the submission; the content is destroyed.
+    Withdrawn,
+}
+
+string_enum!(HeldState, "held state", {
+    Held => "held",
+    Released => "released",
+    Expired => "expired",
+    Withdrawn => "withdrawn",
+});
+
+impl HeldState {
+    /// Held records go to the receiver once a route takes them (unrouted records only).
+    pub fn release(self, reason: HeldReason) -> Result<HeldState, LifecycleError> {
+        match (self, reason) {
+            (HeldState::Held, HeldReason::Unrouted) => Ok(HeldState::Released),
+            (HeldState::Held, HeldReason::Rejected) => Err(LifecycleError::NotRoutable),
+            (_, _) => Err(LifecycleError::NoLongerHeld(self)),
+        }
+    }
+
+    /// The retention period ran out while they were still held.
+    pub fn expire(self) -> Result<HeldState, LifecycleError> {
+        match self {
+            HeldState::Held => Ok(HeldState::Expired),
+            other => Err(LifecycleError::NoLongerHeld(other)),
+        }
+    }
+
+    /// The sender withdraws the submission: what is still held goes with it; what was
+    /// released is a delivery and follows the delivery's rule.
+    pub fn withdraw(self) -> Option<HeldState> {
+        match self {
+            HeldState::Held => Some(HeldState::Withdrawn),
+            _ => None,
+        }
+    }
+
+    /// The sender downloads them: allowed while they are held.
+    pub fn download(self) -> Result<HeldState, LifecycleError> {
+        match self {
+            HeldState::Held => Ok(HeldState::Held),
+            other => Err(LifecycleError::NoLongerHeld(other)),
+        }
+    }
+}
+
 /// Why a lifecycle action is refused in the current state. The service turns each into its
 /// answer (410, 409, …) with the details it knows (when, by whom).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +181,12 @@ pub enum LifecycleError {
     /// The submission was rejected: nothing to withdraw or convert.
     #[error("the submission was rejected")]
     Rejected,
+    /// Held records that are no longer held (released, expired or withdrawn).
+    #[error("the records are no longer held ({0})")]
+    NoLongerHeld(HeldState),
+    /// Records returned to the sender because they cannot be routed are never released.
+    #[error("records that cannot be identified or routed are never released")]
+    NotRoutable,
     /// Any other action that this state does not allow.
     #[error("a {state} submission cannot {action}")]
     NotAllowed {
@@ -389,5 +470,35 @@ mod tests {
         assert!(DeliveryState::Confirmed.is_final());
         assert!(DeliveryState::Expired.is_final());
         assert!(DeliveryState::Withdrawn.is_final());
+    }
+
+    /// Every held state × action: only a held batch moves; unrouted ones may be released,
+    /// returned (rejected) ones never are.
+    #[test]
+    fn every_held_state_and_action() {
+        use HeldReason::*;
+        use HeldState::*;
+        for state in [Held, Released, Expired, Withdrawn] {
+            assert_eq!(state.as_str().parse::<HeldState>().unwrap(), state);
+            let open = state == Held;
+            assert_eq!(state.release(Unrouted).is_ok(), open, "{state} release");
+            assert_eq!(state.expire().is_ok(), open, "{state} expire");
+            assert_eq!(state.download().is_ok(), open, "{state} download");
+            assert_eq!(state.withdraw().is_some(), open, "{state} withdraw");
+            assert!(
+                state.release(Rejected).is_err(),
+                "{state}: returned rows stay"
+            );
+            if !open {
+                assert_eq!(state.expire(), Err(LifecycleError::NoLongerHeld(state)));
+            }
+        }
+        assert_eq!(Held.release(Unrouted), Ok(Released));
+        assert_eq!(Held.release(Rejected), Err(LifecycleError::NotRoutable));
+        assert_eq!(Held.expire(), Ok(Expired));
+        assert_eq!(Held.withdraw(), Some(Withdrawn));
+        for reason in [Unrouted, Rejected] {
+            assert_eq!(reason.as_str().parse::<HeldReason>().unwrap(), reason);
+        }
     }
 }

@@ -21,6 +21,7 @@ pub(crate) struct DocStats {
     pub(crate) unmeasurable: u64,
     pub(crate) flagged: u64,
     pub(crate) values_without_xml: u64,
+    pub(crate) values_left_empty: u64,
 }
 
 /// Per-archive state shared by all documents.
@@ -125,6 +126,12 @@ impl<'a> DocWriter<'a> {
                 stats.values_without_xml += 1;
                 continue;
             };
+            // A value the source gave but that could not be taken has no standard value: the
+            // archive leaves the item out (the sender's report lists it).
+            if value.value == Value::Invalid {
+                stats.values_left_empty += 1;
+                continue;
+            }
             check_value(item, xml, value).map_err(|m| invalid(&value.code, m))?;
             match value.value {
                 Value::NotPerformed => stats.not_performed += 1,
@@ -390,7 +397,8 @@ fn write_observation(x: &mut XmlOut, obs: &Obs<'_, '_>) {
             }
         }
         Value::Text(text) | Value::Date(text) => x.text("value", &[("xsi:type", ty)], text),
-        Value::NotPerformed => {}
+        // Left out before an observation is made (see `write`).
+        Value::NotPerformed | Value::Invalid => {}
         Value::Unmeasurable => {
             x.empty(
                 "value",
@@ -641,6 +649,7 @@ fn value_kind(value: &Value) -> &'static str {
         Value::Date(_) => "date",
         Value::NotPerformed => "not-performed",
         Value::Unmeasurable => "unmeasurable",
+        Value::Invalid => "left-empty",
     }
 }
 

@@ -345,6 +345,10 @@ pub struct ArchiveSummary {
     pub flagged: u64,
     /// Values left out because their profile item has no XML form.
     pub values_without_xml: u64,
+    /// Values left out because the source's value could not be taken ([`Value::Invalid`]).
+    ///
+    /// [`Value::Invalid`]: kenshin_profile::Value::Invalid
+    pub values_left_empty: u64,
     /// Bytes of XML written, before compression.
     pub xml_bytes: u64,
     pub(crate) data_prefix: String,

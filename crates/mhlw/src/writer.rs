@@ -69,6 +69,7 @@ pub fn write_archive<W: Write + Seek>(
         unmeasurable: 0,
         flagged: 0,
         values_without_xml: 0,
+        values_left_empty: 0,
         xml_bytes: 0,
         data_prefix: data_prefix.clone(),
     };
@@ -92,6 +93,7 @@ pub fn write_archive<W: Write + Seek>(
         summary.unmeasurable += stats.unmeasurable;
         summary.flagged += stats.flagged;
         summary.values_without_xml += stats.values_without_xml;
+        summary.values_left_empty += stats.values_left_empty;
         summary.xml_bytes += xml.len() as u64;
     }
 

@@ -155,6 +155,11 @@ pub enum Value {
     NotPerformed,
     /// 測定不能: performed but could not be measured.
     Unmeasurable,
+    /// The source gave a value that could not be taken (not in the code list or the map's
+    /// dictionary, not a number, too long, contradicting another item): the standard value
+    /// is left empty, the institution's original is carried beside it, and the report says
+    /// why. The examinee's other values are delivered.
+    Invalid,
 }
 
 /// Outside the item's input range (入力範囲): the value is kept and flagged.

@@ -269,6 +269,7 @@ impl From<Refusal> for ApiError {
                 C::InvalidState,
                 "no active map file (変換テーブル) for this institution; upload and activate one first".into(),
             ),
+            Refusal::NoLongerHeld(_) => (S::GONE, C::Gone, refusal.to_string()),
             Refusal::NoReport => (
                 S::CONFLICT,
                 C::InvalidState,

@@ -1,4 +1,5 @@
 //! The retention task: deliveries not confirmed within the retention period are destroyed,
+//! held records a route now takes are released (and those never taken expire),
 //! and access-log rows older than the access-log retention period are removed (recorded in
 //! the ledger).
 
@@ -31,6 +32,37 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
                         .await;
                 }
                 Err(err) => tracing::warn!(error = %err, "retention sweep failed; will retry"),
+            }
+            match relay::release_held(&state, state.now()).await {
+                Ok(0) => {}
+                Ok(released) => {
+                    state
+                        .access
+                        .system("system:release", "held_release", Vec::new(), "success")
+                        .await;
+                    tracing::info!(released, "held records released to their receivers");
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "releasing held records failed; will retry")
+                }
+            }
+            match relay::expire_held_due(&state, state.now()).await {
+                Ok(0) => {}
+                Ok(expired) => {
+                    tracing::info!(expired, "expired held records");
+                    state
+                        .access
+                        .system(
+                            "system:retention",
+                            "retention_expire",
+                            Vec::new(),
+                            "success",
+                        )
+                        .await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "expiring held records failed; will retry")
+                }
             }
             if let Err(err) = expire_access_log(&state, state.now()).await {
                 tracing::error!(error = %err, "access-log retention refused");

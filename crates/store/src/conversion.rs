@@ -44,6 +44,8 @@ pub struct CompletedConversion {
     pub job_id: String,
     pub submission_id: SubmissionId,
     pub outputs: Vec<ConvertedOutput>,
+    /// Records not delivered, kept for the sender (unrouted per 保険者番号; rejected rows).
+    pub held: Vec<crate::held::HeldOutput>,
     /// The sender's report (encrypted JSON).
     pub report: NewObject,
     pub counts: RecordCounts,
@@ -61,6 +63,38 @@ pub struct UsageRow {
     pub org_name: String,
     pub month: String,
     pub records: u64,
+}
+
+impl CompletedConversion {
+    /// Every object this conversion made (outputs, held batches, report): what is removed
+    /// when it is not recorded.
+    pub fn objects(&self) -> Vec<ObjectId> {
+        self.outputs
+            .iter()
+            .map(|o| o.object.id)
+            .chain(self.held.iter().map(|h| h.object.id))
+            .chain(std::iter::once(self.report.id))
+            .collect()
+    }
+}
+
+/// Converted records counted for billing: per receiver per month.
+pub(crate) async fn count_usage(
+    conn: &mut sqlx::AnyConnection,
+    receiver_org_id: i64,
+    month: &str,
+    records: u64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO usage (receiver_org_id, month, records) VALUES ($1, $2, $3) \
+         ON CONFLICT (receiver_org_id, month) DO UPDATE SET records = usage.records + excluded.records",
+    )
+    .bind(receiver_org_id)
+    .bind(month)
+    .bind(records as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 impl Database {
@@ -158,14 +192,20 @@ impl Database {
             table: "submissions",
             detail: format!("{e}"),
         })?;
-        let Ok(finished) = state.finish_conversion(!done.rejected && !done.outputs.is_empty())
-        else {
+        // Records held for the sender count as an outcome: the file is not rejected because
+        // no route takes its records yet.
+        let Ok(finished) = state.finish_conversion(
+            !done.rejected
+                && (!done.outputs.is_empty()
+                    || done
+                        .held
+                        .iter()
+                        .any(|h| h.reason == kenshin_core::HeldReason::Unrouted)),
+        ) else {
             // Idempotence: a second worker finishing the same job (or a file withdrawn
             // meanwhile) records nothing twice.
             drop(tx);
-            let mut orphans: Vec<ObjectId> = done.outputs.iter().map(|o| o.object.id).collect();
-            orphans.push(done.report.id);
-            return Ok(orphans);
+            return Ok(done.objects());
         };
         let sender_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
             .bind(sender_org_id)
@@ -191,15 +231,7 @@ impl Database {
             .bind(DeliveryState::Ready.as_str())
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO usage (receiver_org_id, month, records) VALUES ($1, $2, $3) \
-                 ON CONFLICT (receiver_org_id, month) DO UPDATE SET records = usage.records + excluded.records",
-            )
-            .bind(output.receiver_org_id)
-            .bind(&month)
-            .bind(output.records as i64)
-            .execute(&mut *tx)
-            .await?;
+            count_usage(&mut tx, output.receiver_org_id, &month, output.records).await?;
             let receiver_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
                 .bind(output.receiver_org_id)
                 .fetch_one(&mut *tx)
@@ -216,6 +248,18 @@ impl Database {
                 ..RecordCounts::default()
             });
             append(&mut tx, &event, now).await?;
+        }
+        for held in &done.held {
+            crate::held::insert_held_in_tx(
+                &mut tx,
+                done.submission_id,
+                sender_org_id,
+                &sender_code,
+                held,
+                &done.actor,
+                now,
+            )
+            .await?;
         }
         sqlx::query(
             "UPDATE submissions SET state = $1, map_label = $2, profile_label = $3, converter = $4, \

@@ -16,6 +16,7 @@ mod conversion;
 mod db;
 mod error;
 mod events;
+mod held;
 mod jobs;
 mod ledger;
 mod maps;
@@ -37,6 +38,7 @@ pub use conversion::{CompletedConversion, ConvertedOutput, Job, Receiver, UsageR
 pub use db::{Backend, Database, SequencerLease};
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
+pub use held::{HeldOutput, HeldRecord, Released};
 pub use jobs::{ClaimedJob, JobRecord, NewJob};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use maps::MapRecord;

@@ -633,6 +633,8 @@ impl Database {
             append(&mut tx, &event, now).await?;
             objects.push(delivery.object_id);
         }
+        // Records still held for the sender go with the file.
+        objects.extend(crate::held::withdraw_held_in_tx(&mut tx, id, actor, now).await?);
         objects.sort();
         objects.dedup();
         let mut shredded = Vec::new();
@@ -809,7 +811,7 @@ async fn shred_if_unreferenced(
     .bind(SubmissionState::Converting.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    if still_needed > 0 {
+    if still_needed > 0 || crate::held::held_needs(conn, object).await? {
         return Ok(Vec::new());
     }
     let context = delivery_event(EventKind::Shredded, actor, delivery);

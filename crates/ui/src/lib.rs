@@ -87,6 +87,7 @@ pub struct RenderError {
 /// The templates of every page, i.e. `(name, source)`.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("setup.html", include_str!("../templates/setup.html")),
     ("home.html", include_str!("../templates/home.html")),

@@ -80,7 +80,7 @@ pub async fn content(
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(delivery.size));
     headers.insert(
         header::CONTENT_DISPOSITION,
-        content_disposition(&delivery.filename),
+        super::content_disposition(&delivery.filename),
     );
     if let Ok(value) = HeaderValue::from_str(&delivery.sha256) {
         headers.insert(CONTENT_SHA256_HEADER, value);
@@ -93,26 +93,6 @@ pub async fn content(
         headers.insert("repr-digest", value);
     }
     Ok(response)
-}
-
-/// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266/8187).
-fn content_disposition(filename: &str) -> HeaderValue {
-    let fallback: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded =
-        percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
-    HeaderValue::from_str(&format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
 /// `POST /api/v1/deliveries/{id}/confirm`: 受信完了. The content is destroyed.

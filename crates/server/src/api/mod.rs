@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(submissions::create, submissions::list))
         .routes(routes!(submissions::show, submissions::withdraw))
         .routes(routes!(submissions::report))
+        .routes(routes!(submissions::held))
         .routes(limited(
             routes!(maps::upload, maps::list),
             crate::service::maps::MAX_MAP_BYTES,
@@ -269,4 +270,24 @@ impl ListQuery {
 /// Parses an id from the path. A malformed id is just another id that does not exist.
 fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
     text.parse().map_err(|_| ApiError::not_found())
+}
+
+/// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266/8187).
+pub(crate) fn content_disposition(filename: &str) -> http::HeaderValue {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded =
+        percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    http::HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| http::HeaderValue::from_static("attachment"))
 }

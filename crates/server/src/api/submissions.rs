@@ -141,3 +141,33 @@ pub async fn report(
     let bytes = crate::service::reports::read_report(&state, &caller.org, id).await?;
     Ok(([(http::header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
+
+#[utoipa::path(get, path = "/api/v1/submissions/{id}/held/{batch}", tag = "submissions", extensions(("x-access-action" = json!("held_download"))), params(("id" = String, Path), ("batch" = String, Path)),
+    responses((status = 200, description = "Records held for the sender: unrouted ones in the standard CSV (one 保険者番号), or the rows returned as sent with the reason", content_type = "application/octet-stream"), (status = 400, description = "The id is not UTF-8", body = ErrorBody), (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 410, description = "No longer held: released to the receiver, expired or withdrawn", body = ErrorBody)))]
+pub async fn held(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, batch)): ApiPath<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    caller.require(Resource::Report, Action::Read)?;
+    let id: SubmissionId = parse_id(&id)?;
+    let (held, stream) =
+        crate::service::submissions::held_content(&state, &caller, id, &batch).await?;
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(held.size),
+    );
+    headers.insert(
+        http::header::CONTENT_DISPOSITION,
+        super::content_disposition(&held.filename),
+    );
+    Ok(response)
+}

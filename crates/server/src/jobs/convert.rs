@@ -9,12 +9,18 @@
 //! encrypted and intact; the next attempt starts again from it, and the first attempt's
 //! partial blobs are removed by recovery or never registered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use kenshin_convert::{convert_delimited, MapFile, OutputFormat, RecordWriter, Report, Routed};
-use kenshin_core::SubmissionId;
-use kenshin_profile::{HeaderField, Profile};
-use kenshin_store::{ClaimedJob, CompletedConversion, ConvertedOutput, Job, RecordCounts};
+use kenshin_convert::delimited::SourceRow;
+use kenshin_convert::returned::ReturnedRows;
+use kenshin_convert::{
+    convert_delimited, Finding, MapFile, OutputFormat, RecordWriter, Report, Routed, Sink,
+};
+use kenshin_core::{HeldReason, SubmissionId};
+use kenshin_profile::{CheckupRecord, HeaderField, Profile};
+use kenshin_store::{
+    ClaimedJob, CompletedConversion, ConvertedOutput, HeldOutput, Job, RecordCounts,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{BackgroundJob, JobError};
@@ -79,21 +85,102 @@ struct Output {
 /// Decrypted MHLW archives are held in memory for conversion; larger ones are refused.
 const MAX_ARCHIVE_IN_MEMORY: u64 = 512 * 1024 * 1024;
 
-/// Sends each record to the output of the organisation that receives its 保険者番号.
+/// Records no receiver takes yet, of one 保険者番号: held for the sender in the standard CSV.
+struct HeldBatch {
+    writer: Box<dyn RecordWriter<SealingObjectWriter>>,
+    records: u64,
+}
+
+/// What cannot become a record, returned to the sender: an export's rows as sent, or an
+/// archive's records in the standard CSV.
+enum Returned {
+    Rows(Box<ReturnedRows<SealingObjectWriter>>),
+    Records(Box<dyn RecordWriter<SealingObjectWriter>>),
+}
+
+/// Sends each record to the output of the organisation that receives its 保険者番号; holds
+/// the others for the sender, and keeps what is rejected to return it — nothing is dropped.
 struct Router<'a> {
     vault: &'a crate::vault::Vault,
     profile: &'static Profile,
     receivers: &'a HashMap<String, kenshin_store::Receiver>,
     outputs: HashMap<i64, Output>,
+    held: BTreeMap<String, HeldBatch>,
+    returned: Option<Returned>,
+}
+
+impl Sink for &mut Router<'_> {
+    fn record(&mut self, record: &CheckupRecord) -> Result<Routed, String> {
+        self.route(record)
+    }
+
+    fn rejected_row(
+        &mut self,
+        header: Option<&[String]>,
+        row: &SourceRow,
+        reasons: &[Finding],
+    ) -> Result<(), String> {
+        if self.returned.is_none() {
+            let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
+            self.returned = Some(Returned::Rows(Box::new(
+                ReturnedRows::new(sealed).map_err(|e| e.to_string())?,
+            )));
+        }
+        match self.returned.as_mut() {
+            Some(Returned::Rows(rows)) => {
+                rows.write(header, row, reasons).map_err(|e| e.to_string())
+            }
+            _ => Err("rows and records returned from one input".into()),
+        }
+    }
+
+    fn rejected_record(
+        &mut self,
+        record: &CheckupRecord,
+        _reasons: &[Finding],
+    ) -> Result<(), String> {
+        if self.returned.is_none() {
+            let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
+            self.returned = Some(Returned::Records(
+                OutputFormat::StdCsv
+                    .writer(self.profile, sealed)
+                    .map_err(|e| e.to_string())?,
+            ));
+        }
+        match self.returned.as_mut() {
+            Some(Returned::Records(writer)) => {
+                writer.write_record(record).map_err(|e| e.to_string())
+            }
+            _ => Err("rows and records returned from one input".into()),
+        }
+    }
 }
 
 impl Router<'_> {
-    fn route(&mut self, record: &kenshin_profile::CheckupRecord) -> Result<Routed, String> {
+    fn route(&mut self, record: &CheckupRecord) -> Result<Routed, String> {
         let insurer = record
             .header
             .get(HeaderField::InsurerNumber)
             .unwrap_or_default();
         let Some(receiver) = self.receivers.get(insurer) else {
+            // Held for the sender, one batch per 保険者番号, released once a route takes it.
+            let batch = match self.held.entry(insurer.to_owned()) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
+                    entry.insert(HeldBatch {
+                        writer: OutputFormat::StdCsv
+                            .writer(self.profile, sealed)
+                            .map_err(|e| e.to_string())?,
+                        records: 0,
+                    })
+                }
+            };
+            batch
+                .writer
+                .write_record(record)
+                .map_err(|e| e.to_string())?;
+            batch.records += 1;
             return Ok(Routed::Unrouted);
         };
         let output = match self.outputs.entry(receiver.org_id) {
@@ -126,6 +213,8 @@ impl Router<'_> {
 struct Converted {
     report: Report,
     outputs: Vec<(i64, String, u64, OutputFormat, SealedObject)>,
+    /// (reason, 保険者番号, records, object) of each batch held for the sender.
+    held: Vec<(HeldReason, String, u64, SealedObject)>,
 }
 
 async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()> {
@@ -154,6 +243,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                     return Ok(Converted {
                         report: Report::unusable(profile, None, &error),
                         outputs: Vec::new(),
+                        held: Vec::new(),
                     });
                 }
             },
@@ -171,6 +261,8 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             profile,
             receivers: &receivers,
             outputs: HashMap::new(),
+            held: BTreeMap::new(),
+            returned: None,
         };
         let result = if is_archive {
             // A ZIP needs random access; the decrypted archive is held in memory (never on
@@ -196,7 +288,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                                 std::io::Cursor::new(csv),
                                 profile,
                                 map,
-                                |record| router.route(record),
+                                &mut router,
                                 |_| {},
                             ),
                             Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
@@ -216,7 +308,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                         archive,
                         profile,
                         "MHLW XML archive",
-                        |record| router.route(record),
+                        &mut router,
                     ),
                     Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
                 }
@@ -225,15 +317,18 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             Err(kenshin_convert::ConvertError::Input(message))
         } else {
             match &map {
-                Some(map) => {
-                    convert_delimited(reader, profile, map, |record| router.route(record), |_| {})
-                }
+                Some(map) => convert_delimited(reader, profile, map, &mut router, |_| {}),
                 None => Err(kenshin_convert::ConvertError::Setting(
                     "no active map file (変換テーブル) for this institution".into(),
                 )),
             }
         };
-        let outputs = router.outputs;
+        let Router {
+            outputs,
+            held,
+            returned,
+            ..
+        } = router;
         let mut failure: Option<VaultError> = None;
         let report = match result {
             Ok(report) => report,
@@ -263,6 +358,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                 return Ok(Converted {
                     report: Report::unusable(profile, map.as_ref(), &err),
                     outputs: Vec::new(),
+                    held: Vec::new(),
                 });
             }
         };
@@ -284,9 +380,30 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                 object,
             ));
         }
+        let mut kept = Vec::with_capacity(held.len() + 1);
+        let io = |e: kenshin_convert::stdcsv::WriteError| {
+            VaultError::Io(std::io::Error::other(e.to_string()))
+        };
+        for (insurer, batch) in held {
+            let object = batch.writer.finish().map_err(io)?.finish()?;
+            kept.push((HeldReason::Unrouted, insurer, batch.records, object));
+        }
+        let rejected = report.records_rejected;
+        match returned {
+            Some(Returned::Rows(rows)) => {
+                let object = rows.finish()?.finish()?;
+                kept.push((HeldReason::Rejected, String::new(), rejected, object));
+            }
+            Some(Returned::Records(writer)) => {
+                let object = writer.finish().map_err(io)?.finish()?;
+                kept.push((HeldReason::Rejected, String::new(), rejected, object));
+            }
+            None => {}
+        }
         Ok(Converted {
             report,
             outputs: sealed,
+            held: kept,
         })
     })
     .await??;
@@ -323,6 +440,24 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                     expires_at,
                 },
             )
+            .collect(),
+        held: converted
+            .held
+            .iter()
+            .map(|(reason, insurer, records, object)| HeldOutput {
+                reason: *reason,
+                insurer_number: insurer.clone(),
+                object: object.new_object(),
+                filename: match reason {
+                    HeldReason::Unrouted if insurer.is_empty() => {
+                        format!("{stem}_no-insurer.std.csv")
+                    }
+                    HeldReason::Unrouted => format!("{stem}_{insurer}.std.csv"),
+                    _ => format!("{stem}_rejected-rows.csv"),
+                },
+                records: *records,
+                expires_at,
+            })
             .collect(),
         report: report_object.new_object(),
         counts: RecordCounts {
@@ -361,9 +496,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             Ok(())
         }
         Err(err) => {
-            let mut orphans: Vec<_> = done.outputs.iter().map(|o| o.object.id).collect();
-            orphans.push(done.report.id);
-            state.vault.delete_blobs(orphans).await;
+            state.vault.delete_blobs(done.objects()).await;
             Err(err.into())
         }
     }

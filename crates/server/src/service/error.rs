@@ -106,6 +106,9 @@ pub enum Refusal {
     /// An export to convert without an active map.
     #[error("no active map file (変換テーブル) for this institution")]
     NoActiveMap,
+    /// Held records asked for after they left the sender's keeping.
+    #[error("{}", no_longer_held(*.0))]
+    NoLongerHeld(kenshin_core::HeldState),
     /// A report asked of a submission that has none.
     #[error("this submission has no conversion report")]
     NoReport,
@@ -166,4 +169,16 @@ pub enum AccountProblem {
          managing people and certificates is for named persons"
     )]
     PersonRoleOnDevice(Role),
+}
+
+fn no_longer_held(state: kenshin_core::HeldState) -> &'static str {
+    match state {
+        kenshin_core::HeldState::Released => {
+            "これらの記録は配信先に届けられました / the records were released to their receiver"
+        }
+        kenshin_core::HeldState::Expired => {
+            "保存期間が過ぎたため消去しました / the records were destroyed at the end of the retention period"
+        }
+        _ => "ファイルの取り下げとともに消去しました / the records were destroyed when the file was withdrawn",
+    }
 }

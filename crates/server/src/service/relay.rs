@@ -189,6 +189,54 @@ pub async fn confirm(
 }
 
 /// Expires what is due at `now`; returns how many deliveries expired.
+/// Releases every batch of held records whose 保険者番号 a convert route of its sender now
+/// takes: each becomes a delivery of its own (retention from now), recorded in the ledger.
+/// Returns the number of batches released.
+pub async fn release_held(state: &AppState, now: OffsetDateTime) -> Result<usize, Error> {
+    Ok(release_held_in(
+        &state.db,
+        now,
+        state.config.retention_days,
+        "system:release",
+    )
+    .await?)
+}
+
+/// [`release_held`] on a database alone (the operator's command line after it adds a route).
+pub async fn release_held_in(
+    db: &kenshin_store::Database,
+    now: OffsetDateTime,
+    retention_days: u32,
+    actor: &str,
+) -> Result<usize, kenshin_store::StoreError> {
+    let expires_at = now + time::Duration::days(i64::from(retention_days));
+    let mut total = 0;
+    loop {
+        let released = db.release_held(now, expires_at, actor).await?;
+        for r in &released {
+            tracing::info!(submission = %r.batch.submission_id, receiver = %r.receiver_code, records = r.batch.records, delivery = %r.delivery_id, "held records released");
+        }
+        total += released.len();
+        if released.len() < 500 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Destroys the held records whose retention period ended at `now` (ledger: `expired`,
+/// `shredded`). Returns the number of batches.
+pub async fn expire_held_due(state: &AppState, now: OffsetDateTime) -> Result<usize, Error> {
+    let mut total = 0;
+    loop {
+        let (expired, shredded) = state.db.expire_held_due(now, "system:retention").await?;
+        state.finish_shredding(shredded).await;
+        total += expired.len();
+        if expired.is_empty() {
+            return Ok(total);
+        }
+    }
+}
+
 pub async fn expire_due(state: &AppState, now: OffsetDateTime) -> Result<usize, Error> {
     let mut total = 0;
     loop {

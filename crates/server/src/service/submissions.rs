@@ -52,7 +52,7 @@ where
         size = submission.size,
         "submission received"
     );
-    let mut view = views::submission(submission, deliveries);
+    let mut view = views::submission(submission, deliveries, Vec::new());
     view.receipt = ledger::receipt(state, &view.id.to_string(), EventKind::Received).await;
     Ok(view)
 }
@@ -88,8 +88,8 @@ pub async fn show(
 ) -> Result<SubmissionView, Error> {
     caller.require(Resource::Submission, Action::Read)?;
     let record = state.db.submission(caller.org.id, id).await?;
-    let deliveries = state.db.submission_deliveries(record.id).await?;
-    Ok(views::submission(record, deliveries))
+    let mut views = views::submissions_with_deliveries(&state.db, vec![record]).await?;
+    Ok(views.remove(0))
 }
 
 /// Withdraws one of the caller's organisation's submissions while nothing of it was
@@ -101,9 +101,9 @@ pub async fn withdraw(
 ) -> Result<SubmissionView, Error> {
     caller.require(Resource::Submission, Action::Delete)?;
     let record = relay::withdraw(state, &caller.org, id, &caller.actor()).await?;
-    let deliveries = state.db.submission_deliveries(record.id).await?;
     tracing::info!(submission = %id, sender = %caller.org.code, "submission withdrawn");
-    Ok(views::submission(record, deliveries))
+    let mut views = views::submissions_with_deliveries(&state.db, vec![record]).await?;
+    Ok(views.remove(0))
 }
 
 /// Where the caller's organisation may send.
@@ -128,4 +128,34 @@ pub async fn destinations(state: &AppState, caller: &Caller) -> Result<Destinati
     }
     let convert = state.db.has_convert_route(caller.org.id).await?;
     Ok(Destinations { receivers, convert })
+}
+
+/// The sender downloads a batch of records held for it (unrouted per 保険者番号, or rows
+/// returned because they could not be identified): a stream of the batch's file, counted and
+/// recorded in the ledger. Health data: the right to read conversion reports is required.
+pub async fn held_content(
+    state: &AppState,
+    caller: &Caller,
+    id: SubmissionId,
+    batch: &str,
+) -> Result<
+    (
+        kenshin_store::HeldRecord,
+        impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    ),
+    Error,
+> {
+    caller.require(Resource::Report, Action::Read)?;
+    let held = state.db.held_batch(caller.org.id, id, batch).await?;
+    if held.state != kenshin_core::HeldState::Held {
+        return Err(Refusal::NoLongerHeld(held.state).into());
+    }
+    let object = state.db.object(held.object_id).await?;
+    let stream = state.vault.open_stream(&object).await?;
+    state
+        .db
+        .record_held_download(&held, &caller.actor(), state.now())
+        .await?;
+    tracing::info!(submission = %id, sender = %caller.org.code, records = held.records, "held records downloaded by their sender");
+    Ok((held, stream))
 }

@@ -1,9 +1,9 @@
 //! Store records → API views.
 
 use kenshin_core::api::{
-    ConversionSummary, DeliveryView, OrgRef, SubmissionDelivery, SubmissionView,
+    ConversionSummary, DeliveryView, HeldBatchView, OrgRef, SubmissionDelivery, SubmissionView,
 };
-use kenshin_store::{DeliveryRecord, SubmissionRecord};
+use kenshin_store::{DeliveryRecord, HeldRecord, SubmissionRecord};
 
 /// A page of submissions with their deliveries, read in one query (not one per row).
 pub async fn submissions_with_deliveries(
@@ -12,16 +12,40 @@ pub async fn submissions_with_deliveries(
 ) -> Result<Vec<SubmissionView>, kenshin_store::StoreError> {
     let ids: Vec<_> = records.iter().map(|r| r.id).collect();
     let mut deliveries = db.deliveries_of(&ids).await?;
+    let mut held = db.held_of(&ids).await?;
     Ok(records
         .into_iter()
         .map(|record| {
             let of_this = deliveries.remove(&record.id).unwrap_or_default();
-            submission(record, of_this)
+            let held_here = held.remove(&record.id).unwrap_or_default();
+            submission(record, of_this, held_here)
         })
         .collect())
 }
 
-pub fn submission(record: SubmissionRecord, deliveries: Vec<DeliveryRecord>) -> SubmissionView {
+pub fn held_batch(record: HeldRecord) -> HeldBatchView {
+    HeldBatchView {
+        id: record.id,
+        reason: record.reason,
+        insurer_number: (record.reason == kenshin_core::HeldReason::Unrouted)
+            .then_some(record.insurer_number),
+        filename: record.filename,
+        records: record.records,
+        size: record.size,
+        state: record.state,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        released_at: record.released_at,
+        released_to: record.released_to.map(|(code, name)| OrgRef { code, name }),
+        download_count: record.download_count,
+    }
+}
+
+pub fn submission(
+    record: SubmissionRecord,
+    deliveries: Vec<DeliveryRecord>,
+    held: Vec<HeldRecord>,
+) -> SubmissionView {
     SubmissionView {
         id: record.id,
         filename: record.filename,
@@ -51,6 +75,7 @@ pub fn submission(record: SubmissionRecord, deliveries: Vec<DeliveryRecord>) -> 
                 records: d.records,
             })
             .collect(),
+        held: held.into_iter().map(held_batch).collect(),
         conversion: record.conversion.map(|c| ConversionSummary {
             records_in: c.records_in,
             records_out: c.records_out,

@@ -208,7 +208,7 @@ pub async fn check(State(state): State<AppState>, person: WebPerson, form: Multi
             &sample[..],
             profile,
             &map,
-            |record| {
+            |record: &kenshin_profile::CheckupRecord| {
                 items.extend(record.values.iter().map(|v| v.code.clone()));
                 Ok(kenshin_convert::Routed::Delivered)
             },

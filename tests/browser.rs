@@ -175,6 +175,8 @@ async fn people_do_their_whole_job_in_the_browser() {
         .env("KR_SCREENSHOTS", &screenshots)
         .env("KR_WORK_DIR", &work)
         .env("KR_REPORT", format!("/submissions/{}/report", converted.id))
+        .env("KR_BIN", env!("CARGO_BIN_EXE_kenshin-relay"))
+        .env("KR_DATA_DIR", relay.data.root())
         .kill_on_drop(true)
         .spawn()
         .expect("node runs");
@@ -186,8 +188,31 @@ async fn people_do_their_whole_job_in_the_browser() {
         status.success(),
         "the browser flows failed (see the output above)"
     );
-    for page in ["login.png", "receipt.png", "inbox.png", "ops.png"] {
+    for page in [
+        "login.png",
+        "receipt.png",
+        "inbox.png",
+        "ops.png",
+        "held.png",
+    ] {
         assert!(screenshots.join(page).exists(), "{page} was taken");
+    }
+
+    // The record held in the browser flow reached the insurer whose route appeared meanwhile.
+    {
+        let db = relay.db().await;
+        let late = db.org_by_code("ins-late").await.unwrap();
+        let (inbox, total) = db
+            .list_deliveries(late.id, &kenshin_store::ListFilter::default())
+            .await
+            .unwrap();
+        // Its record of the same export sent through the API before went out with it.
+        assert_eq!(
+            total, 2,
+            "the released batches are the new insurer's deliveries"
+        );
+        assert!(inbox.iter().all(|d| d.records == Some(1)));
+        db.close().await;
     }
 
     // What the browser did is in the access log, with the people's logins.

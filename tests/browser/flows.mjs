@@ -2,6 +2,7 @@
 // tests/browser.rs, which starts a relay with synthetic organisations and accounts and passes
 // them in KR_* environment variables. Exits non-zero with a message on the first failure.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,6 +16,8 @@ const idleSeconds = parseInt(process.env.KR_IDLE_SECONDS, 10);
 const shots = process.env.KR_SCREENSHOTS || '';
 const work = process.env.KR_WORK_DIR;
 const reportPath = process.env.KR_REPORT;
+const relayBin = process.env.KR_BIN;
+const dataDir = process.env.KR_DATA_DIR;
 if (shots) { mkdirSync(shots, { recursive: true }); }
 
 function step(text) { console.log('browser: ' + text); }
@@ -255,6 +258,38 @@ try {
   await converter.click('#upload button[type=submit]');
   await converter.waitForURL(/\/submissions\/[0-9a-f-]{36}$/);
   await converter.waitForSelector('[data-testid=submission]');
+  const convertedUrl = converter.url();
+  // Once converted: one record has a 保険者番号 nobody receives yet, one row has no 生年月日.
+  // The file is not shown as simply 配信済, and both batches are there to download.
+  for (let i = 0; i < 60 && await converter.locator('[data-testid=held]').count() === 0; i++) {
+    await converter.waitForTimeout(500);
+    await converter.reload();
+  }
+  assert.equal((await converter.textContent('[data-testid=submission-state]')).trim(), '配信済（一部保留）');
+  const heldRows = converter.locator('[data-testid=held-row]');
+  assert.equal(await heldRows.count(), 2, 'one batch held (12345678), one returned');
+  const heldText = await converter.textContent('[data-testid=held]');
+  assert.ok(heldText.includes('12345678') && heldText.includes('保留（配信先なし）') && heldText.includes('差し戻し'), heldText);
+  const [returnedFile] = await Promise.all([
+    converter.waitForEvent('download'),
+    heldRows.filter({ hasText: '差し戻し' }).locator('[data-testid=held-download]').click(),
+  ]);
+  const returnedPath = join(work, 'returned.csv');
+  await returnedFile.saveAs(returnedPath);
+  const returned = readFileSync(returnedPath, 'utf8');
+  assert.ok(returned.includes('変換できなかった理由') && returned.includes('生年月日'), 'the returned rows say why: ' + returned);
+  await shot(converter, 'held.png');
+  // The operator adds the insurer and a convert route: the held record goes out at once.
+  step('a route appears and the held records reach their receiver');
+  const relayAdmin = (...args) => execFileSync(relayBin, ['admin', '--data-dir', dataDir, ...args], { encoding: 'utf8' });
+  relayAdmin('org', 'create', '--code', 'ins-late', '--kind', 'insurer', '--name', 'おそい健康保険組合', '--insurer-number', '12345678');
+  assert.ok(relayAdmin('route', 'create', '--from', accounts.converter.org, '--to', 'ins-late', '--mode', 'convert').includes('保留中だった記録'));
+  await converter.goto(convertedUrl);
+  const released = heldRows.filter({ hasText: '12345678' });
+  assert.equal((await released.locator('[data-testid=held-state]').textContent()).trim(), '配信済');
+  assert.ok((await released.textContent()).includes('おそい健康保険組合'), 'released to the new insurer');
+  assert.equal((await converter.textContent('[data-testid=submission-state]')).trim(), '配信済（一部差し戻し）');
+  assert.ok((await converter.textContent('[data-testid=submission]')).length > 0);
   // The same content again: asked first; declined, nothing is sent.
   await converter.goto(url + '/upload');
   await converter.setInputFiles('#files', { name: 'kensa_export_again.csv', mimeType: 'text/csv', buffer: readFileSync(join(work, 'convert.csv')) });

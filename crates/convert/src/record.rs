@@ -481,9 +481,8 @@ pub fn check_record(
                 Rule::Required,
                 Severity::Error,
                 format!(
-                    "{}（{}）がありません（受診者を特定できないため、この行は変換しませんでした）",
-                    field.label_ja(),
-                    field.key()
+                    "{}がありません（受診者を特定できないため、この行は変換しませんでした）",
+                    field.label_ja()
                 ),
             ));
         }

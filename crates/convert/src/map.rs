@@ -102,13 +102,17 @@ fn err(line: u64, message: impl Into<String>) -> MapError {
 }
 
 /// Built-in missing-value tokens, used unless a map says otherwise for a token.
-const DEFAULT_MISSING: [(&str, Missing); 7] = [
+const DEFAULT_MISSING: [(&str, Missing); 11] = [
     ("未実施", Missing::NotPerformed),
     ("未検査", Missing::NotPerformed),
+    ("未検", Missing::NotPerformed),
     ("実施せず", Missing::NotPerformed),
+    ("未測定", Missing::NotPerformed),
     ("測定不能", Missing::Unmeasurable),
+    ("測定不可", Missing::Unmeasurable),
     ("判定不能", Missing::Unmeasurable),
     ("検査不能", Missing::Unmeasurable),
+    ("検査不可", Missing::Unmeasurable),
     ("", Missing::Blank),
 ];
 
@@ -230,7 +234,8 @@ impl MapFile {
                         "version" => map.version = value,
                         "name" => map.name = value,
                         "profile" => map.profile = value,
-                        "encoding" | "delimiter" | "header" | "institution_number" | "sheet" => {
+                        "encoding" | "delimiter" | "header" | "header_rows"
+                        | "institution_number" | "sheet" => {
                             map.settings.insert(key.to_owned(), value);
                         }
                         other => return Err(err(line, format!("unknown setting {other:?}"))),

@@ -46,13 +46,26 @@ impl<'a> RecordBuilder<'a> {
         map: &'a MapFile,
         header: Option<&[String]>,
     ) -> Result<RecordBuilder<'a>, BindError> {
+        Self::bind_rows(profile, map, header, &[])
+    }
+
+    /// [`bind`](Self::bind) for an export with several header rows: a column is found by its
+    /// name on the first header row, else on the next ones.
+    pub fn bind_rows(
+        profile: &'a Profile,
+        map: &'a MapFile,
+        header: Option<&[String]>,
+        more: &[Vec<String>],
+    ) -> Result<RecordBuilder<'a>, BindError> {
         let mut positions = Vec::with_capacity(map.columns.len());
         for rule in &map.columns {
             let position = match &rule.source {
                 SourceRef::Position(n) => Some(n - 1),
                 SourceRef::Name(name) => header.and_then(|h| {
                     let wanted = lookup_key(name);
-                    h.iter().position(|c| lookup_key(c) == wanted)
+                    std::iter::once(h)
+                        .chain(more.iter().map(Vec::as_slice))
+                        .find_map(|row| row.iter().position(|c| lookup_key(c) == wanted))
                 }),
             };
             let position = position.ok_or_else(|| BindError {
@@ -241,12 +254,13 @@ impl<'a> RecordBuilder<'a> {
         };
         let value = match field {
             HeaderField::InsurerNumber => {
-                let d = digits(&[6, 8], "6桁または8桁")?;
-                // 国民健康保険 numbers have 6 digits; the standard writes 8.
-                if d.len() == 6 {
-                    format!("00{d}")
-                } else {
-                    d
+                let d = digits(&[6, 7, 8], "6桁または8桁")?;
+                match d.len() {
+                    // 国民健康保険 numbers have 6 digits; the standard writes 8.
+                    6 => format!("00{d}"),
+                    // An 8-digit number whose leading 0 a spreadsheet dropped (法別番号 01–09).
+                    7 => format!("0{d}"),
+                    _ => d,
                 }
             }
             HeaderField::InstitutionNumber => digits(&[10], "10桁")?,
@@ -433,6 +447,13 @@ pub(crate) fn qualitative_code_for(
     if terms.len() != 5 || lookup_key(&terms[0].term) != "-" || lookup_key(&terms[4].term) != "+++"
     {
         return None;
+    }
+    // 「陽性(2+)」「陽性（＋）」: the grade in brackets says it.
+    if let Some(grade) = key
+        .strip_prefix("陽性(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        return qualitative_code_for(terms, grade);
     }
     let step = match key {
         "-" | "(-)" | "陰性" | "ー" | "(ー)" | "neg" | "negative" => 0,

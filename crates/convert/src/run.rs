@@ -203,6 +203,16 @@ pub fn reader_options(map: &MapFile) -> Result<DelimitedOptions, ConvertError> {
             }
         });
     }
+    if let Some(rows) = map.settings.get("header_rows") {
+        options.header_rows = match rows.parse::<usize>() {
+            Ok(n @ 1..=5) => n,
+            _ => {
+                return Err(ConvertError::Setting(format!(
+                    "map setting header_rows: 1 to 5, not {rows:?}"
+                )))
+            }
+        };
+    }
     if let Some(header) = map.settings.get("header") {
         options.header = match header.as_str() {
             "auto" => HeaderMode::Auto,
@@ -229,7 +239,8 @@ pub fn convert_delimited<R: Read>(
 ) -> Result<Report, ConvertError> {
     let reader = DelimitedReader::new(input, reader_options(map)?)?;
     let header: Option<Vec<String>> = reader.header().map(<[String]>::to_vec);
-    let builder = RecordBuilder::bind(profile, map, header.as_deref())?;
+    let builder =
+        RecordBuilder::bind_rows(profile, map, header.as_deref(), reader.more_header_rows())?;
     let mut report = Report::empty(profile, Some(map));
     report.input_encoding = reader.encoding().to_string();
     report.input_delimiter = match reader.delimiter() {

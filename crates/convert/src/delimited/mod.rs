@@ -157,6 +157,10 @@ pub struct DelimitedOptions {
     /// Field separator: an ASCII byte other than `"`, CR and LF (usually `,` or `\t`).
     pub delimiter: Option<u8>,
     pub header: HeaderMode,
+    /// Header rows when there is a header (at least 1): exports that write item codes on one
+    /// row and names on the next have 2. The first is [`DelimitedReader::header`], the others
+    /// [`DelimitedReader::more_header_rows`].
+    pub header_rows: usize,
     /// Largest field, in bytes of the source encoding after removing quotes.
     pub max_field_bytes: usize,
     /// Most fields in one record (header included).
@@ -169,6 +173,7 @@ impl Default for DelimitedOptions {
             encoding: None,
             delimiter: None,
             header: HeaderMode::Auto,
+            header_rows: 1,
             max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
             max_fields: DEFAULT_MAX_FIELDS,
         }
@@ -214,6 +219,8 @@ pub struct DelimitedReader<R: Read> {
     encoding: SourceEncoding,
     delimiter: u8,
     header: Option<Vec<String>>,
+    /// Header rows after the first.
+    more_header: Vec<Vec<String>>,
     /// Data records returned so far.
     records: u64,
     /// The first data record (or the error reading it), read ahead by `new` to tell an empty
@@ -292,6 +299,7 @@ impl<R: Read> DelimitedReader<R> {
             encoding,
             delimiter,
             header: None,
+            more_header: Vec::new(),
             records: 0,
             pending: None,
             done: false,
@@ -306,6 +314,13 @@ impl<R: Read> DelimitedReader<R> {
                 return Err(empty(&reader));
             }
             reader.header = Some(decode_record(reader.scanner.record(), encoding)?);
+            for _ in 1..options.header_rows {
+                if !reader.next_record()? {
+                    return Err(empty(&reader));
+                }
+                let row = decode_record(reader.scanner.record(), encoding)?;
+                reader.more_header.push(row);
+            }
         } else {
             match reader.read_row() {
                 Ok(None) => return Err(empty(&reader)),
@@ -329,6 +344,11 @@ impl<R: Read> DelimitedReader<R> {
     /// The header row's fields, if there is one.
     pub fn header(&self) -> Option<&[String]> {
         self.header.as_deref()
+    }
+
+    /// The header rows after the first (see [`DelimitedOptions::header_rows`]).
+    pub fn more_header_rows(&self) -> &[Vec<String>] {
+        &self.more_header
     }
 
     /// Input bytes scanned so far (a byte order mark included), for progress reporting.

@@ -313,6 +313,49 @@ try {
   assert.ok(readFileSync(csvPath, 'utf8').includes('血圧の大小'), 'the CSV lists the findings');
   await axeScan(converter, [reportPath], certsOf(accounts.converter));
 
+  // --- A map drafted in the browser: placements, fixes, a check, a new version ----------
+  step('a converting sender drafts, fixes, checks and saves a map in the browser');
+  const sample = [
+    '保険者番号,生年月日,性別,受診日,身長,体重,最高血圧,最低血圧,尿糖,たばこ',
+    '06999901,S45.1.1,男,2026/4/1,165.0,60.0,120,80,陰性,1',
+    '06999902,1980/2/3,女,2026/4/1,158.2,51.3,118,76,強陽性,3',
+    '06999901,H2.3.4,1,2026/4/2,171.4,66.0,132,88,(+),3',
+  ].join('\r\n') + '\r\n';
+  const sampleFile = { name: 'kensa_sample.csv', mimeType: 'text/csv', buffer: Buffer.from(sample) };
+  await converter.goto(url + '/maps');
+  await converter.setInputFiles('#draft-sample', sampleFile);
+  await converter.click('[data-testid=draft-form] button[type=submit]');
+  await converter.waitForSelector('[data-testid=draft]');
+  const placementText = await converter.textContent('[data-testid=placements]');
+  assert.ok(placementText.includes('収縮期血圧') && placementText.includes('165.0'), 'placements with example values: ' + placementText);
+  // The column the draft could not place, and the answer it does not know, are fixed in the form.
+  const unplaced = converter.locator('[data-testid=placement]', { hasText: 'たばこ' });
+  await unplaced.locator('[data-testid=fix-item]').fill('喫煙');
+  await converter.locator('[data-testid=placement]', { hasText: '強陽性' }).locator('[data-testid=fix-value]').fill('5');
+  await converter.fill('#map-id', 'inst-convert-web');
+  await converter.fill('#map-version', '1');
+  await converter.setInputFiles('#draft-check-sample', sampleFile);
+  await converter.click('[data-testid=draft-check]');
+  await converter.waitForSelector('[data-testid=check-result]');
+  assert.equal((await converter.textContent('[data-testid=check-rejected]')).trim(), '0');
+  assert.ok(!(await converter.textContent('[data-testid=check-result]')).includes('コード表にない値'), 'every answer is known now');
+  assert.ok((await converter.locator('[data-testid=placement]', { hasText: 'たばこ' }).textContent()).includes('喫煙'), 'the fixed column shows as placed');
+  await shot(converter, 'map-draft.png');
+  await converter.check('[data-testid=draft] input[name=activate]');
+  await converter.click('[data-testid=draft-save]');
+  await converter.waitForURL(/\/maps\?done=uploaded/);
+  const versionRow = converter.locator('[data-testid=map-versions] tr', { hasText: 'inst-convert-web' });
+  assert.equal(await versionRow.locator('[data-testid=active-map]').count(), 1, 'the new version is active');
+  const [mapFile] = await Promise.all([
+    converter.waitForEvent('download'),
+    versionRow.locator('[data-testid=map-download]').click(),
+  ]);
+  const mapPath = join(work, 'map.csv');
+  await mapFile.saveAs(mapPath);
+  const savedMap = readFileSync(mapPath, 'utf8');
+  assert.ok(savedMap.includes('column,たばこ,喫煙') && savedMap.includes('value,尿糖,,強陽性,5'), 'the saved version holds the fixes: ' + savedMap);
+  await axeScan(converter, ['/maps'], certsOf(accounts.converter));
+
   // --- The organisation's admin: people, certificates, the access log, the ledger -------
   step('the organisation admin pages');
   const admin = await newPage('ja-JP', certsOf(accounts.admin));
@@ -357,7 +400,7 @@ try {
   await ops.goto(url + '/ops');
   await ops.waitForSelector('[data-testid=usage]');
   assert.ok((await ops.textContent('[data-testid=orgs]')).includes(accounts.receiver.org));
-  assert.ok((await ops.textContent('[data-testid=ops-maps]')).includes('inst-convert-main@1'), 'which map each institution uses');
+  assert.ok((await ops.textContent('[data-testid=ops-maps]')).includes('inst-convert-web@1'), 'which map each institution uses');
   assert.ok(['稼働中', '一部に問題あり'].includes((await ops.textContent('[data-testid=health-status]')).trim()), 'the health status in Japanese');
   await shot(ops, 'ops.png');
   await axeScan(ops, ['/ops'], certsOf(accounts.ops));

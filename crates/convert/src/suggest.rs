@@ -196,6 +196,13 @@ const ITEM_SYNONYMS: [(&str, &[&str]); 24] = [
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Placement {
     pub column: String,
+    /// How the draft's `column` rows name the column: its label, or `#N` (its position) when
+    /// there is no header or the label is not unique.
+    #[serde(default)]
+    pub source: String,
+    /// A few of the column's values, for the staff to see what it holds.
+    #[serde(default)]
+    pub samples: Vec<String>,
     /// `header.<field>` or a 17-digit item code; `None` when nothing fitted.
     pub target: Option<String>,
     pub target_name: Option<String>,
@@ -275,8 +282,11 @@ pub fn suggest<R: Read>(
             }
         }
     }
-    for (placement, column) in placements.iter_mut().zip(&columns) {
+    let sources = sources(&placements, &columns, header_count);
+    for ((placement, column), source) in placements.iter_mut().zip(&columns).zip(sources) {
         placement.unknown_values = unknown_values(placement, column, profile);
+        placement.samples = column.distinct.iter().take(3).cloned().collect();
+        placement.source = source;
     }
     let map_csv = draft_csv(
         profile,
@@ -408,6 +418,8 @@ impl Column {
 fn empty_placement(column: &Column) -> Placement {
     Placement {
         column: column.label(),
+        source: String::new(),
+        samples: Vec::new(),
         target: None,
         target_name: None,
         how: None,
@@ -439,6 +451,8 @@ fn place_by_labels(column: &Column, profile: &Profile) -> Placement {
 fn header_placement(field: HeaderField, how: &str) -> Placement {
     Placement {
         column: String::new(),
+        source: String::new(),
+        samples: Vec::new(),
         target: Some(format!("header.{}", field.key())),
         target_name: Some(field.label_ja().to_owned()),
         how: Some(how.to_owned()),
@@ -455,6 +469,8 @@ fn item_placement(profile: &Profile, codes: &[&str], how: &str) -> Option<Placem
     let item = profile.item(codes[chosen])?;
     Some(Placement {
         column: String::new(),
+        source: String::new(),
+        samples: Vec::new(),
         target: Some(item.code.clone()),
         target_name: Some(item.name.clone()),
         how: Some(how.to_owned()),
@@ -942,6 +958,87 @@ fn unknown_values(placement: &Placement, column: &Column, profile: &Profile) -> 
         .collect()
 }
 
+/// How the draft names each column: its label when no other header cell has the same name
+/// (the map finds it on any header row), else its position `#N`.
+fn sources(placements: &[Placement], columns: &[Column], header_rows: usize) -> Vec<String> {
+    let mut label_count = std::collections::HashMap::new();
+    for column in columns {
+        for (_, label) in &column.labels {
+            *label_count.entry(lookup_key(label)).or_insert(0) += 1;
+        }
+    }
+    placements
+        .iter()
+        .zip(columns)
+        .map(|(placement, column)| {
+            if header_rows > 0 && label_count.get(&lookup_key(&placement.column)) == Some(&1) {
+                placement.column.clone()
+            } else {
+                format!("#{}", column.position)
+            }
+        })
+        .collect()
+}
+
+/// A draft as the staff fixed it in a form: its id and version set, a `column` row for each
+/// column they placed (`(source, item)`: a code, a standard name or `header.…`), a `value`
+/// row for each answer they mapped (`(source, from, to)`). Empty entries are skipped; the map
+/// loader checks the rest and names the line of any mistake.
+pub fn edit_draft(
+    map_csv: &str,
+    id: &str,
+    version: &str,
+    columns: &[(String, String)],
+    values: &[(String, String, String)],
+) -> String {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(map_csv.trim_start_matches('\u{FEFF}').as_bytes());
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .flexible(true)
+        .from_writer(Vec::new());
+    for record in reader.records().flatten() {
+        let mut fields: Vec<String> = record.iter().map(str::to_owned).collect();
+        if fields.first().map(String::as_str) == Some("setting") && fields.len() >= 5 {
+            match fields[3].as_str() {
+                "id" if !id.trim().is_empty() => fields[4] = id.trim().to_owned(),
+                "version" if !version.trim().is_empty() => fields[4] = version.trim().to_owned(),
+                _ => {}
+            }
+        }
+        let _ = out.write_record(&fields);
+    }
+    for (source, item) in columns {
+        if !source.trim().is_empty() && !item.trim().is_empty() {
+            let _ = out.write_record([
+                "column",
+                source.trim(),
+                item.trim(),
+                "",
+                "",
+                "",
+                "画面で指定 / set in the form",
+            ]);
+        }
+    }
+    for (source, from, to) in values {
+        if !source.trim().is_empty() && !to.trim().is_empty() {
+            let _ = out.write_record([
+                "value",
+                source.trim(),
+                "",
+                from,
+                to.trim(),
+                "",
+                "画面で指定 / set in the form",
+            ]);
+        }
+    }
+    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 fn draft_csv(
     profile: &Profile,
     placements: &[Placement],
@@ -983,24 +1080,7 @@ fn draft_csv(
     for (key, value) in settings {
         row(["setting", "", "", key, value, "", ""]);
     }
-    // A label names its column only if no other header cell has the same name.
-    let mut label_count = std::collections::HashMap::new();
-    for column in columns {
-        for (_, label) in &column.labels {
-            *label_count.entry(lookup_key(label)).or_insert(0) += 1;
-        }
-    }
-    let sources: Vec<String> = placements
-        .iter()
-        .zip(columns)
-        .map(|(placement, column)| {
-            if header_rows > 0 && label_count.get(&lookup_key(&placement.column)) == Some(&1) {
-                placement.column.clone()
-            } else {
-                format!("#{}", column.position)
-            }
-        })
-        .collect();
+    let sources: Vec<&String> = placements.iter().map(|p| &p.source).collect();
     for (placement, source) in placements.iter().zip(&sources) {
         let Some(target) = &placement.target else {
             continue;
@@ -1019,7 +1099,7 @@ fn draft_csv(
         };
         row(["column", source, target, "", "", "", &note]);
     }
-    for ((placement, column), source) in placements.iter().zip(columns).zip(&sources) {
+    for ((placement, column), source) in placements.iter().zip(columns).zip(sources) {
         let Some(target) = &placement.target else {
             continue;
         };
@@ -1051,4 +1131,49 @@ fn draft_csv(
         }
     }
     String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Shows a draft's placements as a clerk edited the draft: columns the edited map places are
+/// placed (`how` = `map`), and answers it maps are no longer unknown.
+pub fn apply_edits(suggestion: &mut Suggestion, map_csv: &str, profile: &Profile) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(map_csv.trim_start_matches('\u{FEFF}').as_bytes());
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for record in reader.records().flatten() {
+        match record.get(0) {
+            Some("column") => columns.push((
+                record.get(1).unwrap_or("").to_owned(),
+                record.get(2).unwrap_or("").to_owned(),
+            )),
+            Some("value") => values.push((
+                record.get(1).unwrap_or("").to_owned(),
+                record.get(3).unwrap_or("").to_owned(),
+            )),
+            _ => {}
+        }
+    }
+    for placement in &mut suggestion.placements {
+        if placement.target.is_none() {
+            if let Some((_, item)) = columns.iter().find(|(s, _)| *s == placement.source) {
+                let found = profile.item(item).or_else(|| {
+                    profile
+                        .items
+                        .iter()
+                        .find(|i| lookup_key(&i.name) == lookup_key(item))
+                });
+                placement.target_name =
+                    Some(found.map_or_else(|| item.clone(), |i| i.name.clone()));
+                placement.target = Some(found.map_or_else(|| item.clone(), |i| i.code.clone()));
+                placement.how = Some("map".into());
+            }
+        }
+        placement.unknown_values.retain(|v| {
+            !values
+                .iter()
+                .any(|(s, from)| (*s == placement.source || s == "*") && from == v)
+        });
+    }
 }

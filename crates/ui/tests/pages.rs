@@ -151,6 +151,10 @@ fn context() -> serde_json::Value {
               "finding_counts": [{"item": "9A755000000000001", "item_name": "収縮期血圧", "rule": "blood_pressure", "severity": "warning", "count": 2}],
               "findings": [{"record": 3, "line": 4, "column": "血圧", "item": null, "item_name": "収縮期血圧", "rule": "blood_pressure", "severity": "warning", "message": "m", "value": "<script>"}],
               "rejected_records": [4], "unrouted_records": [5]},
+        "draft": {"placements": [{"column": "身長", "source": "身長", "samples": ["170.1", "<b>"], "target": "9N001000000000001", "target_name": "身長", "how": "name", "alternatives": [], "unknown_values": []},
+                                 {"column": "たばこ", "source": "#7", "samples": ["有"], "target": null, "target_name": null, "how": null, "alternatives": [], "unknown_values": ["<i>"]}],
+                  "placed": 1, "rows": 2, "map_text": "kind,source\n<script>", "map_id": "m", "version": "1"},
+        "item_choices": ["身長", "header.保険者番号"],
         "may_upload": true, "may_download": true, "may_confirm": true, "may_report": true
     })
 }

@@ -103,3 +103,38 @@ pub async fn activate_version(
         .await?;
     Ok(view(record))
 }
+
+/// The bytes of one stored map version of the caller's organisation, as uploaded (for a
+/// download: the staff edit it in a spreadsheet and upload it as a new version).
+pub async fn map_content(
+    state: &AppState,
+    caller: &Caller,
+    map_id: &str,
+    version: &str,
+) -> Result<Vec<u8>, Error> {
+    senders_only(caller, kenshin_auth::Action::Read)?;
+    Ok(state
+        .db
+        .map_version(caller.org.id, map_id, version)
+        .await?
+        .content)
+}
+
+/// A draft map for a sample export (`map suggest`), made in memory: the sample is the
+/// institution's own data and is not stored.
+pub async fn draft(
+    caller: &Caller,
+    sample: Vec<u8>,
+) -> Result<Result<kenshin_convert::suggest::Suggestion, String>, Error> {
+    senders_only(caller, kenshin_auth::Action::Read)?;
+    tokio::task::spawn_blocking(move || {
+        kenshin_convert::suggest::suggest(
+            &sample[..],
+            Profile::default_profile(),
+            kenshin_convert::delimited::DelimitedOptions::default(),
+        )
+        .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|_| Error::Internal("drafting a map"))
+}

@@ -201,6 +201,16 @@ pub async fn check(State(state): State<AppState>, person: WebPerson, form: Multi
         Ok(map) => map,
         Err(err) => return super::api_error_page(&state, &person, err),
     };
+    let extra = match check_sample(map, sample).await {
+        Ok(check) => json!({ "check": check }),
+        Err(extra) => extra,
+    };
+    maps_page(&state, &person, StatusCode::OK, extra).await
+}
+
+/// Converts `sample` in memory with `map`: coverage and findings, for the page; or the page's
+/// error when the sample cannot be read.
+async fn check_sample(map: kenshin_convert::MapFile, sample: Vec<u8>) -> Result<Value, Value> {
     let outcome = tokio::task::spawn_blocking(move || {
         let profile = kenshin_profile::Profile::default_profile();
         let mut items = BTreeSet::new();
@@ -218,18 +228,236 @@ pub async fn check(State(state): State<AppState>, person: WebPerson, form: Multi
     })
     .await;
     let Ok((report, items, columns, label)) = outcome else {
-        return super::api_error_page(&state, &person, ApiError::internal());
+        return Err(json!({"error": "maps.sample_unusable"}));
     };
-    let extra = match report {
-        Ok(report) => json!({
-            "check": {
-                "map": label,
-                "columns": columns,
-                "items": items,
-                "r": serde_json::to_value(&report).unwrap_or_default(),
+    match report {
+        Ok(report) => Ok(json!({
+            "map": label,
+            "columns": columns,
+            "items": items,
+            "r": serde_json::to_value(&report).unwrap_or_default(),
+        })),
+        Err(err) => Err(json!({"error": "maps.sample_unusable", "error_detail": err.to_string()})),
+    }
+}
+
+/// Item names and header fields, for the form's suggestions when a column is placed by hand.
+fn item_choices() -> Vec<String> {
+    let profile = kenshin_profile::Profile::default_profile();
+    let mut names: Vec<String> = kenshin_profile::HeaderField::ALL
+        .iter()
+        .map(|f| format!("header.{}", f.label_ja()))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for item in &profile.items {
+        if seen.insert(item.name.clone()) {
+            names.push(item.name.clone());
+        }
+    }
+    names
+}
+
+/// The draft section of the page: placements, the form to fix them, the draft's text.
+fn draft_context(
+    suggestion: &kenshin_convert::suggest::Suggestion,
+    map_text: &str,
+    map_id: &str,
+    version: &str,
+) -> Value {
+    json!({
+        "draft": {
+            "placements": serde_json::to_value(&suggestion.placements).unwrap_or_default(),
+            "placed": suggestion.placements.iter().filter(|p| p.target.is_some()).count(),
+            "rows": suggestion.rows_sampled,
+            "map_text": map_text,
+            "map_id": map_id,
+            "version": version,
+        },
+        "item_choices": item_choices(),
+    })
+}
+
+/// `POST /maps/draft` (multipart: the sample): a draft map for it, shown with each column's
+/// placement and values, to fix, check and save. Nothing is stored.
+pub async fn draft(State(state): State<AppState>, person: WebPerson, form: Multipart) -> Response {
+    if !person.may(Resource::Map, Action::Create) {
+        return person.forbidden(&state);
+    }
+    let (_, sample) = match checked_form(&state, &person, form, MAX_SAMPLE_BYTES).await {
+        Ok(form) => form,
+        Err(page) => return page,
+    };
+    match maps::draft(&person.caller, sample).await {
+        Ok(Ok(suggestion)) => {
+            let extra = draft_context(&suggestion, &suggestion.map_csv, "", "1");
+            maps_page(&state, &person, StatusCode::OK, extra).await
+        }
+        Ok(Err(problem)) => {
+            maps_page(
+                &state,
+                &person,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": "maps.sample_unusable", "error_detail": problem}),
+            )
+            .await
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
+}
+
+/// `POST /maps/draft/submit` (multipart: the draft's text, id, version, the fixes, and for
+/// `action=check` the sample): checks the fixed draft against the sample, or (`action=save`)
+/// stores it as a new version.
+pub async fn draft_submit(
+    State(state): State<AppState>,
+    person: WebPerson,
+    form: Multipart,
+) -> Response {
+    if !person.may(Resource::Map, Action::Create) {
+        return person.forbidden(&state);
+    }
+    let mut fields = match read_form(form, MAX_SAMPLE_BYTES).await {
+        Ok(fields) => fields,
+        Err(key) => {
+            return maps_page(
+                &state,
+                &person,
+                StatusCode::BAD_REQUEST,
+                json!({"error": key}),
+            )
+            .await
+        }
+    };
+    if !person.csrf_ok(&state, fields.get("_csrf").unwrap_or_default()) {
+        return person.csrf_refused(&state);
+    }
+    let all = |name: &str| -> Vec<String> {
+        fields
+            .text
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let columns: Vec<(String, String)> =
+        all("fix_source").into_iter().zip(all("fix_item")).collect();
+    let values: Vec<(String, String, String)> = all("val_source")
+        .into_iter()
+        .zip(all("val_from"))
+        .zip(all("val_to"))
+        .map(|((s, f), t)| (s, f, t))
+        .collect();
+    let map_id = fields.get("map_id").unwrap_or_default().to_owned();
+    let version = fields.get("map_version").unwrap_or_default().to_owned();
+    let edited = kenshin_convert::suggest::edit_draft(
+        fields.get("map_text").unwrap_or_default(),
+        &map_id,
+        &version,
+        &columns,
+        &values,
+    );
+    let sample = fields.file.take().map(|(_, bytes)| bytes);
+    if fields.get("action") == Some("save") {
+        let activate = fields.get("activate") == Some("on");
+        return match maps::store_map(&state, &person.caller, edited.as_bytes(), activate).await {
+            Ok(_) => Redirect::to("/maps?done=uploaded").into_response(),
+            Err(err) => {
+                let err = ApiError::from(err);
+                if err.status.is_client_error() && err.status != StatusCode::FORBIDDEN {
+                    let mut extra = redraft(&edited, &map_id, &version, sample).await;
+                    extra["error"] = "maps.refused".into();
+                    extra["error_detail"] = err.message.into();
+                    maps_page(&state, &person, StatusCode::UNPROCESSABLE_ENTITY, extra).await
+                } else {
+                    super::api_error_page(&state, &person, err)
+                }
             }
-        }),
-        Err(err) => json!({"error": "maps.sample_unusable", "error_detail": err.to_string()}),
-    };
+        };
+    }
+    // A check: the fixed draft against the sample, in memory.
+    let mut extra = redraft(&edited, &map_id, &version, sample.clone()).await;
+    match (
+        sample,
+        kenshin_convert::MapFile::from_reader(
+            edited.as_bytes(),
+            kenshin_profile::Profile::default_profile(),
+        ),
+    ) {
+        (None, _) => {
+            extra["error"] = "maps.no_file".into();
+        }
+        (Some(_), Err(err)) => {
+            extra["error"] = "maps.refused".into();
+            extra["error_detail"] = err.to_string().into();
+        }
+        (Some(sample), Ok(map)) => match check_sample(map, sample).await {
+            Ok(check) => extra["check"] = check,
+            Err(problem) => super::merge(&mut extra, problem),
+        },
+    }
     maps_page(&state, &person, StatusCode::OK, extra).await
+}
+
+/// The draft section again for an edited draft: placements re-read from the sample when there
+/// is one (so fixed columns show as placed), the edited text kept as the clerk left it.
+async fn redraft(edited: &str, map_id: &str, version: &str, sample: Option<Vec<u8>>) -> Value {
+    let placements = match sample {
+        Some(sample) => tokio::task::spawn_blocking(move || {
+            kenshin_convert::suggest::suggest(
+                &sample[..],
+                kenshin_profile::Profile::default_profile(),
+                kenshin_convert::delimited::DelimitedOptions::default(),
+            )
+            .ok()
+        })
+        .await
+        .ok()
+        .flatten(),
+        None => None,
+    };
+    match placements {
+        Some(mut suggestion) => {
+            kenshin_convert::suggest::apply_edits(
+                &mut suggestion,
+                edited,
+                kenshin_profile::Profile::default_profile(),
+            );
+            draft_context(&suggestion, edited, map_id, version)
+        }
+        None => json!({
+            "draft": {"placements": [], "placed": 0, "rows": 0, "map_text": edited, "map_id": map_id, "version": version},
+            "item_choices": item_choices(),
+        }),
+    }
+}
+
+/// `GET /maps/{map_id}/{version}/download`: a stored version as uploaded.
+pub async fn download(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Path((map_id, version)): Path<(String, String)>,
+) -> Response {
+    if !person.may(Resource::Map, Action::Read) {
+        return person.forbidden(&state);
+    }
+    match maps::map_content(&state, &person.caller, &map_id, &version).await {
+        Ok(bytes) => {
+            let name = format!("{map_id}_v{version}.csv");
+            (
+                [
+                    (axum::http::header::CONTENT_TYPE, "text/csv".to_owned()),
+                    (
+                        axum::http::header::CONTENT_DISPOSITION,
+                        crate::api::content_disposition(&name)
+                            .to_str()
+                            .unwrap_or("attachment")
+                            .to_owned(),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
 }

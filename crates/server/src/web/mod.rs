@@ -94,6 +94,26 @@ pub fn routes() -> PageTable {
             form_limit(maps::MAX_SAMPLE_BYTES),
             maps::check,
         )
+        .limited(
+            POST,
+            "/maps/draft",
+            "map_draft",
+            form_limit(maps::MAX_SAMPLE_BYTES),
+            maps::draft,
+        )
+        .limited(
+            POST,
+            "/maps/draft/submit",
+            "map_draft_submit",
+            form_limit(maps::MAX_SAMPLE_BYTES),
+            maps::draft_submit,
+        )
+        .page(
+            GET,
+            "/maps/{map_id}/{version}/download",
+            "map_download",
+            maps::download,
+        )
         .page(
             POST,
             "/maps/{map_id}/{version}/activate",

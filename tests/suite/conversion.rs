@@ -211,8 +211,9 @@ async fn an_mhlw_archive_is_converted_without_a_map() {
         .filter(|r| r.header.get(kenshin_profile::HeaderField::InsurerNumber) == Some("06999901"))
         .collect();
     kenshin_mhlw::write_archive(&mut archive, only_first, profile, &meta).unwrap();
+    let archive_bytes = archive.into_inner();
     let receipt = sender
-        .send_stream("", "results.zip", None, stream_of(archive.into_inner()))
+        .send_stream("", "results.zip", None, stream_of(archive_bytes.clone()))
         .await
         .unwrap();
     let done = wait_converted(&sender, &receipt.id.to_string()).await;
@@ -223,6 +224,44 @@ async fn an_mhlw_archive_is_converted_without_a_map() {
     assert!(summary.map.is_none(), "archives need no map");
     assert_eq!(done.deliveries.len(), 1);
     assert_eq!(done.deliveries[0].receiver.code, INSURER);
+    let report = sender.report(&receipt.id.to_string()).await.unwrap();
+    assert!(report.get("notes").is_none(), "{report}");
+
+    // The same results as the field often sends them: no summary (su08), DATA in lower case.
+    let mut original = zip::ZipArchive::new(std::io::Cursor::new(archive_bytes)).unwrap();
+    let mut results_only = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..original.len() {
+        let mut entry = original.by_index(i).unwrap();
+        let name = entry.name().to_owned();
+        if name.ends_with("su08_V08.xml") || entry.is_dir() {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        results_only
+            .start_file(
+                name.replace("/DATA/", "/data/"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+        std::io::Write::write_all(&mut results_only, &bytes).unwrap();
+    }
+    let results_only = results_only.finish().unwrap().into_inner();
+    let receipt = sender
+        .send_stream("", "results_only.zip", None, stream_of(results_only))
+        .await
+        .unwrap();
+    let done = wait_converted(&sender, &receipt.id.to_string()).await;
+    assert_eq!(done.state, SubmissionState::Delivered, "{done:?}");
+    assert_eq!(done.conversion.unwrap().records_in, to_insurer);
+    let report = sender.report(&receipt.id.to_string()).await.unwrap();
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("su08_V08.xml"),
+        "the report says how the archive was read: {report}"
+    );
     relay.stop().await;
 }
 

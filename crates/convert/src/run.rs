@@ -83,6 +83,10 @@ pub struct Report {
     /// Held (unrouted) records per 保険者番号.
     #[serde(default)]
     pub held_by_insurer: BTreeMap<String, u64>,
+    /// What the sender should know about how the input was read (e.g. an MHLW archive of
+    /// results only, sent without its summary), in Japanese.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Why nothing could be converted, when the input was unusable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unusable: Option<String>,
@@ -169,6 +173,7 @@ impl Report {
             records_unrouted: 0,
             unrouted_records: Vec::new(),
             held_by_insurer: BTreeMap::new(),
+            notes: Vec::new(),
             unusable: None,
         }
     }

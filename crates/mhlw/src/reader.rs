@@ -187,10 +187,13 @@ impl Layout {
         let indexes: Vec<usize> = names
             .iter()
             .enumerate()
+            // Names as the field writes them: 「IX08_V08.XML」, 「data/」 are the same files.
             .filter(|(_, (name, dir))| {
-                !dir && (name == INDEX_FILE
-                    || name
-                        .strip_suffix(INDEX_FILE)
+                let lower = name.to_ascii_lowercase();
+                let index = INDEX_FILE.to_ascii_lowercase();
+                !dir && (lower == index
+                    || lower
+                        .strip_suffix(&index)
                         .and_then(|p| p.strip_suffix('/'))
                         .is_some_and(|root| !root.contains('/')))
             })
@@ -218,10 +221,14 @@ impl Layout {
         let summary_name = format!("{prefix}{SUMMARY_FILE}");
         let summary = names
             .iter()
-            .position(|(name, dir)| !dir && *name == summary_name);
+            .position(|(name, dir)| !dir && name.eq_ignore_ascii_case(&summary_name));
         let in_folder = |folder: &str, name: &str| -> bool {
             name.strip_prefix(prefix)
-                .and_then(|rest| rest.strip_prefix(folder))
+                .and_then(|rest| {
+                    rest.get(..folder.len())
+                        .filter(|head| head.eq_ignore_ascii_case(folder))
+                        .map(|_| &rest[folder.len()..])
+                })
                 .and_then(|rest| rest.strip_prefix('/'))
                 .is_some_and(|file| {
                     !file.is_empty()

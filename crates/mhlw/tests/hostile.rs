@@ -485,6 +485,15 @@ fn layout_and_counts_are_checked() {
     let reader = read_archive(Cursor::new(&results_only), &profile, &Limits::default()).unwrap();
     assert!(reader.summary().is_none());
     assert_eq!(reader.record_count(), 1);
+    // Names in other cases, as some systems write them: the same files.
+    let shouting = zip_of(&[
+        (&format!("{ROOT}/IX08_V08.XML"), &index, false),
+        (&format!("{ROOT}/Su08_v08.xml"), &summary, false),
+        (&format!("{ROOT}/data/H1.XML"), &good, false),
+    ]);
+    let reader = read_archive(Cursor::new(&shouting), &profile, &Limits::default()).unwrap();
+    assert!(reader.summary().is_some());
+    assert_eq!(reader.record_count(), 1);
     // Claims without the summary that sums them up: refused, saying so.
     let index_with_claim = index_xml(2);
     let claims_without_summary = zip_of(&[

@@ -304,13 +304,27 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                     profile,
                     &kenshin_mhlw::Limits::default(),
                 ) {
-                    Ok(archive) => kenshin_convert::convert_records(
-                        archive,
-                        profile,
-                        "MHLW XML archive",
-                        &mut router,
-                    ),
-                    Err(err) => Err(kenshin_convert::ConvertError::Input(err.to_string())),
+                    Ok(archive) => {
+                        let results_only = archive.summary().is_none();
+                        kenshin_convert::convert_records(
+                            archive,
+                            profile,
+                            "MHLW XML archive",
+                            &mut router,
+                        )
+                        .map(|mut report| {
+                            if results_only {
+                                report.notes.push(
+                                    "集計情報（su08_V08.xml）のない、結果のみのアーカイブとして読みました（請求情報はありません）"
+                                        .into(),
+                                );
+                            }
+                            report
+                        })
+                    }
+                    Err(err) => Err(kenshin_convert::ConvertError::Input(format!(
+                        "特定健診の XML アーカイブとして読めません。健診システムから出力し直したファイルを送ってください / not a readable MHLW checkup archive: {err}"
+                    ))),
                 }
             }
         } else if let Some(message) = other_binary {

@@ -581,3 +581,54 @@ async fn cert_named(
         .into_iter()
         .find(|c| c.device == device)
 }
+
+/// Findings are never cut without saying so: the page shows the first ones and says how many
+/// there are; the CSV holds every one of them.
+#[tokio::test]
+async fn the_report_csv_holds_every_finding_and_the_page_says_it_shows_the_first() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let client = relay.client(CONVERTER);
+    client
+        .upload_map(MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    // 3,200 rows, 3 findings in every 8: more than the report keeps in full.
+    let receipt = client
+        .send_stream("", "big.csv", None, stream_of(long_export(400)))
+        .await
+        .unwrap();
+    let id = receipt.id.to_string();
+    wait_converted(&client, &id).await;
+    let report = client.report(&id).await.unwrap();
+    let total = report["errors"].as_u64().unwrap() + report["warnings"].as_u64().unwrap();
+    assert_eq!(total, 1200, "{}", report["finding_counts"]);
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        kenshin_convert::run::MAX_FINDINGS_KEPT
+    );
+
+    let db = relay.db().await;
+    let sender = person(&relay, &db, CONVERTER, "conv.sender", "sender").await;
+    let (status, html) = sender
+        .page(&format!("/submissions/{id}/report"), "ja")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("data-testid=\"findings-cut\"") && html.contains("全 1200 件"),
+        "the page says it shows the first findings"
+    );
+    let csv = sender
+        .http
+        .get(format!("{}/submissions/{id}/report.csv", sender.base))
+        .header("cookie", &sender.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let bytes = csv.bytes().await.unwrap();
+    let mut rows = csv::Reader::from_reader(&bytes[3..]);
+    assert_eq!(rows.records().count(), 1200, "every finding is in the CSV");
+    db.close().await;
+    relay.stop().await;
+}

@@ -118,6 +118,24 @@ pub trait Sink {
     ) -> Result<(), String> {
         Ok(())
     }
+
+    /// Every finding, as it is made: the report keeps the first [`MAX_FINDINGS_KEPT`] in full
+    /// and counts the rest; a sink that keeps them all gives the sender the complete list.
+    fn finding(&mut self, _finding: &Finding) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A finding to the sink, then into the report's counts.
+fn note(
+    tally: &mut Tally,
+    report: &mut Report,
+    sink: &mut impl Sink,
+    finding: Finding,
+) -> Result<(), ConvertError> {
+    sink.finding(&finding).map_err(ConvertError::Output)?;
+    tally.add(report, finding);
+    Ok(())
 }
 
 /// A closure is a sink that keeps nothing of rejected rows (they are in the report).
@@ -274,12 +292,14 @@ pub fn convert_delimited<R: Read>(
                 .map_err(ConvertError::Output)?;
         }
         for finding in outcome.findings {
-            tally.add(&mut report, finding);
+            note(&mut tally, &mut report, &mut sink, finding)?;
         }
         match outcome.record {
             Some(record) => {
                 let routed = sink.record(&record).map_err(ConvertError::Output)?;
-                report.count_routed(&mut tally, &record, routed, row.record, row.line);
+                if let Some(f) = report.count_routed(&record, routed, row.record, row.line) {
+                    note(&mut tally, &mut report, &mut sink, f)?;
+                }
             }
             None => {
                 report.records_rejected += 1;
@@ -296,12 +316,11 @@ impl Report {
     /// Counts a record the sink took (or could not route), by 保険者番号.
     fn count_routed(
         &mut self,
-        tally: &mut Tally,
         record: &CheckupRecord,
         routed: Routed,
         number: u64,
         line: u64,
-    ) {
+    ) -> Option<Finding> {
         let insurer = record
             .header
             .get(HeaderField::InsurerNumber)
@@ -316,14 +335,13 @@ impl Report {
             Routed::Delivered => {
                 self.records_out += 1;
                 *self.records_by_insurer.entry(insurer).or_default() += 1;
+                None
             }
             Routed::Unrouted => {
                 self.records_unrouted += 1;
                 self.unrouted_records.push(number);
                 *self.held_by_insurer.entry(insurer.clone()).or_default() += 1;
-                tally.add(
-                    self,
-                    Finding {
+                Some(Finding {
                         record: number,
                         line,
                         column: None,
@@ -334,8 +352,7 @@ impl Report {
                         message: "この保険者番号の配信先がありません。記録は保留し、配信先ができたときに届けます（送信元は保留分をダウンロードできます）"
                             .into(),
                         value: Some(insurer),
-                    },
-                );
+                    })
             }
         }
     }
@@ -391,8 +408,10 @@ where
         let record = match record {
             Ok(record) => record,
             Err(err) => {
-                tally.add(
+                note(
+                    &mut tally,
                     &mut report,
+                    &mut sink,
                     Finding {
                         record: number,
                         line: 0,
@@ -404,7 +423,7 @@ where
                         message: err.to_string(),
                         value: None,
                     },
-                );
+                )?;
                 report.records_rejected += 1;
                 report.rejected_records.push(number);
                 continue;
@@ -418,7 +437,7 @@ where
             .cloned()
             .collect();
         for finding in findings {
-            tally.add(&mut report, finding);
+            note(&mut tally, &mut report, &mut sink, finding)?;
         }
         if !reasons.is_empty() {
             sink.rejected_record(&record, &reasons)
@@ -428,7 +447,9 @@ where
             continue;
         }
         let routed = sink.record(&record).map_err(ConvertError::Output)?;
-        report.count_routed(&mut tally, &record, routed, number, 0);
+        if let Some(f) = report.count_routed(&record, routed, number, 0) {
+            note(&mut tally, &mut report, &mut sink, f)?;
+        }
     }
     report.finding_counts = tally.counts.into_values().collect();
     debug_assert!(report.reconciles());

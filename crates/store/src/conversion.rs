@@ -48,6 +48,8 @@ pub struct CompletedConversion {
     pub held: Vec<crate::held::HeldOutput>,
     /// The sender's report (encrypted JSON).
     pub report: NewObject,
+    /// Every finding (encrypted, one JSON finding per line), when there were any.
+    pub findings: Option<NewObject>,
     pub counts: RecordCounts,
     pub map_label: Option<String>,
     pub profile_label: String,
@@ -74,6 +76,7 @@ impl CompletedConversion {
             .map(|o| o.object.id)
             .chain(self.held.iter().map(|h| h.object.id))
             .chain(std::iter::once(self.report.id))
+            .chain(self.findings.iter().map(|f| f.id))
             .collect()
     }
 }
@@ -212,6 +215,14 @@ impl Database {
             .fetch_one(&mut *tx)
             .await?;
         insert_object(&mut tx, &done.report, now).await?;
+        if let Some(findings) = &done.findings {
+            insert_object(&mut tx, findings, now).await?;
+            sqlx::query("UPDATE submissions SET findings_object_id = $1 WHERE id = $2")
+                .bind(findings.id.to_string())
+                .bind(done.submission_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
         for output in &done.outputs {
             insert_object(&mut tx, &output.object, now).await?;
@@ -319,6 +330,35 @@ impl Database {
         .await?;
         drop(rx);
         match report {
+            None => Err(StoreError::NotFound),
+            Some(None) => Ok(None),
+            Some(Some(object)) => Ok(Some(
+                self.object(
+                    object
+                        .parse()
+                        .map_err(|e| StoreError::corrupt("submissions", e))?,
+                )
+                .await?,
+            )),
+        }
+    }
+
+    /// Every finding of one of the sender's conversions (encrypted JSON lines), if kept.
+    pub async fn submission_findings(
+        &self,
+        sender_org_id: i64,
+        id: SubmissionId,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let object: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT findings_object_id FROM submissions WHERE id = $1 AND sender_org_id = $2",
+        )
+        .bind(id.to_string())
+        .bind(sender_org_id)
+        .fetch_optional(&mut *rx)
+        .await?;
+        drop(rx);
+        match object {
             None => Err(StoreError::NotFound),
             Some(None) => Ok(None),
             Some(Some(object)) => Ok(Some(

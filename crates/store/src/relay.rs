@@ -617,6 +617,19 @@ impl Database {
         withdrawn.reason = Some("withdrawn".into());
         append(&mut tx, &withdrawn, now).await?;
         let mut objects = vec![submission.object_id];
+        // The sender's full list of findings holds its values: it goes with the file.
+        let findings: Option<Option<String>> =
+            sqlx::query_scalar("SELECT findings_object_id FROM submissions WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(Some(findings)) = findings {
+            objects.push(
+                findings
+                    .parse()
+                    .map_err(|e| StoreError::corrupt("submissions", e))?,
+            );
+        }
         for (delivery, next) in withdrawals {
             let Some(next) = next else {
                 continue;

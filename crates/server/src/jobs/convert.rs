@@ -107,6 +107,8 @@ struct Router<'a> {
     outputs: HashMap<i64, Output>,
     held: BTreeMap<String, HeldBatch>,
     returned: Option<Returned>,
+    /// Every finding, one JSON object per line, sealed as it is written.
+    findings: Option<std::io::BufWriter<SealingObjectWriter>>,
 }
 
 impl Sink for &mut Router<'_> {
@@ -132,6 +134,16 @@ impl Sink for &mut Router<'_> {
             }
             _ => Err("rows and records returned from one input".into()),
         }
+    }
+
+    fn finding(&mut self, finding: &Finding) -> Result<(), String> {
+        if self.findings.is_none() {
+            let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
+            self.findings = Some(std::io::BufWriter::with_capacity(64 * 1024, sealed));
+        }
+        let out = self.findings.as_mut().expect("created above");
+        serde_json::to_writer(&mut *out, finding).map_err(|e| e.to_string())?;
+        std::io::Write::write_all(out, b"\n").map_err(|e| e.to_string())
     }
 
     fn rejected_record(
@@ -215,6 +227,8 @@ struct Converted {
     outputs: Vec<(i64, String, u64, OutputFormat, SealedObject)>,
     /// (reason, 保険者番号, records, object) of each batch held for the sender.
     held: Vec<(HeldReason, String, u64, SealedObject)>,
+    /// Every finding, when there were any.
+    findings: Option<SealedObject>,
 }
 
 async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()> {
@@ -244,6 +258,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                         report: Report::unusable(profile, None, &error),
                         outputs: Vec::new(),
                         held: Vec::new(),
+                        findings: None,
                     });
                 }
             },
@@ -263,6 +278,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             outputs: HashMap::new(),
             held: BTreeMap::new(),
             returned: None,
+            findings: None,
         };
         let result = if is_archive {
             // A ZIP needs random access; the decrypted archive is held in memory (never on
@@ -341,6 +357,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             outputs,
             held,
             returned,
+            findings,
             ..
         } = router;
         let mut failure: Option<VaultError> = None;
@@ -373,6 +390,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                     report: Report::unusable(profile, map.as_ref(), &err),
                     outputs: Vec::new(),
                     held: Vec::new(),
+                    findings: None,
                 });
             }
         };
@@ -414,10 +432,19 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             }
             None => {}
         }
+        let findings = match findings {
+            Some(out) => Some(
+                out.into_inner()
+                    .map_err(|e| VaultError::Io(e.into_error()))?
+                    .finish()?,
+            ),
+            None => None,
+        };
         Ok(Converted {
             report,
             outputs: sealed,
             held: kept,
+            findings,
         })
     })
     .await??;
@@ -474,6 +501,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             })
             .collect(),
         report: report_object.new_object(),
+        findings: converted.findings.as_ref().map(SealedObject::new_object),
         counts: RecordCounts {
             records_in: report.records_in,
             records_out: report.records_out,

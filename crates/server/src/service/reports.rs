@@ -32,3 +32,21 @@ pub async fn read_report(
         .map_err(|_| Error::Internal("reading a report"))??;
     Ok(bytes)
 }
+
+/// Every finding of one of `org`'s conversions, when they were kept (conversions since the
+/// complete list exists): a reader of JSON lines, decrypted as it is read — to be read on a
+/// blocking thread. `None` for older conversions, whose report holds the first findings only.
+pub async fn all_findings(
+    state: &AppState,
+    org: &kenshin_store::Org,
+    id: SubmissionId,
+) -> Result<Option<Box<dyn std::io::BufRead + Send>>, Error> {
+    let Some(object) = state.db.submission_findings(org.id, id).await? else {
+        return Ok(None);
+    };
+    let reader = state.vault.open_reader(&object)?;
+    Ok(Some(Box::new(std::io::BufReader::with_capacity(
+        64 * 1024,
+        reader,
+    ))))
+}

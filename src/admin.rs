@@ -705,6 +705,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 kenshin_server::service::relay::expire_held_due(&state, OffsetDateTime::now_utc())
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let reports_expired =
+                kenshin_server::service::relay::expire_reports_due(&state, OffsetDateTime::now_utc())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             let access_rows =
                 kenshin_server::retention::expire_access_log(&state, OffsetDateTime::now_utc())
                     .await?;
@@ -712,6 +716,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let report = serde_json::json!({
                 "expired": expired,
                 "held_batches_expired": held_expired,
+                "reports_expired": reports_expired,
                 "access_log_rows_removed": access_rows,
                 "access_log_retention_days": state.config.access_log_retention_days,
             });

@@ -653,6 +653,13 @@ async fn unrouted_records_are_held_released_when_a_route_appears_and_rejected_ro
         .unwrap()
         .wrapped_key
         .is_none());
+    // The report and the list of findings hold values of the export: they go too.
+    let files = kenshin_server::service::relay::expire_reports_due(state, later)
+        .await
+        .unwrap();
+    assert_eq!(files, 1);
+    let gone = sender.report(&id).await.unwrap_err();
+    assert_eq!(gone.code(), Some(ErrorCode::Gone), "{gone}");
     let kinds = event_kinds(&db, receipt.id).await;
     for kind in [
         EventKind::Held,

@@ -270,6 +270,7 @@ impl From<Refusal> for ApiError {
                 "no active map file (変換テーブル) for this institution; upload and activate one first".into(),
             ),
             Refusal::NoLongerHeld(_) => (S::GONE, C::Gone, refusal.to_string()),
+            Refusal::ReportDestroyed => (S::GONE, C::Gone, refusal.to_string()),
             Refusal::NoReport => (
                 S::CONFLICT,
                 C::InvalidState,

@@ -64,6 +64,11 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
                     tracing::warn!(error = %err, "expiring held records failed; will retry")
                 }
             }
+            match relay::expire_reports_due(&state, state.now()).await {
+                Ok(0) => {}
+                Ok(files) => tracing::info!(files, "conversion reports past retention destroyed"),
+                Err(err) => tracing::warn!(error = %err, "expiring reports failed; will retry"),
+            }
             if let Err(err) = expire_access_log(&state, state.now()).await {
                 tracing::error!(error = %err, "access-log retention refused");
             }

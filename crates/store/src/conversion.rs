@@ -13,6 +13,13 @@ use crate::relay::SubmissionRecord;
 use crate::timefmt::to_ms;
 use crate::{Database, StoreError};
 
+/// The objects a conversion keeps for the sender alone.
+#[derive(Clone, Copy)]
+enum SenderObject {
+    Report,
+    Findings,
+}
+
 /// Who receives the records of one 保険者番号.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receiver {
@@ -320,27 +327,8 @@ impl Database {
         sender_org_id: i64,
         id: SubmissionId,
     ) -> Result<Option<ObjectRecord>, StoreError> {
-        let mut rx = self.read_transaction(Scope::System).await?;
-        let report: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT report_object_id FROM submissions WHERE id = $1 AND sender_org_id = $2",
-        )
-        .bind(id.to_string())
-        .bind(sender_org_id)
-        .fetch_optional(&mut *rx)
-        .await?;
-        drop(rx);
-        match report {
-            None => Err(StoreError::NotFound),
-            Some(None) => Ok(None),
-            Some(Some(object)) => Ok(Some(
-                self.object(
-                    object
-                        .parse()
-                        .map_err(|e| StoreError::corrupt("submissions", e))?,
-                )
-                .await?,
-            )),
-        }
+        self.sender_object(SenderObject::Report, sender_org_id, id)
+            .await
     }
 
     /// Every finding of one of the sender's conversions (encrypted JSON lines), if kept.
@@ -349,10 +337,25 @@ impl Database {
         sender_org_id: i64,
         id: SubmissionId,
     ) -> Result<Option<ObjectRecord>, StoreError> {
+        self.sender_object(SenderObject::Findings, sender_org_id, id)
+            .await
+    }
+
+    /// An object a conversion made for the sender alone; the tenant check is in the query.
+    async fn sender_object(
+        &self,
+        which: SenderObject,
+        sender_org_id: i64,
+        id: SubmissionId,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let column = match which {
+            SenderObject::Report => "report_object_id",
+            SenderObject::Findings => "findings_object_id",
+        };
         let mut rx = self.read_transaction(Scope::System).await?;
-        let object: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT findings_object_id FROM submissions WHERE id = $1 AND sender_org_id = $2",
-        )
+        let object: Option<Option<String>> = sqlx::query_scalar(&format!(
+            "SELECT {column} FROM submissions WHERE id = $1 AND sender_org_id = $2"
+        ))
         .bind(id.to_string())
         .bind(sender_org_id)
         .fetch_optional(&mut *rx)
@@ -391,5 +394,50 @@ impl Database {
                 records: records.max(0) as u64,
             })
             .collect())
+    }
+}
+
+impl Database {
+    /// Destroys the sender's reports and lists of findings (they hold values of the export)
+    /// of files received before `cutoff` — the retention period, as for the files themselves —
+    /// each with a ledger entry (`shredded`, reason `report_retention_elapsed`). At most 500
+    /// files per call; returns how many.
+    pub async fn expire_reports_due(
+        &self,
+        cutoff: OffsetDateTime,
+        now: OffsetDateTime,
+        actor: &str,
+    ) -> Result<(usize, ShredList), StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let due: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT sub.id, o.code, sub.report_object_id, sub.findings_object_id \
+             FROM submissions sub JOIN orgs o ON o.id = sub.sender_org_id \
+             WHERE sub.received_at <= $1 AND ( \
+               EXISTS (SELECT 1 FROM objects r WHERE r.id = sub.report_object_id AND r.wrapped_key IS NOT NULL) \
+               OR EXISTS (SELECT 1 FROM objects f WHERE f.id = sub.findings_object_id AND f.wrapped_key IS NOT NULL)) \
+             ORDER BY sub.received_at LIMIT 500",
+        )
+        .bind(to_ms(cutoff))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut shredded = Vec::new();
+        for (submission, sender, report, findings) in &due {
+            let submission: SubmissionId = submission
+                .parse()
+                .map_err(|e| StoreError::corrupt("submissions", e))?;
+            for object in report.iter().chain(findings) {
+                let object: ObjectId = object
+                    .parse()
+                    .map_err(|e| StoreError::corrupt("submissions", e))?;
+                let mut context = NewEvent::new(EventKind::Shredded, actor);
+                context.sender_org = Some(sender.clone());
+                context.submission_id = Some(submission);
+                shredded.extend(
+                    shred_in_tx(&mut tx, object, context, "report_retention_elapsed", now).await?,
+                );
+            }
+        }
+        tx.commit().await?;
+        Ok((due.len(), shredded))
     }
 }

@@ -109,6 +109,9 @@ pub enum Refusal {
     /// Held records asked for after they left the sender's keeping.
     #[error("{}", no_longer_held(*.0))]
     NoLongerHeld(kenshin_core::HeldState),
+    /// The report was destroyed at the end of the retention period.
+    #[error("変換レポートは保存期間が過ぎたため消去しました / the conversion report was destroyed at the end of the retention period")]
+    ReportDestroyed,
     /// A report asked of a submission that has none.
     #[error("this submission has no conversion report")]
     NoReport,

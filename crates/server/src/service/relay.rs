@@ -223,6 +223,24 @@ pub async fn release_held_in(
     }
 }
 
+/// Destroys the conversion reports and lists of findings of files received more than the
+/// retention period before `now` (ledger: `shredded`). Returns the number of files.
+pub async fn expire_reports_due(state: &AppState, now: OffsetDateTime) -> Result<usize, Error> {
+    let cutoff = now - time::Duration::days(i64::from(state.config.retention_days));
+    let mut total = 0;
+    loop {
+        let (files, shredded) = state
+            .db
+            .expire_reports_due(cutoff, now, "system:retention")
+            .await?;
+        state.finish_shredding(shredded).await;
+        total += files;
+        if files < 500 {
+            return Ok(total);
+        }
+    }
+}
+
 /// Destroys the held records whose retention period ended at `now` (ledger: `expired`,
 /// `shredded`). Returns the number of batches.
 pub async fn expire_held_due(state: &AppState, now: OffsetDateTime) -> Result<usize, Error> {

@@ -18,6 +18,9 @@ pub async fn read_report(
         .submission_report(org.id, id)
         .await?
         .ok_or(Refusal::NoReport)?;
+    if object.wrapped_key.is_none() {
+        return Err(Refusal::ReportDestroyed.into());
+    }
     let vault = state.vault.clone();
     // Reports are small (findings are capped): read whole, authenticated, then answer.
     let bytes =
@@ -44,6 +47,9 @@ pub async fn all_findings(
     let Some(object) = state.db.submission_findings(org.id, id).await? else {
         return Ok(None);
     };
+    if object.wrapped_key.is_none() {
+        return Err(Refusal::ReportDestroyed.into());
+    }
     let reader = state.vault.open_reader(&object)?;
     Ok(Some(Box::new(std::io::BufReader::with_capacity(
         64 * 1024,

@@ -66,14 +66,6 @@ pub struct CompletedConversion {
     pub actor: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UsageRow {
-    pub org_code: String,
-    pub org_name: String,
-    pub month: String,
-    pub records: u64,
-}
-
 impl CompletedConversion {
     /// Every object this conversion made (outputs, held batches, report): what is removed
     /// when it is not recorded.
@@ -86,25 +78,6 @@ impl CompletedConversion {
             .chain(self.findings.iter().map(|f| f.id))
             .collect()
     }
-}
-
-/// Converted records counted for billing: per receiver per month.
-pub(crate) async fn count_usage(
-    conn: &mut sqlx::AnyConnection,
-    receiver_org_id: i64,
-    month: &str,
-    records: u64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO usage (receiver_org_id, month, records) VALUES ($1, $2, $3) \
-         ON CONFLICT (receiver_org_id, month) DO UPDATE SET records = usage.records + excluded.records",
-    )
-    .bind(receiver_org_id)
-    .bind(month)
-    .bind(records as i64)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 impl Database {
@@ -249,7 +222,8 @@ impl Database {
             .bind(DeliveryState::Ready.as_str())
             .execute(&mut *tx)
             .await?;
-            count_usage(&mut tx, output.receiver_org_id, &month, output.records).await?;
+            crate::usage::count_usage(&mut tx, output.receiver_org_id, &month, output.records)
+                .await?;
             let receiver_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
                 .bind(output.receiver_org_id)
                 .fetch_one(&mut *tx)
@@ -373,27 +347,6 @@ impl Database {
                 .await?,
             )),
         }
-    }
-
-    /// Converted records per receiver per month (for billing), optionally one month.
-    pub async fn usage(&self, month: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
-        let mut rx = self.read_transaction(Scope::System).await?;
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT o.code, o.name, u.month, u.records FROM usage u JOIN orgs o ON o.id = u.receiver_org_id \
-             WHERE $1 IS NULL OR u.month = $1 ORDER BY u.month, o.code",
-        )
-        .bind(month)
-        .fetch_all(&mut *rx)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(org_code, org_name, month, records)| UsageRow {
-                org_code,
-                org_name,
-                month,
-                records: records.max(0) as u64,
-            })
-            .collect())
     }
 }
 

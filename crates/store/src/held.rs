@@ -393,7 +393,7 @@ impl Database {
             .bind(batch.state.as_str())
             .execute(&mut *tx)
             .await?;
-            crate::conversion::count_usage(&mut tx, receiver_org_id, &month, batch.records).await?;
+            crate::usage::count_usage(&mut tx, receiver_org_id, &month, batch.records).await?;
             let mut event = held_event(EventKind::Released, actor, &batch);
             event.receiver_org = Some(receiver_code.clone());
             event.delivery_id = Some(delivery_id);

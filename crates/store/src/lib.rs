@@ -27,6 +27,7 @@ mod provision;
 mod relay;
 mod snapshot;
 mod timefmt;
+mod usage;
 
 pub use access::{AccessExpiryPlan, AccessFilter, AccessRow};
 pub use blobs::{
@@ -34,7 +35,7 @@ pub use blobs::{
     S3Writer,
 };
 pub use certs::{CertRecord, NewCert};
-pub use conversion::{CompletedConversion, ConvertedOutput, Job, Receiver, UsageRow};
+pub use conversion::{CompletedConversion, ConvertedOutput, Job, Receiver};
 pub use db::{Backend, Database, SequencerLease};
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
@@ -50,3 +51,4 @@ pub use relay::{
     ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewSubmission, SubmissionRecord,
 };
 pub use snapshot::ExportedSnapshot;
+pub use usage::UsageRow;

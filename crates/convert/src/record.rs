@@ -26,7 +26,7 @@ pub struct RecordBuilder<'a> {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the map reads column {column} (map line {line}), which the export does not have")]
+#[error("変換表（{line} 行目）が読む列「{column}」がファイルにありません / the map reads column {column} (map line {line}), which the export does not have")]
 pub struct BindError {
     pub column: String,
     pub line: u64,

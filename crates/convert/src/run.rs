@@ -23,14 +23,14 @@ pub const MAX_FINDINGS_KEPT: usize = 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
     /// The input cannot be read at all (encoding, structure): nothing was converted.
-    #[error("unusable input: {0}")]
+    #[error("変換できないファイルです / unusable input: {0}")]
     Read(#[from] ReadError),
-    #[error("the map does not fit this export: {0}")]
+    #[error("変換表がこのファイルに合いません / the map does not fit this export: {0}")]
     Bind(#[from] BindError),
     #[error("{0}")]
     Setting(String),
     /// An archive or standard CSV that cannot be read as a whole.
-    #[error("unusable input: {0}")]
+    #[error("変換できないファイルです / unusable input: {0}")]
     Input(String),
     /// Writing an output failed.
     #[error("output: {0}")]

@@ -453,7 +453,7 @@ fn invalid_shift_jis_pair_is_located() {
         let message = err.to_string();
         assert_eq!(
             message,
-            format!("line 3 (byte {offset}): invalid Shift_JIS byte sequence 0x85 0x40 (文字コード不正)")
+            format!("3 行目（{offset} バイト目）/ line 3 (byte {offset}): 文字コード不正：Shift_JIS として読めないバイト列 0x85 0x40。文字コードを確かめて保存し直してください / invalid Shift_JIS byte sequence")
         );
         assert_no_field_text(&message);
         assert_no_field_text(&format!("{err:?}"));
@@ -744,7 +744,7 @@ fn hundred_megabyte_field_fails_fast_at_the_limit() {
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(
             err.to_string(),
-            "line 2 (byte 11): field exceeds the limit of 65536 bytes (項目長超過)"
+            "2 行目（11 バイト目）/ line 2 (byte 11): 項目長超過：1 つの項目が 65536 バイトを超えています（引用符の閉じ忘れの可能性があります）/ field exceeds the limit of 65536 bytes"
         );
     }
 }

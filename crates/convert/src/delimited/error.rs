@@ -25,7 +25,7 @@ pub(super) const MAX_HEX_BYTES: usize = 4;
 /// - `Empty`: the end of the input;
 /// - `InvalidDelimiter`: line 1, byte 0 (the problem is in the options, not the input).
 #[derive(Debug, thiserror::Error)]
-#[error("line {line} (byte {byte_offset}): {kind}")]
+#[error("{line} 行目（{byte_offset} バイト目）/ line {line} (byte {byte_offset}): {kind}")]
 pub struct ReadError {
     pub kind: ReadErrorKind,
     pub line: u64,
@@ -37,7 +37,7 @@ pub struct ReadError {
 pub enum ReadErrorKind {
     /// Bytes that are not valid in the source encoding. `bytes_hex` is e.g. `"0x85 0x40"`:
     /// at most four bytes, so an error never carries more than a fragment of one character.
-    #[error("invalid {encoding} byte sequence {bytes_hex} (文字コード不正)")]
+    #[error("文字コード不正：{encoding} として読めないバイト列 {bytes_hex}。文字コードを確かめて保存し直してください / invalid {encoding} byte sequence")]
     InvalidEncoding {
         bytes_hex: String,
         encoding: SourceEncoding,
@@ -45,24 +45,26 @@ pub enum ReadErrorKind {
     /// A field's content (in source bytes, after removing quotes) exceeds
     /// [`DelimitedOptions::max_field_bytes`](super::DelimitedOptions::max_field_bytes).
     /// An unbalanced quote that swallows the rest of the file usually ends here.
-    #[error("field exceeds the limit of {limit} bytes (項目長超過)")]
+    #[error("項目長超過：1 つの項目が {limit} バイトを超えています（引用符の閉じ忘れの可能性があります）/ field exceeds the limit of {limit} bytes")]
     FieldTooLarge { limit: usize },
     /// A record has more fields than
     /// [`DelimitedOptions::max_fields`](super::DelimitedOptions::max_fields).
-    #[error("record has more than {limit} fields (項目数超過)")]
+    #[error(
+        "項目数超過：1 行の項目が {limit} を超えています / record has more than {limit} fields"
+    )]
     TooManyFields { limit: usize },
     /// The input ends inside a quoted field.
-    #[error("quoted field is not closed before the end of the input (引用符の閉じ忘れ)")]
+    #[error("引用符の閉じ忘れ：引用符（\"）で始まった項目がファイルの終わりまで閉じられていません / quoted field is not closed before the end of the input")]
     UnterminatedQuote,
     /// The underlying reader failed.
-    #[error("read failed: {0}")]
+    #[error("読み込みに失敗しました / read failed: {0}")]
     Io(std::io::Error),
     /// The input contains no record at all (nothing, a byte order mark, or blank lines only).
-    #[error("no data (データなし)")]
+    #[error("データなし：ファイルに行がありません / no data")]
     Empty,
     /// The delimiter given in the options cannot separate fields: it must be an ASCII byte
     /// other than `"`, CR and LF.
-    #[error("unusable delimiter byte 0x{delimiter:02X} (区切り文字不正)")]
+    #[error("区切り文字不正：0x{delimiter:02X} は区切り文字に使えません / unusable delimiter byte 0x{delimiter:02X}")]
     InvalidDelimiter { delimiter: u8 },
 }
 
@@ -100,8 +102,10 @@ mod tests {
             line: 12,
             byte_offset: 3456,
         };
-        assert!(e
-            .to_string()
-            .starts_with("line 12 (byte 3456): invalid Shift_JIS byte sequence 0x85 0x40"));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("12 行目（3456 バイト目）/ line 12 (byte 3456): 文字コード不正：Shift_JIS として読めないバイト列 0x85 0x40"),
+            "{text}"
+        );
     }
 }

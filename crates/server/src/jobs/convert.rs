@@ -252,7 +252,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                 Ok(map) => Some(map),
                 Err(err) => {
                     let error = kenshin_convert::ConvertError::Setting(format!(
-                        "the active map no longer loads: {err}"
+                        "有効な変換表を読み込めません / the active map no longer loads: {err}"
                     ));
                     return Ok(Converted {
                         report: Report::unusable(profile, None, &error),
@@ -291,7 +291,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             .map_err(|e| VaultError::Integrity(e.to_string()))?;
             if bytes.len() as u64 > MAX_ARCHIVE_IN_MEMORY {
                 Err(kenshin_convert::ConvertError::Input(format!(
-                    "the archive is larger than {} MiB; split it into several archives",
+                    "アーカイブが {} MiB を超えています。複数に分けて送ってください / the archive is larger than that; split it into several archives",
                     MAX_ARCHIVE_IN_MEMORY / 1024 / 1024
                 )))
             } else if kenshin_convert::xlsx::is_xlsx(&bytes) {
@@ -311,7 +311,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
                         }
                     }
                     (None, _) => Err(kenshin_convert::ConvertError::Setting(
-                        "no active map file (変換テーブル) for this institution".into(),
+                        "有効な変換表（変換テーブル）がありません。変換表の画面で登録し、有効にしてください / no active map file for this institution".into(),
                     )),
                 }
             } else {
@@ -349,7 +349,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             match &map {
                 Some(map) => convert_delimited(reader, profile, map, &mut router, |_| {}),
                 None => Err(kenshin_convert::ConvertError::Setting(
-                    "no active map file (変換テーブル) for this institution".into(),
+                    "有効な変換表（変換テーブル）がありません。変換表の画面で登録し、有効にしてください / no active map file for this institution".into(),
                 )),
             }
         };

@@ -110,6 +110,14 @@ enum ClientCommand {
     Withdraw { submission: String },
     /// The conversion report of a submission you sent (JSON).
     Report { submission: String },
+    /// Records of a file you sent that were held (no receiver takes their 保険者番号 yet) or
+    /// returned (cannot be identified): list them, and with --out save those still kept.
+    Held {
+        submission: String,
+        /// Save each batch still kept into this directory, under its own file name.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Your map files (変換テーブル): upload a version, list, activate.
     #[command(subcommand)]
     Map(MapCommand),
@@ -447,6 +455,57 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
         ClientCommand::Report { submission } => {
             let report = client.report(&submission).await?;
             emit(true, &report, String::new);
+        }
+        ClientCommand::Held { submission, out } => {
+            let view = client.submission(&submission).await?;
+            let mut saved = Vec::new();
+            if let Some(dir) = &out {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                for batch in &view.held {
+                    if batch.state != kenshin_core::HeldState::Held {
+                        continue;
+                    }
+                    let bytes = client.held_content(&submission, &batch.id).await?;
+                    // The name is the relay's (`<file>_<保険者番号>.std.csv`); only its last part is used.
+                    let name = std::path::Path::new(&batch.filename)
+                        .file_name()
+                        .map(|n| n.to_owned())
+                        .unwrap_or_else(|| batch.id.clone().into());
+                    let path = dir.join(name);
+                    std::fs::write(&path, bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    saved.push(path.display().to_string());
+                }
+            }
+            let report = serde_json::json!({"held": view.held, "saved": saved});
+            emit(json, &report, || {
+                if view.held.is_empty() {
+                    return "保留・差し戻しの記録はありません / no held or returned records".into();
+                }
+                let mut lines: Vec<String> = view
+                    .held
+                    .iter()
+                    .map(|b| {
+                        format!(
+                            "{} {} 件 {} {}{}",
+                            match b.reason {
+                                kenshin_core::HeldReason::Unrouted => "保留 held",
+                                _ => "差し戻し returned",
+                            },
+                            b.records,
+                            b.insurer_number.as_deref().unwrap_or("-"),
+                            b.state.as_str(),
+                            b.released_to
+                                .as_ref()
+                                .map(|r| format!(" → {}", r.code))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                lines.extend(saved.iter().map(|p| format!("保存しました / saved: {p}")));
+                lines.join("\n")
+            });
         }
         ClientCommand::Map(MapCommand::Upload { file, activate }) => {
             let content =

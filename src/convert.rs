@@ -476,11 +476,18 @@ pub fn run_map(args: MapArgs) -> anyhow::Result<u8> {
             let profile = load_profile(profile.as_deref())?;
             let file = std::fs::File::open(&sample)
                 .with_context(|| format!("cannot open {}", sample.display()))?;
-            let suggestion = kenshin_convert::suggest::suggest(
-                std::io::BufReader::new(file),
-                &profile,
-                DelimitedOptions::default(),
-            )?;
+            let mut reader = std::io::BufReader::new(file);
+            let workbook = std::io::BufRead::fill_buf(&mut reader)?.starts_with(b"PK\x03\x04");
+            // An Excel workbook is read as the CSV of its first worksheet, as conversion does;
+            // a delimited export is streamed (only its first rows are looked at).
+            let suggestion = if workbook {
+                let bytes = std::fs::read(&sample)?;
+                let csv = kenshin_convert::xlsx::to_csv(&bytes, None)
+                    .with_context(|| format!("cannot read the workbook {}", sample.display()))?;
+                kenshin_convert::suggest::suggest(&csv[..], &profile, DelimitedOptions::default())?
+            } else {
+                kenshin_convert::suggest::suggest(reader, &profile, DelimitedOptions::default())?
+            };
             if let Some(out) = &out {
                 std::fs::write(out, format!("\u{FEFF}{}", suggestion.map_csv))
                     .with_context(|| format!("cannot write {}", out.display()))?;

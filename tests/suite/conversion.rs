@@ -404,6 +404,28 @@ fn the_convert_command_reads_a_workbook() {
         assert_eq!(from_xlsx[field], from_csv[field], "{field}: {from_xlsx}");
     }
     assert_eq!(from_xlsx["records_in"], 8);
+    // A map is drafted from the workbook as from its CSV.
+    let draft = |input: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+            .current_dir(work.path())
+            .args(["map", "suggest", input, "--json"])
+            .output()
+            .unwrap();
+        let suggestion: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        suggestion["placements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| !p["target"].is_null())
+            .count()
+    };
+    assert_eq!(draft("kekka.xlsx"), draft("export.csv"));
+    assert_eq!(
+        draft("export.csv"),
+        9,
+        "every column of the export is placed"
+    );
 }
 
 /// A file of another kind sent for conversion (an old .xls, a PDF) is rejected with a report
@@ -626,6 +648,21 @@ async fn unrouted_records_are_held_released_when_a_route_appears_and_rejected_ro
         .await
         .unwrap();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), held_csv);
+    // The command line lists both batches and saves the one still kept (the returned rows).
+    let saved_to = relay.dir.path().join("held");
+    let (code, listed) = client_cli(
+        &relay,
+        CONVERTER,
+        &["held", &id, "--out", saved_to.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{listed}");
+    assert_eq!(listed["held"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["saved"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        std::fs::read_to_string(saved_to.join("export_rejected-rows.csv")).unwrap(),
+        rows
+    );
     // Released records are the receiver's now: the sender can no longer fetch them.
     let gone = sender.held_content(&id, &unrouted.id).await.unwrap_err();
     assert_eq!(gone.code(), Some(ErrorCode::Gone), "{gone}");

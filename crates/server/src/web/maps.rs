@@ -213,6 +213,12 @@ pub async fn check(State(state): State<AppState>, person: WebPerson, form: Multi
 async fn check_sample(map: kenshin_convert::MapFile, sample: Vec<u8>) -> Result<Value, Value> {
     let outcome = tokio::task::spawn_blocking(move || {
         let profile = kenshin_profile::Profile::default_profile();
+        let sheet = map.settings.get("sheet").cloned();
+        let sample = if kenshin_convert::xlsx::is_xlsx(&sample) {
+            kenshin_convert::xlsx::to_csv(&sample, sheet.as_deref()).unwrap_or(sample)
+        } else {
+            sample
+        };
         let mut items = BTreeSet::new();
         let report = kenshin_convert::convert_delimited(
             &sample[..],
@@ -403,6 +409,7 @@ pub async fn draft_submit(
 async fn redraft(edited: &str, map_id: &str, version: &str, sample: Option<Vec<u8>>) -> Value {
     let placements = match sample {
         Some(sample) => tokio::task::spawn_blocking(move || {
+            let sample = maps::as_delimited(sample).ok()?;
             kenshin_convert::suggest::suggest(
                 &sample[..],
                 kenshin_profile::Profile::default_profile(),

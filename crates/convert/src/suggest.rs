@@ -20,6 +20,8 @@ use std::io::Read;
 use kenshin_profile::{HeaderField, ItemKind, Profile};
 
 use crate::delimited::{DelimitedOptions, DelimitedReader, HeaderMode, ReadError};
+#[cfg(test)]
+use crate::map::MapFile;
 use crate::normalize::{fold_width, lookup_key, parse_date, parse_number, parse_sex};
 
 /// Rows of the sample looked at; a few hundred show every column's habits.
@@ -233,6 +235,13 @@ fn preferred(codes: &[&str]) -> usize {
 
 /// Leading rows taken for header rows at most.
 const MAX_HEADER_ROWS: usize = 3;
+/// Cells of the sample looked at, at most: a wide hostile sample stops early (memory stays
+/// bounded whatever the shape; 2,000 rows of 500 columns still fit).
+const MAX_SAMPLE_CELLS: usize = 1_000_000;
+/// Numeric columns tried as height, weight and BMI, at most (the search is cubic).
+const MAX_BMI_CANDIDATES: usize = 48;
+/// Rows a height/weight/BMI triple is tried on.
+const BMI_ROWS: usize = 200;
 
 /// Drafts a map for the sample export.
 pub fn suggest<R: Read>(
@@ -252,23 +261,33 @@ pub fn suggest<R: Read>(
     let encoding = reader.encoding();
     let delimiter = reader.delimiter();
     let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut cells = 0;
     for row in reader.by_ref().take(SAMPLE_ROWS + MAX_HEADER_ROWS) {
-        rows.push(row?.fields);
+        let fields = row?.fields;
+        cells += fields.len().max(1);
+        rows.push(fields);
+        if cells > MAX_SAMPLE_CELLS && rows.len() > MAX_HEADER_ROWS {
+            break;
+        }
     }
     let header_count = match forced {
         HeaderMode::Absent => 0,
         HeaderMode::Present => header_rows(&rows).max(1),
         HeaderMode::Auto => header_rows(&rows),
     };
-    let (headers, data) = rows.split_at(header_count.min(rows.len()));
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let header_count = header_count.min(rows.len());
+    let (headers, data) = rows.split_at_mut(header_count);
+    // The cells move into their columns: the sample is held once.
     let columns: Vec<Column> = (0..width).map(|i| Column::of(i, headers, data)).collect();
+    let rows_sampled = data.len();
+    let headers_present = !headers.is_empty();
 
     let mut placements: Vec<Placement> = columns
         .iter()
         .map(|column| place_by_labels(column, profile))
         .collect();
-    if headers.is_empty() {
+    if !headers_present {
         place_by_values(&columns, &mut placements, profile);
     }
     // One column per target: the first wins, later ones are left for the staff.
@@ -299,7 +318,7 @@ pub fn suggest<R: Read>(
     Ok(Suggestion {
         placements,
         map_csv,
-        rows_sampled: data.len(),
+        rows_sampled,
     })
 }
 
@@ -342,7 +361,7 @@ struct Column {
 }
 
 impl Column {
-    fn of(i: usize, headers: &[Vec<String>], data: &[Vec<String>]) -> Column {
+    fn of(i: usize, headers: &[Vec<String>], data: &mut [Vec<String>]) -> Column {
         let labels = headers
             .iter()
             .enumerate()
@@ -354,8 +373,18 @@ impl Column {
             })
             .collect();
         let cells: Vec<String> = data
-            .iter()
-            .map(|row| row.get(i).map(|f| f.trim().to_owned()).unwrap_or_default())
+            .iter_mut()
+            .map(|row| {
+                row.get_mut(i)
+                    .map(|f| {
+                        let cell = std::mem::take(f);
+                        match cell.trim() {
+                            trimmed if trimmed.len() == cell.len() => cell,
+                            trimmed => trimmed.to_owned(),
+                        }
+                    })
+                    .unwrap_or_default()
+            })
             .collect();
         let mut distinct = BTreeSet::new();
         for cell in &cells {
@@ -700,10 +729,17 @@ fn place_by_values(columns: &[Column], placements: &mut [Placement], profile: &P
         set(placements, i, header_placement(HeaderField::Sex, how));
     }
     let numbers: Vec<Vec<Option<f64>>> = columns.iter().map(Column::numbers).collect();
-    let numeric = |placements: &[Placement], i: usize| {
-        free(placements, i) && columns[i].share(|v| parse_number(v).is_ok()) > 0.95
-    };
-    let decimals = |i: usize| columns[i].share(|v| v.contains('.')) > 0.5;
+    // Each column's shape, worked out once.
+    let is_numeric: Vec<bool> = columns
+        .iter()
+        .map(|c| c.share(|v| parse_number(v).is_ok()) > 0.95)
+        .collect();
+    let has_decimals: Vec<bool> = columns
+        .iter()
+        .map(|c| c.share(|v| v.contains('.')) > 0.5)
+        .collect();
+    let numeric = |placements: &[Placement], i: usize| free(placements, i) && is_numeric[i];
+    let decimals = |i: usize| has_decimals[i];
     let small_codes = |i: usize| {
         columns[i]
             .filled()
@@ -712,6 +748,7 @@ fn place_by_values(columns: &[Column], placements: &mut [Placement], profile: &P
     // Height, weight and BMI: the three columns where BMI = weight / height².
     let candidates: Vec<usize> = (0..columns.len())
         .filter(|&i| numeric(placements, i) && !small_codes(i))
+        .take(MAX_BMI_CANDIDATES)
         .collect();
     'bmi: for &h in &candidates {
         for &w in &candidates {
@@ -721,11 +758,13 @@ fn place_by_values(columns: &[Column], placements: &mut [Placement], profile: &P
                 }
                 let (mut fits, mut rows) = (0, 0);
                 let rows_of = numbers[h].iter().zip(&numbers[w]).zip(&numbers[b]);
-                for ((hv, wv), bv) in rows_of {
+                for ((hv, wv), bv) in rows_of.take(BMI_ROWS) {
                     if let (Some(hv), Some(wv), Some(bv)) = (*hv, *wv, *bv) {
                         rows += 1;
                         if hv > 0.0 && (wv / (hv / 100.0).powi(2) - bv).abs() <= 0.3 {
                             fits += 1;
+                        } else if rows - fits > BMI_ROWS / 10 {
+                            break; // not this triple
                         }
                     }
                 }
@@ -1175,5 +1214,65 @@ pub fn apply_edits(suggestion: &mut Suggestion, map_csv: &str, profile: &Profile
                 .iter()
                 .any(|(s, from)| (*s == placement.source || s == "*") && from == v)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sample made to be expensive: 600 numeric columns, no header. The draft still comes
+    /// back (the cubic search for height/weight/BMI is bounded), one placement per column.
+    #[test]
+    fn a_very_wide_sample_is_drafted_within_bounds() {
+        let mut csv = String::new();
+        for row in 0..200 {
+            let fields: Vec<String> = (0..600)
+                .map(|c| format!("{}.{}", 100 + (row * 7 + c * 13) % 90, c % 10))
+                .collect();
+            csv.push_str(&fields.join(","));
+            csv.push_str("\r\n");
+        }
+        let options = DelimitedOptions {
+            max_fields: 2000,
+            ..DelimitedOptions::default()
+        };
+        let suggestion = suggest(csv.as_bytes(), Profile::default_profile(), options).unwrap();
+        assert_eq!(suggestion.placements.len(), 600);
+        assert_eq!(suggestion.rows_sampled, 200);
+    }
+
+    /// Whatever the header looks like, an empty or one-line sample never panics.
+    #[test]
+    fn tiny_samples_are_drafted() {
+        for sample in ["", "a", "保険者番号\r\n", "1,2\r\n", "\u{FEFF}\r\n\r\n"] {
+            for header in [HeaderMode::Auto, HeaderMode::Present, HeaderMode::Absent] {
+                let options = DelimitedOptions {
+                    header,
+                    ..DelimitedOptions::default()
+                };
+                let _ = suggest(sample.as_bytes(), Profile::default_profile(), options);
+            }
+        }
+    }
+
+    #[test]
+    fn a_draft_edited_in_the_form_keeps_its_rows_and_gains_the_fixes() {
+        let draft = "kind,source,item,from,to,options,note\r\nsetting,,,id,draft,,\r\nsetting,,,version,1,,\r\ncolumn,身長,9N001000000000001,,,,\r\ncolumn,尿糖,1A020000000190111,,,,\r\n";
+        let edited = edit_draft(
+            draft,
+            "inst-a",
+            "2",
+            &[("たばこ".into(), "喫煙".into()), ("空".into(), " ".into())],
+            &[("尿糖".into(), "強陽性".into(), "5".into())],
+        );
+        assert!(edited.contains("setting,,,id,inst-a"), "{edited}");
+        assert!(edited.contains("setting,,,version,2"));
+        assert!(edited.contains("column,身長,9N001000000000001"));
+        assert!(edited.contains("column,たばこ,喫煙"));
+        assert!(!edited.contains("column,空"), "empty fixes are skipped");
+        assert!(edited.contains("value,尿糖,,強陽性,5"));
+        let map = MapFile::from_reader(edited.as_bytes(), Profile::default_profile());
+        assert!(map.is_ok(), "{map:?}");
     }
 }

@@ -17,63 +17,59 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match relay::expire_due(&state, state.now()).await {
-                Ok(0) => {}
-                Ok(expired) => {
-                    tracing::info!(expired, "expired unconfirmed deliveries");
-                    state
-                        .access
-                        .system(
-                            "system:retention",
-                            "retention_expire",
-                            Vec::new(),
-                            "success",
-                        )
-                        .await;
-                }
-                Err(err) => tracing::warn!(error = %err, "retention sweep failed; will retry"),
-            }
-            match relay::release_held(&state, state.now()).await {
-                Ok(0) => {}
-                Ok(released) => {
-                    state
-                        .access
-                        .system("system:release", "held_release", Vec::new(), "success")
-                        .await;
-                    tracing::info!(released, "held records released to their receivers");
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "releasing held records failed; will retry")
-                }
-            }
-            match relay::expire_held_due(&state, state.now()).await {
-                Ok(0) => {}
-                Ok(expired) => {
-                    tracing::info!(expired, "expired held records");
-                    state
-                        .access
-                        .system(
-                            "system:retention",
-                            "retention_expire",
-                            Vec::new(),
-                            "success",
-                        )
-                        .await;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "expiring held records failed; will retry")
-                }
-            }
-            match relay::expire_reports_due(&state, state.now()).await {
-                Ok(0) => {}
-                Ok(files) => tracing::info!(files, "conversion reports past retention destroyed"),
-                Err(err) => tracing::warn!(error = %err, "expiring reports failed; will retry"),
-            }
+            let now = state.now();
+            let expired = relay::expire_due(&state, now).await;
+            record(
+                &state,
+                expired,
+                "retention_expire",
+                "expired unconfirmed deliveries",
+            )
+            .await;
+            let released = relay::release_held(&state, now).await;
+            record(
+                &state,
+                released,
+                "held_release",
+                "held records released to their receivers",
+            )
+            .await;
+            let held = relay::expire_held_due(&state, now).await;
+            record(&state, held, "retention_expire", "expired held records").await;
+            let reports = relay::expire_reports_due(&state, now).await;
+            record(
+                &state,
+                reports,
+                "retention_expire",
+                "conversion reports past retention destroyed",
+            )
+            .await;
             if let Err(err) = expire_access_log(&state, state.now()).await {
                 tracing::error!(error = %err, "access-log retention refused");
             }
         }
     })
+}
+
+/// One step of the sweep: what it did goes to the log, and to the access log when it did
+/// anything; a failure is retried at the next sweep.
+async fn record(
+    state: &AppState,
+    outcome: Result<usize, crate::service::Error>,
+    action: &str,
+    what: &str,
+) {
+    match outcome {
+        Ok(0) => {}
+        Ok(count) => {
+            tracing::info!(count, "{what}");
+            state
+                .access
+                .system("system:retention", action, Vec::new(), "success")
+                .await;
+        }
+        Err(err) => tracing::warn!(error = %err, "{what}: failed; will retry"),
+    }
 }
 
 /// Removes the access-log rows older than `access_log_retention_days` before `now` (as far

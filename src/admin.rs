@@ -121,6 +121,22 @@ enum RouteCommand {
         #[arg(long, default_value = "pass-through")]
         mode: RouteMode,
     },
+    /// Change a route's mode (pass-through ↔ convert).
+    Update {
+        #[arg(long)]
+        from: OrgCode,
+        #[arg(long)]
+        to: OrgCode,
+        #[arg(long)]
+        mode: RouteMode,
+    },
+    /// Remove a route: the sender can no longer send to the receiver.
+    Delete {
+        #[arg(long)]
+        from: OrgCode,
+        #[arg(long)]
+        to: OrgCode,
+    },
     /// List routes.
     List,
 }
@@ -612,6 +628,34 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             });
             Ok(())
         }
+        AdminCommand::Route(RouteCommand::Update { from, to, mode }) => {
+            let route = db.update_route(&from, &to, mode).await.map_err(|e| match e {
+                kenshin_store::StoreError::NotFound => anyhow::anyhow!(
+                    "{from} から {to} への経路はありません（route create で作成してください）/ no route from {from} to {to}"
+                ),
+                other => other.into(),
+            })?;
+            // A route that now converts may be what held records were waiting for.
+            let released = release_held(&db, &data).await?;
+            let view = RouteView::from(&route);
+            emit(json, &view, || {
+                format!("変更しました / updated: {}{}", view.line(), released_line(released))
+            });
+            Ok(())
+        }
+        AdminCommand::Route(RouteCommand::Delete { from, to }) => {
+            db.delete_route(&from, &to).await.map_err(|e| match e {
+                kenshin_store::StoreError::NotFound => {
+                    anyhow::anyhow!("{from} から {to} への経路はありません / no route from {from} to {to}")
+                }
+                other => other.into(),
+            })?;
+            let report = serde_json::json!({"from": from.as_str(), "to": to.as_str(), "deleted": true});
+            emit(json, &report, || {
+                format!("削除しました / deleted: {from} → {to}")
+            });
+            Ok(())
+        }
         AdminCommand::Route(RouteCommand::List) => {
             let routes: Vec<RouteView> = db
                 .list_routes()
@@ -796,6 +840,8 @@ fn admin_action(command: &AdminCommand) -> &'static str {
         AdminCommand::Org(OrgCommand::Delegate { .. }) => "org_delegate",
         AdminCommand::Org(OrgCommand::RequireCertificate { .. }) => "org_update",
         AdminCommand::Route(RouteCommand::Create { .. }) => "route_create",
+        AdminCommand::Route(RouteCommand::Update { .. }) => "route_update",
+        AdminCommand::Route(RouteCommand::Delete { .. }) => "route_delete",
         AdminCommand::Route(RouteCommand::List) => "route_list",
         AdminCommand::Cert(CertCommand::Issue { .. }) => "certificate_issue",
         AdminCommand::Cert(CertCommand::List { .. }) => "certificate_list",

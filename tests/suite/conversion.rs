@@ -714,3 +714,53 @@ async fn unrouted_records_are_held_released_when_a_route_appears_and_rejected_ro
     db.close().await;
     relay.stop().await;
 }
+
+/// The operator changes a route between pass-through and conversion, and removes one, from
+/// the command line; a route that is not there is named in the refusal.
+#[tokio::test]
+async fn the_operator_updates_and_deletes_routes() {
+    let mut relay = Relay::start().await;
+    set_up(&relay).await;
+    let data_dir = relay.data.root().to_str().unwrap().to_owned();
+    let admin = |args: Vec<&'static str>| {
+        let data_dir = data_dir.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+                .env("KENSHIN_RELAY_LOG", "warn")
+                .args(["admin", "--json", "--data-dir", &data_dir])
+                .args(args)
+                .output()
+                .await
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (ok, said, err) = admin(vec![
+        "route", "update", "--from", CONVERTER, "--to", INSURER, "--mode", "pass-through",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let route: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(route["mode"], "pass-through", "{route}");
+    let db = relay.db().await;
+    let sender = db.org_by_code(CONVERTER).await.unwrap();
+    assert!(!db.conversion_receivers(sender.id).await.unwrap().contains_key("06999901"));
+    let (ok, _, err) = admin(vec![
+        "route", "update", "--from", CONVERTER, "--to", INSURER, "--mode", "convert",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(db.conversion_receivers(sender.id).await.unwrap().contains_key("06999901"));
+    let (ok, _, err) = admin(vec!["route", "delete", "--from", CONVERTER, "--to", INSURER]).await;
+    assert!(ok, "{err}");
+    assert!(db.route_between(sender.id, INSURER).await.unwrap().is_none());
+    let (ok, _, err) = admin(vec!["route", "delete", "--from", CONVERTER, "--to", INSURER]).await;
+    assert!(!ok);
+    assert!(err.contains("経路はありません"), "{err}");
+    db.close().await;
+    relay.stop().await;
+}

@@ -258,6 +258,58 @@ impl Database {
         row.map(route_from_row).transpose()
     }
 
+    /// Changes a route's mode (pass-through ↔ convert). `NotFound` when there is no route
+    /// between the two.
+    pub async fn update_route(
+        &self,
+        sender: &OrgCode,
+        receiver: &OrgCode,
+        mode: RouteMode,
+    ) -> Result<Route, StoreError> {
+        let from = self.org_by_code(sender.as_str()).await?;
+        let to = self.org_by_code(receiver.as_str()).await?;
+        let changed = self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE routes SET mode = $1 WHERE sender_org_id = $2 AND receiver_org_id = $3",
+                )
+                .bind(mode.as_str())
+                .bind(from.id)
+                .bind(to.id),
+            )
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.route_between(from.id, receiver.as_str())
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Removes a route: the sender can no longer send to the receiver (files already
+    /// delivered keep their own lifecycle). `NotFound` when there is none.
+    pub async fn delete_route(
+        &self,
+        sender: &OrgCode,
+        receiver: &OrgCode,
+    ) -> Result<(), StoreError> {
+        let from = self.org_by_code(sender.as_str()).await?;
+        let to = self.org_by_code(receiver.as_str()).await?;
+        let removed = self
+            .execute_write(
+                sqlx::query("DELETE FROM routes WHERE sender_org_id = $1 AND receiver_org_id = $2")
+                    .bind(from.id)
+                    .bind(to.id),
+            )
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn list_routes(&self) -> Result<Vec<Route>, StoreError> {
         let mut rx = self.read_transaction(Scope::System).await?;
         let rows = sqlx::query(&format!("{ROUTE_SELECT} ORDER BY s.code, r.code"))

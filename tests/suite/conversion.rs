@@ -740,7 +740,14 @@ async fn the_operator_updates_and_deletes_routes() {
         }
     };
     let (ok, said, err) = admin(vec![
-        "route", "update", "--from", CONVERTER, "--to", INSURER, "--mode", "pass-through",
+        "route",
+        "update",
+        "--from",
+        CONVERTER,
+        "--to",
+        INSURER,
+        "--mode",
+        "pass-through",
     ])
     .await;
     assert!(ok, "{err}");
@@ -748,17 +755,35 @@ async fn the_operator_updates_and_deletes_routes() {
     assert_eq!(route["mode"], "pass-through", "{route}");
     let db = relay.db().await;
     let sender = db.org_by_code(CONVERTER).await.unwrap();
-    assert!(!db.conversion_receivers(sender.id).await.unwrap().contains_key("06999901"));
+    assert!(!db
+        .conversion_receivers(sender.id)
+        .await
+        .unwrap()
+        .contains_key("06999901"));
     let (ok, _, err) = admin(vec![
         "route", "update", "--from", CONVERTER, "--to", INSURER, "--mode", "convert",
     ])
     .await;
     assert!(ok, "{err}");
-    assert!(db.conversion_receivers(sender.id).await.unwrap().contains_key("06999901"));
-    let (ok, _, err) = admin(vec!["route", "delete", "--from", CONVERTER, "--to", INSURER]).await;
+    assert!(db
+        .conversion_receivers(sender.id)
+        .await
+        .unwrap()
+        .contains_key("06999901"));
+    let (ok, _, err) = admin(vec![
+        "route", "delete", "--from", CONVERTER, "--to", INSURER,
+    ])
+    .await;
     assert!(ok, "{err}");
-    assert!(db.route_between(sender.id, INSURER).await.unwrap().is_none());
-    let (ok, _, err) = admin(vec!["route", "delete", "--from", CONVERTER, "--to", INSURER]).await;
+    assert!(db
+        .route_between(sender.id, INSURER)
+        .await
+        .unwrap()
+        .is_none());
+    let (ok, _, err) = admin(vec![
+        "route", "delete", "--from", CONVERTER, "--to", INSURER,
+    ])
+    .await;
     assert!(!ok);
     assert!(err.contains("経路はありません"), "{err}");
     db.close().await;

@@ -420,15 +420,18 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             let object = batch.writer.finish().map_err(io)?.finish()?;
             kept.push((HeldReason::Unrouted, insurer, batch.records, object));
         }
-        let rejected = report.records_rejected;
+        // The batch counts what its file holds: an archive's DATA file that could not be read
+        // at all is rejected (and listed in the report) but has no row to return.
         match returned {
             Some(Returned::Rows(rows)) => {
+                let written = rows.rows();
                 let object = rows.finish()?.finish()?;
-                kept.push((HeldReason::Rejected, String::new(), rejected, object));
+                kept.push((HeldReason::Rejected, String::new(), written, object));
             }
             Some(Returned::Records(writer)) => {
+                let written = writer.records_written();
                 let object = writer.finish().map_err(io)?.finish()?;
-                kept.push((HeldReason::Rejected, String::new(), rejected, object));
+                kept.push((HeldReason::Rejected, String::new(), written, object));
             }
             None => {}
         }

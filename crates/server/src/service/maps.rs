@@ -128,7 +128,7 @@ pub async fn draft(
 ) -> Result<Result<kenshin_convert::suggest::Suggestion, String>, Error> {
     senders_only(caller, kenshin_auth::Action::Read)?;
     tokio::task::spawn_blocking(move || {
-        let sample = as_delimited(sample)?;
+        let sample = as_delimited(sample, None)?;
         kenshin_convert::suggest::suggest(
             &sample[..],
             Profile::default_profile(),
@@ -140,11 +140,11 @@ pub async fn draft(
     .map_err(|_| Error::Internal("drafting a map"))
 }
 
-/// A sample as delimited text: an Excel workbook (`.xlsx`) becomes the CSV of its first
-/// worksheet, as conversion reads it; anything else is taken as it is.
-pub fn as_delimited(sample: Vec<u8>) -> Result<Vec<u8>, String> {
+/// A sample as delimited text: an Excel workbook (`.xlsx`) becomes the CSV of its worksheet
+/// (`sheet`, or the first), as conversion reads it; anything else is taken as it is.
+pub fn as_delimited(sample: Vec<u8>, sheet: Option<&str>) -> Result<Vec<u8>, String> {
     if kenshin_convert::xlsx::is_xlsx(&sample) {
-        kenshin_convert::xlsx::to_csv(&sample, None).map_err(|e| e.to_string())
+        kenshin_convert::xlsx::to_csv(&sample, sheet).map_err(|e| e.to_string())
     } else {
         Ok(sample)
     }

@@ -213,11 +213,17 @@ pub async fn check(State(state): State<AppState>, person: WebPerson, form: Multi
 async fn check_sample(map: kenshin_convert::MapFile, sample: Vec<u8>) -> Result<Value, Value> {
     let outcome = tokio::task::spawn_blocking(move || {
         let profile = kenshin_profile::Profile::default_profile();
-        let sheet = map.settings.get("sheet").cloned();
-        let sample = if kenshin_convert::xlsx::is_xlsx(&sample) {
-            kenshin_convert::xlsx::to_csv(&sample, sheet.as_deref()).unwrap_or(sample)
-        } else {
-            sample
+        let sample = match maps::as_delimited(sample, map.settings.get("sheet").map(String::as_str))
+        {
+            Ok(sample) => sample,
+            Err(problem) => {
+                return (
+                    Err(kenshin_convert::ConvertError::Input(problem)),
+                    0,
+                    map.columns.len(),
+                    map.label(),
+                )
+            }
         };
         let mut items = BTreeSet::new();
         let report = kenshin_convert::convert_delimited(
@@ -370,7 +376,7 @@ pub async fn draft_submit(
             Err(err) => {
                 let err = ApiError::from(err);
                 if err.status.is_client_error() && err.status != StatusCode::FORBIDDEN {
-                    let mut extra = redraft(&edited, &map_id, &version, sample).await;
+                    let mut extra = redraft(&person, &edited, &map_id, &version, sample).await;
                     extra["error"] = "maps.refused".into();
                     extra["error_detail"] = err.message.into();
                     maps_page(&state, &person, StatusCode::UNPROCESSABLE_ENTITY, extra).await
@@ -381,7 +387,7 @@ pub async fn draft_submit(
         };
     }
     // A check: the fixed draft against the sample, in memory.
-    let mut extra = redraft(&edited, &map_id, &version, sample.clone()).await;
+    let mut extra = redraft(&person, &edited, &map_id, &version, sample.clone()).await;
     match (
         sample,
         kenshin_convert::MapFile::from_reader(
@@ -406,20 +412,18 @@ pub async fn draft_submit(
 
 /// The draft section again for an edited draft: placements re-read from the sample when there
 /// is one (so fixed columns show as placed), the edited text kept as the clerk left it.
-async fn redraft(edited: &str, map_id: &str, version: &str, sample: Option<Vec<u8>>) -> Value {
+async fn redraft(
+    person: &WebPerson,
+    edited: &str,
+    map_id: &str,
+    version: &str,
+    sample: Option<Vec<u8>>,
+) -> Value {
     let placements = match sample {
-        Some(sample) => tokio::task::spawn_blocking(move || {
-            let sample = maps::as_delimited(sample).ok()?;
-            kenshin_convert::suggest::suggest(
-                &sample[..],
-                kenshin_profile::Profile::default_profile(),
-                kenshin_convert::delimited::DelimitedOptions::default(),
-            )
+        Some(sample) => maps::draft(&person.caller, sample)
+            .await
             .ok()
-        })
-        .await
-        .ok()
-        .flatten(),
+            .and_then(Result::ok),
         None => None,
     };
     match placements {

@@ -441,7 +441,7 @@ fn summary(report: &Report, outputs: &[PathBuf], report_path: &Path) -> String {
         lines.push("最初の例 / first examples:".into());
         for finding in report.findings.iter().take(10) {
             lines.push(format!(
-                "  record {} (line {}){}{}: {} — {}",
+                "  record {} (line {}){}{}: {} — {}{}",
                 finding.record,
                 finding.line,
                 finding
@@ -455,7 +455,13 @@ fn summary(report: &Report, outputs: &[PathBuf], report_path: &Path) -> String {
                     .map(|n| format!(", {n}"))
                     .unwrap_or_default(),
                 finding.rule.label_ja(),
-                finding.message
+                finding.message,
+                // The value behind the finding: the export is the institution's own.
+                finding
+                    .value
+                    .as_ref()
+                    .map(|v| format!("（値 value: {v}）"))
+                    .unwrap_or_default()
             ));
         }
     }

@@ -80,7 +80,7 @@ pub async fn content(
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(delivery.size));
     headers.insert(
         header::CONTENT_DISPOSITION,
-        super::content_disposition(&delivery.filename),
+        crate::request::content_disposition(&delivery.filename),
     );
     if let Ok(value) = HeaderValue::from_str(&delivery.sha256) {
         headers.insert(CONTENT_SHA256_HEADER, value);

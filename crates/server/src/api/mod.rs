@@ -271,23 +271,3 @@ impl ListQuery {
 fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
     text.parse().map_err(|_| ApiError::not_found())
 }
-
-/// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266/8187).
-pub(crate) fn content_disposition(filename: &str) -> http::HeaderValue {
-    let fallback: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded =
-        percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
-    http::HeaderValue::from_str(&format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or_else(|_| http::HeaderValue::from_static("attachment"))
-}

@@ -167,7 +167,7 @@ pub async fn held(
     );
     headers.insert(
         http::header::CONTENT_DISPOSITION,
-        super::content_disposition(&held.filename),
+        crate::request::content_disposition(&held.filename),
     );
     Ok(response)
 }

@@ -459,7 +459,7 @@ pub async fn download(
                     (axum::http::header::CONTENT_TYPE, "text/csv".to_owned()),
                     (
                         axum::http::header::CONTENT_DISPOSITION,
-                        crate::api::content_disposition(&name)
+                        crate::request::content_disposition(&name)
                             .to_str()
                             .unwrap_or("attachment")
                             .to_owned(),

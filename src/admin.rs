@@ -106,6 +106,44 @@ enum OrgCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Choose the formats of a receiving organisation's converted outputs (one or more, comma
+    /// separated, in order): std-csv (標準CSV), mhlw-xml (特定健診 XML, one archive per
+    /// 保険者番号), fhir (FHIR 健診結果報告書, NDJSON). Without formats: shows them.
+    Output {
+        #[arg(long)]
+        org: OrgCode,
+        #[arg(value_name = "FORMAT[,FORMAT…]")]
+        formats: Option<String>,
+    },
+    /// The age recipients (public keys) a receiving organisation's deliveries are sealed to.
+    #[command(subcommand)]
+    Recipient(RecipientCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RecipientCommand {
+    /// Register a recipient (`age1…` or `age1pq1…`, as `age-keygen -y key.txt` prints it):
+    /// from now on every delivery to the organisation is an age file to its recipients.
+    /// Recorded in the ledger, where the organisation sees it.
+    Add {
+        #[arg(long)]
+        org: OrgCode,
+        recipient: String,
+        /// What the key is (e.g. 情報システム課の取込端末).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List the organisation's recipients.
+    List {
+        #[arg(long)]
+        org: OrgCode,
+    },
+    /// Remove a recipient (its id from `list`, or the key); files sealed before stay sealed.
+    Remove {
+        #[arg(long)]
+        org: OrgCode,
+        recipient: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -519,6 +557,68 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             });
             Ok(())
         }
+        AdminCommand::Org(OrgCommand::Output { org, formats }) => {
+            let record = org_named(&db, &org).await?;
+            if let Some(formats) = formats {
+                kenshin_server::service::receivers::set_formats_in(&db, &record, &[formats])
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let outputs = kenshin_server::service::receivers::outputs_in(&db, &record)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let codes: Vec<&str> = outputs.formats.iter().map(|f| f.code()).collect();
+            let report = serde_json::json!({"org": org.as_str(), "formats": codes});
+            emit(json, &report, || {
+                format!("{org} の出力形式 / output formats of {org}: {}", codes.join(", "))
+            });
+            Ok(())
+        }
+        AdminCommand::Org(OrgCommand::Recipient(command)) => {
+            use kenshin_server::service::receivers;
+            let org = match &command {
+                RecipientCommand::Add { org, .. }
+                | RecipientCommand::List { org }
+                | RecipientCommand::Remove { org, .. } => org.clone(),
+            };
+            let record = org_named(&db, &org).await?;
+            let now = OffsetDateTime::now_utc();
+            match &command {
+                RecipientCommand::Add { recipient, label, .. } => {
+                    receivers::add_recipient_in(&db, &record, recipient, label, "admin:cli", now)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                RecipientCommand::Remove { recipient, .. } => {
+                    receivers::remove_recipient_in(&db, &record, recipient, "admin:cli", now)
+                        .await
+                        .map_err(|e| match e {
+                            kenshin_server::service::Error::NotFound => anyhow::anyhow!(
+                                "{org} にその公開鍵は登録されていません / no such recipient of {org}"
+                            ),
+                            other => anyhow::anyhow!("{other}"),
+                        })?;
+                }
+                RecipientCommand::List { .. } => {}
+            }
+            let recipients = db.recipients(record.id).await?;
+            let list: Vec<serde_json::Value> = recipients
+                .iter()
+                .map(|r| serde_json::json!({"id": r.id, "recipient": r.recipient, "label": r.label, "added_by": r.added_by}))
+                .collect();
+            let report = serde_json::json!({"org": org.as_str(), "recipients": list});
+            emit(json, &report, || {
+                let mut lines = vec![match recipients.len() {
+                    0 => format!("{org} への配信は age で封をしません（公開鍵なし）/ deliveries to {org} are not sealed to it"),
+                    n => format!("{org} への配信は次の {n} 個の公開鍵あてに age で封をします / deliveries to {org} are sealed to:"),
+                }];
+                for r in &recipients {
+                    lines.push(format!("  [{}] {} {}", r.id, r.recipient, r.label));
+                }
+                lines.join("\n")
+            });
+            Ok(())
+        }
         AdminCommand::Ledger(LedgerAdmin::Audit) => {
             let config = Config::load(&data)?;
             let state = AppState::open(&data, config).await?;
@@ -832,6 +932,16 @@ pub async fn record_cli_action(db: &Database, action: &str, ok: bool) {
     }
 }
 
+/// An organisation by its code, or a clear error.
+async fn org_named(
+    db: &kenshin_store::Database,
+    org: &OrgCode,
+) -> anyhow::Result<kenshin_store::Org> {
+    db.org_by_code(org.as_str())
+        .await
+        .map_err(|_| anyhow::anyhow!("組織 {org} はありません / no organisation {org}"))
+}
+
 /// The access-log action of an admin command.
 fn admin_action(command: &AdminCommand) -> &'static str {
     match command {
@@ -839,6 +949,8 @@ fn admin_action(command: &AdminCommand) -> &'static str {
         AdminCommand::Org(OrgCommand::List) => "org_list",
         AdminCommand::Org(OrgCommand::Delegate { .. }) => "org_delegate",
         AdminCommand::Org(OrgCommand::RequireCertificate { .. }) => "org_update",
+        AdminCommand::Org(OrgCommand::Output { .. }) => "org_update",
+        AdminCommand::Org(OrgCommand::Recipient(_)) => "org_update",
         AdminCommand::Route(RouteCommand::Create { .. }) => "route_create",
         AdminCommand::Route(RouteCommand::Update { .. }) => "route_update",
         AdminCommand::Route(RouteCommand::Delete { .. }) => "route_delete",

@@ -103,6 +103,12 @@ enum ClientCommand {
         /// Overwrite an existing output file.
         #[arg(long)]
         force: bool,
+        /// Your age identity file (`age-keygen -o key.txt`): a delivery sealed to your
+        /// organisation's recipients is opened here, on your machine, and its content checked
+        /// against the SHA-256 the sender's receipt binds. Without it a sealed delivery is
+        /// saved as the age file (open it with `age -d -i key.txt`).
+        #[arg(long, value_name = "KEY_FILE")]
+        identity: Option<PathBuf>,
     },
     /// Confirm receipt (受信完了): the server destroys its copy.
     Confirm { delivery: String },
@@ -205,6 +211,77 @@ pub fn outcome_code(view: &kenshin_core::api::SubmissionView) -> u8 {
 
 /// A file of the same content this organisation sent to the same receivers (`to`; `None`:
 /// for conversion) that is still within its retention period, if any.
+/// Reads an age identity file.
+fn read_identities(path: &std::path::Path) -> anyhow::Result<kenshin_seal::Identities> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        anyhow::anyhow!(
+            "秘密鍵ファイル {} を開けません / cannot open the identity file: {e}",
+            path.display()
+        )
+    })?;
+    Ok(kenshin_seal::Identities::from_reader(
+        std::io::BufReader::new(file),
+    )?)
+}
+
+/// Where a sealed download is kept while it is opened: a hidden file beside the output.
+fn sealed_download_path(out: &std::path::Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "delivery".into());
+    out.with_file_name(format!(".{name}.age.part"))
+}
+
+/// Opens a downloaded age file into `out`, checking the content's size and SHA-256 against
+/// what the service recorded (and the sender's receipt binds) before the file appears under
+/// its name. Answers the size and SHA-256.
+fn open_sealed(
+    age_file: &std::path::Path,
+    identities: &kenshin_seal::Identities,
+    expected: &kenshin_core::api::SealedContentView,
+    out: &std::path::Path,
+) -> anyhow::Result<(u64, String)> {
+    use std::io::{Read, Write};
+    let input = std::io::BufReader::new(std::fs::File::open(age_file)?);
+    let mut plain = kenshin_seal::open(identities, input)?;
+    let partial = out.with_file_name(format!(
+        ".{}.part",
+        out.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let result = (|| -> anyhow::Result<(u64, String)> {
+        let mut file = std::fs::File::create(&partial)?;
+        let mut sha = kenshin_crypto::Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = plain.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            file.write_all(&buf[..n])?;
+            size += n as u64;
+        }
+        file.sync_all()?;
+        let digest = sha.finish_hex();
+        anyhow::ensure!(
+            size == expected.size && kenshin_crypto::constant_time_eq(digest.as_bytes(), expected.sha256.as_bytes()),
+            "復号した内容が送信元の記録と一致しません（{size} バイト, SHA-256 {digest}; 期待値 {} バイト, {}）。ファイルを使わず、送信元と運用者に連絡してください / the opened content does not match the sender's record",
+            expected.size,
+            expected.sha256
+        );
+        std::fs::rename(&partial, out)?;
+        Ok((size, digest))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
 async fn sent_before(
     client: &RelayClient,
     file: &std::path::Path,
@@ -402,10 +479,18 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
             delivery,
             out,
             force,
+            identity,
         } => {
             let info = client.delivery(&delivery).await?;
+            let identities = match (&identity, &info.sealed) {
+                (Some(path), Some(_)) => Some(read_identities(path)?),
+                _ => None,
+            };
             let out = match out {
                 Some(out) => out,
+                None if identities.is_some() => PathBuf::from(safe_local_name(
+                    info.filename.strip_suffix(".age").unwrap_or(&info.filename),
+                )),
                 None => PathBuf::from(safe_local_name(&info.filename)),
             };
             anyhow::ensure!(
@@ -415,17 +500,34 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
             );
             let bar = progress_bar(show_progress, info.size, "受信中 fetching");
             let progress = bar.clone();
+            // A sealed file is fetched beside the output and opened into it.
+            let fetch_path = match &identities {
+                Some(_) => sealed_download_path(&out),
+                None => out.clone(),
+            };
             let fetched = client
-                .fetch_to_file(&delivery, &out, move |done, _| progress.set_position(done))
+                .fetch_to_file(&delivery, &fetch_path, move |done, _| {
+                    progress.set_position(done)
+                })
                 .await;
             bar.finish_and_clear();
-            let fetched = fetched?;
+            let mut fetched = fetched?;
+            if let (Some(identities), Some(sealed)) = (&identities, &info.sealed) {
+                let opened = open_sealed(&fetched.path, identities, sealed, &out);
+                let _ = std::fs::remove_file(&fetched.path);
+                let (size, sha256) = opened?;
+                fetched.path = out.clone();
+                fetched.size = size;
+                fetched.sha256 = sha256;
+            }
             let report = serde_json::json!({
                 "delivery": delivery,
                 "path": fetched.path,
                 "size": fetched.size,
                 "sha256": fetched.sha256,
                 "verified": true,
+                "sealed": info.sealed.is_some(),
+                "opened": identities.is_some(),
             });
             emit(json, &report, || {
                 format!(

@@ -83,7 +83,10 @@ async fn an_export_is_converted_split_by_insurer_and_the_input_destroyed() {
     let inbox = insurer.list_deliveries(None, 10, 0).await.unwrap();
     assert_eq!(inbox.total, 1);
     let delivery = &inbox.items[0];
-    assert_eq!(delivery.filename, format!("export_{INSURER}.std.csv"));
+    // Outputs are split by 保険者番号 and named by it.
+    assert_eq!(delivery.filename, "export_06999901.std.csv");
+    assert_eq!(delivery.insurer_number.as_deref(), Some("06999901"));
+    assert_eq!(delivery.format.as_deref(), Some("std-csv"));
     let out = relay.dir.path().join("insurer.csv");
     insurer
         .fetch_to_file(&delivery.id.to_string(), &out, |_, _| {})

@@ -8,6 +8,7 @@ mod metrics;
 mod mhlw_roundtrip;
 mod openapi;
 mod people;
+mod receiving;
 mod relay_api;
 mod roles;
 mod roles_split;

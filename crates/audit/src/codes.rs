@@ -235,7 +235,7 @@ impl Action {
                 Some(Lifecycle::ReceiptOfDisclosure),
                 Flow::None,
             ),
-            Action::MapActivate => (
+            Action::MapActivate | Action::OrgUpdate => (
                 SECURITY_ALERT,
                 Some(SOFTWARE_CONFIGURATION),
                 Execute,

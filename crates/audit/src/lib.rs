@@ -86,6 +86,7 @@
 //! | `report_view` | 110110 Patient Record | – | R | 6 Access / Use | – |
 //! | `map_upload` | 110107 Import | – | C | 2 Import / Copy | actor → relay |
 //! | `map_activate` | 110113 Security Alert | 110131 Software Configuration | E | – | – |
+//! | `org_update` | 110113 Security Alert | 110131 Software Configuration | E | – | – |
 //! | `ledger_read` | 110101 Audit Log Used | – | R | 6 Access / Use | – |
 //! | `certificate_issue` | 110113 Security Alert | 110137 User security Attributes Changed | E | 1 Origination / Creation | – |
 //! | `certificate_revoke` | 110113 Security Alert | 110137 User security Attributes Changed | E | – | – |

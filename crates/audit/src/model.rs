@@ -165,6 +165,8 @@ pub enum Action {
     AuditExport,
     /// Access-log entries past their retention period were removed (recorded in the ledger).
     AccessLogExpire,
+    /// A receiving organisation's output formats or sealing recipients were read or changed.
+    OrgUpdate,
     /// An action this version does not know by name. Its code is `other:` followed by the
     /// string.
     Other(String),
@@ -172,7 +174,7 @@ pub enum Action {
 
 impl Action {
     /// Every action except [`Action::Other`], in declaration order.
-    pub const KNOWN: [Action; 26] = [
+    pub const KNOWN: [Action; 27] = [
         Action::Login,
         Action::LoginFailed,
         Action::Logout,
@@ -199,6 +201,7 @@ impl Action {
         Action::SecurityAlert,
         Action::AuditExport,
         Action::AccessLogExpire,
+        Action::OrgUpdate,
     ];
 
     /// Prefix that marks the code of an [`Action::Other`].
@@ -243,6 +246,7 @@ impl Action {
             Action::SecurityAlert => "security_alert",
             Action::AuditExport => "audit_export",
             Action::AccessLogExpire => "access_log_expire",
+            Action::OrgUpdate => "org_update",
             Action::Other(_) => return None,
         })
     }
@@ -291,6 +295,7 @@ impl Action {
             Action::SecurityAlert => "セキュリティ警告",
             Action::AuditExport => "アクセスログ出力",
             Action::AccessLogExpire => "アクセスログ保存期間満了削除",
+            Action::OrgUpdate => "組織設定変更",
             Action::Other(_) => "その他",
         }
     }

@@ -436,6 +436,41 @@ impl RelayClient {
         .await
     }
 
+    /// The organisation's receiving settings: output formats and age recipients (JSON as
+    /// `GET /api/v1/org/receiving` answers it).
+    pub async fn receiving(&self) -> Result<serde_json::Value, ClientError> {
+        self.call(Method::GET, "/api/v1/org/receiving").await
+    }
+
+    /// Chooses the organisation's output formats (`std-csv`, `mhlw-xml`, `fhir`).
+    pub async fn set_output_formats(
+        &self,
+        formats: &[&str],
+    ) -> Result<serde_json::Value, ClientError> {
+        let response = self
+            .http
+            .put(self.url("/api/v1/org/receiving/formats"))
+            .json(&serde_json::json!({ "formats": formats }))
+            .send()
+            .await?;
+        decode(response).await
+    }
+
+    /// Registers an age recipient: every later delivery is sealed to it.
+    pub async fn add_recipient(
+        &self,
+        recipient: &str,
+        label: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        let response = self
+            .http
+            .post(self.url("/api/v1/org/receiving/recipients"))
+            .json(&serde_json::json!({ "recipient": recipient, "label": label }))
+            .send()
+            .await?;
+        decode(response).await
+    }
+
     pub async fn list_deliveries(
         &self,
         state: Option<&str>,

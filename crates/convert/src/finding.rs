@@ -41,6 +41,9 @@ pub enum Rule {
     Duplicate,
     /// No receiving organisation takes the record's 保険者番号.
     UnknownInsurer,
+    /// A format its receiver chose cannot hold the record (an MHLW archive or a FHIR
+    /// document needs what the standard CSV does not): returned to the sender.
+    OutputFormat,
 }
 
 impl Rule {
@@ -59,6 +62,7 @@ impl Rule {
             Rule::RaggedRow => "ragged_row",
             Rule::Duplicate => "duplicate",
             Rule::UnknownInsurer => "unknown_insurer",
+            Rule::OutputFormat => "output_format",
         }
     }
 
@@ -78,6 +82,7 @@ impl Rule {
             Rule::RaggedRow => "列数の不一致",
             Rule::Duplicate => "項目の重複",
             Rule::UnknownInsurer => "配信先のない保険者番号",
+            Rule::OutputFormat => "受信者の出力形式にできない記録",
         }
     }
 }

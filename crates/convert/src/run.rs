@@ -146,11 +146,28 @@ impl<F: FnMut(&CheckupRecord) -> Result<Routed, String>> Sink for F {
 }
 
 /// What a sink did with a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Routed {
     Delivered,
     /// No receiver takes the record's 保険者番号.
     Unrouted,
+    /// A format the receiver chose cannot hold the record (the reason, without values): it
+    /// is returned to the sender like a rejected record, and delivered in no format.
+    Refused(String),
+}
+
+fn refused_finding(number: u64, line: u64, reason: String) -> Finding {
+    Finding {
+        record: number,
+        line,
+        column: None,
+        item: None,
+        item_name: None,
+        rule: Rule::OutputFormat,
+        severity: Severity::Error,
+        message: reason,
+        value: None,
+    }
 }
 
 impl Report {
@@ -295,12 +312,21 @@ pub fn convert_delimited<R: Read>(
             note(&mut tally, &mut report, &mut sink, finding)?;
         }
         match outcome.record {
-            Some(record) => {
-                let routed = sink.record(&record).map_err(ConvertError::Output)?;
-                if let Some(f) = report.count_routed(&record, routed, row.record, row.line) {
-                    note(&mut tally, &mut report, &mut sink, f)?;
+            Some(record) => match sink.record(&record).map_err(ConvertError::Output)? {
+                Routed::Refused(reason) => {
+                    let finding = refused_finding(row.record, row.line, reason);
+                    sink.rejected_row(header.as_deref(), &row, std::slice::from_ref(&finding))
+                        .map_err(ConvertError::Output)?;
+                    note(&mut tally, &mut report, &mut sink, finding)?;
+                    report.records_rejected += 1;
+                    report.rejected_records.push(row.record);
                 }
-            }
+                routed => {
+                    if let Some(f) = report.count_routed(&record, routed, row.record, row.line) {
+                        note(&mut tally, &mut report, &mut sink, f)?;
+                    }
+                }
+            },
             None => {
                 report.records_rejected += 1;
                 report.rejected_records.push(row.record);
@@ -354,6 +380,8 @@ impl Report {
                         value: Some(insurer),
                     })
             }
+            // Counted by the caller as a rejected record.
+            Routed::Refused(_) => None,
         }
     }
 }
@@ -446,9 +474,20 @@ where
             report.rejected_records.push(number);
             continue;
         }
-        let routed = sink.record(&record).map_err(ConvertError::Output)?;
-        if let Some(f) = report.count_routed(&record, routed, number, 0) {
-            note(&mut tally, &mut report, &mut sink, f)?;
+        match sink.record(&record).map_err(ConvertError::Output)? {
+            Routed::Refused(reason) => {
+                let finding = refused_finding(number, 0, reason);
+                sink.rejected_record(&record, std::slice::from_ref(&finding))
+                    .map_err(ConvertError::Output)?;
+                note(&mut tally, &mut report, &mut sink, finding)?;
+                report.records_rejected += 1;
+                report.rejected_records.push(number);
+            }
+            routed => {
+                if let Some(f) = report.count_routed(&record, routed, number, 0) {
+                    note(&mut tally, &mut report, &mut sink, f)?;
+                }
+            }
         }
     }
     report.finding_counts = tally.counts.into_values().collect();

@@ -62,6 +62,12 @@ pub fn value_text(item: Option<&Item>, value: &Value) -> String {
 pub enum WriteError {
     #[error("record {record}, {column}: a character cannot be written in Shift_JIS")]
     Unencodable { record: u64, column: String },
+    /// The format cannot hold this record (nothing of it was written; the next one is taken).
+    #[error("{0}")]
+    Refused(String),
+    /// The output cannot be started with what is known of its sender and receiver.
+    #[error("{0}")]
+    Setting(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -156,6 +156,26 @@ pub struct DeliveryView {
     /// On the 受信完了 response only: the ledger receipt of the `confirmed` entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
+    /// A converted delivery's format (`std-csv`, `mhlw-xml`, `fhir`); absent for pass-through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// A converted delivery's 保険者番号.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insurer_number: Option<String>,
+    /// Present when the file is an age file sealed to the receiver's recipients (`size` and
+    /// `sha256` above are the age file's, as downloaded): the size and SHA-256 of the content
+    /// inside, which the receipt and the ledger commitment bind; check them after `age -d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedContentView>,
+}
+
+/// What an age-sealed delivery holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SealedContentView {
+    /// Always `age` (https://age-encryption.org/v1).
+    pub format: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// One ledger entry as its parties see it.

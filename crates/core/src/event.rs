@@ -44,6 +44,9 @@ pub enum EventKind {
     AccessLogDigest,
     /// Access-log rows older than the retention period were removed, up to a digested batch.
     AccessLogExpired,
+    /// The age recipients an organisation's deliveries are sealed to were changed (reason:
+    /// `added` or `removed`): who could open its future files is on the record.
+    RecipientsChanged,
 }
 
 string_enum!(EventKind, "event kind", {
@@ -61,6 +64,7 @@ string_enum!(EventKind, "event kind", {
     IntegrityFailure => "integrity_failure",
     AccessLogDigest => "access_log_digest",
     AccessLogExpired => "access_log_expired",
+    RecipientsChanged => "recipients_changed",
 });
 
 #[cfg(test)]
@@ -84,6 +88,7 @@ mod tests {
             EventKind::IntegrityFailure,
             EventKind::AccessLogDigest,
             EventKind::AccessLogExpired,
+            EventKind::RecipientsChanged,
         ] {
             assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), kind);
         }

@@ -1,5 +1,6 @@
 //! One checkup record → one 特定健診情報ファイル (HL7 CDA R2, hc08_V08.xsd).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use kenshin_profile::{
@@ -27,7 +28,8 @@ pub(crate) struct DocStats {
 /// Per-archive state shared by all documents.
 pub(crate) struct DocWriter<'a> {
     profile: &'a Profile,
-    meta: &'a ArchiveMeta,
+    /// Borrowed by [`crate::write_archive`], owned by [`crate::ArchiveWriter`].
+    meta: Cow<'a, ArchiveMeta>,
     creation: String,
     /// Item code → position in the profile (output order).
     position: HashMap<&'a str, usize>,
@@ -60,7 +62,7 @@ struct Obs<'a, 'r> {
 }
 
 impl<'a> DocWriter<'a> {
-    pub(crate) fn new(profile: &'a Profile, meta: &'a ArchiveMeta) -> Result<Self, MhlwError> {
+    pub(crate) fn new(profile: &'a Profile, meta: Cow<'a, ArchiveMeta>) -> Result<Self, MhlwError> {
         let mut position = HashMap::with_capacity(profile.items.len());
         let mut groups = HashMap::new();
         for (i, item) in profile.items.iter().enumerate() {
@@ -73,11 +75,16 @@ impl<'a> DocWriter<'a> {
         }
         Ok(DocWriter {
             profile,
-            meta,
             creation: crate::naming::yyyymmdd(meta.creation_date),
+            meta,
             position,
             groups,
         })
+    }
+
+    /// The metadata of the archive the documents belong to.
+    pub(crate) fn meta(&self) -> &ArchiveMeta {
+        &self.meta
     }
 
     /// Writes the document of `record`; `record_no` names the record in errors.

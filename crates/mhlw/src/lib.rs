@@ -3,7 +3,9 @@
 //! submission archive that 健診機関 send to insurers and their agencies.
 //!
 //! - [`write_archive`] turns [`CheckupRecord`](kenshin_profile::CheckupRecord)s into an archive
-//!   whose every XML file validates against the official schemas (hc08, ix08, su08).
+//!   whose every XML file validates against the official schemas (hc08, ix08, su08);
+//!   [`ArchiveWriter`] writes the same archive record by record to an output that need not
+//!   seek, and lets the caller set aside a record it refuses.
 //! - [`read_archive`] reads an archive from an untrusted source under [`Limits`]: ZIP bombs,
 //!   unsafe entry names, encrypted entries, DTDs and entities, deep nesting and huge text
 //!   nodes are refused with precise errors and bounded memory.
@@ -40,4 +42,4 @@ pub use meta::{
 pub use naming::{INDEX_FILE, SUMMARY_FILE};
 pub use reader::{read_archive, ArchiveReader};
 pub use synthetic::{synthetic_records, SYNTHETIC_INSTITUTION, SYNTHETIC_INSURERS};
-pub use writer::write_archive;
+pub use writer::{write_archive, ArchiveWriter};

@@ -365,6 +365,11 @@ impl ArchiveSummary {
 
 /// The names an archive of this metadata is written under.
 impl ArchiveMeta {
+    /// The archive's file name: its root folder and `.zip`.
+    pub fn archive_file_name(&self) -> String {
+        format!("{}.zip", self.root_folder())
+    }
+
     /// `{送付元}_{送付先}_{YYYYMMDD}{同日作成回数}_{実施区分}`.
     pub(crate) fn root_folder(&self) -> String {
         format!(

@@ -9,39 +9,7 @@ use kenshin_mhlw::{
     read_archive, synthetic_records, write_archive, InteractionType, Limits, MhlwError, Party,
     SchemaFile,
 };
-use kenshin_profile::{CheckupRecord, Header, HeaderField, ItemValue, Profile, RangeFlag, Value};
-
-/// What survives a round trip: everything but `original` (the reader reports the XML's own
-/// lexical form there) and the kanji name (the MHLW document has one name, the kana one).
-type Comparable = (
-    Vec<(HeaderField, String)>,
-    Vec<(String, Value, Option<RangeFlag>)>,
-);
-
-fn comparable(record: &CheckupRecord, profile: &Profile) -> Comparable {
-    let header = record
-        .header
-        .fields
-        .iter()
-        .filter(|(field, value)| **field != HeaderField::Name && !value.is_empty())
-        .map(|(f, v)| (*f, v.clone()))
-        .collect();
-    let mut values: Vec<_> = record
-        .values
-        .iter()
-        .filter(|v| profile.item(&v.code).is_some_and(|i| i.xml.is_some()))
-        .map(|v| (v.code.clone(), v.value.clone(), v.flag))
-        .collect();
-    let position = |code: &str| profile.items.iter().position(|i| i.code == code);
-    values.sort_by_key(|(code, _, _)| position(code));
-    (header, values)
-}
-
-fn read_all(bytes: &[u8], profile: &Profile) -> Vec<CheckupRecord> {
-    let reader =
-        read_archive(Cursor::new(bytes), profile, &Limits::default()).expect("archive opens");
-    reader.map(|r| r.expect("record reads")).collect()
-}
+use kenshin_profile::{CheckupRecord, Header, HeaderField, ItemValue, RangeFlag, Value};
 
 #[test]
 fn synthetic_archive_round_trips_exactly() {

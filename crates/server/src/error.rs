@@ -286,6 +286,10 @@ impl From<Refusal> for ApiError {
                 C::InvalidState,
                 "start with /auth/totp/enroll".into(),
             ),
+            Refusal::NotAReceiver(_) => (S::FORBIDDEN, C::Forbidden, refusal.to_string()),
+            Refusal::UnknownOutputFormat(_) | Refusal::NoOutputFormat | Refusal::BadRecipient(_) => {
+                (S::BAD_REQUEST, C::InvalidRequest, refusal.to_string())
+            }
         };
         ApiError::new(status, code, message)
     }

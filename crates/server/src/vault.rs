@@ -58,9 +58,20 @@ pub struct SealedObject {
     pub plaintext_size: u64,
     pub plaintext_sha256: String,
     pub ciphertext_size: u64,
+    /// Set when the object is an age file sealed to its receiver: the content inside it.
+    pub sealed_content: Option<kenshin_seal::Content>,
 }
 
 impl SealedObject {
+    /// The size and SHA-256 of the content the parties agree on (inside the age file when
+    /// the object is sealed to its receiver).
+    pub fn content_sha256(&self) -> &str {
+        match &self.sealed_content {
+            Some(content) => &content.sha256,
+            None => &self.plaintext_sha256,
+        }
+    }
+
     /// The object's row for the store: its wrapped key, sizes and digest.
     pub fn new_object(&self) -> kenshin_store::NewObject {
         kenshin_store::NewObject {
@@ -70,6 +81,13 @@ impl SealedObject {
             plaintext_size: self.plaintext_size,
             plaintext_sha256: self.plaintext_sha256.clone(),
             ciphertext_size: self.ciphertext_size,
+            sealed_content: self
+                .sealed_content
+                .as_ref()
+                .map(|c| kenshin_store::SealedContent {
+                    size: c.size,
+                    sha256: c.sha256.clone(),
+                }),
         }
     }
 }
@@ -102,15 +120,30 @@ impl Vault {
     /// Seals a stream of plaintext into a new durable blob. On any error — the stream failing
     /// (client gone), the limit exceeded, the disk full — the partial blob is removed and
     /// nothing is left behind.
-    pub async fn seal_stream<S, E>(
+    pub async fn seal_stream<S, E>(&self, body: S, limit: u64) -> Result<SealedObject, VaultError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.seal_stream_to(body, limit, None).await
+    }
+
+    /// As [`Vault::seal_stream`]; with `recipients`, the blob holds an age file to them
+    /// (sealed while streaming, the per-object encryption underneath), and the object
+    /// records the size and SHA-256 of the content inside it.
+    pub async fn seal_stream_to<S, E>(
         &self,
         mut body: S,
         limit: u64,
+        recipients: Option<Arc<kenshin_seal::Recipients>>,
     ) -> Result<SealedObject, VaultError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        if let Some(recipients) = recipients {
+            return self.seal_stream_age(body, limit, recipients).await;
+        }
         let id = ObjectId::new();
         let key = DataKey::generate()?;
         let wrapped_key = self.keys.wrap(&key, id.to_string().as_bytes())?;
@@ -153,7 +186,57 @@ impl Vault {
             plaintext_size,
             plaintext_sha256: sha.finish_hex(),
             ciphertext_size,
+            sealed_content: None,
         })
+    }
+
+    async fn seal_stream_age<S, E>(
+        &self,
+        mut body: S,
+        limit: u64,
+        recipients: Arc<kenshin_seal::Recipients>,
+    ) -> Result<SealedObject, VaultError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let (tx, mut rx) = mpsc::channel::<Frame>(CHANNEL_DEPTH);
+        let vault = self.clone();
+        // age and the per-object sealing both run on the blocking thread; the network task
+        // only counts and forwards.
+        let worker = tokio::task::spawn_blocking(move || -> Result<SealedObject, VaultError> {
+            let mut out = vault.create_delivery(Some(&recipients))?;
+            loop {
+                match rx.blocking_recv() {
+                    Some(Frame::Data(bytes)) => std::io::Write::write_all(&mut out, &bytes)?,
+                    Some(Frame::End) => break,
+                    None => return Err(VaultError::Incomplete("upload aborted".into())),
+                }
+            }
+            out.finish()
+        });
+        let mut received: u64 = 0;
+        let outcome: Result<(), VaultError> = async {
+            while let Some(frame) = body.next().await {
+                let frame = frame.map_err(|e| VaultError::Incomplete(e.to_string()))?;
+                received += frame.len() as u64;
+                if received > limit {
+                    return Err(VaultError::TooLarge { limit });
+                }
+                if tx.send(Frame::Data(frame)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            let _ = tx.send(Frame::End).await;
+            Ok(())
+        }
+        .await;
+        drop(tx);
+        let sealed = worker
+            .await
+            .map_err(|e| VaultError::Io(std::io::Error::other(e)))?;
+        outcome?;
+        sealed
     }
 
     /// Opens an object for reading. The first authenticated plaintext is awaited before this
@@ -273,7 +356,54 @@ impl SealingObjectWriter {
             plaintext_size,
             plaintext_sha256: std::mem::take(&mut self.sha).finish_hex(),
             ciphertext_size,
+            sealed_content: None,
         })
+    }
+}
+
+/// A delivery's file being written from synchronous code: sealed at rest, and, when its
+/// receiver registered age recipients, an age file to them inside (the server keeps no
+/// identity that opens it).
+// The plain variant stays inline: it is the common case, written byte by byte; one delivery
+// writer exists per output, so the size difference costs nothing that matters.
+#[allow(clippy::large_enum_variant)]
+pub enum DeliveryWriter {
+    Plain(SealingObjectWriter),
+    Age(Box<kenshin_seal::SealWriter<SealingObjectWriter>>),
+}
+
+impl std::io::Write for DeliveryWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            DeliveryWriter::Plain(w) => w.write(buf),
+            DeliveryWriter::Age(w) => w.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            DeliveryWriter::Plain(w) => w.write_all(buf),
+            DeliveryWriter::Age(w) => w.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl DeliveryWriter {
+    /// Completes the age file (when sealed) and the blob; describes the object.
+    pub fn finish(self) -> Result<SealedObject, VaultError> {
+        match self {
+            DeliveryWriter::Plain(w) => w.finish(),
+            DeliveryWriter::Age(w) => {
+                let (inner, content) = w.finish()?;
+                let mut object = inner.finish()?;
+                object.sealed_content = Some(content);
+                Ok(object)
+            }
+        }
     }
 }
 
@@ -295,6 +425,22 @@ impl Vault {
             sha: Sha256::new(),
             out,
             writer: Some(writer),
+        })
+    }
+
+    /// Starts a delivery's file: sealed to `recipients` when the receiver has any.
+    pub fn create_delivery(
+        &self,
+        recipients: Option<&kenshin_seal::Recipients>,
+    ) -> Result<DeliveryWriter, VaultError> {
+        let object = self.create_sealed()?;
+        Ok(match recipients {
+            None => DeliveryWriter::Plain(object),
+            Some(recipients) => DeliveryWriter::Age(Box::new(
+                recipients
+                    .seal(object)
+                    .map_err(|e| VaultError::Key(e.to_string()))?,
+            )),
         })
     }
 

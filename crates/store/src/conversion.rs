@@ -25,6 +25,8 @@ enum SenderObject {
 pub struct Receiver {
     pub org_id: i64,
     pub code: String,
+    /// The formats it chose and the recipients its deliveries are sealed to.
+    pub settings: crate::ReceiverSettings,
 }
 
 /// A conversion to run: the submission and its (still encrypted) input.
@@ -42,6 +44,13 @@ pub struct ConvertedOutput {
     pub filename: String,
     pub records: u64,
     pub expires_at: OffsetDateTime,
+    /// The format code (`std-csv`, `mhlw-xml`, `fhir`).
+    pub format: String,
+    /// The 保険者番号 of every record in it.
+    pub insurer_number: String,
+    /// Whether its records count towards the receiver's usage (one format of several does,
+    /// so a record is counted once whatever the number of formats).
+    pub counts_usage: bool,
 }
 
 /// Everything a finished conversion records, in one transaction.
@@ -87,11 +96,12 @@ impl Database {
         &self,
         sender_org_id: i64,
     ) -> Result<HashMap<String, Receiver>, StoreError> {
+        // Read by the upload path and the worker for whoever sends: the system's view.
         let mut rx = self.read_transaction(Scope::System).await?;
-        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
             "SELECT n.number, \
                     COALESCE(dl.agent_org_id, n.org_id) AS receiver_id, \
-                    o.code AS receiver_code \
+                    o.code AS receiver_code, o.output_formats \
              FROM insurer_numbers n \
              LEFT JOIN delegations dl ON dl.insurer_org_id = n.org_id \
              JOIN orgs o ON o.id = COALESCE(dl.agent_org_id, n.org_id) \
@@ -101,9 +111,34 @@ impl Database {
         .bind(sender_org_id)
         .fetch_all(&mut *rx)
         .await?;
+        let recipients: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT org_id, recipient FROM org_recipients WHERE org_id IN \
+             (SELECT receiver_org_id FROM routes WHERE sender_org_id = $1 AND mode = 'convert') \
+             ORDER BY id",
+        )
+        .bind(sender_org_id)
+        .fetch_all(&mut *rx)
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(number, org_id, code)| (number, Receiver { org_id, code }))
+            .map(|(number, org_id, code, formats)| {
+                let settings = crate::ReceiverSettings {
+                    formats: crate::receivers::split_formats(&formats),
+                    recipients: recipients
+                        .iter()
+                        .filter(|(org, _)| *org == org_id)
+                        .map(|(_, r)| r.clone())
+                        .collect(),
+                };
+                (
+                    number,
+                    Receiver {
+                        org_id,
+                        code,
+                        settings,
+                    },
+                )
+            })
             .collect())
     }
 
@@ -209,7 +244,8 @@ impl Database {
             let delivery_id = DeliveryId::new();
             sqlx::query(
                 "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
-                 state, created_at, expires_at, records) VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8)",
+                 state, created_at, expires_at, records, format, insurer_number) \
+                 VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8, $10, $11)",
             )
             .bind(delivery_id.to_string())
             .bind(done.submission_id.to_string())
@@ -220,10 +256,14 @@ impl Database {
             .bind(to_ms(output.expires_at))
             .bind(output.records as i64)
             .bind(DeliveryState::Ready.as_str())
+            .bind(&output.format)
+            .bind(&output.insurer_number)
             .execute(&mut *tx)
             .await?;
-            crate::usage::count_usage(&mut tx, output.receiver_org_id, &month, output.records)
-                .await?;
+            if output.counts_usage {
+                crate::usage::count_usage(&mut tx, output.receiver_org_id, &month, output.records)
+                    .await?;
+            }
             let receiver_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
                 .bind(output.receiver_org_id)
                 .fetch_one(&mut *tx)
@@ -234,7 +274,13 @@ impl Database {
             event.submission_id = Some(done.submission_id);
             event.delivery_id = Some(delivery_id);
             event.object_id = Some(output.object.id);
-            event.size = Some(output.object.plaintext_size);
+            event.size = Some(
+                output
+                    .object
+                    .sealed_content
+                    .as_ref()
+                    .map_or(output.object.plaintext_size, |c| c.size),
+            );
             event.counts = Some(RecordCounts {
                 records_out: output.records,
                 ..RecordCounts::default()

@@ -369,7 +369,8 @@ impl Database {
             let delivery_id = DeliveryId::new();
             sqlx::query(
                 "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
-                 state, created_at, expires_at, records) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 state, created_at, expires_at, records, format, insurer_number) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'std-csv', $10)",
             )
             .bind(delivery_id.to_string())
             .bind(batch.submission_id.to_string())
@@ -380,6 +381,7 @@ impl Database {
             .bind(to_ms(now))
             .bind(to_ms(expires_at))
             .bind(batch.records as i64)
+            .bind(&batch.insurer_number)
             .execute(&mut *tx)
             .await?;
             sqlx::query(

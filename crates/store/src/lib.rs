@@ -24,6 +24,7 @@ mod objects;
 mod orgs;
 mod people;
 mod provision;
+mod receivers;
 mod relay;
 mod snapshot;
 mod timefmt;
@@ -43,10 +44,11 @@ pub use held::{HeldOutput, HeldRecord, Released};
 pub use jobs::{ClaimedJob, JobRecord, NewJob};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use maps::MapRecord;
-pub use objects::{NewObject, ObjectRecord, ShredList};
+pub use objects::{NewObject, ObjectRecord, SealedContent, ShredList};
 pub use orgs::{NewOrg, Org, Route};
 pub use people::{NewUser, SessionRecord, UserRecord};
 pub use provision::{create_postgres_database, prepare_postgres_restore};
+pub use receivers::{ReceiverSettings, RecipientRecord};
 pub use relay::{
     ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewSubmission, SubmissionRecord,
 };

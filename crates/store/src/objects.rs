@@ -20,6 +20,17 @@ pub struct NewObject {
     pub plaintext_size: u64,
     pub plaintext_sha256: String,
     pub ciphertext_size: u64,
+    /// Set when the object is an age file sealed to its receiver's recipients: the content
+    /// inside it (what the sender sent, or the converted output), which receipts bind.
+    pub sealed_content: Option<SealedContent>,
+}
+
+/// The size and SHA-256 of the plaintext inside an age-sealed object (the object's own
+/// `plaintext_*` describe the age file the server stores and streams).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedContent {
+    pub size: u64,
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +44,18 @@ pub struct ObjectRecord {
     pub ciphertext_size: u64,
     pub created_at: OffsetDateTime,
     pub shredded_at: Option<OffsetDateTime>,
+    pub sealed_content: Option<SealedContent>,
+}
+
+impl ObjectRecord {
+    /// The size and SHA-256 of the content the parties agree on: inside the age file when
+    /// the object is sealed to a receiver, else the object's plaintext.
+    pub fn content(&self) -> (u64, &str) {
+        match &self.sealed_content {
+            Some(c) => (c.size, &c.sha256),
+            None => (self.plaintext_size, &self.plaintext_sha256),
+        }
+    }
 }
 
 /// Objects whose data keys a transaction destroyed; the caller deletes their blobs next.
@@ -49,6 +72,18 @@ struct ObjectRow {
     ciphertext_size: i64,
     created_at: i64,
     shredded_at: Option<i64>,
+    content_size: Option<i64>,
+    content_sha256: Option<String>,
+}
+
+pub(crate) fn sealed_content(size: Option<i64>, sha256: Option<String>) -> Option<SealedContent> {
+    match (size, sha256) {
+        (Some(size), Some(sha256)) => Some(SealedContent {
+            size: size.max(0) as u64,
+            sha256,
+        }),
+        _ => None,
+    }
 }
 
 fn object_from_row(row: sqlx::any::AnyRow) -> Result<ObjectRecord, StoreError> {
@@ -62,6 +97,7 @@ fn object_from_row(row: sqlx::any::AnyRow) -> Result<ObjectRecord, StoreError> {
         ciphertext_size: row.ciphertext_size as u64,
         created_at: from_ms(row.created_at),
         shredded_at: opt_from_ms(row.shredded_at),
+        sealed_content: sealed_content(row.content_size, row.content_sha256),
     })
 }
 
@@ -72,7 +108,8 @@ pub(crate) async fn insert_object(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO objects (id, kek_id, wrapped_key, plaintext_size, plaintext_sha256, \
-         ciphertext_size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         ciphertext_size, created_at, content_size, content_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(object.id.to_string())
     .bind(&object.kek_id)
@@ -81,6 +118,8 @@ pub(crate) async fn insert_object(
     .bind(&object.plaintext_sha256)
     .bind(object.ciphertext_size as i64)
     .bind(to_ms(now))
+    .bind(object.sealed_content.as_ref().map(|c| c.size as i64))
+    .bind(object.sealed_content.as_ref().map(|c| c.sha256.clone()))
     .execute(conn)
     .await?;
     Ok(())

@@ -93,6 +93,14 @@ pub struct DeliveryRecord {
     pub records: Option<u64>,
     /// Key of the ledger's content commitments for this file (both parties know it).
     pub commitment_key: Option<Vec<u8>>,
+    /// Set when the file is an age file sealed to the receiver's recipients: the size and
+    /// SHA-256 of what is inside (`size`/`sha256` are the age file's, as downloaded).
+    pub sealed_content: Option<crate::SealedContent>,
+    /// A converted delivery's format code (`std-csv`, `mhlw-xml`, `fhir`); `None` for
+    /// pass-through.
+    pub format: Option<String>,
+    /// A converted delivery's 保険者番号 (outputs are split by it).
+    pub insurer_number: Option<String>,
 }
 
 /// What a receiver needs to stream a delivery: the delivery and its object's wrapped key.
@@ -121,7 +129,7 @@ const DELIVERY_SELECT: &str = "SELECT d.id, d.submission_id, d.receiver_org_id, 
      r.code AS receiver_code, r.name AS receiver_name, s.code AS sender_code, s.name AS sender_name, \
      d.filename, obj.plaintext_size AS size, obj.plaintext_sha256 AS sha256, d.object_id, d.state, \
      d.created_at, d.expires_at, d.first_downloaded_at, d.download_count, d.confirmed_at, d.shredded_at, \
-     d.records, sub.commitment_key \
+     d.records, sub.commitment_key, obj.content_size, obj.content_sha256, d.format, d.insurer_number \
      FROM deliveries d \
      JOIN submissions sub ON sub.id = d.submission_id \
      JOIN orgs r ON r.id = d.receiver_org_id \
@@ -209,6 +217,10 @@ struct DeliveryRow {
     shredded_at: Option<i64>,
     records: Option<i64>,
     commitment_key: Option<Vec<u8>>,
+    content_size: Option<i64>,
+    content_sha256: Option<String>,
+    format: Option<String>,
+    insurer_number: Option<String>,
 }
 
 impl TryFrom<DeliveryRow> for DeliveryRecord {
@@ -236,6 +248,9 @@ impl TryFrom<DeliveryRow> for DeliveryRecord {
             shredded_at: opt_from_ms(row.shredded_at),
             records: row.records.map(|n| n as u64),
             commitment_key: row.commitment_key,
+            sealed_content: crate::objects::sealed_content(row.content_size, row.content_sha256),
+            format: row.format,
+            insurer_number: row.insurer_number,
         })
     }
 }
@@ -259,6 +274,11 @@ impl Database {
         let mut tx = self.write_transaction().await?;
         let object = &new.object;
         crate::objects::insert_object(&mut tx, object, now).await?;
+        // What the sender sent: inside the age file when the object is sealed to the receiver.
+        let (content_size, content_sha256) = match &object.sealed_content {
+            Some(c) => (c.size, c.sha256.as_str()),
+            None => (object.plaintext_size, object.plaintext_sha256.as_str()),
+        };
         let state = if new.deliver_to.is_empty() {
             SubmissionState::Received
         } else {
@@ -272,8 +292,8 @@ impl Database {
         .bind(new.sender_org_id)
         .bind(&new.sender_cert_serial)
         .bind(&new.filename)
-        .bind(object.plaintext_size as i64)
-        .bind(&object.plaintext_sha256)
+        .bind(content_size as i64)
+        .bind(content_sha256)
         .bind(state.as_str())
         .bind(object.id.to_string())
         .bind(to_ms(now))
@@ -286,7 +306,7 @@ impl Database {
         received.sender_org = Some(sender_code.clone());
         received.submission_id = Some(new.id);
         received.object_id = Some(object.id);
-        received.size = Some(object.plaintext_size);
+        received.size = Some(content_size);
         received.ciphertext_size = Some(object.ciphertext_size);
         append(&mut tx, &received, now).await?;
 
@@ -304,7 +324,11 @@ impl Database {
             .bind(new.id.to_string())
             .bind(receiver_org_id)
             .bind(object.id.to_string())
-            .bind(&new.filename)
+            .bind(match object.sealed_content {
+                // An age file sealed to the receiver says so in its name.
+                Some(_) => format!("{}.age", new.filename),
+                None => new.filename.clone(),
+            })
             .bind(to_ms(now))
             .bind(to_ms(expires_at))
             .bind(DeliveryState::Ready.as_str())
@@ -317,7 +341,7 @@ impl Database {
             delivered.submission_id = Some(new.id);
             delivered.delivery_id = Some(delivery_id);
             delivered.object_id = Some(object.id);
-            delivered.size = Some(object.plaintext_size);
+            delivered.size = Some(content_size);
             append(&mut tx, &delivered, now).await?;
             delivery_ids.push(delivery_id);
         }
@@ -845,11 +869,12 @@ impl Database {
                 .bind(submission)
                 .fetch_optional(&mut *rx)
                 .await?;
-        let sha: Option<String> =
-            sqlx::query_scalar("SELECT plaintext_sha256 FROM objects WHERE id = $1")
-                .bind(object)
-                .fetch_optional(&mut *rx)
-                .await?;
+        let sha: Option<String> = sqlx::query_scalar(
+            "SELECT COALESCE(content_sha256, plaintext_sha256) FROM objects WHERE id = $1",
+        )
+        .bind(object)
+        .fetch_optional(&mut *rx)
+        .await?;
         Ok(match (key.flatten(), sha) {
             (Some(key), Some(sha)) => Some((key, sha)),
             _ => None,

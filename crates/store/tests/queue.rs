@@ -309,6 +309,7 @@ async fn queued_submission_of(db: &Database, org_id: i64) -> SubmissionId {
                 plaintext_size: 10,
                 plaintext_sha256: "1".repeat(64),
                 ciphertext_size: 58,
+                sealed_content: None,
             },
             deliver_to: vec![],
             enqueue: Some(conversion_of(id, org_id)),

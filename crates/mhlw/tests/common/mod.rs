@@ -2,13 +2,16 @@
 
 #![allow(dead_code)]
 
-use std::io::Cursor;
+use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kenshin_mhlw::{write_archive, ArchiveMeta, ArchiveSummary, Party};
+use kenshin_mhlw::{
+    read_archive, write_archive, ArchiveMeta, ArchiveSummary, ArchiveWriter, Limits, Party,
+};
 use kenshin_profile::{
-    CheckupRecord, CodeTerm, Item, ItemKind, NumberFormat, Profile, Range, XmlDataType, XmlInfo,
+    CheckupRecord, CodeTerm, HeaderField, Item, ItemKind, NumberFormat, Profile, Range, RangeFlag,
+    Value, XmlDataType, XmlInfo,
 };
 use time::{Date, Month};
 
@@ -81,6 +84,108 @@ pub fn write_to_vec(
     let mut out = Cursor::new(Vec::new());
     let summary = write_archive(&mut out, records, profile, meta).expect("archive written");
     (out.into_inner(), summary)
+}
+
+/// An output that can only be written to, like the server's encrypting sink: no `Seek`.
+pub struct WriteOnly<W: Write>(pub W);
+
+impl<W: Write> Write for WriteOnly<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Writes `records` with [`ArchiveWriter`] to a write-only output; every record must be valid.
+pub fn stream_to_vec(
+    records: &[CheckupRecord],
+    profile: &Profile,
+    meta: &ArchiveMeta,
+) -> (Vec<u8>, ArchiveSummary) {
+    let mut writer =
+        ArchiveWriter::new(WriteOnly(Vec::new()), profile, meta.clone()).expect("archive started");
+    for record in records {
+        writer.write(record).expect("record written");
+    }
+    assert_eq!(writer.records_written(), records.len() as u64);
+    let (out, summary) = writer.finish().expect("archive finished");
+    (out.0, summary)
+}
+
+/// What survives a round trip: everything but `original` (the reader reports the XML's own
+/// lexical form there) and the kanji name (the MHLW document has one name, the kana one).
+pub type Comparable = (
+    Vec<(HeaderField, String)>,
+    Vec<(String, Value, Option<RangeFlag>)>,
+);
+
+pub fn comparable(record: &CheckupRecord, profile: &Profile) -> Comparable {
+    let header = record
+        .header
+        .fields
+        .iter()
+        .filter(|(field, value)| **field != HeaderField::Name && !value.is_empty())
+        .map(|(f, v)| (*f, v.clone()))
+        .collect();
+    let mut values: Vec<_> = record
+        .values
+        .iter()
+        .filter(|v| profile.item(&v.code).is_some_and(|i| i.xml.is_some()))
+        .map(|v| (v.code.clone(), v.value.clone(), v.flag))
+        .collect();
+    let position = |code: &str| profile.items.iter().position(|i| i.code == code);
+    values.sort_by_key(|(code, _, _)| position(code));
+    (header, values)
+}
+
+pub fn read_all(bytes: &[u8], profile: &Profile) -> Vec<CheckupRecord> {
+    let reader =
+        read_archive(Cursor::new(bytes), profile, &Limits::default()).expect("archive opens");
+    reader.map(|r| r.expect("record reads")).collect()
+}
+
+/// Extracts an archive and validates its DATA files, index and summary with `xmllint` against
+/// the official schemas, or, with `shipped_schemas`, against the copies in the archive's `XSD/`
+/// folder (which also proves that folder complete). Returns `false`, after saying why, when
+/// the schemas or xmllint are missing.
+pub fn xmllint_archive(bytes: &[u8], summary: &ArchiveSummary, shipped_schemas: bool) -> bool {
+    let Some(xsd) = xsd_dir() else {
+        eprintln!(
+            "skipping: MHLW schemas not found under {:?}",
+            reference_dir()
+        );
+        return false;
+    };
+    if !xmllint_available() {
+        return false;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    extract(bytes, dir.path());
+    let root = dir.path().join(&summary.root_folder);
+    let data: Vec<PathBuf> = (1..=summary.records)
+        .map(|n| dir.path().join(summary.data_file_name(n).unwrap()))
+        .collect();
+    assert!(data.iter().all(|p| p.is_file()));
+    let schemas = if shipped_schemas {
+        root.join("XSD")
+    } else {
+        xsd
+    };
+    xmllint(&schemas.join("hc08_V08.xsd"), &data).unwrap_or_else(|e| panic!("hc08: {e}"));
+    xmllint(&schemas.join("ix08_V08.xsd"), &[root.join("ix08_V08.xml")])
+        .unwrap_or_else(|e| panic!("ix08: {e}"));
+    xmllint(&schemas.join("su08_V08.xsd"), &[root.join("su08_V08.xml")])
+        .unwrap_or_else(|e| panic!("su08: {e}"));
+    eprintln!(
+        "xmllint: {} DATA files ({} observations), index and summary valid against {}",
+        summary.records,
+        summary.observations,
+        schemas.display()
+    );
+    true
 }
 
 fn terms(pairs: &[(&str, &str)]) -> ItemKind {

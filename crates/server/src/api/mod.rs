@@ -9,6 +9,7 @@ mod ledger;
 pub(crate) mod maps;
 pub mod openapi;
 pub mod people;
+mod receiving;
 pub(crate) mod submissions;
 pub(crate) mod users;
 
@@ -41,6 +42,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deliveries::show))
         .routes(routes!(deliveries::content))
         .routes(routes!(deliveries::confirm))
+        .routes(routes!(receiving::show))
+        .routes(routes!(receiving::set_formats))
+        .routes(routes!(receiving::add_recipient))
+        .routes(routes!(receiving::remove_recipient))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))

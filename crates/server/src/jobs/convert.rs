@@ -12,7 +12,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use kenshin_convert::delimited::SourceRow;
+use kenshin_convert::output::OutputContext;
 use kenshin_convert::returned::ReturnedRows;
+use kenshin_convert::stdcsv::WriteError;
 use kenshin_convert::{
     convert_delimited, Finding, MapFile, OutputFormat, RecordWriter, Report, Routed, Sink,
 };
@@ -25,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{BackgroundJob, JobError};
 use crate::state::AppState;
-use crate::vault::{SealedObject, SealingObjectWriter, VaultError};
+use crate::vault::{DeliveryWriter, SealedObject, SealingObjectWriter, VaultError};
 
 const ACTOR: &str = "system:converter";
 
@@ -67,20 +69,28 @@ impl BackgroundJob for ConvertSubmission {
     }
 }
 
-/// The format of the converted outputs a receiver gets. Every receiver gets the standard CSV
-/// today; the choice is made here, per receiver, so that a receiver's own choice of formats
-/// changes this function only.
-fn output_format(_receiver: &kenshin_store::Receiver) -> OutputFormat {
-    OutputFormat::StdCsv
+/// The formats a receiver chose, those that may refuse a record first: a record one of them
+/// cannot hold is returned to the sender before any format delivered it.
+fn output_formats(receiver: &kenshin_store::Receiver) -> (Vec<OutputFormat>, OutputFormat) {
+    let chosen = crate::service::receivers::formats(&receiver.settings.formats);
+    let first = chosen[0];
+    let mut order = chosen;
+    order.sort_by_key(|f| !f.may_refuse());
+    (order, first)
 }
 
+/// One output: a receiver's records of one 保険者番号 in one format, sealed (to the
+/// receiver's age recipients too, when it has any) as it is written.
 struct Output {
-    writer: Box<dyn RecordWriter<SealingObjectWriter>>,
-    format: OutputFormat,
+    writer: Box<dyn RecordWriter<DeliveryWriter>>,
     receiver_org_id: i64,
-    receiver_code: String,
     records: u64,
+    /// Its records count towards usage (the receiver's first format only).
+    counts_usage: bool,
 }
+
+/// Outputs by (receiver, 保険者番号, format).
+type OutputKey = (i64, String, OutputFormat);
 
 /// Decrypted MHLW archives are held in memory for conversion; larger ones are refused.
 const MAX_ARCHIVE_IN_MEMORY: u64 = 512 * 1024 * 1024;
@@ -104,7 +114,16 @@ struct Router<'a> {
     vault: &'a crate::vault::Vault,
     profile: &'static Profile,
     receivers: &'a HashMap<String, kenshin_store::Receiver>,
-    outputs: HashMap<i64, Output>,
+    /// Each receiver's age recipients, when it has any.
+    sealing: &'a HashMap<i64, std::sync::Arc<kenshin_seal::Recipients>>,
+    /// Who sends, as the XML archive and the FHIR documents name it; when; which run.
+    sender_name: &'a str,
+    sender_code: &'a str,
+    created: time::OffsetDateTime,
+    batch_id: String,
+    outputs: BTreeMap<OutputKey, Output>,
+    /// Records delivered in some of their receiver's formats but not all (the reasons).
+    partial: Vec<(u64, String)>,
     held: BTreeMap<String, HeldBatch>,
     returned: Option<Returned>,
     /// Every finding, one JSON object per line, sealed as it is written.
@@ -154,9 +173,7 @@ impl Sink for &mut Router<'_> {
         if self.returned.is_none() {
             let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
             self.returned = Some(Returned::Records(
-                OutputFormat::StdCsv
-                    .writer(self.profile, sealed)
-                    .map_err(|e| e.to_string())?,
+                OutputFormat::std_csv(self.profile, sealed).map_err(|e| e.to_string())?,
             ));
         }
         match self.returned.as_mut() {
@@ -181,8 +198,7 @@ impl Router<'_> {
                 std::collections::btree_map::Entry::Vacant(entry) => {
                     let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
                     entry.insert(HeldBatch {
-                        writer: OutputFormat::StdCsv
-                            .writer(self.profile, sealed)
+                        writer: OutputFormat::std_csv(self.profile, sealed)
                             .map_err(|e| e.to_string())?,
                         records: 0,
                     })
@@ -195,36 +211,84 @@ impl Router<'_> {
             batch.records += 1;
             return Ok(Routed::Unrouted);
         };
-        let output = match self.outputs.entry(receiver.org_id) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                let format = output_format(receiver);
-                let sealed = self.vault.create_sealed().map_err(|e| e.to_string())?;
-                let writer = format
-                    .writer(self.profile, sealed)
+        let (formats, usage_format) = output_formats(receiver);
+        let mut written: Vec<OutputFormat> = Vec::new();
+        for format in formats {
+            let key = (receiver.org_id, insurer.to_owned(), format);
+            if !self.outputs.contains_key(&key) {
+                let sink = self
+                    .vault
+                    .create_delivery(self.sealing.get(&receiver.org_id).map(|r| r.as_ref()))
                     .map_err(|e| e.to_string())?;
-                entry.insert(Output {
-                    writer,
-                    format,
-                    receiver_org_id: receiver.org_id,
-                    receiver_code: receiver.code.clone(),
-                    records: 0,
-                })
+                let mut ctx = OutputContext::for_record(
+                    record,
+                    self.sender_name,
+                    self.created,
+                    &self.batch_id,
+                );
+                // An export without a 健診機関番号 column: the sender's code when it is one.
+                if ctx.institution_number.is_empty()
+                    && self.sender_code.len() == 10
+                    && self.sender_code.bytes().all(|b| b.is_ascii_digit())
+                {
+                    ctx.institution_number = self.sender_code.to_owned();
+                }
+                match format.writer(self.profile, sink, &ctx) {
+                    Ok(writer) => {
+                        self.outputs.insert(
+                            key.clone(),
+                            Output {
+                                writer,
+                                receiver_org_id: receiver.org_id,
+                                records: 0,
+                                counts_usage: format == usage_format,
+                            },
+                        );
+                    }
+                    Err(WriteError::Setting(reason)) | Err(WriteError::Refused(reason)) => {
+                        if written.is_empty() {
+                            return Ok(Routed::Refused(reason));
+                        }
+                        self.partial.push((record.source_record, reason));
+                        continue;
+                    }
+                    Err(err) => return Err(err.to_string()),
+                }
             }
-        };
-        output
-            .writer
-            .write_record(record)
-            .map_err(|e| e.to_string())?;
-        output.records += 1;
+            let output = self.outputs.get_mut(&key).expect("inserted above");
+            match output.writer.write_record(record) {
+                Ok(()) => {
+                    output.records += 1;
+                    written.push(format);
+                }
+                Err(WriteError::Refused(reason)) => {
+                    if written.is_empty() {
+                        return Ok(Routed::Refused(reason));
+                    }
+                    self.partial.push((record.source_record, reason));
+                }
+                Err(err) => return Err(err.to_string()),
+            }
+        }
         Ok(Routed::Delivered)
     }
+}
+
+struct FinishedOutput {
+    receiver_org_id: i64,
+    insurer: String,
+    format: OutputFormat,
+    records: u64,
+    counts_usage: bool,
+    file_name: Option<String>,
+    object: SealedObject,
 }
 
 /// The blocking part's result.
 struct Converted {
     report: Report,
-    outputs: Vec<(i64, String, u64, OutputFormat, SealedObject)>,
+    /// (receiver, 保険者番号, format, records, counts usage, the format's own file name, object).
+    outputs: Vec<FinishedOutput>,
     /// (reason, 保険者番号, records, object) of each batch held for the sender.
     held: Vec<(HeldReason, String, u64, SealedObject)>,
     /// Every finding, when there were any.
@@ -236,6 +300,20 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
     let sender = job.submission.sender_org_id;
     let map_record = state.db.active_map(sender).await?;
     let receivers = state.db.conversion_receivers(sender).await?;
+    // Each receiver's recipients, parsed once; one that no longer parses stops the job rather
+    // than deliver unsealed.
+    let mut sealing = HashMap::new();
+    for receiver in receivers.values() {
+        if let Some(recipients) = crate::service::receivers::sealing(&receiver.settings.recipients)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
+            sealing.insert(receiver.org_id, recipients);
+        }
+    }
+    let created = state.now();
+    let sender_name = job.submission.sender_name.clone();
+    let sender_code = job.submission.sender_code.clone();
+    let batch_id = job.submission.id.to_string();
     let vault = state.vault.clone();
     let input = job.input.clone();
     let stem = job
@@ -275,7 +353,13 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             vault: &vault,
             profile,
             receivers: &receivers,
-            outputs: HashMap::new(),
+            sealing: &sealing,
+            sender_name: &sender_name,
+            sender_code: &sender_code,
+            created,
+            batch_id,
+            outputs: BTreeMap::new(),
+            partial: Vec::new(),
             held: BTreeMap::new(),
             returned: None,
             findings: None,
@@ -355,6 +439,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
         };
         let Router {
             outputs,
+            partial,
             held,
             returned,
             findings,
@@ -362,7 +447,15 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
         } = router;
         let mut failure: Option<VaultError> = None;
         let report = match result {
-            Ok(report) => report,
+            Ok(mut report) => {
+                if let Some((record, reason)) = partial.first() {
+                    report.notes.push(format!(
+                        "{} 件の記録は、受信者が選んだ形式の一部では作れませんでした（他の形式では配信済み）。最初の例: 記録 {record}: {reason}",
+                        partial.len()
+                    ));
+                }
+                report
+            }
             // An input that fails authentication or cannot be read from disk is the
             // service's problem, not the sender's: retry, and alert.
             Err(kenshin_convert::ConvertError::Read(err))
@@ -398,19 +491,27 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             return Err(failure);
         }
         let mut sealed = Vec::with_capacity(outputs.len());
-        for (_, output) in outputs {
+        for ((_, insurer, format), output) in outputs {
+            // A format that refused every record it was given has nothing to deliver: its
+            // partial blob goes with the writer.
+            if output.records == 0 {
+                continue;
+            }
+            let file_name = output.writer.file_name();
             let object = output
                 .writer
                 .finish()
                 .map_err(|e| VaultError::Io(std::io::Error::other(e.to_string())))?
                 .finish()?;
-            sealed.push((
-                output.receiver_org_id,
-                output.receiver_code,
-                output.records,
-                output.format,
+            sealed.push(FinishedOutput {
+                receiver_org_id: output.receiver_org_id,
+                insurer,
+                format,
+                records: output.records,
+                counts_usage: output.counts_usage,
+                file_name,
                 object,
-            ));
+            });
         }
         let mut kept = Vec::with_capacity(held.len() + 1);
         let io = |e: kenshin_convert::stdcsv::WriteError| {
@@ -475,15 +576,25 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
         outputs: converted
             .outputs
             .iter()
-            .map(
-                |(receiver_org_id, code, records, format, object)| ConvertedOutput {
-                    receiver_org_id: *receiver_org_id,
-                    object: object.new_object(),
-                    filename: format!("{stem}_{code}{}", format.file_suffix()),
-                    records: *records,
-                    expires_at,
+            .map(|out| ConvertedOutput {
+                receiver_org_id: out.receiver_org_id,
+                object: out.object.new_object(),
+                filename: {
+                    let name = out.file_name.clone().unwrap_or_else(|| {
+                        format!("{stem}_{}{}", out.insurer, out.format.file_suffix())
+                    });
+                    // An age file says so in its name (`age -d` users expect it).
+                    match out.object.sealed_content {
+                        Some(_) => format!("{name}.age"),
+                        None => name,
+                    }
                 },
-            )
+                records: out.records,
+                expires_at,
+                format: out.format.code().to_owned(),
+                insurer_number: out.insurer.clone(),
+                counts_usage: out.counts_usage,
+            })
             .collect(),
         held: converted
             .held

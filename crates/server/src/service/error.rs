@@ -133,6 +133,36 @@ pub enum Refusal {
     /// Confirming an enrolment never started.
     #[error("no enrolment was started")]
     NoEnrolment,
+    /// Output formats and sealing keys belong to organisations that receive.
+    #[error("受け取る組織（保険者・代行機関・医療機関）だけが出力形式と暗号化の公開鍵を設定できます / only receiving organisations choose output formats and recipients ({0})")]
+    NotAReceiver(OrgKind),
+    /// An output format the service does not write.
+    #[error("出力形式「{0}」はありません。std-csv、mhlw-xml、fhir から選んでください / unknown output format {0:?} (known: std-csv, mhlw-xml, fhir)")]
+    UnknownOutputFormat(String),
+    /// No output format chosen at all.
+    #[error("出力形式を 1 つ以上選んでください / choose at least one output format")]
+    NoOutputFormat,
+    /// An age recipient that cannot be used.
+    #[error("{0}")]
+    BadRecipient(RecipientProblem),
+}
+
+/// Why an age recipient was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecipientProblem {
+    #[error("age の公開鍵として読めません。age-keygen が表示する age1…（または age1pq1…）で始まる公開鍵を貼り付けてください。秘密鍵（AGE-SECRET-KEY-…）は貼り付けないでください / not an age recipient: paste the public key age-keygen prints (age1… or age1pq1…), never the secret key")]
+    NotARecipient,
+    #[error("耐量子（age1pq1…）と従来型（age1…）の公開鍵は同じ組織に混在できません。どちらかにそろえてください / post-quantum and classical recipients cannot be mixed in one organisation")]
+    MixedKinds,
+    #[error(
+        "公開鍵は {} 個までです / at most {} recipients",
+        kenshin_seal::MAX_RECIPIENTS,
+        kenshin_seal::MAX_RECIPIENTS
+    )]
+    TooMany,
+    #[error("この公開鍵は登録済みです / this recipient is registered already")]
+    Duplicate,
 }
 
 impl From<Refusal> for Error {

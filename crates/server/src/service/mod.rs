@@ -35,6 +35,7 @@ pub mod health;
 pub mod ledger;
 pub mod maps;
 pub mod operations;
+pub mod receivers;
 pub mod relay;
 pub mod reports;
 pub mod roles;
@@ -43,4 +44,4 @@ pub mod submissions;
 pub mod views;
 
 pub use caller::{Caller, Principal};
-pub use error::{AccountProblem, Error, Refusal};
+pub use error::{AccountProblem, Error, RecipientProblem, Refusal};

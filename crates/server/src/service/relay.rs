@@ -59,9 +59,17 @@ where
             None
         }
     };
+    // A pass-through file to a receiver with age recipients is sealed to them while it
+    // streams in: the server never holds what opens it.
+    let recipients = match route.as_ref() {
+        Some(route) if route.mode == RouteMode::PassThrough => {
+            super::receivers::recipients_of(state, route.receiver_id).await?
+        }
+        _ => None,
+    };
     let sealed = state
         .vault
-        .seal_stream(body, state.config.max_upload_bytes)
+        .seal_stream_to(body, state.config.max_upload_bytes, recipients)
         .await?;
     let now = state.now();
     let expires_at = now + Duration::days(i64::from(state.config.retention_days));

@@ -111,5 +111,14 @@ pub fn delivery(record: DeliveryRecord) -> DeliveryView {
         records: record.records,
         commitment_key: record.commitment_key.map(hex::encode),
         receipt: None,
+        format: record.format,
+        insurer_number: record.insurer_number,
+        sealed: record
+            .sealed_content
+            .map(|c| kenshin_core::api::SealedContentView {
+                format: "age".into(),
+                size: c.size,
+                sha256: c.sha256,
+            }),
     }
 }

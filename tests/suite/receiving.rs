@@ -609,3 +609,73 @@ async fn a_pass_through_file_to_a_sealed_receiver_opens_byte_identical_with_age(
         .sealed
         .is_some());
 }
+
+#[tokio::test]
+async fn an_organisation_admin_chooses_formats_and_registers_a_key_in_the_web() {
+    let relay = Relay::start().await;
+    let db = relay.db().await;
+    let admin_person =
+        crate::common::people::person(&relay, &db, INSURER, "midori-admin", "admin").await;
+    let (status, page) = admin_person.page("/organisation", "ja").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    for says in [
+        "受け取るファイルの形式",
+        "特定健診 XML（mhlw-xml）",
+        "FHIR 健診結果報告書（fhir）",
+        "暗号化されたファイルの開き方",
+        "age -d -i key.txt",
+        "公開鍵は登録されていません",
+    ] {
+        assert!(page.contains(says), "{says} missing");
+    }
+    // Formats: the standard CSV and the XML archive.
+    let (status, path, page) = admin_person
+        .form(
+            "/organisation/formats",
+            &[("std_csv", "on"), ("mhlw_xml", "on")],
+        )
+        .await;
+    assert_eq!(
+        (status, path.as_str()),
+        (reqwest::StatusCode::OK, "/organisation")
+    );
+    assert!(page.contains("受け取る形式を保存しました"), "{page}");
+    let org = db.org_by_code(INSURER).await.unwrap();
+    assert_eq!(
+        db.receiver_settings(org.id).await.unwrap().formats,
+        ["std-csv", "mhlw-xml"]
+    );
+    // None at all is refused with the reason.
+    let (status, _, page) = admin_person.form("/organisation/formats", &[]).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(page.contains("形式を 1 つ以上選んでください"));
+    // A secret key pasted by mistake is refused, and named for what it is.
+    let (status, _, page) = admin_person
+        .form(
+            "/organisation/recipients",
+            &[(
+                "recipient",
+                "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+            )],
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(page.contains("秘密鍵（AGE-SECRET-KEY-…）は絶対に貼り付けないでください"));
+    let recipient = age::pq::Identity::generate().to_public().to_string();
+    let (status, _, page) = admin_person
+        .form(
+            "/organisation/recipients",
+            &[("recipient", &recipient), ("label", "情報システム課")],
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(page.contains("公開鍵を登録しました"), "{page}");
+    assert!(page.contains(&recipient) && page.contains("情報システム課"));
+    let id = db.recipients(org.id).await.unwrap()[0].id.to_string();
+    let (status, _, page) = admin_person
+        .form("/organisation/recipients", &[("remove", &id)])
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(page.contains("公開鍵を削除しました"));
+    assert!(db.recipients(org.id).await.unwrap().is_empty());
+}

@@ -319,6 +319,9 @@ pub async fn organisation(
     }
     let flash = query.done.as_deref().map(|done| match done {
         "required" => "org.required_on",
+        "formats" => "org.formats_saved",
+        "recipient_added" => "org.recipient_saved",
+        "recipient_removed" => "org.recipient_removed",
         _ => "org.required_off",
     });
     organisation_page(&state, &person, StatusCode::OK, flash, None).await
@@ -359,6 +362,25 @@ async fn organisation_page(
         });
         context["routes"] = routes.into();
         context["may_update"] = person.may(Resource::Org, Action::Update).into();
+        if org.kind.may_receive() {
+            let outputs = crate::service::receivers::outputs(state, &person.caller).await?;
+            let chosen: Vec<&str> = outputs.formats.iter().map(|f| f.code()).collect();
+            context["receiving"] = json!({
+                "formats": kenshin_convert::OutputFormat::ALL.iter().map(|f| json!({
+                    "code": f.code(),
+                    "field": f.code().replace('-', "_"),
+                    "chosen": chosen.contains(&f.code()),
+                })).collect::<Vec<_>>(),
+                "recipients": outputs.recipients.iter().map(|r| json!({
+                    "id": r.id,
+                    "recipient": r.recipient,
+                    "label": r.label,
+                    "added_at": r.added_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    "added_by": r.added_by,
+                })).collect::<Vec<_>>(),
+                "kind": outputs.kind.map(|k| k.code()),
+            });
+        }
         if let Some(key) = flash {
             context["flash"] = json!({"kind": "ok", "key": key});
         }
@@ -367,6 +389,107 @@ async fn organisation_page(
     }
     .await;
     page_or_error(state, person, result)
+}
+
+#[derive(Deserialize)]
+pub struct FormatsForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    std_csv: String,
+    #[serde(default)]
+    mhlw_xml: String,
+    #[serde(default)]
+    fhir: String,
+}
+
+/// `POST /organisation/formats`: the formats of the converted outputs this organisation
+/// receives.
+pub async fn formats(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Form(form): Form<FormatsForm>,
+) -> Response {
+    if let Some(refused) = person.refuse_post(&state, &form.csrf, Resource::Org, Action::Update) {
+        return refused;
+    }
+    let codes: Vec<String> = [
+        ("std-csv", &form.std_csv),
+        ("mhlw-xml", &form.mhlw_xml),
+        ("fhir", &form.fhir),
+    ]
+    .into_iter()
+    .filter(|(_, on)| on.as_str() == "on")
+    .map(|(code, _)| code.to_owned())
+    .collect();
+    match crate::service::receivers::set_formats(&state, &person.caller, &codes).await {
+        Ok(()) => Redirect::to("/organisation?done=formats").into_response(),
+        Err(err) if err.refusal() == Some(&Refusal::NoOutputFormat) => {
+            organisation_page(
+                &state,
+                &person,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some("org.no_format"),
+            )
+            .await
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RecipientForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    recipient: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    remove: String,
+}
+
+/// `POST /organisation/recipients`: adds an age recipient, or removes one (`remove`: its id).
+pub async fn recipients(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Form(form): Form<RecipientForm>,
+) -> Response {
+    if let Some(refused) = person.refuse_post(&state, &form.csrf, Resource::Org, Action::Update) {
+        return refused;
+    }
+    let (result, done) = if form.remove.is_empty() {
+        (
+            crate::service::receivers::add_recipient(
+                &state,
+                &person.caller,
+                &form.recipient,
+                &form.label,
+            )
+            .await
+            .map(|_| ()),
+            "recipient_added",
+        )
+    } else {
+        (
+            crate::service::receivers::remove_recipient(&state, &person.caller, &form.remove).await,
+            "recipient_removed",
+        )
+    };
+    match result {
+        Ok(()) => Redirect::to(&format!("/organisation?done={done}")).into_response(),
+        Err(crate::service::Error::Refused(Refusal::BadRecipient(problem))) => {
+            let key = match problem {
+                crate::service::RecipientProblem::MixedKinds => "org.recipient_mixed",
+                crate::service::RecipientProblem::TooMany => "org.recipient_too_many",
+                crate::service::RecipientProblem::Duplicate => "org.recipient_duplicate",
+                _ => "org.recipient_invalid",
+            };
+            organisation_page(&state, &person, StatusCode::BAD_REQUEST, None, Some(key)).await
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
 }
 
 #[derive(Deserialize)]

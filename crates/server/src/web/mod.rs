@@ -143,6 +143,13 @@ pub fn routes() -> PageTable {
             "org_update",
             admin::certificate_policy,
         )
+        .page(POST, "/organisation/formats", "org_update", admin::formats)
+        .page(
+            POST,
+            "/organisation/recipients",
+            "org_update",
+            admin::recipients,
+        )
         .page(GET, "/certificates", "certificate_list", certs::page)
         .page(POST, "/certificates", "certificate_issue", certs::issue)
         .page(

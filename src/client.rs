@@ -94,10 +94,21 @@ enum ClientCommand {
     /// 0 every record delivered, 3 still being converted, 4 some records held (no receiver
     /// takes their 保険者番号), 5 some records rejected, 6 the file was unusable, 7 withdrawn.
     Status { submission: String },
-    /// Download a delivery to a file, verifying its SHA-256.
+    /// Download a delivery to a file, verifying its SHA-256. With --all, every delivery not yet
+    /// confirmed into the directory --out (resumable and idempotent: a file already there with
+    /// the right content is not fetched again), and with --confirm each is confirmed (受信完了)
+    /// once saved and verified.
     Fetch {
-        delivery: String,
-        /// Output file (default: the delivery's file name, in the current directory).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        delivery: Option<String>,
+        /// Every delivery that is ready or downloaded (not yet confirmed).
+        #[arg(long)]
+        all: bool,
+        /// With --all: confirm receipt of each file once it is saved and verified.
+        #[arg(long, requires = "all")]
+        confirm: bool,
+        /// Output file (default: the delivery's file name, in the current directory); with
+        /// --all, the directory.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Overwrite an existing output file.
@@ -211,6 +222,158 @@ pub fn outcome_code(view: &kenshin_core::api::SubmissionView) -> u8 {
 
 /// A file of the same content this organisation sent to the same receivers (`to`; `None`:
 /// for conversion) that is still within its retention period, if any.
+/// What `fetch --all` did.
+#[derive(serde::Serialize, Default)]
+struct FetchAll {
+    fetched: Vec<serde_json::Value>,
+    /// Already in the directory with the right content: not fetched again.
+    present: Vec<String>,
+    confirmed: Vec<String>,
+    failed: Vec<serde_json::Value>,
+}
+
+impl FetchAll {
+    fn text(&self, dir: &std::path::Path) -> String {
+        let mut lines = vec![format!(
+            "{} に受信 / into {}: 新規 fetched {}、取得済み already there {}、受信完了 confirmed {}、失敗 failed {}",
+            dir.display(),
+            dir.display(),
+            self.fetched.len(),
+            self.present.len(),
+            self.confirmed.len(),
+            self.failed.len()
+        )];
+        for f in &self.failed {
+            lines.push(format!(
+                "  失敗 / failed {}: {}",
+                f["delivery"].as_str().unwrap_or(""),
+                f["error"].as_str().unwrap_or("")
+            ));
+        }
+        lines.join("\n")
+    }
+}
+
+/// The SHA-256 of a local file, or `None` if it cannot be read.
+fn file_sha256(path: &std::path::Path) -> Option<(u64, String)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut sha = kenshin_crypto::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        size += n as u64;
+    }
+    Some((size, sha.finish_hex()))
+}
+
+/// Every delivery not yet confirmed, into `dir`. A file already there with the content the
+/// delivery holds is kept (a second run after an interruption fetches only the rest); one
+/// there with other content is refused unless `force`. Each file appears under its name only
+/// once verified; with `confirm`, it is then confirmed.
+async fn fetch_all(
+    client: &kenshin_client::RelayClient,
+    dir: &std::path::Path,
+    identities: Option<&kenshin_seal::Identities>,
+    confirm: bool,
+    force: bool,
+) -> anyhow::Result<FetchAll> {
+    std::fs::create_dir_all(dir)?;
+    let mut pending = Vec::new();
+    for state in ["ready", "downloaded"] {
+        let mut offset = 0;
+        loop {
+            let page = client.list_deliveries(Some(state), 1000, offset).await?;
+            let n = page.items.len() as u64;
+            pending.extend(page.items);
+            offset += n;
+            if n == 0 || offset >= page.total {
+                break;
+            }
+        }
+    }
+    pending.sort_by_key(|d| d.created_at);
+    let mut used = std::collections::HashSet::new();
+    let mut summary = FetchAll::default();
+    for d in pending {
+        let id = d.id.to_string();
+        let open = identities.is_some() && d.sealed.is_some();
+        let base = if open {
+            d.filename.strip_suffix(".age").unwrap_or(&d.filename)
+        } else {
+            &d.filename
+        };
+        let mut name = safe_local_name(base);
+        if !used.insert(name.clone()) {
+            name = match name.split_once('.') {
+                Some((stem, ext)) => format!("{stem}_{id}.{ext}"),
+                None => format!("{name}_{id}"),
+            };
+            used.insert(name.clone());
+        }
+        let target = dir.join(&name);
+        let (want_size, want_sha) = match (&d.sealed, open) {
+            (Some(content), true) => (content.size, content.sha256.clone()),
+            _ => (d.size, d.sha256.clone()),
+        };
+        let outcome: anyhow::Result<bool> = async {
+            if target.exists() {
+                match file_sha256(&target) {
+                    Some((size, sha)) if size == want_size && sha == want_sha => return Ok(false),
+                    _ if !force => anyhow::bail!(
+                        "{} は別の内容で存在します（--force で上書き）/ exists with other content (--force overwrites)",
+                        target.display()
+                    ),
+                    _ => {}
+                }
+            }
+            match (identities, &d.sealed) {
+                (Some(identities), Some(sealed)) => {
+                    let fetched = client
+                        .fetch_to_file(&id, &sealed_download_path(&target), |_, _| {})
+                        .await?;
+                    let opened = open_sealed(&fetched.path, identities, sealed, &target);
+                    let _ = std::fs::remove_file(&fetched.path);
+                    opened?;
+                }
+                _ => {
+                    client.fetch_to_file(&id, &target, |_, _| {}).await?;
+                }
+            }
+            Ok(true)
+        }
+        .await;
+        match outcome {
+            Ok(fetched) => {
+                if fetched {
+                    summary.fetched.push(serde_json::json!({"delivery": id, "path": target, "size": want_size, "sha256": want_sha}));
+                } else {
+                    summary.present.push(id.clone());
+                }
+                if confirm {
+                    // A file already there was fetched by an earlier run: it is downloaded,
+                    // so it can be confirmed; confirming twice answers the same.
+                    match client.confirm(&id).await {
+                        Ok(_) => summary.confirmed.push(id),
+                        Err(err) => summary
+                            .failed
+                            .push(serde_json::json!({"delivery": id, "error": err.to_string()})),
+                    }
+                }
+            }
+            Err(err) => summary
+                .failed
+                .push(serde_json::json!({"delivery": id, "error": err.to_string()})),
+        }
+    }
+    Ok(summary)
+}
+
 /// Reads an age identity file.
 fn read_identities(path: &std::path::Path) -> anyhow::Result<kenshin_seal::Identities> {
     let file = std::fs::File::open(path).map_err(|e| {
@@ -476,11 +639,30 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
             return Ok(outcome_code(&view));
         }
         ClientCommand::Fetch {
+            all: true,
+            confirm,
+            out,
+            force,
+            identity,
+            ..
+        } => {
+            let dir = out.unwrap_or_else(|| PathBuf::from("."));
+            let identities = identity.as_deref().map(read_identities).transpose()?;
+            let summary = fetch_all(&client, &dir, identities.as_ref(), confirm, force).await?;
+            let failed = summary.failed.len();
+            emit(json, &summary, || summary.text(&dir));
+            if failed > 0 {
+                return Ok(1);
+            }
+        }
+        ClientCommand::Fetch {
             delivery,
             out,
             force,
             identity,
+            ..
         } => {
+            let delivery = delivery.expect("clap requires a delivery without --all");
             let info = client.delivery(&delivery).await?;
             let identities = match (&identity, &info.sealed) {
                 (Some(path), Some(_)) => Some(read_identities(path)?),

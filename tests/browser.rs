@@ -147,6 +147,19 @@ async fn people_do_their_whole_job_in_the_browser() {
         account["keyPath"] = json!(dir.join("key.pem"));
     }
     db.close().await;
+    // Two more files for the receiver, handled together from the inbox (bulk ZIP, bulk 受信完了).
+    for name in ["bulk-a.csv", "bulk-b.csv"] {
+        relay
+            .client(INSTITUTION)
+            .send_stream(
+                INSURER,
+                name,
+                None,
+                stream_of(sample_export(5, &format!("BULK-{name}"))),
+            )
+            .await
+            .unwrap();
+    }
     let work = relay.dir.path().join("browser");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("upload.csv"), sample_export(20, MARKER)).unwrap();

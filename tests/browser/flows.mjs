@@ -213,6 +213,43 @@ try {
   const gone = await receiver.request.get(url + '/api/v1/deliveries/' + deliveryUrl.split('/').pop() + '/content');
   assert.equal(gone.status(), 410, 'the content was destroyed');
 
+  // The two other files: searched, ticked, downloaded as one ZIP, confirmed in one step.
+  step('receiver handles several files at once');
+  await receiver.goto(url + '/inbox');
+  await receiver.selectOption('#format', 'pass-through');
+  await receiver.fill('#sender', 'inst-sakura');
+  await receiver.click('[data-testid=search] button[type=submit]');
+  await receiver.waitForURL(/format=pass-through/);
+  assert.equal(await receiver.locator('[data-testid=bulk-download]').isDisabled(), true, 'nothing ticked yet');
+  const boxes = receiver.locator('[data-testid=inbox] input[name=id]');
+  assert.equal(await boxes.count(), 2, 'the two files not yet confirmed can be ticked');
+  await boxes.nth(0).check();
+  await boxes.nth(1).check();
+  await shot(receiver, 'inbox-bulk.png');
+  const [zipDownload] = await Promise.all([
+    receiver.waitForEvent('download'),
+    receiver.click('[data-testid=bulk-download]'),
+  ]);
+  const zipPath = join(work, 'bulk.zip');
+  await zipDownload.saveAs(zipPath);
+  const listing = JSON.parse(execFileSync('python3', ['-c',
+    'import json,sys,zipfile; z=zipfile.ZipFile(sys.argv[1]); print(json.dumps({n: z.read(n).decode("utf-8") for n in z.namelist()}))',
+    zipPath]).toString());
+  assert.deepEqual(Object.keys(listing).sort(), ['bulk-a.csv', 'bulk-b.csv'], 'one entry per ticked file, by name');
+  assert.ok(listing['bulk-a.csv'].includes('BULK-bulk-a.csv'), 'the ZIP holds the files as sent');
+  await receiver.goto(url + '/inbox?format=pass-through&sender=inst-sakura');
+  await receiver.locator('[data-testid=inbox] input[name=id]').nth(0).check();
+  await receiver.locator('[data-testid=inbox] input[name=id]').nth(1).check();
+  let bulkDialog = '';
+  receiver.once('dialog', (d) => { bulkDialog = d.message(); d.accept(); });
+  await receiver.click('[data-testid=bulk-confirm]');
+  await receiver.waitForURL(/done=2&failed=0/);
+  assert.ok(bulkDialog.includes('受信完了'), 'the dialog explains what bulk 受信完了 does');
+  assert.ok((await receiver.textContent('[data-testid=bulk-done]')).includes('2 件を受信完了にしました'));
+  await shot(receiver, 'inbox-bulk-done.png');
+  await receiver.goto(url + '/inbox?format=pass-through&sender=inst-sakura');
+  assert.equal(await receiver.locator('[data-testid=inbox] input[name=id]').count(), 0, 'nothing of that sender left to confirm');
+
   await axeScan(receiver, ['/inbox', new URL(deliveryUrl).pathname], certsOf(accounts.receiver));
 
   // The sender sees 受信完了.

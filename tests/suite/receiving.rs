@@ -679,3 +679,151 @@ async fn an_organisation_admin_chooses_formats_and_registers_a_key_in_the_web() 
     assert!(page.contains("公開鍵を削除しました"));
     assert!(db.recipients(org.id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_receiver_searches_downloads_a_zip_and_confirms_in_bulk() {
+    let relay = Relay::start().await;
+    let sender = relay.client(INSTITUTION);
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        let body = sample_export(50, &format!("BULK-{i}"));
+        let receipt = sender
+            .send_stream(
+                INSURER,
+                &format!("file-{i}.csv"),
+                None,
+                stream_of(body.clone()),
+            )
+            .await
+            .unwrap();
+        sent.push((receipt.deliveries[0].id.to_string(), body));
+    }
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(
+            kenshin_client::tls_config(&relay.ca_pem(), Some(&relay.identity(INSURER))).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let api = |path: &str| format!("{}{path}", relay.url());
+    let total = |page: serde_json::Value| page["total"].as_u64().unwrap();
+    // Search: by sender and format, by days, with a precise refusal of a malformed day.
+    for (query, expected) in [
+        ("?sender=inst-sakura&format=pass-through", 3),
+        ("?format=fhir", 0),
+        ("?from=2000-01-01&to=2000-01-31", 0),
+        ("?from=2000-01-01", 3),
+        ("?insurer_number=06999901", 0),
+    ] {
+        let page: serde_json::Value = http
+            .get(api(&format!("/api/v1/deliveries{query}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(total(page), expected, "{query}");
+    }
+    let bad = http
+        .get(api("/api/v1/deliveries?from=2026/1/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("YYYY-MM-DD"));
+
+    // One ZIP of two files, streamed; each recorded as downloaded.
+    let zip_of = |ids: Vec<&str>| {
+        http.post(api("/api/v1/deliveries/bulk/archive"))
+            .json(&serde_json::json!({ "ids": ids }))
+            .send()
+    };
+    let answer = zip_of(vec![&sent[0].0, &sent[1].0]).await.unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    assert_eq!(answer.headers()["content-type"], "application/zip");
+    let bytes = answer.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
+    names.sort();
+    assert_eq!(names, ["file-0.csv", "file-1.csv"]);
+    for (i, name) in ["file-0.csv", "file-1.csv"].iter().enumerate() {
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name(name).unwrap(), &mut content).unwrap();
+        assert!(content == sent[i].1, "{name} is the file as sent");
+    }
+    // An id that is not the receiver's refuses the whole request before any byte.
+    let refused = zip_of(vec![&sent[2].0, "01a251a3-fc13-73bb-9fcb-567199fb927b"])
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::NOT_FOUND);
+    let insurer = relay.client(INSURER);
+    assert_eq!(
+        insurer.delivery(&sent[2].0).await.unwrap().state,
+        kenshin_core::DeliveryState::Ready,
+        "nothing was recorded for the refused request"
+    );
+
+    // Bulk 受信完了: the downloaded two are confirmed; the third, never downloaded, is not.
+    let confirmed: serde_json::Value = http
+        .post(api("/api/v1/deliveries/bulk/confirm"))
+        .json(&serde_json::json!({ "ids": [&sent[0].0, &sent[1].0, &sent[2].0] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let results = confirmed["results"].as_array().unwrap();
+    assert_eq!(results[0]["delivery"]["state"], "confirmed");
+    assert_eq!(results[1]["delivery"]["state"], "confirmed");
+    assert_eq!(results[2]["error"]["code"], "not_downloaded", "{confirmed}");
+
+    // The batch job: `client fetch --all` into a directory, then again with --confirm: the
+    // second run finds the file there already (resumable, idempotent) and confirms it.
+    let dir = relay.dir.path().join("inbox-all");
+    let cert_dir = relay.cert_dir(INSURER);
+    let fetch_all = |extra: &'static [&'static str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kenshin-relay"));
+        command
+            .args(["client", "--json", "--server", &relay.url()])
+            .arg("--ca")
+            .arg(relay.data.ca_cert_path())
+            .arg("--cert")
+            .arg(cert_dir.join("cert.pem"))
+            .arg("--key")
+            .arg(cert_dir.join("key.pem"))
+            .args(["fetch", "--all", "--out"])
+            .arg(&dir)
+            .args(extra);
+        command.output()
+    };
+    let first = fetch_all(&[]).await.unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(first["fetched"].as_array().unwrap().len(), 1, "{first}");
+    assert!(std::fs::read(dir.join("file-2.csv")).unwrap() == sent[2].1);
+    let second = fetch_all(&["--confirm"]).await.unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let second: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(second["fetched"].as_array().unwrap().len(), 0, "{second}");
+    assert_eq!(second["present"].as_array().unwrap().len(), 1, "{second}");
+    assert_eq!(second["confirmed"].as_array().unwrap().len(), 1, "{second}");
+    let third = fetch_all(&["--confirm"]).await.unwrap();
+    let third: serde_json::Value = serde_json::from_slice(&third.stdout).unwrap();
+    assert_eq!(
+        (
+            third["fetched"].as_array().unwrap().len(),
+            third["confirmed"].as_array().unwrap().len()
+        ),
+        (0, 0),
+        "nothing left: {third}"
+    );
+}

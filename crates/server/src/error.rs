@@ -287,7 +287,11 @@ impl From<Refusal> for ApiError {
                 "start with /auth/totp/enroll".into(),
             ),
             Refusal::NotAReceiver(_) => (S::FORBIDDEN, C::Forbidden, refusal.to_string()),
-            Refusal::UnknownOutputFormat(_) | Refusal::NoOutputFormat | Refusal::BadRecipient(_) => {
+            Refusal::UnknownOutputFormat(_)
+            | Refusal::NoOutputFormat
+            | Refusal::BadRecipient(_)
+            | Refusal::BadDate(_)
+            | Refusal::BadInsurerNumber => {
                 (S::BAD_REQUEST, C::InvalidRequest, refusal.to_string())
             }
         };

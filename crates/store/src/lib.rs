@@ -50,7 +50,8 @@ pub use people::{NewUser, SessionRecord, UserRecord};
 pub use provision::{create_postgres_database, prepare_postgres_restore};
 pub use receivers::{ReceiverSettings, RecipientRecord};
 pub use relay::{
-    ConversionRecord, DeliveryRecord, DownloadGrant, ListFilter, NewSubmission, SubmissionRecord,
+    ConversionRecord, DeliveryRecord, DeliverySearch, DownloadGrant, ListFilter, NewSubmission,
+    SubmissionRecord,
 };
 pub use snapshot::ExportedSnapshot;
 pub use usage::UsageRow;

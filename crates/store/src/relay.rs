@@ -117,6 +117,23 @@ pub struct ListFilter {
     pub sha256: Option<String>,
     pub limit: u32,
     pub offset: u64,
+    /// A receiver's search of its inbox (deliveries only).
+    pub search: DeliverySearch,
+}
+
+/// What a receiver searches its inbox by; every field left `None` matches all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliverySearch {
+    /// The sender's organisation code.
+    pub sender: Option<String>,
+    /// Delivered at or after.
+    pub from: Option<OffsetDateTime>,
+    /// Delivered before.
+    pub until: Option<OffsetDateTime>,
+    /// A converted delivery's 保険者番号.
+    pub insurer_number: Option<String>,
+    /// `std-csv`, `mhlw-xml`, `fhir`, or `pass-through` for files delivered as sent.
+    pub format: Option<String>,
 }
 
 const SUBMISSION_SELECT: &str = "SELECT sub.id, sub.sender_org_id, o.code AS sender_code, \
@@ -471,20 +488,50 @@ impl Database {
         receiver_org_id: i64,
         filter: &ListFilter,
     ) -> Result<(Vec<DeliveryRecord>, u64), StoreError> {
-        self.page(
-            &format!(
-                "{DELIVERY_SELECT} WHERE d.receiver_org_id = $1 AND ($2 IS NULL OR d.state = $2) \
-                 AND ($3 IS NULL OR obj.plaintext_sha256 = $3) \
-                 ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5"
-            ),
-            "SELECT COUNT(*) FROM deliveries d JOIN objects obj ON obj.id = d.object_id \
-             WHERE d.receiver_org_id = $1 AND ($2 IS NULL OR d.state = $2) \
-             AND ($3 IS NULL OR obj.plaintext_sha256 = $3)",
-            receiver_org_id,
-            filter,
-            delivery_from_row,
-        )
-        .await
+        const WHERE: &str = "WHERE d.receiver_org_id = $1 AND ($2 IS NULL OR d.state = $2) \
+             AND ($3 IS NULL OR obj.plaintext_sha256 = $3 OR obj.content_sha256 = $3) \
+             AND ($4 IS NULL OR s.code = $4) \
+             AND ($5 IS NULL OR d.created_at >= $5) AND ($6 IS NULL OR d.created_at < $6) \
+             AND ($7 IS NULL OR d.insurer_number = $7) \
+             AND ($8 IS NULL OR COALESCE(d.format, 'pass-through') = $8)";
+        let search = &filter.search;
+        let mut rx = self.read_transaction(Scope::Org(receiver_org_id)).await?;
+        let rows = sqlx::query(&format!(
+            "{DELIVERY_SELECT} {WHERE} ORDER BY d.created_at DESC, d.id DESC LIMIT $9 OFFSET $10"
+        ))
+        .bind(receiver_org_id)
+        .bind(&filter.state)
+        .bind(&filter.sha256)
+        .bind(&search.sender)
+        .bind(search.from.map(to_ms))
+        .bind(search.until.map(to_ms))
+        .bind(&search.insurer_number)
+        .bind(&search.format)
+        .bind(limit_of(filter))
+        .bind(filter.offset as i64)
+        .fetch_all(&mut *rx)
+        .await?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM deliveries d \
+             JOIN submissions sub ON sub.id = d.submission_id \
+             JOIN orgs s ON s.id = sub.sender_org_id \
+             JOIN objects obj ON obj.id = d.object_id {WHERE}"
+        ))
+        .bind(receiver_org_id)
+        .bind(&filter.state)
+        .bind(&filter.sha256)
+        .bind(&search.sender)
+        .bind(search.from.map(to_ms))
+        .bind(search.until.map(to_ms))
+        .bind(&search.insurer_number)
+        .bind(&search.format)
+        .fetch_one(&mut *rx)
+        .await?;
+        let items = rows
+            .into_iter()
+            .map(delivery_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok((items, total as u64))
     }
 
     /// What the receiver needs to start a download; changes nothing. A delivery whose content

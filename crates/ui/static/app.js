@@ -22,6 +22,28 @@
     });
   });
 
+  // The same for a button that changes its form's action (bulk 受信完了 in the inbox).
+  document.querySelectorAll('button[data-confirm]').forEach(function (button) {
+    button.addEventListener('click', function (event) {
+      if (!window.confirm(button.getAttribute('data-confirm'))) {
+        event.preventDefault();
+      }
+    });
+  });
+
+  // Bulk actions are usable once a file is ticked.
+  var bulk = document.querySelector('form[data-testid="bulk"]');
+  if (bulk) {
+    var boxes = bulk.querySelectorAll('input[name="id"]');
+    var actions = bulk.querySelectorAll('.actions button');
+    var update = function () {
+      var any = Array.prototype.some.call(boxes, function (b) { return b.checked; });
+      Array.prototype.forEach.call(actions, function (b) { b.disabled = !any; });
+    };
+    Array.prototype.forEach.call(boxes, function (b) { b.addEventListener('change', update); });
+    update();
+  }
+
   // The confirm button becomes usable once the file has been downloaded.
   var download = document.querySelector('[data-testid="download"]');
   var confirmButton = document.querySelector('[data-testid="confirm"]');

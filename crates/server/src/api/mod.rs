@@ -42,6 +42,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deliveries::show))
         .routes(routes!(deliveries::content))
         .routes(routes!(deliveries::confirm))
+        .routes(routes!(deliveries::archive))
+        .routes(routes!(deliveries::confirm_all))
         .routes(routes!(receiving::show))
         .routes(routes!(receiving::set_formats))
         .routes(routes!(receiving::add_recipient))
@@ -268,6 +270,7 @@ impl ListQuery {
             sha256: self.sha256.clone(),
             limit,
             offset,
+            search: kenshin_store::DeliverySearch::default(),
         })
     }
 }

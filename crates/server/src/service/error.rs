@@ -145,6 +145,12 @@ pub enum Refusal {
     /// An age recipient that cannot be used.
     #[error("{0}")]
     BadRecipient(RecipientProblem),
+    /// A search's day that is not `YYYY-MM-DD`.
+    #[error("日付は YYYY-MM-DD の形で指定してください / {0}: expected YYYY-MM-DD")]
+    BadDate(&'static str),
+    /// A search's 保険者番号 that is not 8 digits.
+    #[error("保険者番号は 8 桁の数字です / an insurer number has 8 digits")]
+    BadInsurerNumber,
 }
 
 /// Why an age recipient was refused.

@@ -71,6 +71,18 @@ pub fn routes() -> PageTable {
         )
         .page(GET, "/upload", "page_view", pages::upload)
         .page(GET, "/inbox", "delivery_list", pages::inbox)
+        .page(
+            POST,
+            "/inbox/archive",
+            "delivery_download",
+            pages::inbox_archive,
+        )
+        .page(
+            POST,
+            "/inbox/confirm",
+            "delivery_confirm",
+            pages::inbox_confirm,
+        )
         .page(GET, "/deliveries/{id}", "delivery_view", pages::delivery)
         .page(
             POST,

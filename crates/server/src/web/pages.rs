@@ -172,7 +172,18 @@ pub async fn upload(State(state): State<AppState>, person: WebPerson) -> Respons
 #[derive(Deserialize)]
 pub struct InboxQuery {
     state: Option<String>,
+    sender: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    insurer_number: Option<String>,
+    format: Option<String>,
+    offset: Option<u64>,
+    done: Option<u32>,
+    failed: Option<u32>,
 }
+
+/// Rows per inbox page.
+const INBOX_PAGE: u32 = 100;
 
 /// `GET /inbox?state=`: deliveries addressed to the organisation, with the time left before
 /// unconfirmed ones are destroyed.
@@ -186,30 +197,194 @@ pub async fn inbox(
     }
     let wanted = query
         .state
+        .clone()
         .filter(|s| !s.is_empty() && s.parse::<DeliveryState>().is_ok());
+    let offset = query.offset.unwrap_or(0).min(1 << 40);
     let result = async {
+        let search = match service::deliveries::search(
+            query.sender.as_deref(),
+            query.from.as_deref(),
+            query.to.as_deref(),
+            query.insurer_number.as_deref(),
+            query.format.as_deref(),
+        ) {
+            Ok(search) => Some(search),
+            Err(service::Error::Refused(refusal)) => {
+                // Said above the list, with the fields as typed; nothing matches.
+                return Ok(inbox_page(
+                    &state,
+                    &person,
+                    &query,
+                    wanted,
+                    Vec::new(),
+                    0,
+                    offset,
+                    Some(refusal.to_string()),
+                ));
+            }
+            Err(err) => return Err(err.into()),
+        };
         let filter = ListFilter {
             state: wanted.clone(),
-            limit: 200,
-            offset: 0,
+            limit: INBOX_PAGE,
+            offset,
+            search: search.unwrap_or_default(),
             ..ListFilter::default()
         };
         let (items, total) = service::deliveries::list(&state, &person.caller, &filter).await?;
-        let mut context = person.context(&state, "page.inbox");
-        context["items"] = serde_json::to_value(&items).unwrap_or_default();
-        context["total"] = total.into();
-        context["state"] = wanted.into();
-        context["states"] = json!(["ready", "downloaded", "confirmed", "expired", "withdrawn"]);
-        Ok(html(
-            &state,
-            StatusCode::OK,
-            "inbox.html",
-            person.lang,
-            context,
+        Ok(inbox_page(
+            &state, &person, &query, wanted, items, total, offset, None,
         ))
     }
     .await;
     page_or_error(&state, &person, result)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn inbox_page(
+    state: &AppState,
+    person: &WebPerson,
+    query: &InboxQuery,
+    wanted: Option<String>,
+    items: Vec<kenshin_core::api::DeliveryView>,
+    total: u64,
+    offset: u64,
+    error: Option<String>,
+) -> Response {
+    {
+        let mut context = person.context(state, "page.inbox");
+        context["search"] = json!({
+            "sender": query.sender.as_deref().unwrap_or(""),
+            "from": query.from.as_deref().unwrap_or(""),
+            "to": query.to.as_deref().unwrap_or(""),
+            "insurer_number": query.insurer_number.as_deref().unwrap_or(""),
+            "format": query.format.as_deref().unwrap_or(""),
+        });
+        context["formats"] = json!(["std-csv", "mhlw-xml", "fhir", "pass-through"]);
+        context["search_error"] = error.into();
+        // The same search, for the paging links.
+        let mut keep: Vec<(String, String)> = Vec::new();
+        for (k, v) in [
+            ("state", wanted.as_deref()),
+            ("sender", query.sender.as_deref()),
+            ("from", query.from.as_deref()),
+            ("to", query.to.as_deref()),
+            ("insurer_number", query.insurer_number.as_deref()),
+            ("format", query.format.as_deref()),
+        ] {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                keep.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        let link = |at: u64| {
+            let mut query: Vec<String> = keep
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        percent_encoding::utf8_percent_encode(
+                            v,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    )
+                })
+                .collect();
+            query.push(format!("offset={at}"));
+            format!("/inbox?{}", query.join("&"))
+        };
+        let page = u64::from(INBOX_PAGE);
+        context["prev"] = (offset > 0)
+            .then(|| link(offset.saturating_sub(page)))
+            .into();
+        context["next"] = (offset + page < total).then(|| link(offset + page)).into();
+        context["range"] = json!({"first": if total == 0 { 0 } else { offset + 1 }, "last": (offset + items.len() as u64)});
+        if let Some(done) = query.done {
+            context["bulk"] = json!({"done": done, "failed": query.failed.unwrap_or(0)});
+        }
+
+        context["items"] = serde_json::to_value(&items).unwrap_or_default();
+        context["total"] = total.into();
+        context["state"] = wanted.into();
+        context["states"] = json!(["ready", "downloaded", "confirmed", "expired", "withdrawn"]);
+        html(state, StatusCode::OK, "inbox.html", person.lang, context)
+    }
+}
+
+/// The ids of a bulk form (`id=…&id=…`) and its CSRF token.
+fn bulk_form(body: &[u8]) -> (Vec<kenshin_core::DeliveryId>, String) {
+    let mut ids = Vec::new();
+    let mut csrf = String::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        match key.as_ref() {
+            "id" => {
+                if let Ok(id) = value.parse() {
+                    ids.push(id);
+                }
+            }
+            "_csrf" => csrf = value.into_owned(),
+            _ => {}
+        }
+    }
+    (ids, csrf)
+}
+
+/// `POST /inbox/archive`: the files ticked in the inbox as one ZIP, streamed.
+pub async fn inbox_archive(
+    State(state): State<AppState>,
+    person: WebPerson,
+    body: axum::body::Bytes,
+) -> Response {
+    let (ids, csrf) = bulk_form(&body);
+    if let Some(refused) =
+        person.refuse_post(&state, &csrf, Resource::DeliveryContent, Action::Download)
+    {
+        return refused;
+    }
+    if ids.is_empty() {
+        return Redirect::to("/inbox").into_response();
+    }
+    match service::deliveries::archive(&state, &person.caller, &ids).await {
+        Ok((_, stream)) => {
+            let mut response = axum::body::Body::from_stream(stream).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/zip"),
+            );
+            let today = state.now().to_offset(time::macros::offset!(+9)).date();
+            headers.insert(
+                axum::http::header::CONTENT_DISPOSITION,
+                crate::request::content_disposition(&format!(
+                    "kenshin-relay_{:04}{:02}{:02}.zip",
+                    today.year(),
+                    u8::from(today.month()),
+                    today.day()
+                )),
+            );
+            response
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
+}
+
+/// `POST /inbox/confirm`: 受信完了 for the files ticked in the inbox.
+pub async fn inbox_confirm(
+    State(state): State<AppState>,
+    person: WebPerson,
+    body: axum::body::Bytes,
+) -> Response {
+    let (ids, csrf) = bulk_form(&body);
+    if let Some(refused) = person.refuse_post(&state, &csrf, Resource::Delivery, Action::Confirm) {
+        return refused;
+    }
+    match service::deliveries::confirm_all(&state, &person.caller, &ids).await {
+        Ok(outcomes) => {
+            let done = outcomes.iter().filter(|o| o.result.is_ok()).count();
+            let failed = outcomes.len() - done;
+            Redirect::to(&format!("/inbox?done={done}&failed={failed}")).into_response()
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
 }
 
 #[derive(Deserialize)]

@@ -37,6 +37,24 @@ async fn kr(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `kenshin-relay client …` as `org`'s device.
+async fn client(relay: &Relay, org: &str, args: &[&str]) -> std::process::Output {
+    let dir = relay.cert_dir(org);
+    Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+        .env("KENSHIN_RELAY_LOG", "warn")
+        .args(["client", "--server", &relay.url()])
+        .arg("--ca")
+        .arg(relay.data.ca_cert_path())
+        .arg("--cert")
+        .arg(dir.join("cert.pem"))
+        .arg("--key")
+        .arg(dir.join("key.pem"))
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
 async fn admin(relay: &Relay, args: &[&str]) -> String {
     let dir = relay.data.root().to_str().unwrap().to_owned();
     let mut all = vec!["admin", "--data-dir", &dir];
@@ -462,25 +480,20 @@ async fn receivers_get_xsd_valid_mhlw_archives_and_sealed_fhir_bundles() {
     );
 
     // The client opens it locally with the identity and checks the content.
-    let cert_dir = relay.cert_dir(AGENT);
     let fetched = work.path().join("fetched.ndjson");
-    let out = kr(&[
-        "client",
-        "--server",
-        &relay.url(),
-        "--ca",
-        relay.data.ca_cert_path().to_str().unwrap(),
-        "--cert",
-        cert_dir.join("cert.pem").to_str().unwrap(),
-        "--key",
-        cert_dir.join("key.pem").to_str().unwrap(),
-        "fetch",
-        &sealed.id.to_string(),
-        "--identity",
-        key.to_str().unwrap(),
-        "--out",
-        fetched.to_str().unwrap(),
-    ])
+    let id = sealed.id.to_string();
+    let out = client(
+        &relay,
+        AGENT,
+        &[
+            "fetch",
+            &id,
+            "--identity",
+            key.to_str().unwrap(),
+            "--out",
+            fetched.to_str().unwrap(),
+        ],
+    )
     .await;
     assert!(
         out.status.success(),
@@ -491,23 +504,18 @@ async fn receivers_get_xsd_valid_mhlw_archives_and_sealed_fhir_bundles() {
     // With a wrong key the client says so, and writes nothing.
     let (other_key, _) = age_keygen(work.path(), "other.txt").await;
     let wrong = work.path().join("wrong.ndjson");
-    let out = kr(&[
-        "client",
-        "--server",
-        &relay.url(),
-        "--ca",
-        relay.data.ca_cert_path().to_str().unwrap(),
-        "--cert",
-        cert_dir.join("cert.pem").to_str().unwrap(),
-        "--key",
-        cert_dir.join("key.pem").to_str().unwrap(),
-        "fetch",
-        &sealed.id.to_string(),
-        "--identity",
-        other_key.to_str().unwrap(),
-        "--out",
-        wrong.to_str().unwrap(),
-    ])
+    let out = client(
+        &relay,
+        AGENT,
+        &[
+            "fetch",
+            &id,
+            "--identity",
+            other_key.to_str().unwrap(),
+            "--out",
+            wrong.to_str().unwrap(),
+        ],
+    )
     .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("この秘密鍵では開けません"));
@@ -781,21 +789,12 @@ async fn a_receiver_searches_downloads_a_zip_and_confirms_in_bulk() {
     // The batch job: `client fetch --all` into a directory, then again with --confirm: the
     // second run finds the file there already (resumable, idempotent) and confirms it.
     let dir = relay.dir.path().join("inbox-all");
-    let cert_dir = relay.cert_dir(INSURER);
+    let dir_arg = dir.to_str().unwrap().to_owned();
     let fetch_all = |extra: &'static [&'static str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kenshin-relay"));
-        command
-            .args(["client", "--json", "--server", &relay.url()])
-            .arg("--ca")
-            .arg(relay.data.ca_cert_path())
-            .arg("--cert")
-            .arg(cert_dir.join("cert.pem"))
-            .arg("--key")
-            .arg(cert_dir.join("key.pem"))
-            .args(["fetch", "--all", "--out"])
-            .arg(&dir)
-            .args(extra);
-        command.output()
+        let mut args = vec!["--json", "fetch", "--all", "--out", &dir_arg];
+        args.extend_from_slice(extra);
+        let relay = &relay;
+        async move { Ok::<_, std::io::Error>(client(relay, INSURER, &args).await) }
     };
     let first = fetch_all(&[]).await.unwrap();
     assert!(
@@ -826,4 +825,124 @@ async fn a_receiver_searches_downloads_a_zip_and_confirms_in_bulk() {
         (0, 0),
         "nothing left: {third}"
     );
+}
+
+/// Records held because no route took their 保険者番号 reach a receiver that registered a key
+/// and chose MHLW XML as that: written in its format, sealed, and the sender's held copy (which
+/// the server could read) destroyed.
+#[tokio::test]
+async fn held_records_reach_a_sealed_receiver_in_its_format() {
+    if !tools_or_skip(&[("age", "age")]) {
+        return;
+    }
+    let relay = Relay::start().await;
+    set_up(&relay).await;
+    let work = tempfile::tempdir().unwrap();
+    let sender = relay.client(CONVERTER);
+    sender
+        .upload_map(FULL_MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    let mut export = full_export();
+    export.push_str(
+        "12345678,あ１,9,ミライ ケン,1990/1/1,1,2026/4/1,1399999901,168.0,60.0,120,80,陰性\r\n",
+    );
+    let receipt = sender
+        .send_stream("", "export.csv", None, stream_of(export.into_bytes()))
+        .await
+        .unwrap();
+    let done = wait_converted(&sender, &receipt.id.to_string()).await;
+    assert_eq!(done.conversion.unwrap().records_unrouted, 1);
+
+    // A new insurer takes 12345678, wants MHLW XML, sealed to its key; then the route.
+    let (key, recipient) = age_keygen(work.path(), "new-key.txt").await;
+    admin(
+        &relay,
+        &[
+            "org",
+            "create",
+            "--code",
+            "ins-new",
+            "--kind",
+            "insurer",
+            "--name",
+            "みらい健保",
+            "--insurer-number",
+            "12345678",
+        ],
+    )
+    .await;
+    admin(&relay, &["org", "output", "--org", "ins-new", "mhlw-xml"]).await;
+    admin(
+        &relay,
+        &["org", "recipient", "add", "--org", "ins-new", &recipient],
+    )
+    .await;
+    admin(
+        &relay,
+        &[
+            "route", "create", "--from", CONVERTER, "--to", "ins-new", "--mode", "convert",
+        ],
+    )
+    .await;
+    // The route's release queued a job; the relay's worker runs it.
+    relay.state().jobs.notify_one();
+    let state = relay.state();
+    let org = state.db.org_by_code("ins-new").await.unwrap();
+    let filter = kenshin_store::ListFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let mut deliveries = Vec::new();
+    for _ in 0..300 {
+        deliveries = state.db.list_deliveries(org.id, &filter).await.unwrap().0;
+        if !deliveries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        relay.state().jobs.notify_one();
+    }
+    assert_eq!(deliveries.len(), 1, "released as one MHLW archive");
+    let delivery = &deliveries[0];
+    assert_eq!(delivery.format.as_deref(), Some("mhlw-xml"));
+    assert!(
+        delivery.filename.ends_with(".zip.age"),
+        "{}",
+        delivery.filename
+    );
+    assert!(delivery.filename.starts_with("1399999901_12345678_"));
+    assert!(delivery.sealed_content.is_some());
+    // What the server stores is an age file; the receiver's key opens it into the archive.
+    let object = state.db.object(delivery.object_id).await.unwrap();
+    let mut sealed = Vec::new();
+    std::io::Read::read_to_end(&mut state.vault.open_reader(&object).unwrap(), &mut sealed)
+        .unwrap();
+    assert!(sealed.starts_with(b"age-encryption.org/v1\n"));
+    let path = work.path().join("released.zip.age");
+    std::fs::write(&path, &sealed).unwrap();
+    let archive = age_decrypt(&key, &path).await;
+    let records: Vec<kenshin_profile::CheckupRecord> = kenshin_mhlw::read_archive(
+        std::io::Cursor::new(archive),
+        kenshin_profile::Profile::default_profile(),
+        &kenshin_mhlw::Limits::default(),
+    )
+    .unwrap()
+    .map(Result::unwrap)
+    .collect();
+    assert_eq!(records.len(), 1);
+    // The sender's held copy is gone: released, and its object destroyed.
+    let batch = &sender
+        .submission(&receipt.id.to_string())
+        .await
+        .unwrap()
+        .held[0];
+    assert_eq!(batch.state.as_str(), "released");
+    let held = state.db.held_batch_by_id(&batch.id).await.unwrap();
+    assert!(state
+        .db
+        .object(held.object_id)
+        .await
+        .unwrap()
+        .wrapped_key
+        .is_none());
 }

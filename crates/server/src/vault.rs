@@ -154,24 +154,7 @@ impl Vault {
         let mut sha = Sha256::new();
         let worker = tokio::task::spawn_blocking(move || seal_worker(key, writer, rx));
 
-        let mut received: u64 = 0;
-        let outcome: Result<(), VaultError> = async {
-            while let Some(frame) = body.next().await {
-                let frame = frame.map_err(|e| VaultError::Incomplete(e.to_string()))?;
-                received += frame.len() as u64;
-                if received > limit {
-                    return Err(VaultError::TooLarge { limit });
-                }
-                sha.update(&frame);
-                if tx.send(Frame::Data(frame)).await.is_err() {
-                    // The worker stopped early: its own error explains why.
-                    return Ok(());
-                }
-            }
-            let _ = tx.send(Frame::End).await;
-            Ok(())
-        }
-        .await;
+        let outcome = forward(&mut body, &tx, limit, |frame| sha.update(frame)).await;
         drop(tx);
         let sealed = worker
             .await
@@ -215,22 +198,8 @@ impl Vault {
             }
             out.finish()
         });
-        let mut received: u64 = 0;
-        let outcome: Result<(), VaultError> = async {
-            while let Some(frame) = body.next().await {
-                let frame = frame.map_err(|e| VaultError::Incomplete(e.to_string()))?;
-                received += frame.len() as u64;
-                if received > limit {
-                    return Err(VaultError::TooLarge { limit });
-                }
-                if tx.send(Frame::Data(frame)).await.is_err() {
-                    return Ok(());
-                }
-            }
-            let _ = tx.send(Frame::End).await;
-            Ok(())
-        }
-        .await;
+        // The content's SHA-256 is the age writer's (it hashes what it seals).
+        let outcome = forward(&mut body, &tx, limit, |_| {}).await;
         drop(tx);
         let sealed = worker
             .await
@@ -299,6 +268,35 @@ impl Vault {
             tracing::warn!(error = %err, "blob deletion task failed");
         }
     }
+}
+
+/// Moves an upload's frames to the sealing thread, counting them against `limit` and showing
+/// each to `inspect` (hashing) on the way. The worker stopping early is not an error here: its
+/// own error explains why.
+async fn forward<S, E>(
+    body: &mut S,
+    tx: &mpsc::Sender<Frame>,
+    limit: u64,
+    mut inspect: impl FnMut(&Bytes),
+) -> Result<(), VaultError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut received: u64 = 0;
+    while let Some(frame) = body.next().await {
+        let frame = frame.map_err(|e| VaultError::Incomplete(e.to_string()))?;
+        received += frame.len() as u64;
+        if received > limit {
+            return Err(VaultError::TooLarge { limit });
+        }
+        inspect(&frame);
+        if tx.send(Frame::Data(frame)).await.is_err() {
+            return Ok(());
+        }
+    }
+    let _ = tx.send(Frame::End).await;
+    Ok(())
 }
 
 /// A new sealed object written synchronously (by the conversion worker): every byte is

@@ -240,52 +240,10 @@ impl Database {
         }
         let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
         for output in &done.outputs {
-            insert_object(&mut tx, &output.object, now).await?;
-            let delivery_id = DeliveryId::new();
-            sqlx::query(
-                "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
-                 state, created_at, expires_at, records, format, insurer_number) \
-                 VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8, $10, $11)",
-            )
-            .bind(delivery_id.to_string())
-            .bind(done.submission_id.to_string())
-            .bind(output.receiver_org_id)
-            .bind(output.object.id.to_string())
-            .bind(&output.filename)
-            .bind(to_ms(now))
-            .bind(to_ms(output.expires_at))
-            .bind(output.records as i64)
-            .bind(DeliveryState::Ready.as_str())
-            .bind(&output.format)
-            .bind(&output.insurer_number)
-            .execute(&mut *tx)
-            .await?;
-            if output.counts_usage {
-                crate::usage::count_usage(&mut tx, output.receiver_org_id, &month, output.records)
-                    .await?;
-            }
-            let receiver_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
-                .bind(output.receiver_org_id)
-                .fetch_one(&mut *tx)
-                .await?;
             let mut event = NewEvent::new(EventKind::Delivered, &done.actor);
             event.sender_org = Some(sender_code.clone());
-            event.receiver_org = Some(receiver_code);
             event.submission_id = Some(done.submission_id);
-            event.delivery_id = Some(delivery_id);
-            event.object_id = Some(output.object.id);
-            event.size = Some(
-                output
-                    .object
-                    .sealed_content
-                    .as_ref()
-                    .map_or(output.object.plaintext_size, |c| c.size),
-            );
-            event.counts = Some(RecordCounts {
-                records_out: output.records,
-                ..RecordCounts::default()
-            });
-            append(&mut tx, &event, now).await?;
+            deliver_output(&mut tx, done.submission_id, output, event, &month, now).await?;
         }
         for held in &done.held {
             crate::held::insert_held_in_tx(
@@ -439,4 +397,62 @@ impl Database {
         tx.commit().await?;
         Ok((due.len(), shredded))
     }
+}
+
+/// Makes one converted output a delivery, in the caller's transaction: its object, the
+/// delivery row, the receiver's usage (when the output counts), and `event` (its kind, actor,
+/// sender and submission set by the caller) completed with the receiver, the delivery, the
+/// object, the content's size and the record count, appended to the ledger.
+pub(crate) async fn deliver_output(
+    conn: &mut sqlx::AnyConnection,
+    submission_id: SubmissionId,
+    output: &ConvertedOutput,
+    mut event: NewEvent,
+    month: &str,
+    now: OffsetDateTime,
+) -> Result<DeliveryId, StoreError> {
+    insert_object(&mut *conn, &output.object, now).await?;
+    let delivery_id = DeliveryId::new();
+    sqlx::query(
+        "INSERT INTO deliveries (id, submission_id, receiver_org_id, object_id, filename, \
+         state, created_at, expires_at, records, format, insurer_number) \
+         VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8, $10, $11)",
+    )
+    .bind(delivery_id.to_string())
+    .bind(submission_id.to_string())
+    .bind(output.receiver_org_id)
+    .bind(output.object.id.to_string())
+    .bind(&output.filename)
+    .bind(to_ms(now))
+    .bind(to_ms(output.expires_at))
+    .bind(output.records as i64)
+    .bind(DeliveryState::Ready.as_str())
+    .bind(&output.format)
+    .bind(&output.insurer_number)
+    .execute(&mut *conn)
+    .await?;
+    if output.counts_usage {
+        crate::usage::count_usage(&mut *conn, output.receiver_org_id, month, output.records)
+            .await?;
+    }
+    let receiver_code: String = sqlx::query_scalar("SELECT code FROM orgs WHERE id = $1")
+        .bind(output.receiver_org_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    event.receiver_org = Some(receiver_code);
+    event.delivery_id = Some(delivery_id);
+    event.object_id = Some(output.object.id);
+    event.size = Some(
+        output
+            .object
+            .sealed_content
+            .as_ref()
+            .map_or(output.object.plaintext_size, |c| c.size),
+    );
+    event.counts = Some(RecordCounts {
+        records_out: output.records,
+        ..RecordCounts::default()
+    });
+    append(&mut *conn, &event, now).await?;
+    Ok(delivery_id)
 }

@@ -347,7 +347,9 @@ impl Database {
              JOIN routes r ON r.receiver_org_id = COALESCE(dl.agent_org_id, n.org_id) \
                           AND r.sender_org_id = h.sender_org_id AND r.mode = 'convert' \
              JOIN orgs ro ON ro.id = COALESCE(dl.agent_org_id, n.org_id) \
-             WHERE h.state = $1 AND h.reason = $2 ORDER BY h.created_at LIMIT 500",
+             WHERE h.state = $1 AND h.reason = $2 AND ro.output_formats = 'std-csv' \
+               AND NOT EXISTS (SELECT 1 FROM org_recipients rc WHERE rc.org_id = ro.id) \
+             ORDER BY h.created_at LIMIT 500",
         )
         .bind(HeldState::Held.as_str())
         .bind(HeldReason::Unrouted.as_str())
@@ -384,17 +386,7 @@ impl Database {
             .bind(&batch.insurer_number)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE held_batches SET state = $1, released_at = $2, delivery_id = $3 \
-                 WHERE id = $4 AND state = $5",
-            )
-            .bind(next.as_str())
-            .bind(to_ms(now))
-            .bind(delivery_id.to_string())
-            .bind(&batch.id)
-            .bind(batch.state.as_str())
-            .execute(&mut *tx)
-            .await?;
+            mark_released(&mut tx, &batch, next, delivery_id, now).await?;
             crate::usage::count_usage(&mut tx, receiver_org_id, &month, batch.records).await?;
             let mut event = held_event(EventKind::Released, actor, &batch);
             event.receiver_org = Some(receiver_code.clone());
@@ -412,6 +404,96 @@ impl Database {
         }
         tx.commit().await?;
         Ok(released)
+    }
+
+    /// Held batches a route now takes whose receiver wants other formats than the standard CSV
+    /// or has age recipients: each is released by a background job that writes the receiver's
+    /// formats, sealed ([`Database::release_held_as`]). (batch id, receiver org id), oldest
+    /// first, at most 500.
+    pub async fn held_to_reconvert(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        Ok(sqlx::query_as(
+            "SELECT h.id, COALESCE(dl.agent_org_id, n.org_id) AS receiver_id \
+             FROM held_batches h \
+             JOIN insurer_numbers n ON n.number = h.insurer_number \
+             LEFT JOIN delegations dl ON dl.insurer_org_id = n.org_id \
+             JOIN routes r ON r.receiver_org_id = COALESCE(dl.agent_org_id, n.org_id) \
+                          AND r.sender_org_id = h.sender_org_id AND r.mode = 'convert' \
+             JOIN orgs ro ON ro.id = COALESCE(dl.agent_org_id, n.org_id) \
+             WHERE h.state = $1 AND h.reason = $2 AND (ro.output_formats <> 'std-csv' \
+               OR EXISTS (SELECT 1 FROM org_recipients rc WHERE rc.org_id = ro.id)) \
+             ORDER BY h.created_at LIMIT 500",
+        )
+        .bind(HeldState::Held.as_str())
+        .bind(HeldReason::Unrouted.as_str())
+        .fetch_all(&mut *rx)
+        .await?)
+    }
+
+    /// A held batch by id, for the job that releases it.
+    pub async fn held_batch_by_id(&self, id: &str) -> Result<HeldRecord, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        sqlx::query_as::<_, HeldRow>(&format!("{HELD_SELECT} WHERE h.id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *rx)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .try_into()
+    }
+
+    /// Releases a held batch as new outputs (the receiver's formats, sealed to its recipients):
+    /// a delivery per output, the batch released (its `delivery_id` the first one's), usage
+    /// counted once, `released` in the ledger per delivery, and the batch's own object — the
+    /// sender's standard CSV, which the server could read — destroyed. Answers the objects to
+    /// delete; a batch no longer held answers `InvalidState` and changes nothing.
+    pub async fn release_held_as(
+        &self,
+        batch_id: &str,
+        receiver_org_id: i64,
+        outputs: &[crate::ConvertedOutput],
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<ShredList, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let batch: HeldRecord =
+            sqlx::query_as::<_, HeldRow>(&format!("{HELD_SELECT} WHERE h.id = $1"))
+                .bind(batch_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?
+                .try_into()?;
+        let next = batch
+            .state
+            .release(batch.reason)
+            .map_err(crate::error::lifecycle)?;
+        let month = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+        let mut first = None;
+        for output in outputs {
+            if output.receiver_org_id != receiver_org_id {
+                return Err(StoreError::InvalidState(
+                    "a held batch is released to one receiver".into(),
+                ));
+            }
+            let event = held_event(EventKind::Released, actor, &batch);
+            let id = crate::conversion::deliver_output(
+                &mut tx,
+                batch.submission_id,
+                output,
+                event,
+                &month,
+                now,
+            )
+            .await?;
+            first.get_or_insert(id);
+        }
+        let first = first.ok_or_else(|| {
+            StoreError::InvalidState("a held batch is released as at least one output".into())
+        })?;
+        mark_released(&mut tx, &batch, next, first, now).await?;
+        let context = held_event(EventKind::Shredded, actor, &batch);
+        let shredded = shred_in_tx(&mut tx, batch.object_id, context, "released", now).await?;
+        tx.commit().await?;
+        Ok(shredded)
     }
 
     /// Expires the held batches whose retention period ended at `now`, destroying their
@@ -457,4 +539,26 @@ fn held_gone(batch: &HeldRecord) -> String {
         HeldState::Withdrawn => "the records were destroyed when the file was withdrawn".into(),
         HeldState::Held => "the records are held".into(),
     }
+}
+
+/// A held batch released as `delivery` (the first, when it became several).
+async fn mark_released(
+    conn: &mut sqlx::AnyConnection,
+    batch: &HeldRecord,
+    next: HeldState,
+    delivery: DeliveryId,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE held_batches SET state = $1, released_at = $2, delivery_id = $3 \
+         WHERE id = $4 AND state = $5",
+    )
+    .bind(next.as_str())
+    .bind(to_ms(now))
+    .bind(delivery.to_string())
+    .bind(&batch.id)
+    .bind(batch.state.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

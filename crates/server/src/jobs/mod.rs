@@ -7,6 +7,7 @@
 //! itself is the store's (`background_jobs`).
 
 pub mod convert;
+pub mod release;
 
 use std::future::Future;
 
@@ -18,7 +19,7 @@ use time::Duration;
 use crate::state::AppState;
 
 /// The kinds this worker runs.
-pub const KINDS: &[&str] = &[convert::ConvertSubmission::KIND];
+pub const KINDS: &[&str] = &[convert::ConvertSubmission::KIND, release::ReleaseHeld::KIND];
 
 /// One kind of background job. The value is the job's payload.
 pub trait BackgroundJob: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
@@ -112,6 +113,7 @@ pub fn backoff(attempt: u32) -> Duration {
 pub async fn run(state: &AppState, job: ClaimedJob) -> Result<(), StoreError> {
     match job.kind.as_str() {
         convert::ConvertSubmission::KIND => perform::<convert::ConvertSubmission>(state, job).await,
+        release::ReleaseHeld::KIND => perform::<release::ReleaseHeld>(state, job).await,
         other => {
             let reason = format!("no worker runs jobs of kind {other:?}");
             tracing::error!(job = %job.id, %reason, "job dead-lettered");

@@ -226,9 +226,20 @@ pub async fn release_held_in(
         }
         total += released.len();
         if released.len() < 500 {
-            return Ok(total);
+            break;
         }
     }
+    // Receivers of other formats, or with age recipients, get their batches from a job that
+    // writes their formats, sealed; one job per batch (a queued one is not queued again).
+    for (batch_id, receiver_org_id) in db.held_to_reconvert().await? {
+        let job = crate::jobs::release::ReleaseHeld {
+            batch_id,
+            receiver_org_id,
+        };
+        db.enqueue_job(&crate::jobs::new_job(&job, Some(receiver_org_id)), now)
+            .await?;
+    }
+    Ok(total)
 }
 
 /// Destroys the conversion reports and lists of findings of files received more than the

@@ -104,6 +104,13 @@ async fn people_do_their_whole_job_in_the_browser() {
         ("ops", "operator", "ops.yamamoto", "山本 由美", "ops_admin"),
         ("admin", INSTITUTION, "sakura.admin", "伊藤 直子", "admin"),
         (
+            "receiverAdmin",
+            INSURER,
+            "midori.admin",
+            "小林 恵子",
+            "admin",
+        ),
+        (
             "converter",
             conversion::CONVERTER,
             "convert.kato",

@@ -416,6 +416,36 @@ try {
   await shot(admin, 'ledger.png');
   await axeScan(admin, ['/people', '/certificates', '/audit', '/organisation'], certsOf(accounts.admin));
 
+  // --- A receiving organisation's admin: formats and the key deliveries are sealed to ------
+  step('a receiver admin chooses formats and registers an age key');
+  const radmin = await newPage('ja-JP', certsOf(accounts.receiverAdmin));
+  await firstLogin(radmin, accounts.receiverAdmin);
+  await radmin.goto(url + '/organisation');
+  await radmin.waitForSelector('[data-testid=formats]');
+  const orgText = await radmin.textContent('main');
+  for (const says of ['受け取るファイルの形式', '特定健診 XML', '暗号化されたファイルの開き方', 'age -d -i key.txt']) {
+    assert.ok(orgText.includes(says), says + ' is explained');
+  }
+  await radmin.check('input[name=mhlw_xml]');
+  await radmin.click('[data-testid=formats] button[type=submit]');
+  await radmin.waitForURL(/done=formats/);
+  assert.ok((await radmin.textContent('main')).includes('受け取る形式を保存しました'));
+  const keyFile = join(work, 'receiver-key.txt');
+  execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+  const publicKey = execFileSync('age-keygen', ['-y', keyFile]).toString().trim();
+  await radmin.fill('[data-testid=add-recipient] input[name=recipient]', publicKey);
+  await radmin.fill('[data-testid=add-recipient] input[name=label]', '情報システム課の取込端末');
+  await radmin.click('[data-testid=add-recipient] button[type=submit]');
+  await radmin.waitForURL(/done=recipient_added/);
+  assert.ok((await radmin.textContent('[data-testid=recipients]')).includes(publicKey));
+  await shot(radmin, 'organisation-receiving.png');
+  // A secret key pasted by mistake is refused, named for what it is.
+  await radmin.fill('[data-testid=add-recipient] input[name=recipient]', readFileSync(keyFile, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-')));
+  await radmin.click('[data-testid=add-recipient] button[type=submit]');
+  await radmin.waitForSelector('[data-testid=org-error]');
+  assert.ok((await radmin.textContent('[data-testid=org-error]')).includes('秘密鍵'));
+  await axeScan(radmin, ['/organisation'], certsOf(accounts.receiverAdmin));
+
   // --- The operator: usage, but no way to content --------------------------------------
   step('the operator sees usage and health, never content');
   // Password and TOTP are not enough for the operator: the console needs the person's own

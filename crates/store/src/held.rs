@@ -450,7 +450,7 @@ impl Database {
         &self,
         batch_id: &str,
         receiver_org_id: i64,
-        outputs: &[crate::ConvertedOutput],
+        outputs: &[crate::outputs::ConvertedOutput],
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<ShredList, StoreError> {
@@ -475,7 +475,7 @@ impl Database {
                 ));
             }
             let event = held_event(EventKind::Released, actor, &batch);
-            let id = crate::conversion::deliver_output(
+            let id = crate::outputs::deliver_output(
                 &mut tx,
                 batch.submission_id,
                 output,

@@ -22,6 +22,7 @@ mod ledger;
 mod maps;
 mod objects;
 mod orgs;
+mod outputs;
 mod people;
 mod provision;
 mod receivers;
@@ -36,7 +37,7 @@ pub use blobs::{
     S3Writer,
 };
 pub use certs::{CertRecord, NewCert};
-pub use conversion::{CompletedConversion, ConvertedOutput, Job, Receiver};
+pub use conversion::{CompletedConversion, Job, Receiver};
 pub use db::{Backend, Database, SequencerLease};
 pub use error::{is_storage_full, StoreError};
 pub use events::{EventRecord, NewEvent, RecordCounts};
@@ -46,6 +47,7 @@ pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use maps::MapRecord;
 pub use objects::{NewObject, ObjectRecord, SealedContent, ShredList};
 pub use orgs::{NewOrg, Org, Route};
+pub use outputs::ConvertedOutput;
 pub use people::{NewUser, SessionRecord, UserRecord};
 pub use provision::{create_postgres_database, prepare_postgres_restore};
 pub use receivers::{ReceiverSettings, RecipientRecord};

@@ -168,6 +168,16 @@ impl Recipients {
 
     /// Starts an age file to these recipients, written into `out`.
     pub fn seal<W: Write>(&self, out: W) -> Result<SealWriter<W>, SealError> {
+        self.start(out, true)
+    }
+
+    /// As [`Recipients::seal`], for a caller that hashes the content itself (on another
+    /// thread): [`SealWriter::finish`] then tells the size only, and an empty `sha256`.
+    pub fn seal_unhashed<W: Write>(&self, out: W) -> Result<SealWriter<W>, SealError> {
+        self.start(out, false)
+    }
+
+    fn start<W: Write>(&self, out: W, hash: bool) -> Result<SealWriter<W>, SealError> {
         let encryptor = age::Encryptor::with_recipients(self.0.iter().map(Recipient::as_dyn))
             .map_err(|e| match e {
                 age::EncryptError::IncompatibleRecipients { .. } => SealError::MixedKinds,
@@ -176,7 +186,7 @@ impl Recipients {
         let stream = encryptor.wrap_output(out)?;
         Ok(SealWriter {
             stream,
-            sha: Sha256::new(),
+            sha: hash.then(Sha256::new),
             size: 0,
         })
     }
@@ -185,7 +195,7 @@ impl Recipients {
 /// Writes plaintext as an age file into the inner writer, hashing the plaintext on the way.
 pub struct SealWriter<W: Write> {
     stream: age::stream::StreamWriter<W>,
-    sha: Sha256,
+    sha: Option<Sha256>,
     size: u64,
 }
 
@@ -199,7 +209,9 @@ pub struct Content {
 impl<W: Write> Write for SealWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.stream.write(buf)?;
-        self.sha.update(&buf[..n]);
+        if let Some(sha) = &mut self.sha {
+            sha.update(&buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -217,7 +229,7 @@ impl<W: Write> SealWriter<W> {
             inner,
             Content {
                 size: self.size,
-                sha256: self.sha.finish_hex(),
+                sha256: self.sha.map(Sha256::finish_hex).unwrap_or_default(),
             },
         ))
     }

@@ -187,8 +187,16 @@ impl Vault {
         let vault = self.clone();
         // age and the per-object sealing both run on the blocking thread; the network task
         // only counts and forwards.
+        // The content's SHA-256 is taken here, on the network task, and age and the per-object
+        // sealing run on the blocking thread: the heavy steps use both cores, as unsealed
+        // uploads do.
         let worker = tokio::task::spawn_blocking(move || -> Result<SealedObject, VaultError> {
-            let mut out = vault.create_delivery(Some(&recipients))?;
+            let object = vault.create_sealed()?;
+            let mut out = DeliveryWriter::Age(Box::new(
+                recipients
+                    .seal_unhashed(object)
+                    .map_err(|e| VaultError::Key(e.to_string()))?,
+            ));
             loop {
                 match rx.blocking_recv() {
                     Some(Frame::Data(bytes)) => std::io::Write::write_all(&mut out, &bytes)?,
@@ -198,14 +206,18 @@ impl Vault {
             }
             out.finish()
         });
-        // The content's SHA-256 is the age writer's (it hashes what it seals).
-        let outcome = forward(&mut body, &tx, limit, |_| {}).await;
+        let mut sha = Sha256::new();
+        let outcome = forward(&mut body, &tx, limit, |frame| sha.update(frame)).await;
         drop(tx);
         let sealed = worker
             .await
             .map_err(|e| VaultError::Io(std::io::Error::other(e)))?;
         outcome?;
-        sealed
+        let mut sealed = sealed?;
+        if let Some(content) = &mut sealed.sealed_content {
+            content.sha256 = sha.finish_hex();
+        }
+        Ok(sealed)
     }
 
     /// Opens an object for reading. The first authenticated plaintext is awaited before this

@@ -711,9 +711,14 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
                 "sealed": info.sealed.is_some(),
                 "opened": identities.is_some(),
             });
+            let sealed_note = match (&info.sealed, identities.is_some()) {
+                (Some(_), true) => "\nage で暗号化されたファイルを手元で開き、中身を送信元の受領証の SHA-256 と照合しました / opened locally; the content matches the sender's receipt",
+                (Some(_), false) => "\nage で暗号化されています。開くには / sealed to your key; open it with: age -d -i key.txt（または --identity key.txt で受信）",
+                _ => "",
+            };
             emit(json, &report, || {
                 format!(
-                    "受信しました / fetched {} ({}), SHA-256 verified {}\n受信完了するには / to confirm receipt: kenshin-relay client confirm {delivery}",
+                    "受信しました / fetched {} ({}), SHA-256 verified {}{sealed_note}\n受信完了するには / to confirm receipt: kenshin-relay client confirm {delivery}",
                     fetched.path.display(),
                     human_size(fetched.size),
                     fetched.sha256

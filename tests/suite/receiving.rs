@@ -459,6 +459,20 @@ async fn receivers_get_xsd_valid_mhlw_archives_and_sealed_fhir_bundles() {
     let height = observation(&bundles[0], "9N001000000000001");
     assert_eq!(height["valueQuantity"]["value"], serde_json::json!(171.2));
     assert_eq!(height["valueQuantity"]["code"], "cm");
+    // A laboratory item's 17-digit code is its JLAC10 code too; a measurement has none.
+    let urine = observation(&bundles[0], "1A020000000190111");
+    let systems: Vec<&str> = urine["code"]["coding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["system"].as_str().unwrap())
+        .collect();
+    assert!(systems.contains(&"urn:oid:1.2.392.200119.4.504"), "{urine}");
+    assert!(!height["code"]["coding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["system"] == "urn:oid:1.2.392.200119.4.504"));
     let systolic = observation(&bundles[1], "9A751000000000001");
     assert_eq!(systolic["valueQuantity"]["value"], serde_json::json!(999));
     assert_eq!(systolic["interpretation"][0]["coding"][0]["code"], "HX");

@@ -228,12 +228,28 @@ impl OutputFormat {
                     ))
                 })?
                 .with_batch_id(ctx.batch_id.clone());
+                // The 17-digit codes of laboratory items (analyte groups 1–8) are JLAC10 codes
+                // themselves — the MHLW item table heads that column "JLAC10コード" —, so their
+                // Observations carry the JLAC10 coding too; physical measurements and questions
+                // (9…) have the 特定健診 code only.
+                let report = profile
+                    .items
+                    .iter()
+                    .filter(|item| is_jlac10_laboratory_code(&item.code))
+                    .fold(report, |report, item| {
+                        report.with_jlac10(item.code.clone(), item.code.clone())
+                    });
                 Ok(Box::new(Fhir(kenshin_fhir::NdjsonWriter::new(
                     profile, report, sink,
                 ))))
             }
         }
     }
+}
+
+/// Whether an item code is a JLAC10 17-digit laboratory code (analyte groups 1–8).
+fn is_jlac10_laboratory_code(code: &str) -> bool {
+    code.len() == 17 && code.is_ascii() && matches!(code.as_bytes()[0], b'1'..=b'8')
 }
 
 impl std::str::FromStr for OutputFormat {

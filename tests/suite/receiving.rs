@@ -960,3 +960,50 @@ async fn held_records_reach_a_sealed_receiver_in_its_format() {
         .wrapped_key
         .is_none());
 }
+
+/// Two conversions for one insurer on one day make two archives, numbered 1 and 2 in their
+/// names (同日作成回数), so the receiver's system never overwrites one with the other.
+#[tokio::test]
+async fn archives_of_one_day_are_numbered() {
+    let relay = Relay::start().await;
+    set_up(&relay).await;
+    admin(&relay, &["org", "output", "--org", INSURER, "mhlw-xml"]).await;
+    let sender = relay.client(CONVERTER);
+    sender
+        .upload_map(FULL_MAP.as_bytes().to_vec(), true)
+        .await
+        .unwrap();
+    for copy in ["first.csv", "second.csv"] {
+        let receipt = sender
+            .send_stream("", copy, None, stream_of(full_export().into_bytes()))
+            .await
+            .unwrap();
+        wait_converted(&sender, &receipt.id.to_string()).await;
+    }
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+9))
+        .date();
+    let day = format!(
+        "{:04}{:02}{:02}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    let mut names: Vec<String> = relay
+        .client(INSURER)
+        .list_deliveries(None, 10, 0)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| d.filename)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("1399999901_06999901_{day}1_1.zip"),
+            format!("1399999901_06999901_{day}2_1.zip"),
+        ]
+    );
+}

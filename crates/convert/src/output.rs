@@ -112,6 +112,9 @@ pub struct OutputContext {
     pub created: OffsetDateTime,
     /// Distinguishes the documents of one run from another's over the same records.
     pub batch_id: String,
+    /// The MHLW archive's 同日作成回数 (1–9): how many archives the sender made for this
+    /// insurer on the creation day, this one included; 1 unless the caller knows better.
+    pub daily_sequence: u8,
 }
 
 impl OutputContext {
@@ -129,6 +132,7 @@ impl OutputContext {
             insurer_number: get(HeaderField::InsurerNumber),
             created,
             batch_id: batch_id.to_owned(),
+            daily_sequence: 1,
         }
     }
 }
@@ -202,12 +206,13 @@ impl OutputFormat {
             OutputFormat::StdCsv => OutputFormat::std_csv(profile, sink),
             OutputFormat::MhlwXml => {
                 let date = ctx.created.to_offset(time::macros::offset!(+9)).date();
-                let meta = kenshin_mhlw::ArchiveMeta::new(
+                let mut meta = kenshin_mhlw::ArchiveMeta::new(
                     ctx.institution_number.clone(),
                     ctx.institution_name.clone(),
                     kenshin_mhlw::Party::insurer(ctx.insurer_number.clone()),
                     date,
                 );
+                meta.daily_sequence = ctx.daily_sequence.clamp(1, 9);
                 let name = meta.archive_file_name();
                 let inner = kenshin_mhlw::ArchiveWriter::new(sink, profile, meta).map_err(|e| {
                     WriteError::Setting(format!(

@@ -5,10 +5,11 @@
 use kenshin_core::{DeliveryId, DeliveryState, SubmissionId};
 use time::OffsetDateTime;
 
+use crate::db::Scope;
 use crate::events::{append, NewEvent, RecordCounts};
 use crate::objects::{insert_object, NewObject};
 use crate::timefmt::to_ms;
-use crate::StoreError;
+use crate::{Database, StoreError};
 
 /// One converted output for one receiver, durable in the blob store.
 #[derive(Clone, Debug)]
@@ -83,4 +84,31 @@ pub(crate) async fn deliver_output(
     });
     append(&mut *conn, &event, now).await?;
     Ok(delivery_id)
+}
+
+impl Database {
+    /// How many MHLW archives a sender's conversions made for each 保険者番号 since `since`
+    /// (the start of the creation day in JST): the next archive's 同日作成回数 is one more.
+    pub async fn mhlw_archives_since(
+        &self,
+        sender_org_id: i64,
+        since: OffsetDateTime,
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT d.insurer_number, COUNT(*) FROM deliveries d \
+             JOIN submissions s ON s.id = d.submission_id \
+             WHERE s.sender_org_id = $1 AND d.format = 'mhlw-xml' AND d.created_at >= $2 \
+               AND d.insurer_number IS NOT NULL \
+             GROUP BY d.insurer_number",
+        )
+        .bind(sender_org_id)
+        .bind(to_ms(since))
+        .fetch_all(&mut *rx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(insurer, n)| (insurer, n.max(0) as u64))
+            .collect())
+    }
 }

@@ -120,6 +120,8 @@ struct Router<'a> {
     sender_name: &'a str,
     sender_code: &'a str,
     created: time::OffsetDateTime,
+    /// MHLW archives the sender already made today, by 保険者番号 (for 同日作成回数).
+    archives_today: &'a HashMap<String, u64>,
     batch_id: String,
     outputs: BTreeMap<OutputKey, Output>,
     /// Records delivered in some of their receiver's formats but not all (the reasons).
@@ -226,6 +228,10 @@ impl Router<'_> {
                     self.created,
                     &self.batch_id,
                 );
+                ctx.daily_sequence = self
+                    .archives_today
+                    .get(insurer)
+                    .map_or(1, |n| u8::try_from(n + 1).unwrap_or(9));
                 // An export without a 健診機関番号 column: the sender's code when it is one.
                 if ctx.institution_number.is_empty()
                     && self.sender_code.len() == 10
@@ -311,6 +317,10 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
         }
     }
     let created = state.now();
+    let archives_today = state
+        .db
+        .mhlw_archives_since(sender, start_of_day_jst(created))
+        .await?;
     let sender_name = job.submission.sender_name.clone();
     let sender_code = job.submission.sender_code.clone();
     let batch_id = job.submission.id.to_string();
@@ -357,6 +367,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             sender_name: &sender_name,
             sender_code: &sender_code,
             created,
+            archives_today: &archives_today,
             batch_id,
             outputs: BTreeMap::new(),
             partial: Vec::new(),
@@ -656,4 +667,10 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             Err(err.into())
         }
     }
+}
+
+/// Midnight of `at`'s day in JST: where an MHLW archive's creation day starts.
+pub(crate) fn start_of_day_jst(at: time::OffsetDateTime) -> time::OffsetDateTime {
+    at.to_offset(time::macros::offset!(+9))
+        .replace_time(time::Time::MIDNIGHT)
 }

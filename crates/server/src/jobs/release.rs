@@ -62,6 +62,16 @@ impl BackgroundJob for ReleaseHeld {
         let sender = state.db.org_by_id(batch.sender_org_id).await?;
         let vault = state.vault.clone();
         let created = state.now();
+        let archives_today = state
+            .db
+            .mhlw_archives_since(
+                batch.sender_org_id,
+                super::convert::start_of_day_jst(created),
+            )
+            .await?;
+        let daily_sequence = archives_today
+            .get(&batch.insurer_number)
+            .map_or(1, |n| u8::try_from(n + 1).unwrap_or(9));
         let batch_id = batch.submission_id.to_string();
         let chosen = formats.clone();
         let written = tokio::task::spawn_blocking(move || -> Result<Vec<Written>, VaultError> {
@@ -80,12 +90,13 @@ impl BackgroundJob for ReleaseHeld {
                     let writer = match outputs.entry(format) {
                         Entry::Occupied(entry) => entry.into_mut(),
                         Entry::Vacant(entry) => {
-                            let ctx = OutputContext::for_record(
+                            let mut ctx = OutputContext::for_record(
                                 &record,
                                 &sender.name,
                                 created,
                                 &batch_id,
                             );
+                            ctx.daily_sequence = daily_sequence;
                             let sink = vault.create_delivery(sealing.as_deref())?;
                             match format.writer(profile, sink, &ctx) {
                                 Ok(writer) => entry.insert(writer),

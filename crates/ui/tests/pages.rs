@@ -155,7 +155,14 @@ fn context() -> serde_json::Value {
                                  {"column": "たばこ", "source": "#7", "samples": ["有"], "target": null, "target_name": null, "how": null, "alternatives": [], "unknown_values": ["<i>"]}],
                   "placed": 1, "rows": 2, "map_text": "kind,source\n<script>", "map_id": "m", "version": "1"},
         "item_choices": ["身長", "header.保険者番号"],
-        "may_upload": true, "may_download": true, "may_confirm": true, "may_report": true
+        "may_upload": true, "may_download": true, "may_confirm": true, "may_report": true,
+        "search": {"sender": "<script>", "from": "2026-12-01", "to": "", "insurer_number": "", "format": "fhir"},
+        "formats": ["std-csv", "mhlw-xml", "fhir", "pass-through"],
+        "range": {"first": 1, "last": 1}, "prev": null, "next": "/inbox?offset=100",
+        "bulk": {"done": 2, "failed": 1}, "search_error": "日付は YYYY-MM-DD の形で指定してください",
+        "receiving": {"formats": [{"code": "std-csv", "field": "std_csv", "chosen": true}, {"code": "mhlw-xml", "field": "mhlw_xml", "chosen": false}, {"code": "fhir", "field": "fhir", "chosen": true}],
+                      "recipients": [{"id": 1, "recipient": "age1<script>", "label": "<b>", "added_at": "2026-11-21T01:00:00Z", "added_by": "user:a"}],
+                      "kind": "x25519"}
     })
 }
 

@@ -444,7 +444,13 @@ try {
   await radmin.click('[data-testid=add-recipient] button[type=submit]');
   await radmin.waitForSelector('[data-testid=org-error]');
   assert.ok((await radmin.textContent('[data-testid=org-error]')).includes('秘密鍵'));
-  await axeScan(radmin, ['/organisation'], certsOf(accounts.receiverAdmin));
+  // Their own account: reached from their name in the header.
+  await radmin.click('[data-testid=who]');
+  await radmin.waitForURL(/\/account$/);
+  assert.ok((await radmin.textContent('[data-testid=previous-login]')).includes('最初のログイン'));
+  assert.equal(await radmin.locator('[data-testid=password] input[name=code]').count(), 1, 'a code is asked for');
+  await shot(radmin, 'account.png');
+  await axeScan(radmin, ['/organisation', '/account'], certsOf(accounts.receiverAdmin));
 
   // --- The operator: usage, but no way to content --------------------------------------
   step('the operator sees usage and health, never content');

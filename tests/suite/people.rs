@@ -810,3 +810,161 @@ async fn admin_user(relay: &Relay, args: &[&str]) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A person changes their own password in the web with the current one and a code from
+/// their authenticator: a wrong code or two different new passwords are refused with the
+/// reason; after the change every other session of theirs has ended, this one goes on, and
+/// the account page shows when and from where they logged in before.
+#[tokio::test]
+async fn a_person_changes_their_own_password_and_sees_their_previous_login() {
+    use crate::common::people::{session_cookie_of, set_up_account, PASSWORD};
+    let relay = Relay::start_with_manual_clock(test_config()).await;
+    let db = relay.db().await;
+    let (_, secret) = set_up_account(&relay, &db, INSURER, "midori.self", "receiver").await;
+    let tls = kenshin_client::tls_config(&relay.ca_pem(), None).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap();
+    // Each code spends a new TOTP step: the relay's clock and the test's move 30 s each time.
+    let at = std::cell::Cell::new(OffsetDateTime::now_utc());
+    let next_code = || {
+        relay.advance(time::Duration::seconds(30));
+        at.set(at.get() + time::Duration::seconds(30));
+        kenshin_auth::totp_code(&secret, at.get())
+            .as_str()
+            .to_owned()
+    };
+    let login = |password: &'static str| {
+        let code = next_code();
+        let http = http.clone();
+        let url = relay.url();
+        async move {
+            let response = http
+                .post(format!("{url}/auth/login"))
+                .json(&json!({"login": "midori.self", "password": password, "code": code}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            if status != StatusCode::OK {
+                return (status, String::new(), String::new());
+            }
+            let cookie = session_cookie_of(&response);
+            let me: Value = response.json().await.unwrap();
+            (status, cookie, me["csrf"].as_str().unwrap().to_owned())
+        }
+    };
+    let (_, first_cookie, _) = login(PASSWORD).await;
+    let (_, cookie, csrf) = login(PASSWORD).await;
+    let page = |cookie: String| {
+        let http = http.clone();
+        let url = relay.url();
+        async move {
+            let response = http
+                .get(format!("{url}/account"))
+                .header("cookie", format!("{cookie}; kr_lang=ja"))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status(),
+                response.url().path().to_owned(),
+                response.text().await.unwrap(),
+            )
+        }
+    };
+    let (status, _, body) = page(cookie.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("前回のログイン"), "{body}");
+    assert!(
+        body.contains("127.0.0.1 から"),
+        "the previous login's address: {body}"
+    );
+    let home = http
+        .get(format!("{}/", relay.url()))
+        .header("cookie", format!("{cookie}; kr_lang=ja"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("前回のログイン") && home.contains("127.0.0.1 から"),
+        "{home}"
+    );
+    let form = |fields: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        let url = relay.url();
+        let cookie = cookie.clone();
+        let csrf = csrf.clone();
+        async move {
+            let mut body: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        percent_encoding::utf8_percent_encode(
+                            v,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    )
+                })
+                .collect();
+            body.push(format!("_csrf={csrf}"));
+            let response = http
+                .post(format!("{url}/account/password"))
+                .header("cookie", format!("{cookie}; kr_lang=ja"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.join("&"))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status(),
+                response.url().path().to_owned(),
+                response.text().await.unwrap(),
+            )
+        }
+    };
+    const NEW: &str = "Sakura-Kaede*Tsubaki-5309";
+    let code = next_code();
+    let (status, _, body) = form(vec![
+        ("current", PASSWORD.into()),
+        ("new", NEW.into()),
+        ("again", "something-else".into()),
+        ("code", code.clone()),
+    ])
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("2 回の入力で一致しません"));
+    let (status, _, body) = form(vec![
+        ("current", PASSWORD.into()),
+        ("new", NEW.into()),
+        ("again", NEW.into()),
+        ("code", "000000".into()),
+    ])
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("現在のパスワードまたは確認コードが正しくありません"));
+    let (status, path, body) = form(vec![
+        ("current", PASSWORD.into()),
+        ("new", NEW.into()),
+        ("again", NEW.into()),
+        ("code", code),
+    ])
+    .await;
+    assert_eq!((status, path.as_str()), (StatusCode::OK, "/account"));
+    assert!(body.contains("パスワードを変更しました"), "{body}");
+    assert!(
+        body.contains("ほかで開いていたセッション 1 件を終了しました"),
+        "{body}"
+    );
+    // The other session ended; this one goes on; the new password is the one that works.
+    let (_, path, _) = page(first_cookie).await;
+    assert_eq!(path, "/login", "the other session ended");
+    assert_eq!(page(cookie.clone()).await.0, StatusCode::OK);
+    assert_eq!(login(PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(NEW).await.0, StatusCode::OK);
+}

@@ -378,6 +378,50 @@ impl Database {
         Ok(())
     }
 
+    /// Ends every session of a person but `keep` (after the person changed their password:
+    /// a session someone else opened with the old one ends too). Answers how many ended.
+    pub async fn revoke_other_sessions(
+        &self,
+        user_id: i64,
+        keep: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        Ok(self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 \
+                     WHERE user_id = $2 AND token_hash <> $3 AND revoked_at IS NULL",
+                )
+                .bind(to_ms(now))
+                .bind(user_id)
+                .bind(keep),
+            )
+            .await?
+            .rows_affected())
+    }
+
+    /// The login before the session `current`: when it was and from where (the address the
+    /// session was opened from), for "前回のログイン" on the person's home page.
+    pub async fn previous_login(
+        &self,
+        user_id: i64,
+        current: &str,
+    ) -> Result<Option<(OffsetDateTime, Option<String>)>, StoreError> {
+        let mut rx = self.read_transaction(Scope::System).await?;
+        let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT created_at, source FROM sessions WHERE user_id = $1 AND token_hash <> $2 \
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(current)
+        .fetch_all(&mut *rx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|(at, source)| (from_ms(at), source)))
+    }
+
     pub async fn revoke_session(
         &self,
         token_hash: &str,

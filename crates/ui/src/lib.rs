@@ -101,6 +101,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("report.html", include_str!("../templates/report.html")),
     ("people.html", include_str!("../templates/people.html")),
+    ("account.html", include_str!("../templates/account.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("maps.html", include_str!("../templates/maps.html")),
     (

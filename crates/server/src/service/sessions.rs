@@ -436,6 +436,55 @@ pub async fn finish_enrolment(
 
 /// Changes the person's password after checking the current one (`invalid_credentials`
 /// if wrong); the inner `Err` lists what the guideline's rules find wrong with the new one.
+/// A person changes their own password: the current password and a current TOTP code (a
+/// recovery code is not accepted here), the guideline's rules for the new one. Every other
+/// session of the person ends (one opened by someone who knew the old password included);
+/// this one goes on. The code's step is spent only when the change succeeds.
+pub async fn change_own_password(
+    state: &AppState,
+    person: &Person,
+    current: &str,
+    new: &str,
+    code: &str,
+) -> Result<Result<u64, Vec<kenshin_auth::PasswordProblem>>, Error> {
+    let user = &person.user;
+    let secret = unwrap_totp(state, user).ok_or(Refusal::SetupUnfinished)?;
+    let step = kenshin_auth::verify_totp(&secret, code.trim(), state.now(), user.totp_last_step)
+        .map_err(|_| Refusal::InvalidCredentials)?;
+    match replace_password(state, person, current, new).await? {
+        Ok(()) => {
+            state.db.advance_totp_step(user.id, step).await?;
+            let ended = state
+                .db
+                .revoke_other_sessions(user.id, &person.session.to_hex(), state.now())
+                .await?;
+            tracing::info!(login = %user.login, other_sessions_ended = ended, "password changed by its owner");
+            Ok(Ok(ended))
+        }
+        Err(problems) => Ok(Err(problems)),
+    }
+}
+
+/// When and from where the person logged in before this session (the address, without the
+/// port), if ever.
+pub async fn previous_login(
+    state: &AppState,
+    person: &Person,
+) -> Result<Option<(time::OffsetDateTime, Option<String>)>, Error> {
+    let found = state
+        .db
+        .previous_login(person.user.id, &person.session.to_hex())
+        .await?;
+    Ok(found.map(|(at, source)| {
+        let address = source.map(|s| {
+            s.parse::<std::net::SocketAddr>()
+                .map(|a| a.ip().to_string())
+                .unwrap_or(s)
+        });
+        (at, address)
+    }))
+}
+
 pub async fn replace_password(
     state: &AppState,
     person: &Person,

@@ -9,6 +9,7 @@
 //! downloads use the API itself (the session cookie and CSRF header work there), so the
 //! browser and the batch clients share one code path.
 
+mod account;
 mod admin;
 mod certs;
 pub(crate) mod maps;
@@ -149,6 +150,13 @@ pub fn routes() -> PageTable {
         )
         .page(GET, "/audit", "audit_search", admin::audit)
         .page(GET, "/organisation", "org_view", admin::organisation)
+        .page(GET, "/account", "account_view", account::page)
+        .page(
+            POST,
+            "/account/password",
+            "password_change",
+            account::change_password,
+        )
         .page(
             POST,
             "/organisation/certificate-policy",

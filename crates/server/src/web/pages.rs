@@ -33,6 +33,16 @@ pub async fn home(
     if query.welcome.is_some() {
         context["flash"] = json!({"kind": "ok", "key": "setup.done"});
     }
+    let me = service::sessions::Person {
+        user: person.user().clone(),
+        session: *person.session(),
+    };
+    if let Ok(Some((at, from))) = service::sessions::previous_login(&state, &me).await {
+        context["previous_login"] = json!({
+            "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "from": from,
+        });
+    }
     html(&state, StatusCode::OK, "home.html", person.lang, context)
 }
 

@@ -1,0 +1,134 @@
+//! The person's own account: who they are, when and from where they last logged in, and
+//! changing their own password (the current password and a code from their authenticator;
+//! every other session of theirs ends).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{html, WebPerson};
+use crate::service::sessions::{self, Person};
+use crate::service::Refusal;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    changed: Option<u64>,
+}
+
+fn person_of(web: &WebPerson) -> Person {
+    Person {
+        user: web.user().clone(),
+        session: *web.session(),
+    }
+}
+
+/// `GET /account`
+pub async fn page(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Query(query): Query<AccountQuery>,
+) -> Response {
+    let flash = query.changed.map(|ended| (ended, "account.changed"));
+    account_page(&state, &person, StatusCode::OK, flash, None, Vec::new()).await
+}
+
+async fn account_page(
+    state: &AppState,
+    web: &WebPerson,
+    status: StatusCode,
+    flash: Option<(u64, &str)>,
+    error: Option<&str>,
+    problems: Vec<String>,
+) -> Response {
+    let mut context = web.context(state, "page.account");
+    let user = web.user();
+    context["account"] = json!({
+        "login": user.login,
+        "name": user.display_name,
+        "role": user.role,
+    });
+    if let Ok(Some((at, from))) = sessions::previous_login(state, &person_of(web)).await {
+        context["previous_login"] = json!({
+            "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "from": from,
+        });
+    }
+    if let Some((ended, key)) = flash {
+        context["flash"] = json!({"kind": "ok", "key": key});
+        context["sessions_ended"] = ended.into();
+    }
+    context["error"] = error.into();
+    context["problems"] = problems.into();
+    html(state, status, "account.html", web.lang, context)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    current: String,
+    new: String,
+    again: String,
+    code: String,
+}
+
+/// `POST /account/password`
+pub async fn change_password(
+    State(state): State<AppState>,
+    web: WebPerson,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if !web.csrf_ok(&state, &form.csrf) {
+        return web.csrf_refused(&state);
+    }
+    if form.new != form.again {
+        return account_page(
+            &state,
+            &web,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some("account.mismatch"),
+            Vec::new(),
+        )
+        .await;
+    }
+    let person = person_of(&web);
+    match sessions::change_own_password(&state, &person, &form.current, &form.new, &form.code).await
+    {
+        Ok(Ok(ended)) => Redirect::to(&format!("/account?changed={ended}")).into_response(),
+        Ok(Err(problems)) => {
+            let messages = problems
+                .iter()
+                .map(|p| match web.lang {
+                    kenshin_ui::Lang::Ja => p.message_ja(),
+                    kenshin_ui::Lang::En => p.message_en(),
+                })
+                .collect();
+            account_page(
+                &state,
+                &web,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                None,
+                messages,
+            )
+            .await
+        }
+        Err(err) if err.refusal() == Some(&Refusal::InvalidCredentials) => {
+            account_page(
+                &state,
+                &web,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some("account.wrong"),
+                Vec::new(),
+            )
+            .await
+        }
+        Err(err) => super::api_error_page(&state, &web, err),
+    }
+}

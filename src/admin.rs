@@ -256,6 +256,9 @@ enum UserCommand {
     Enable { login: String },
     /// Remove an account's second factor (it enrols again at next login).
     ResetTotp { login: String },
+    /// Give an account a new one-time password (printed once; changed at next login, where
+    /// the second factor is asked as usual); its sessions end at once.
+    ResetPassword { login: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -966,6 +969,7 @@ fn admin_action(command: &AdminCommand) -> &'static str {
         AdminCommand::User(UserCommand::Disable { .. }) => "user_disable",
         AdminCommand::User(UserCommand::Enable { .. }) => "user_enable",
         AdminCommand::User(UserCommand::ResetTotp { .. }) => "totp_reset",
+        AdminCommand::User(UserCommand::ResetPassword { .. }) => "password_reset",
         AdminCommand::Usage { .. } => "usage_read",
         AdminCommand::Jobs { .. } => "jobs_read",
     }
@@ -1376,6 +1380,18 @@ async fn user_command(
             emit(json, &serde_json::json!({"totp_reset": user.login}), || {
                 format!(
                     "二要素認証をリセットしました / second factor reset for {}",
+                    user.login
+                )
+            });
+        }
+        UserCommand::ResetPassword { login } => {
+            let user = find(login).await?;
+            let (initial, ended) =
+                accounts::reset_password_of(db, user.id, OffsetDateTime::now_utc()).await?;
+            let report = serde_json::json!({"login": user.login, "initial_password": initial, "sessions_ended": ended});
+            emit(json, &report, || {
+                format!(
+                    "パスワードを再設定しました / password reset for {}\n一時パスワード / one-time password: {initial}\n（本人に安全な方法で伝えてください。次回ログイン時に本人が新しいパスワードを決めます / tell it by a safe way; it is changed at the next login）",
                     user.login
                 )
             });

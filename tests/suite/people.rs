@@ -968,3 +968,49 @@ async fn a_person_changes_their_own_password_and_sees_their_previous_login() {
     assert_eq!(login(PASSWORD).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(login(NEW).await.0, StatusCode::OK);
 }
+
+/// The operator resets a person's password from the command line: a one-time password,
+/// printed once, to be changed at the next login; the person's sessions end.
+#[tokio::test]
+async fn the_operator_resets_a_password_from_the_command_line() {
+    use crate::common::people::person;
+    let relay = Relay::start().await;
+    let db = relay.db().await;
+    let someone = person(&relay, &db, INSURER, "midori.reset", "receiver").await;
+    assert_eq!(
+        someone
+            .call(reqwest::Method::GET, "/api/v1/deliveries")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let before = db.user_by_login("midori.reset").await.unwrap().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kenshin-relay"))
+        .args(["admin", "--json", "--data-dir"])
+        .arg(relay.data.root())
+        .args(["user", "reset-password", "midori.reset"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        answer["initial_password"].as_str().unwrap().len() >= 12,
+        "{answer}"
+    );
+    assert_eq!(answer["sessions_ended"], 1);
+    let after = db.user_by_login("midori.reset").await.unwrap().unwrap();
+    assert!(after.must_change_password);
+    assert_ne!(before.password_hash, after.password_hash);
+    assert_eq!(
+        someone
+            .call(reqwest::Method::GET, "/api/v1/deliveries")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -357,6 +357,42 @@ async fn organisation_admins_manage_only_their_own_people() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["disabled"], false);
 
+    // Resetting a password: a one-time password in the answer only, to be changed at the
+    // next login; the person's sessions end at once.
+    let second = person(&relay, &db, INSURER, "ins.second", "receiver").await;
+    let (status, _) = second.call(Method::GET, "/api/v1/deliveries").await;
+    assert_eq!(status, StatusCode::OK);
+    let before = db.user_by_login("ins.second").await.unwrap().unwrap();
+    let (status, answer) = admin
+        .post_json("/api/v1/users/ins.second/reset-password", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["initial_password"].as_str().unwrap().len() >= 12);
+    assert_eq!(answer["must_change_password"], true, "{answer}");
+    let (status, _) = second.call(Method::GET, "/api/v1/deliveries").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the person's session ended"
+    );
+    let after = db.user_by_login("ins.second").await.unwrap().unwrap();
+    assert_ne!(before.password_hash, after.password_hash);
+    assert!(after.totp_secret.is_some(), "the second factor stays");
+    let (status, _) = admin
+        .post_json("/api/v1/users/ins.admin/reset-password", json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "not one's own password this way"
+    );
+    // The same from the people page: the one-time password is shown once, with what to do.
+    let (status, _, page) = admin.form("/people/ins.second/reset-password", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("パスワードを再設定しました"), "{page}");
+    assert!(page.contains("data-testid=\"initial-password\""));
+    assert!(page.contains("本人に安全な方法で伝えてください"));
+
     // Resetting the second factor voids it.
     let (status, answer) = admin
         .post_json("/api/v1/users/ins.receiver/reset-totp", json!({}))
@@ -380,6 +416,7 @@ async fn organisation_admins_manage_only_their_own_people() {
     for path in [
         "/api/v1/users/ins.tanaka/disable",
         "/api/v1/users/ins.tanaka/reset-totp",
+        "/api/v1/users/ins.tanaka/reset-password",
         "/api/v1/users/nobody.at.all/disable",
     ] {
         let (status, _) = other_admin.post_json(path, json!({})).await;

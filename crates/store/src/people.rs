@@ -400,6 +400,20 @@ impl Database {
             .rows_affected())
     }
 
+    /// Ends every session of a person (after an administrator reset their password).
+    pub async fn end_sessions(&self, user_id: i64, now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(self
+            .execute_write(
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(to_ms(now))
+                .bind(user_id),
+            )
+            .await?
+            .rows_affected())
+    }
+
     /// The login before the session `current`: when it was and from where (the address the
     /// session was opened from), for "前回のログイン" on the person's home page.
     pub async fn previous_login(

@@ -52,6 +52,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))
         .routes(routes!(users::reset_totp))
+        .routes(routes!(users::reset_password))
         .routes(routes!(audit::access))
         .routes(routes!(ledger::entries))
         .routes(routes!(ledger::entry))

@@ -97,3 +97,20 @@ pub async fn reset_totp(
         change(&state, &caller, &login, AccountChange::ResetTotp).await?,
     ))
 }
+
+/// `POST /api/v1/users/{login}/reset-password`: a new one-time password (in this answer only),
+/// to be changed at the person's next login; their sessions end at once.
+#[utoipa::path(post, path = "/api/v1/users/{login}/reset-password", tag = "users", extensions(("x-access-action" = json!("password_reset"))), params(("login" = String, Path)),
+    responses((status = 200, description = "Reset; the one-time password is in the answer only", body = CreatedAccount),
+              (status = 400, description = "The login is not UTF-8", body = ErrorBody),
+              (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "Not a person, the role may not, or no CSRF token", body = ErrorBody), (status = 404, description = "Not found (another organisation's object alike)", body = ErrorBody),
+              (status = 409, description = "One's own account", body = ErrorBody)))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(login): ApiPath<String>,
+) -> Result<Json<CreatedAccount>, ApiError> {
+    Ok(Json(
+        crate::service::accounts::reset_password(&state, &caller, &login).await?,
+    ))
+}

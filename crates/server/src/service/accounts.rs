@@ -231,6 +231,47 @@ pub async fn change(
     Ok(AccountView::from(&state.db.user_by_id(user.id).await?))
 }
 
+/// An administrator resets another person's password: a new one-time password, shown to
+/// the administrator once, which the person must change at their next login (their second
+/// factor stays); every session of the person ends at once.
+pub async fn reset_password(
+    state: &AppState,
+    caller: &Caller,
+    login: &str,
+) -> Result<CreatedAccount, Error> {
+    let me = person_only(caller)?;
+    caller.require(Resource::User, Action::Update)?;
+    let user = own_account(state, caller, login).await?;
+    if user.id == me.id {
+        return Err(Refusal::OwnAccount.into());
+    }
+    let (initial, ended) = reset_password_of(&state.db, user.id, state.now()).await?;
+    tracing::info!(login = %user.login, by = %me.login, sessions_ended = ended, "password reset by an administrator");
+    Ok(CreatedAccount {
+        account: AccountView::from(&state.db.user_by_id(user.id).await?),
+        initial_password: initial,
+    })
+}
+
+/// The reset itself, whoever asked (an administrator's use case after its checks, or the
+/// operator's command line): a new one-time password, to be changed at next login, and every
+/// session of the person ended. Answers the password and how many sessions ended.
+pub async fn reset_password_of(
+    db: &Database,
+    user_id: i64,
+    now: OffsetDateTime,
+) -> Result<(String, u64), Error> {
+    let initial = kenshin_pki::generate_password();
+    let password = initial.clone();
+    let hash = tokio::task::spawn_blocking(move || kenshin_auth::hash_password(&password))
+        .await
+        .map_err(|_| AccountError::Hashing)?
+        .map_err(|_| AccountError::Hashing)?;
+    db.set_password(user_id, &hash, true).await?;
+    let ended = db.end_sessions(user_id, now).await?;
+    Ok((initial.to_string(), ended))
+}
+
 /// What changing an account did.
 pub struct Applied {
     /// Serials of the person's certificates revoked (disabling).

@@ -179,6 +179,27 @@ pub async fn reset_totp(
     .await
 }
 
+/// `POST /people/{login}/reset-password`: a new one-time password, shown on this page only;
+/// the person's sessions end and they choose a new password at their next login.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Path(login): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !person.csrf_ok(&state, &form.csrf) {
+        return person.csrf_refused(&state);
+    }
+    match crate::service::accounts::reset_password(&state, &person.caller, &login).await {
+        Ok(reset) => {
+            let mut reset = serde_json::to_value(&reset).unwrap_or_default();
+            reset["reset"] = true.into();
+            people_page(&state, &person, StatusCode::OK, Some(reset), None, None).await
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
+}
+
 async fn change(
     State(state): State<AppState>,
     person: WebPerson,

@@ -148,6 +148,12 @@ pub fn routes() -> PageTable {
             "totp_reset",
             admin::reset_totp,
         )
+        .page(
+            POST,
+            "/people/{login}/reset-password",
+            "password_reset",
+            admin::reset_password,
+        )
         .page(GET, "/audit", "audit_search", admin::audit)
         .page(GET, "/organisation", "org_view", admin::organisation)
         .page(GET, "/account", "account_view", account::page)

@@ -967,6 +967,45 @@ async fn a_person_changes_their_own_password_and_sees_their_previous_login() {
     assert_eq!(page(cookie.clone()).await.0, StatusCode::OK);
     assert_eq!(login(PASSWORD).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(login(NEW).await.0, StatusCode::OK);
+
+    // New recovery codes, with a current code; shown once; a wrong code is refused.
+    let before = db
+        .user_by_login("midori.self")
+        .await
+        .unwrap()
+        .unwrap()
+        .recovery_codes;
+    let renew = |code: String| {
+        let http = http.clone();
+        let url = relay.url();
+        let cookie = cookie.clone();
+        let csrf = csrf.clone();
+        async move {
+            let response = http
+                .post(format!("{url}/account/recovery-codes"))
+                .header("cookie", format!("{cookie}; kr_lang=ja"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("code={code}&_csrf={csrf}"))
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, body) = renew("000000".into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("確認コードが正しくありません"));
+    let (status, body) = renew(next_code()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("data-testid=\"recovery-codes\""), "{body}");
+    assert!(body.contains("この画面でだけ表示されます"));
+    let after = db
+        .user_by_login("midori.self")
+        .await
+        .unwrap()
+        .unwrap()
+        .recovery_codes;
+    assert!(after.is_some() && after != before, "the old codes are void");
 }
 
 /// The operator resets a person's password from the command line: a one-time password,

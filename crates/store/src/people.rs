@@ -245,6 +245,31 @@ impl Database {
         Ok(())
     }
 
+    /// A new set of recovery codes for a person (the old ones void); the TOTP secret stays.
+    pub async fn replace_recovery_codes(
+        &self,
+        user_id: i64,
+        codes: &str,
+    ) -> Result<(), StoreError> {
+        let now = to_ms(OffsetDateTime::now_utc());
+        let mut tx = self.write_transaction().await?;
+        sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = 'recovery_codes'")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO user_factors (user_id, kind, codes, created_at) \
+             VALUES ($1, 'recovery_codes', $2, $3)",
+        )
+        .bind(user_id)
+        .bind(codes)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Replaces the recovery codes only if they are still `expected`, so that two requests
     /// racing with the same code cannot both spend it. Returns whether it replaced them.
     pub async fn swap_recovery_codes(

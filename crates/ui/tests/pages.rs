@@ -161,7 +161,7 @@ fn context() -> serde_json::Value {
         "range": {"first": 1, "last": 1}, "prev": null, "next": "/inbox?offset=100",
         "bulk": {"done": 2, "failed": 1},
         "account": {"login": "a<b>", "name": "山田 花子", "role": "receiver"},
-        "previous_login": {"at": "2026-11-21T01:00:00Z", "from": "192.0.2.1"}, "sessions_ended": 1, "search_error": "日付は YYYY-MM-DD の形で指定してください",
+        "previous_login": {"at": "2026-11-21T01:00:00Z", "from": "192.0.2.1"}, "sessions_ended": 1, "recovery_codes": ["abcd-efgh"], "codes_error": true, "search_error": "日付は YYYY-MM-DD の形で指定してください",
         "receiving": {"formats": [{"code": "std-csv", "field": "std_csv", "chosen": true}, {"code": "mhlw-xml", "field": "mhlw_xml", "chosen": false}, {"code": "fhir", "field": "fhir", "chosen": true}],
                       "recipients": [{"id": 1, "recipient": "age1<script>", "label": "<b>", "added_at": "2026-11-21T01:00:00Z", "added_by": "user:a"}],
                       "kind": "x25519"}

@@ -465,6 +465,30 @@ pub async fn change_own_password(
     }
 }
 
+/// A person makes new recovery codes (the old ones void), with a current TOTP code; the new
+/// ones are answered once.
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    person: &Person,
+    code: &str,
+) -> Result<Vec<String>, Error> {
+    let user = &person.user;
+    let secret = unwrap_totp(state, user).ok_or(Refusal::SetupUnfinished)?;
+    let step = kenshin_auth::verify_totp(&secret, code.trim(), state.now(), user.totp_last_step)
+        .map_err(|_| Refusal::InvalidCredentials)?;
+    if !state.db.advance_totp_step(user.id, step).await? {
+        return Err(Refusal::InvalidCredentials.into());
+    }
+    let (codes, set) = kenshin_auth::generate_recovery_codes(&state.server_key, &user.login)
+        .map_err(|_| Error::Internal("session"))?;
+    state
+        .db
+        .replace_recovery_codes(user.id, &serde_json::to_string(&set).unwrap_or_default())
+        .await?;
+    tracing::info!(login = %user.login, "recovery codes made anew by their owner");
+    Ok(codes.iter().map(|c| c.as_str().to_owned()).collect())
+}
+
 /// When and from where the person logged in before this session (the address, without the
 /// port), if ever.
 pub async fn previous_login(

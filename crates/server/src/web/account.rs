@@ -33,37 +33,110 @@ pub async fn page(
     Query(query): Query<AccountQuery>,
 ) -> Response {
     let flash = query.changed.map(|ended| (ended, "account.changed"));
-    account_page(&state, &person, StatusCode::OK, flash, None, Vec::new()).await
+    account_page(&state, &person, StatusCode::OK, flash, None, Vec::new())
+        .render()
+        .await
 }
 
-async fn account_page(
-    state: &AppState,
-    web: &WebPerson,
+/// The account page as one answer builds it.
+struct AccountPage<'a> {
+    state: &'a AppState,
+    web: &'a WebPerson,
     status: StatusCode,
-    flash: Option<(u64, &str)>,
-    error: Option<&str>,
+    flash: Option<(u64, &'a str)>,
+    error: Option<&'a str>,
     problems: Vec<String>,
-) -> Response {
-    let mut context = web.context(state, "page.account");
-    let user = web.user();
-    context["account"] = json!({
-        "login": user.login,
-        "name": user.display_name,
-        "role": user.role,
-    });
-    if let Ok(Some((at, from))) = sessions::previous_login(state, &person_of(web)).await {
-        context["previous_login"] = json!({
-            "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "from": from,
+    /// New recovery codes, shown on this answer only.
+    codes: Option<Vec<String>>,
+    /// The code given to make new recovery codes was not right.
+    codes_error: bool,
+}
+
+fn account_page<'a>(
+    state: &'a AppState,
+    web: &'a WebPerson,
+    status: StatusCode,
+    flash: Option<(u64, &'a str)>,
+    error: Option<&'a str>,
+    problems: Vec<String>,
+) -> AccountPage<'a> {
+    AccountPage {
+        state,
+        web,
+        status,
+        flash,
+        error,
+        problems,
+        codes: None,
+        codes_error: false,
+    }
+}
+
+impl AccountPage<'_> {
+    async fn render(self) -> Response {
+        let (state, web) = (self.state, self.web);
+        let mut context = web.context(state, "page.account");
+        let user = web.user();
+        context["account"] = json!({
+            "login": user.login,
+            "name": user.display_name,
+            "role": user.role,
         });
+        if let Ok(Some((at, from))) = sessions::previous_login(state, &person_of(web)).await {
+            context["previous_login"] = json!({
+                "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "from": from,
+            });
+        }
+        if let Some((ended, key)) = self.flash {
+            context["flash"] = json!({"kind": "ok", "key": key});
+            context["sessions_ended"] = ended.into();
+        }
+        context["error"] = self.error.into();
+        context["problems"] = self.problems.into();
+        context["recovery_codes"] = self.codes.into();
+        context["codes_error"] = self.codes_error.into();
+        html(state, self.status, "account.html", web.lang, context)
     }
-    if let Some((ended, key)) = flash {
-        context["flash"] = json!({"kind": "ok", "key": key});
-        context["sessions_ended"] = ended.into();
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    code: String,
+}
+
+/// `POST /account/recovery-codes`: new recovery codes, shown on this page once.
+pub async fn recovery_codes(
+    State(state): State<AppState>,
+    web: WebPerson,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if !web.csrf_ok(&state, &form.csrf) {
+        return web.csrf_refused(&state);
     }
-    context["error"] = error.into();
-    context["problems"] = problems.into();
-    html(state, status, "account.html", web.lang, context)
+    match sessions::regenerate_recovery_codes(&state, &person_of(&web), &form.code).await {
+        Ok(codes) => {
+            let mut page = account_page(&state, &web, StatusCode::OK, None, None, Vec::new());
+            // The codes are shown once, on this answer only.
+            page.codes = Some(codes);
+            page.render().await
+        }
+        Err(err) if err.refusal() == Some(&Refusal::InvalidCredentials) => {
+            let mut page = account_page(
+                &state,
+                &web,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                None,
+                Vec::new(),
+            );
+            page.codes_error = true;
+            page.render().await
+        }
+        Err(err) => super::api_error_page(&state, &web, err),
+    }
 }
 
 #[derive(Deserialize)]
@@ -94,6 +167,7 @@ pub async fn change_password(
             Some("account.mismatch"),
             Vec::new(),
         )
+        .render()
         .await;
     }
     let person = person_of(&web);
@@ -116,6 +190,7 @@ pub async fn change_password(
                 None,
                 messages,
             )
+            .render()
             .await
         }
         Err(err) if err.refusal() == Some(&Refusal::InvalidCredentials) => {
@@ -127,6 +202,7 @@ pub async fn change_password(
                 Some("account.wrong"),
                 Vec::new(),
             )
+            .render()
             .await
         }
         Err(err) => super::api_error_page(&state, &web, err),

@@ -165,6 +165,12 @@ pub fn routes() -> PageTable {
         )
         .page(
             POST,
+            "/account/recovery-codes",
+            "recovery_codes_renew",
+            account::recovery_codes,
+        )
+        .page(
+            POST,
             "/organisation/certificate-policy",
             "org_update",
             admin::certificate_policy,

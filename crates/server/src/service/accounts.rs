@@ -69,12 +69,7 @@ pub async fn create_account(
         }
         .into());
     }
-    let initial = kenshin_pki::generate_password();
-    let password = initial.clone();
-    let hash = tokio::task::spawn_blocking(move || kenshin_auth::hash_password(&password))
-        .await
-        .map_err(|_| AccountError::Hashing)?
-        .map_err(|_| AccountError::Hashing)?;
+    let (initial, hash) = one_time_password().await?;
     let user = db
         .create_user(
             &NewUser {
@@ -253,6 +248,17 @@ pub async fn reset_password(
     })
 }
 
+/// A random one-time password and its hash (argon2id, on a blocking thread).
+async fn one_time_password() -> Result<(zeroize::Zeroizing<String>, String), AccountError> {
+    let initial = kenshin_pki::generate_password();
+    let password = initial.clone();
+    let hash = tokio::task::spawn_blocking(move || kenshin_auth::hash_password(&password))
+        .await
+        .map_err(|_| AccountError::Hashing)?
+        .map_err(|_| AccountError::Hashing)?;
+    Ok((initial, hash))
+}
+
 /// The reset itself, whoever asked (an administrator's use case after its checks, or the
 /// operator's command line): a new one-time password, to be changed at next login, and every
 /// session of the person ended. Answers the password and how many sessions ended.
@@ -261,12 +267,7 @@ pub async fn reset_password_of(
     user_id: i64,
     now: OffsetDateTime,
 ) -> Result<(String, u64), Error> {
-    let initial = kenshin_pki::generate_password();
-    let password = initial.clone();
-    let hash = tokio::task::spawn_blocking(move || kenshin_auth::hash_password(&password))
-        .await
-        .map_err(|_| AccountError::Hashing)?
-        .map_err(|_| AccountError::Hashing)?;
+    let (initial, hash) = one_time_password().await?;
     db.set_password(user_id, &hash, true).await?;
     let ended = db.end_sessions(user_id, now).await?;
     Ok((initial.to_string(), ended))

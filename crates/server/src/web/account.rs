@@ -175,13 +175,7 @@ pub async fn change_password(
     {
         Ok(Ok(ended)) => Redirect::to(&format!("/account?changed={ended}")).into_response(),
         Ok(Err(problems)) => {
-            let messages = problems
-                .iter()
-                .map(|p| match web.lang {
-                    kenshin_ui::Lang::Ja => p.message_ja(),
-                    kenshin_ui::Lang::En => p.message_en(),
-                })
-                .collect();
+            let messages = super::password_problems(&problems, web.lang);
             account_page(
                 &state,
                 &web,

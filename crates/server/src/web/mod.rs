@@ -534,6 +534,20 @@ pub(crate) fn too_large_page(state: &AppState, lang: Lang, limit: u64) -> Respon
     )
 }
 
+/// The guideline's objections to a new password, in the page's language.
+pub(crate) fn password_problems(
+    problems: &[kenshin_auth::PasswordProblem],
+    lang: Lang,
+) -> Vec<String> {
+    problems
+        .iter()
+        .map(|p| match lang {
+            Lang::Ja => p.message_ja(),
+            Lang::En => p.message_en(),
+        })
+        .collect()
+}
+
 /// An API-level error as a page: another organisation's object and a missing one are the
 /// same not-found page.
 fn api_error_page(state: &AppState, person: &WebPerson, err: impl Into<ApiError>) -> Response {

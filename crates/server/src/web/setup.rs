@@ -354,13 +354,7 @@ pub async fn setup_password(
     match people::replace_password(&state, &person, &form.current, &form.new).await {
         Ok(Ok(())) => Redirect::to("/?welcome=1").into_response(),
         Ok(Err(problems)) => {
-            let messages = problems
-                .iter()
-                .map(|p| match lang {
-                    Lang::Ja => p.message_ja(),
-                    Lang::En => p.message_en(),
-                })
-                .collect();
+            let messages = super::password_problems(&problems, lang);
             password_step(
                 &state,
                 &person,

@@ -192,23 +192,7 @@ pub async fn archive(
 ) -> Result<Response, ApiError> {
     let ids = bulk_ids(&request)?;
     let (_, stream) = deliveries::archive(&state, &caller, &ids).await?;
-    let mut response = Body::from_stream(stream).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/zip"),
-    );
-    let today = state.now().to_offset(time::macros::offset!(+9)).date();
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        crate::request::content_disposition(&format!(
-            "kenshin-relay_{:04}{:02}{:02}.zip",
-            today.year(),
-            u8::from(today.month()),
-            today.day()
-        )),
-    );
-    Ok(response)
+    Ok(crate::request::zip_attachment(stream, state.now()))
 }
 
 /// `POST /api/v1/deliveries/bulk/confirm`: 受信完了 for several deliveries, each recorded as

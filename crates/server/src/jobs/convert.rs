@@ -228,10 +228,7 @@ impl Router<'_> {
                     self.created,
                     &self.batch_id,
                 );
-                ctx.daily_sequence = self
-                    .archives_today
-                    .get(insurer)
-                    .map_or(1, |n| u8::try_from(n + 1).unwrap_or(9));
+                ctx.daily_sequence = next_daily_sequence(self.archives_today, insurer);
                 // An export without a 健診機関番号 column: the sender's code when it is one.
                 if ctx.institution_number.is_empty()
                     && self.sender_code.len() == 10
@@ -317,10 +314,21 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
         }
     }
     let created = state.now();
-    let archives_today = state
-        .db
-        .mhlw_archives_since(sender, start_of_day_jst(created))
-        .await?;
+    // Only needed (one query) when a receiver of this sender takes MHLW XML.
+    let takes_xml = receivers.values().any(|r| {
+        r.settings
+            .formats
+            .iter()
+            .any(|f| f == OutputFormat::MhlwXml.code())
+    });
+    let archives_today = if takes_xml {
+        state
+            .db
+            .mhlw_archives_since(sender, start_of_day_jst(created))
+            .await?
+    } else {
+        HashMap::new()
+    };
     let sender_name = job.submission.sender_name.clone();
     let sender_code = job.submission.sender_code.clone();
     let batch_id = job.submission.id.to_string();
@@ -667,6 +675,14 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
             Err(err.into())
         }
     }
+}
+
+/// The 同日作成回数 of the next MHLW archive for `insurer`: one more than the sender made today
+/// (the archive name has one digit for it, so at most 9).
+pub(crate) fn next_daily_sequence(archives_today: &HashMap<String, u64>, insurer: &str) -> u8 {
+    archives_today
+        .get(insurer)
+        .map_or(1, |n| u8::try_from(n + 1).unwrap_or(9).min(9))
 }
 
 /// Midnight of `at`'s day in JST: where an MHLW archive's creation day starts.

@@ -69,9 +69,8 @@ impl BackgroundJob for ReleaseHeld {
                 super::convert::start_of_day_jst(created),
             )
             .await?;
-        let daily_sequence = archives_today
-            .get(&batch.insurer_number)
-            .map_or(1, |n| u8::try_from(n + 1).unwrap_or(9));
+        let daily_sequence =
+            super::convert::next_daily_sequence(&archives_today, &batch.insurer_number);
         let batch_id = batch.submission_id.to_string();
         let chosen = formats.clone();
         let written = tokio::task::spawn_blocking(move || -> Result<Vec<Written>, VaultError> {

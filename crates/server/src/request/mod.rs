@@ -99,6 +99,32 @@ pub fn peer_certificate(parts: &Parts) -> Option<rustls_pki_types::CertificateDe
         .and_then(|peer| peer.certificate.clone())
 }
 
+/// Several deliveries as one streamed ZIP attachment, named `kenshin-relay_YYYYMMDD.zip`
+/// (the day in JST): the bulk download's answer, for the API and the inbox page alike.
+pub(crate) fn zip_attachment<S>(stream: S, now: time::OffsetDateTime) -> axum::response::Response
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+{
+    use axum::response::IntoResponse;
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/zip"),
+    );
+    let today = now.to_offset(time::macros::offset!(+9)).date();
+    headers.insert(
+        http::header::CONTENT_DISPOSITION,
+        content_disposition(&format!(
+            "kenshin-relay_{:04}{:02}{:02}.zip",
+            today.year(),
+            u8::from(today.month()),
+            today.day()
+        )),
+    );
+    response
+}
+
 /// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266/8187).
 pub(crate) fn content_disposition(filename: &str) -> http::HeaderValue {
     let fallback: String = filename

@@ -10,20 +10,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{html, WebPerson};
-use crate::service::sessions::{self, Person};
+use crate::service::sessions;
 use crate::service::Refusal;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct AccountQuery {
     changed: Option<u64>,
-}
-
-fn person_of(web: &WebPerson) -> Person {
-    Person {
-        user: web.user().clone(),
-        session: *web.session(),
-    }
 }
 
 /// `GET /account`
@@ -82,12 +75,7 @@ impl AccountPage<'_> {
             "name": user.display_name,
             "role": user.role,
         });
-        if let Ok(Some((at, from))) = sessions::previous_login(state, &person_of(web)).await {
-            context["previous_login"] = json!({
-                "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                "from": from,
-            });
-        }
+        context["previous_login"] = web.previous_login(state).await;
         if let Some((ended, key)) = self.flash {
             context["flash"] = json!({"kind": "ok", "key": key});
             context["sessions_ended"] = ended.into();
@@ -116,7 +104,7 @@ pub async fn recovery_codes(
     if !web.csrf_ok(&state, &form.csrf) {
         return web.csrf_refused(&state);
     }
-    match sessions::regenerate_recovery_codes(&state, &person_of(&web), &form.code).await {
+    match sessions::regenerate_recovery_codes(&state, &web.person(), &form.code).await {
         Ok(codes) => {
             let mut page = account_page(&state, &web, StatusCode::OK, None, None, Vec::new());
             // The codes are shown once, on this answer only.
@@ -170,7 +158,7 @@ pub async fn change_password(
         .render()
         .await;
     }
-    let person = person_of(&web);
+    let person = web.person();
     match sessions::change_own_password(&state, &person, &form.current, &form.new, &form.code).await
     {
         Ok(Ok(ended)) => Redirect::to(&format!("/account?changed={ended}")).into_response(),

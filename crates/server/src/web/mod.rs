@@ -278,6 +278,26 @@ impl WebPerson {
         }
     }
 
+    /// The person with their session, as the session use cases take them.
+    fn person(&self) -> crate::service::sessions::Person {
+        crate::service::sessions::Person {
+            user: self.user().clone(),
+            session: *self.session(),
+        }
+    }
+
+    /// `previous_login` for a page: when (RFC 3339, shown in JST by the `when` filter) and
+    /// from which address the person logged in before this session; `null` the first time.
+    async fn previous_login(&self, state: &AppState) -> Value {
+        match crate::service::sessions::previous_login(state, &self.person()).await {
+            Ok(Some((at, from))) => serde_json::json!({
+                "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "from": from,
+            }),
+            _ => Value::Null,
+        }
+    }
+
     pub fn may(&self, resource: Resource, action: Action) -> bool {
         self.caller.may(resource, action)
     }

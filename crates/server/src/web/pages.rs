@@ -33,16 +33,7 @@ pub async fn home(
     if query.welcome.is_some() {
         context["flash"] = json!({"kind": "ok", "key": "setup.done"});
     }
-    let me = service::sessions::Person {
-        user: person.user().clone(),
-        session: *person.session(),
-    };
-    if let Ok(Some((at, from))) = service::sessions::previous_login(&state, &me).await {
-        context["previous_login"] = json!({
-            "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "from": from,
-        });
-    }
+    context["previous_login"] = person.previous_login(&state).await;
     html(&state, StatusCode::OK, "home.html", person.lang, context)
 }
 
@@ -354,25 +345,7 @@ pub async fn inbox_archive(
         return Redirect::to("/inbox").into_response();
     }
     match service::deliveries::archive(&state, &person.caller, &ids).await {
-        Ok((_, stream)) => {
-            let mut response = axum::body::Body::from_stream(stream).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("application/zip"),
-            );
-            let today = state.now().to_offset(time::macros::offset!(+9)).date();
-            headers.insert(
-                axum::http::header::CONTENT_DISPOSITION,
-                crate::request::content_disposition(&format!(
-                    "kenshin-relay_{:04}{:02}{:02}.zip",
-                    today.year(),
-                    u8::from(today.month()),
-                    today.day()
-                )),
-            );
-            response
-        }
+        Ok((_, stream)) => crate::request::zip_attachment(stream, state.now()),
         Err(err) => super::api_error_page(&state, &person, err),
     }
 }

@@ -522,20 +522,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             Ok(())
         }
         AdminCommand::Org(OrgCommand::Delegate { insurer, agent }) => {
-            let insurer_org = db
-                .org_by_code(insurer.as_str())
-                .await
-                .map_err(|_| anyhow::anyhow!("no organisation {insurer}"))?;
-            let agent_org = db
-                .org_by_code(agent.as_str())
-                .await
-                .map_err(|_| anyhow::anyhow!("no organisation {agent}"))?;
-            anyhow::ensure!(
-                insurer_org.kind == OrgKind::Insurer && agent_org.kind == OrgKind::Agent,
-                "delegation is from an insurer to an agent"
-            );
-            db.delegate(insurer_org.id, agent_org.id, OffsetDateTime::now_utc())
-                .await?;
+            kenshin_server::service::directory::delegate_in(
+                &db,
+                insurer.as_str(),
+                agent.as_str(),
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
             let released = release_held(&db, &data).await?;
             let report = serde_json::json!({"insurer": insurer.as_str(), "agent": agent.as_str(), "held_batches_released": released});
             emit(json, &report, || {
@@ -721,9 +714,14 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             Ok(())
         }
         AdminCommand::Route(RouteCommand::Create { from, to, mode }) => {
-            let route = db
-                .create_route(&from, &to, mode, OffsetDateTime::now_utc())
-                .await?;
+            let route = kenshin_server::service::directory::create_route_in(
+                &db,
+                from.as_str(),
+                to.as_str(),
+                mode,
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
             let released = release_held(&db, &data).await?;
             let view = RouteView::from(&route);
             emit(json, &view, || {
@@ -732,12 +730,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             Ok(())
         }
         AdminCommand::Route(RouteCommand::Update { from, to, mode }) => {
-            let route = db.update_route(&from, &to, mode).await.map_err(|e| match e {
-                kenshin_store::StoreError::NotFound => anyhow::anyhow!(
-                    "{from} から {to} への経路はありません（route create で作成してください）/ no route from {from} to {to}"
-                ),
-                other => other.into(),
-            })?;
+            let route = kenshin_server::service::directory::update_route_in(
+                &db,
+                from.as_str(),
+                to.as_str(),
+                mode,
+            )
+            .await?;
             // A route that now converts may be what held records were waiting for.
             let released = release_held(&db, &data).await?;
             let view = RouteView::from(&route);
@@ -747,12 +746,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             Ok(())
         }
         AdminCommand::Route(RouteCommand::Delete { from, to }) => {
-            db.delete_route(&from, &to).await.map_err(|e| match e {
-                kenshin_store::StoreError::NotFound => {
-                    anyhow::anyhow!("{from} から {to} への経路はありません / no route from {from} to {to}")
-                }
-                other => other.into(),
-            })?;
+            kenshin_server::service::directory::delete_route_in(&db, from.as_str(), to.as_str())
+                .await?;
             let report = serde_json::json!({"from": from.as_str(), "to": to.as_str(), "deleted": true});
             emit(json, &report, || {
                 format!("削除しました / deleted: {from} → {to}")
@@ -982,17 +977,16 @@ pub async fn create_org(
     name: &str,
     insurer_numbers: Vec<InsurerNumber>,
 ) -> anyhow::Result<Org> {
-    Ok(db
-        .create_org(
-            &NewOrg {
-                code,
-                kind,
-                name: name.to_owned(),
-                insurer_numbers,
-            },
-            OffsetDateTime::now_utc(),
-        )
-        .await?)
+    let new = NewOrg {
+        code,
+        kind,
+        name: name.to_owned(),
+        insurer_numbers,
+    };
+    Ok(
+        kenshin_server::service::directory::create_org_in(db, &new, OffsetDateTime::now_utc())
+            .await?,
+    )
 }
 
 #[derive(Debug, Serialize)]

@@ -202,10 +202,12 @@ async fn sigkill_during_a_conversion_is_finished_after_restart_without_waiting_f
     let id = receipt.id.to_string();
     let pool = owner_pool(&data).await;
     let job = |pool: sqlx::AnyPool| async move {
-        sqlx::query_as::<_, (String, i64)>("SELECT state, attempts FROM background_jobs")
-            .fetch_optional(&pool)
-            .await
-            .unwrap()
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT state, attempts FROM background_jobs WHERE kind = 'convert'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
     };
     let started = std::time::Instant::now();
     while job(pool.clone()).await.map(|j| j.0).as_deref() != Some("running") {

@@ -15,7 +15,7 @@ use kenshin_core::SubmissionState;
 use kenshin_server::{RunningWorker, ServerRole};
 
 async fn job_state(pool: &sqlx::AnyPool) -> Option<(String, i64)> {
-    sqlx::query_as("SELECT state, attempts FROM background_jobs")
+    sqlx::query_as("SELECT state, attempts FROM background_jobs WHERE kind = 'convert'")
         .fetch_optional(pool)
         .await
         .unwrap()
@@ -328,10 +328,12 @@ async fn two_api_nodes_and_two_workers_share_postgres_and_s3() {
     sent += send_all(&survivor_root, &[&survivor_url], 100, 100).await;
     assert_eq!(sent, 200);
     wait_for("every conversion is done", || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM background_jobs WHERE state = 'done'")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM background_jobs WHERE kind = 'convert' AND state = 'done'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
             == 100
     })
     .await;

@@ -6,6 +6,7 @@ mod jobs;
 mod ledger;
 mod metrics;
 mod mhlw_roundtrip;
+mod notifications;
 mod openapi;
 mod people;
 mod receiving;

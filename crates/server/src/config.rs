@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 35] = [
+const SETTINGS: [&str; 46] = [
     "blob_url",
     "ledger_origin",
     "listen",
@@ -60,6 +60,17 @@ const SETTINGS: [&str; 35] = [
     "login_source_block_minutes",
     "people_require_certificate",
     "file_descriptor_reserve",
+    "public_url",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_password_file",
+    "smtp_from",
+    "smtp_ca_file",
+    "reminder_days",
+    "webhook_ca_file",
+    "webhook_allow_private",
 ];
 
 /// The TLS 1.3 cipher suites this server can offer, as rustls names them.
@@ -198,6 +209,30 @@ pub struct Config {
     /// File descriptors kept aside for the database, blobs and logs besides the connections;
     /// start-up refuses a process limit below `max_connections` plus this.
     pub file_descriptor_reserve: u32,
+    /// The address people reach the web pages at, for the links in notifications; empty:
+    /// `https://` + the first of `server_names` + the port of `listen`.
+    pub public_url: String,
+    /// The mail server notifications are sent through; empty: no e-mail is sent.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls` (required, the default), `tls` (implicit, port 465) or `none` (only to a
+    /// mail server on this machine).
+    pub smtp_security: String,
+    /// Empty: no authentication.
+    pub smtp_username: String,
+    /// A file holding the SMTP password (never the password itself in this file).
+    pub smtp_password_file: String,
+    /// The sender address, e.g. `健診リレー <noreply@relay.example.jp>`.
+    pub smtp_from: String,
+    /// Extra trust anchors (PEM) for the mail server's certificate (a private CA).
+    pub smtp_ca_file: String,
+    /// Days before an unconfirmed delivery is destroyed on which its receiver is reminded.
+    pub reminder_days: Vec<u32>,
+    /// Extra trust anchors (PEM) for webhook endpoints' certificates.
+    pub webhook_ca_file: String,
+    /// Allow webhook endpoints on loopback and private addresses (a closed network). Off:
+    /// only public addresses, checked after resolving.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Config {
@@ -241,6 +276,17 @@ impl Default for Config {
             login_source_block_minutes: 15,
             people_require_certificate: true,
             file_descriptor_reserve: 256,
+            public_url: String::new(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_security: "starttls".into(),
+            smtp_username: String::new(),
+            smtp_password_file: String::new(),
+            smtp_from: String::new(),
+            smtp_ca_file: String::new(),
+            reminder_days: vec![7, 1],
+            webhook_ca_file: String::new(),
+            webhook_allow_private: false,
         }
     }
 }
@@ -404,7 +450,41 @@ impl Config {
             "file_descriptor_reserve must be between 64 and 1000000, not {}",
             self.file_descriptor_reserve
         );
+        anyhow::ensure!(
+            self.public_url.is_empty() || self.public_url.starts_with("https://"),
+            "public_url must be empty or an https:// address, not {:?}",
+            self.public_url
+        );
+        kenshin_notify::email::Security::parse(&self.smtp_security)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            self.smtp_host.is_empty() || !self.smtp_from.is_empty(),
+            "smtp_from (the sender address) is required when smtp_host is set"
+        );
+        anyhow::ensure!(
+            self.reminder_days.len() <= 10
+                && self.reminder_days.iter().all(|d| (1..=365).contains(d)),
+            "reminder_days must be at most 10 numbers of days between 1 and 365, not {:?}",
+            self.reminder_days
+        );
         Ok(())
+    }
+
+    /// The base of the links in notifications (no trailing slash).
+    pub fn public_base_url(&self) -> String {
+        if !self.public_url.is_empty() {
+            return self.public_url.trim_end_matches('/').to_owned();
+        }
+        let host = self
+            .server_names
+            .first()
+            .map_or("localhost", String::as_str);
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        format!("https://{host}:{}", self.listen.port())
     }
 
     /// How failed logins are throttled per source address and network prefix.

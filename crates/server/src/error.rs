@@ -291,7 +291,20 @@ impl From<Refusal> for ApiError {
             | Refusal::NoOutputFormat
             | Refusal::BadRecipient(_)
             | Refusal::BadDate(_)
-            | Refusal::BadInsurerNumber => {
+            | Refusal::BadInsurerNumber
+            | Refusal::BadNotification(_) => {
+                (S::BAD_REQUEST, C::InvalidRequest, refusal.to_string())
+            }
+            Refusal::Directory(
+                crate::service::DirectoryProblem::Exists(_)
+                | crate::service::DirectoryProblem::RouteExists { .. }
+                | crate::service::DirectoryProblem::LoginTaken(_),
+            ) => (S::CONFLICT, C::InvalidState, refusal.to_string()),
+            Refusal::Directory(
+                crate::service::DirectoryProblem::NoSuchOrg(_)
+                | crate::service::DirectoryProblem::NoRoute { .. },
+            ) => (S::NOT_FOUND, C::NotFound, refusal.to_string()),
+            Refusal::Directory(_) => {
                 (S::BAD_REQUEST, C::InvalidRequest, refusal.to_string())
             }
         };

@@ -31,6 +31,7 @@ pub mod jobs;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;
+pub mod notifier;
 pub mod request;
 pub mod retention;
 pub mod router;

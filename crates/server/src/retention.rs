@@ -1,5 +1,6 @@
 //! The retention task: deliveries not confirmed within the retention period are destroyed,
-//! held records a route now takes are released (and those never taken expire),
+//! held records a route now takes are released (and those never taken expire), receivers are
+//! reminded before unconfirmed deliveries are destroyed and certificates' holders before they expire,
 //! and access-log rows older than the access-log retention period are removed (recorded in
 //! the ledger).
 
@@ -36,6 +37,14 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
             .await;
             let held = relay::expire_held_due(&state, now).await;
             record(&state, held, "retention_expire", "expired held records").await;
+            let reminders = crate::service::notifications::remind_due(&state, now).await;
+            record(
+                &state,
+                reminders,
+                "notification_schedule",
+                "reminders and certificate warnings queued",
+            )
+            .await;
             let reports = relay::expire_reports_due(&state, now).await;
             record(
                 &state,

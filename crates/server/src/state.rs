@@ -14,8 +14,8 @@ pub struct AppState {
     pub db: Database,
     pub vault: vault::Vault,
     pub config: Arc<Config>,
-    /// Wakes the conversion worker when a job is queued.
-    pub jobs: Arc<tokio::sync::Notify>,
+    /// Wakes the worker's lanes when a job is queued.
+    pub jobs: Arc<JobBell>,
     pub ledger: ledger::Ledger,
     pub access: access::AccessLog,
     /// Keys CSRF tokens and recovery codes (`keys/server.secret`).
@@ -34,6 +34,8 @@ pub struct AppState {
     pub alerts: Arc<access::AlertCache>,
     /// "Now" for every rule about time (the system's clock; tests may move their own).
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// E-mail and webhook senders (`notifier.rs`), used by the notification jobs only.
+    pub notifier: Arc<crate::notifier::Notifier>,
 }
 
 impl AppState {
@@ -49,7 +51,9 @@ impl AppState {
         )?;
         let access = access::AccessLog::start(db.clone());
         let server_key = Arc::new(load_server_key(&data_dir.server_secret_path())?);
+        let notifier = Arc::new(crate::notifier::Notifier::from_config(&config, data_dir)?);
         Ok(AppState {
+            notifier,
             server_key,
             pending_totp: Arc::default(),
             pages: Arc::new(kenshin_ui::Pages::new()),
@@ -63,8 +67,29 @@ impl AppState {
             db,
             vault: vault::Vault::new(blobs, keys),
             config: Arc::new(config),
-            jobs: Arc::new(tokio::sync::Notify::new()),
+            jobs: Arc::default(),
         })
+    }
+}
+
+/// Wakes the worker's lanes (files, notices) when a job is queued; a lane asleep takes the
+/// wake-up at once, a lane at work when it next looks.
+#[derive(Debug, Default)]
+pub struct JobBell {
+    lanes: [tokio::sync::Notify; 2],
+}
+
+impl JobBell {
+    /// Wakes every lane (each keeps one wake-up if it is not waiting).
+    pub fn notify_one(&self) {
+        for lane in &self.lanes {
+            lane.notify_one();
+        }
+    }
+
+    /// Lane `index`'s wake-up (0: files, 1: notices).
+    pub fn lane(&self, index: usize) -> &tokio::sync::Notify {
+        &self.lanes[index.min(1)]
     }
 }
 

@@ -8,33 +8,37 @@
 use crate::jobs;
 use crate::state::AppState;
 
-/// The worker task and what it is working on, so that shutting down can hand the job back.
+/// The worker's lanes and what each is working on, so that shutting down can hand the jobs
+/// back. Files (conversions, releases) and notices run in lanes of their own, so a slow
+/// mail server never holds up a conversion and a long conversion never delays a notice.
 pub struct WorkerHandle {
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
-    current: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    current: Vec<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
 }
 
 impl WorkerHandle {
-    /// Lets the current job finish within `grace`; otherwise stops it and puts the job back
-    /// in the queue (its input is still encrypted and intact; partial outputs were never
-    /// registered), so another worker — or this node after a restart — takes it at once
-    /// instead of waiting for the lease.
+    /// Lets the current jobs finish within `grace`; otherwise stops them and puts the jobs
+    /// back in the queue (a conversion's input is still encrypted and intact; partial outputs
+    /// were never registered), so another worker — or this node after a restart — takes them
+    /// at once instead of waiting for the lease.
     pub async fn stop(self, state: &AppState, grace: std::time::Duration) {
         let _ = self.stop.send(true);
-        let mut task = self.task;
-        if tokio::time::timeout(grace, &mut task).await.is_ok() {
-            return;
-        }
-        task.abort();
-        let _ = task.await;
-        let current = self.current.lock().ok().and_then(|mut c| c.take());
-        if let Some(id) = current {
-            match state.db.release_job(&id, state.now()).await {
-                Ok(true) => tracing::info!(job = %id, "job handed back to the queue"),
-                Ok(false) => {}
-                Err(err) => {
-                    tracing::warn!(job = %id, error = %err, "could not hand the job back; its lease will expire")
+        let deadline = tokio::time::Instant::now() + grace;
+        for (mut task, current) in self.tasks.into_iter().zip(self.current) {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_ok() {
+                continue;
+            }
+            task.abort();
+            let _ = task.await;
+            let id = current.lock().ok().and_then(|mut c| c.take());
+            if let Some(id) = id {
+                match state.db.release_job(&id, state.now()).await {
+                    Ok(true) => tracing::info!(job = %id, "job handed back to the queue"),
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(job = %id, error = %err, "could not hand the job back; its lease will expire")
+                    }
                 }
             }
         }
@@ -93,52 +97,76 @@ fn hostname() -> String {
 }
 
 /// Starts the worker in `slot`: first the jobs this slot was running when its process died
-/// are queued again (no lease to wait out), then queued jobs are taken one at a time.
+/// are queued again (no lease to wait out), then queued jobs are taken one at a time in each
+/// lane (`jobs::FILE_KINDS`, `jobs::NOTICE_KINDS`).
 pub fn spawn(state: AppState, slot: Slot) -> WorkerHandle {
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let current = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let working = std::sync::Arc::clone(&current);
-    let task = tokio::spawn(async move {
-        match state
-            .db
-            .release_jobs_held_by(slot.holder(), state.now())
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                jobs = n,
-                holder = slot.holder(),
-                "jobs interrupted by an unclean stop of this worker are queued again"
-            ),
-            Err(err) => {
-                tracing::warn!(error = %err, "could not take back interrupted jobs; their leases will expire")
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let slot = std::sync::Arc::new(slot);
+    let ready = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut tasks = Vec::new();
+    let mut current = Vec::new();
+    for (lane, kinds) in [jobs::FILE_KINDS, jobs::NOTICE_KINDS]
+        .into_iter()
+        .enumerate()
+    {
+        let working = std::sync::Arc::new(std::sync::Mutex::new(None));
+        current.push(std::sync::Arc::clone(&working));
+        let (state, slot, ready, mut stopped) = (
+            state.clone(),
+            std::sync::Arc::clone(&slot),
+            std::sync::Arc::clone(&ready),
+            stopped.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            if lane == 0 {
+                take_back(&state, slot.holder()).await;
+                ready.notify_waiters();
+                ready.notify_one();
+            } else {
+                ready.notified().await;
             }
-        }
-        loop {
             loop {
-                if *stopped.borrow() {
-                    return;
-                }
-                match run_one_tracked(&state, &working, slot.holder()).await {
-                    Ok(true) => continue,
-                    Ok(false) => break,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "worker error; will retry");
-                        break;
+                loop {
+                    if *stopped.borrow() {
+                        return;
+                    }
+                    match run_one_tracked(&state, &working, slot.holder(), kinds).await {
+                        Ok(true) => continue,
+                        Ok(false) => break,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "worker error; will retry");
+                            break;
+                        }
                     }
                 }
+                // Woken by a new job, or every few seconds for expired leases and jobs whose
+                // retry time came, or told to stop.
+                tokio::select! {
+                    _ = tokio::time::timeout(std::time::Duration::from_secs(5), state.jobs.lane(lane).notified()) => {}
+                    _ = stopped.changed() => return,
+                }
             }
-            // Woken by a new job, or every few seconds for expired leases, or told to stop.
-            tokio::select! {
-                _ = tokio::time::timeout(std::time::Duration::from_secs(5), state.jobs.notified()) => {}
-                _ = stopped.changed() => return,
-            }
-        }
-    });
+        }));
+    }
     WorkerHandle {
-        task,
+        tasks,
         stop,
         current,
+    }
+}
+
+/// Queues again the jobs this slot held when its process died.
+async fn take_back(state: &AppState, holder: &str) {
+    match state.db.release_jobs_held_by(holder, state.now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            jobs = n,
+            holder,
+            "jobs interrupted by an unclean stop of this worker are queued again"
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not take back interrupted jobs; their leases will expire")
+        }
     }
 }
 
@@ -147,10 +175,11 @@ async fn run_one_tracked(
     state: &AppState,
     current: &std::sync::Mutex<Option<String>>,
     holder: &str,
+    kinds: &[&str],
 ) -> anyhow::Result<bool> {
     let Some(job) = state
         .db
-        .claim_job(jobs::KINDS, state.now(), jobs::lease_of(state), holder)
+        .claim_job(kinds, state.now(), jobs::lease_of(state), holder)
         .await?
     else {
         return Ok(false);

@@ -81,11 +81,12 @@ pub(crate) async fn append(
     event: &NewEvent,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let seq: i64 = sqlx::query_scalar(
         "INSERT INTO events (at, kind, actor, actor_org, submission_id, delivery_id, object_id, \
          sender_org, receiver_org, reason, size, ciphertext_size, records_in, records_out, \
          records_rejected, records_unrouted) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         RETURNING seq",
     )
     .bind(to_ms(at))
     .bind(event.kind.as_str())
@@ -103,8 +104,13 @@ pub(crate) async fn append(
     .bind(event.counts.map(|c| c.records_out as i64))
     .bind(event.counts.map(|c| c.records_rejected as i64))
     .bind(event.counts.map(|c| c.records_unrouted as i64))
-    .execute(conn)
+    .fetch_one(&mut *conn)
     .await?;
+    // Whoever the event concerns is told by a job of the same transaction: the notice
+    // exists exactly when the event does.
+    if crate::notify::notifiable(event.kind) {
+        crate::jobs::enqueue_in_tx(conn, &crate::notify::event_notice_job(seq), at).await?;
+    }
     Ok(())
 }
 

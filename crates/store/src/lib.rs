@@ -20,6 +20,7 @@ mod held;
 mod jobs;
 mod ledger;
 mod maps;
+mod notify;
 mod objects;
 mod orgs;
 mod outputs;
@@ -45,6 +46,10 @@ pub use held::{HeldOutput, HeldRecord, Released};
 pub use jobs::{ClaimedJob, JobRecord, NewJob};
 pub use ledger::{LedgerEntry, NewLedgerEntry, StoredCheckpoint};
 pub use maps::MapRecord;
+pub use notify::{
+    ExpiringDelivery, MailRecipient, NewNotification, NotificationAttempt, NotificationRecord,
+    PersonNotifications, WebhookEndpoint, NOTICE_JOB_KIND,
+};
 pub use objects::{NewObject, ObjectRecord, SealedContent, ShredList};
 pub use orgs::{NewOrg, Org, Route};
 pub use outputs::ConvertedOutput;

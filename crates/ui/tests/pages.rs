@@ -1,5 +1,5 @@
 //! The catalogues and templates agree, and every page renders in both languages.
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 
 use kenshin_ui::{text, Lang, Pages};
 use serde_json::json;
@@ -164,7 +164,20 @@ fn context() -> serde_json::Value {
         "previous_login": {"at": "2026-11-21T01:00:00Z", "from": "192.0.2.1"}, "sessions_ended": 1, "recovery_codes": ["abcd-efgh"], "codes_error": true, "search_error": "日付は YYYY-MM-DD の形で指定してください",
         "receiving": {"formats": [{"code": "std-csv", "field": "std_csv", "chosen": true}, {"code": "mhlw-xml", "field": "mhlw_xml", "chosen": false}, {"code": "fhir", "field": "fhir", "chosen": true}],
                       "recipients": [{"id": 1, "recipient": "age1<script>", "label": "<b>", "added_at": "2026-11-21T01:00:00Z", "added_by": "user:a"}],
-                      "kind": "x25519"}
+                      "kind": "x25519"},
+        "notify": {"email": "a<b>@example.jp", "language": "ja", "defaults": true, "email_enabled": false,
+                   "topics": [{"code": "delivery.arrived", "label": "<i>", "chosen": true}]},
+        "notify_saved": true, "notify_error": "<script>",
+        "webhooks": [{"id": "w1", "url": "https://h.example/<x>", "topics": ["<t>"], "created_at": "2026-11-21T01:00:00Z", "created_by": "user:a"}],
+        "topics": [{"code": "delivery.arrived", "label": "<i>"}],
+        "notifications": [{"id": "n1", "topic": "<t>", "channel": "webhook", "target": "endpoint:w1", "state": "failed", "created_at": "2026-11-21T01:00:00Z", "attempts": 2, "detail": "<HTTP 500>"}],
+        "new_webhook": {"url": "https://h.example/<x>", "secret": "whsec_<s>"},
+        "webhook_problem": {"text": "<bad>", "url": "http://<x>"},
+        "may_manage": true, "kinds": ["institution", "insurer", "agent", "clinic"],
+        "senders": [{"code": "inst-1", "name": "<s>"}], "receivers": [{"code": "ins-1", "name": "<r>"}],
+        "insurers": [{"code": "ins-1", "name": "<r>"}], "agents": [{"code": "agent-1", "name": "<a>"}],
+        "directory_error": "<e>",
+        "created": {"code": "ins-2", "name": "<n>", "admin": {"login": "a<b>", "password": "p<w>"}}
     })
 }
 

@@ -7,6 +7,7 @@ mod deliveries;
 pub(crate) mod health;
 mod ledger;
 pub(crate) mod maps;
+pub mod notifications;
 pub mod openapi;
 pub mod people;
 mod receiving;
@@ -48,6 +49,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(receiving::set_formats))
         .routes(routes!(receiving::add_recipient))
         .routes(routes!(receiving::remove_recipient))
+        .routes(routes!(
+            notifications::my_settings,
+            notifications::set_my_settings
+        ))
+        .routes(routes!(
+            notifications::endpoints,
+            notifications::add_endpoint
+        ))
+        .routes(routes!(notifications::remove_endpoint))
+        .routes(routes!(notifications::test_endpoint))
+        .routes(routes!(notifications::recent))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::disable))
         .routes(routes!(users::enable))

@@ -31,6 +31,7 @@ use crate::service::Caller;
         StorageHealth, ClockHealth, SubmissionState, DeliveryState, crate::service::accounts::NewAccount, people::LoginRequest,
         Page<SubmissionView>, Page<DeliveryView>, crate::service::accounts::AccountView, crate::service::accounts::CreatedAccount, people::Me,
         crate::service::sessions::Enrolment, people::CodeRequest, people::RecoveryCodes, people::PasswordChange, crate::service::audit::AuditFormat,
+        kenshin_notify::Payload, kenshin_notify::Notice, kenshin_notify::NoticeOrg, kenshin_notify::Counts, kenshin_notify::Topic,
     )),
     tags(
         (name = "submissions", description = "A sender's uploads and their receipts"),
@@ -41,6 +42,7 @@ use crate::service::Caller;
         (name = "users", description = "An organisation admin's people"),
         (name = "people", description = "Login, second factor, sessions"),
         (name = "operations", description = "Health and metrics"),
+        (name = "organisation", description = "An organisation's own settings: receiving, webhooks, notifications"),
     )
 )]
 pub struct ApiDoc;
@@ -61,6 +63,39 @@ pub fn the_document() -> &'static utoipa::openapi::OpenApi {
             modifier.modify(&mut document);
         }
         document
+    })
+}
+
+/// The document as served: [`the_document`] plus the OpenAPI 3.1 `webhooks` the relay sends
+/// (utoipa has no field for them).
+pub fn served_document() -> &'static serde_json::Value {
+    static SERVED: OnceLock<serde_json::Value> = OnceLock::new();
+    SERVED.get_or_init(|| {
+        let mut document = serde_json::to_value(the_document()).unwrap_or_default();
+        if let Some(map) = document.as_object_mut() {
+            map.insert("webhooks".into(), webhooks());
+        }
+        document
+    })
+}
+
+/// The notification POSTed to an organisation's webhook endpoints.
+fn webhooks() -> serde_json::Value {
+    serde_json::json!({
+        "notification": {
+            "post": {
+                "summary": "A notice to an organisation's endpoint",
+                "description": "Sent to every endpoint an organisation's admin registered (`/api/v1/org/webhooks`) for the notice's topic, as the Standard Webhooks specification describes: headers `webhook-id` (the notification's id, the same on every retry: drop duplicates by it), `webhook-timestamp` (Unix seconds of this attempt) and `webhook-signature` (`v1,` and the base64 HMAC-SHA256, keyed with the endpoint's secret `whsec_…` decoded from base64, of `{webhook-id}.{webhook-timestamp}.{body}`). Any 2xx answer is success; anything else, a timeout (15 s) or a connection failure is retried after 10 s, doubling to 15 minutes, ten attempts in all. Redirects are not followed. The body never holds an examinee's data, a file's name or its content: identifiers, organisation names, counts, states, times and a link to the page.",
+                "requestBody": {
+                    "required": true,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Payload"}}}
+                },
+                "responses": {
+                    "2XX": {"description": "Received; not sent again"},
+                    "default": {"description": "Not received; sent again later"}
+                }
+            }
+        }
     })
 }
 
@@ -255,6 +290,6 @@ impl Modify for DigestHeaders {
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object, content_type = "application/json"),
               (status = 401, description = "No client certificate or session", body = ErrorBody),
               (status = 403, description = "A person's account not set up yet", body = ErrorBody)))]
-pub async fn document(_caller: Caller) -> Json<&'static utoipa::openapi::OpenApi> {
-    Json(the_document())
+pub async fn document(_caller: Caller) -> Json<&'static serde_json::Value> {
+    Json(served_document())
 }

@@ -1,12 +1,13 @@
 //! Background jobs: what the worker runs, one kind per file (`convert`: a submission's
 //! conversion). A kind is a type that implements [`BackgroundJob`] — its stable kind name, its
 //! payload (the type itself, as JSON), how often it may be tried, what one attempt does and
-//! what giving up does — plus one line in [`KINDS`] and [`run`]. Jobs are enqueued inside the
+//! what giving up does — plus one line in [`FILE_KINDS`] or [`NOTICE_KINDS`] and [`run`]. Jobs are enqueued inside the
 //! business transaction that needs them ([`new_job`] gives the store its row), retried with
 //! [`backoff`], and dead-lettered with their reason once their attempts are spent; the queue
 //! itself is the store's (`background_jobs`).
 
 pub mod convert;
+pub mod notify;
 pub mod release;
 
 use std::future::Future;
@@ -18,8 +19,9 @@ use time::Duration;
 
 use crate::state::AppState;
 
-/// The kinds this worker runs.
-pub const KINDS: &[&str] = &[convert::ConvertSubmission::KIND, release::ReleaseHeld::KIND];
+/// The kinds this worker runs: files (conversions, releases) in one lane, notices in another.
+pub const FILE_KINDS: &[&str] = &[convert::ConvertSubmission::KIND, release::ReleaseHeld::KIND];
+pub const NOTICE_KINDS: &[&str] = &[notify::Notify::KIND, notify::SendNotification::KIND];
 
 /// One kind of background job. The value is the job's payload.
 pub trait BackgroundJob: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
@@ -114,6 +116,8 @@ pub async fn run(state: &AppState, job: ClaimedJob) -> Result<(), StoreError> {
     match job.kind.as_str() {
         convert::ConvertSubmission::KIND => perform::<convert::ConvertSubmission>(state, job).await,
         release::ReleaseHeld::KIND => perform::<release::ReleaseHeld>(state, job).await,
+        notify::Notify::KIND => perform::<notify::Notify>(state, job).await,
+        notify::SendNotification::KIND => perform::<notify::SendNotification>(state, job).await,
         other => {
             let reason = format!("no worker runs jobs of kind {other:?}");
             tracing::error!(job = %job.id, %reason, "job dead-lettered");

@@ -38,6 +38,24 @@ impl From<AccountError> for Error {
     }
 }
 
+/// Whether a login id and a person's name may be used (1–64 of A-Z a-z 0-9 . _ - @; a name of
+/// 1–100 characters).
+pub fn check_login_and_name(login: &str, name: &str) -> Result<(), AccountProblem> {
+    if login.is_empty()
+        || login.len() > 64
+        || !login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+    {
+        return Err(AccountProblem::Login);
+    }
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 100 {
+        return Err(AccountProblem::Name);
+    }
+    Ok(())
+}
+
 /// Creates an account with a random initial password, which must be changed at first login
 /// (where the person also enrols TOTP). Returns the account and the initial password, which
 /// is shown once and stored only as its argon2id hash.
@@ -49,18 +67,8 @@ pub async fn create_account(
     role: &str,
     valid_until: Option<OffsetDateTime>,
 ) -> Result<(UserRecord, Zeroizing<String>), AccountError> {
-    if login.is_empty()
-        || login.len() > 64
-        || !login
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
-    {
-        return Err(AccountProblem::Login.into());
-    }
+    check_login_and_name(login, name)?;
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 100 {
-        return Err(AccountProblem::Name.into());
-    }
     let parsed: Role = role.parse().map_err(|_| AccountProblem::Role)?;
     if !parsed.org_kinds().contains(org_kind(org.kind)) {
         return Err(AccountProblem::RoleNotInKind {

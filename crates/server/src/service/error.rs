@@ -151,6 +151,66 @@ pub enum Refusal {
     /// A search's 保険者番号 that is not 8 digits.
     #[error("保険者番号は 8 桁の数字です / an insurer number has 8 digits")]
     BadInsurerNumber,
+    /// A notification setting or webhook endpoint that cannot be used.
+    #[error("{0}")]
+    BadNotification(NotificationProblem),
+    /// An organisation, route or delegation the operator asked for that cannot be.
+    #[error("{0}")]
+    Directory(DirectoryProblem),
+}
+
+/// Why the operator's change to the directory was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryProblem {
+    #[error("組織コード「{0}」は使えません。半角の英数字・ハイフン・下線で 32 文字まで（例: ins-0002、医療機関番号）で指定してください / not an organisation code (1 to 32 of A-Z a-z 0-9 - _): {0:?}")]
+    Code(String),
+    #[error("組織の種類「{0}」はありません。institution（健診機関）・insurer（保険者）・agent（代行機関）・clinic（医療機関）から選んでください / unknown organisation kind {0:?}")]
+    Kind(String),
+    #[error("組織名は 1〜200 文字で入力してください / a name is 1 to 200 characters")]
+    Name,
+    #[error(
+        "保険者番号「{0}」は 8 桁の数字ではありません / not an insurer number (8 digits): {0:?}"
+    )]
+    InsurerNumber(String),
+    #[error("保険者番号は保険者（insurer）の組織にだけ登録できます / only insurers hold insurer numbers")]
+    NumbersOnlyForInsurers,
+    #[error("組織コード「{0}」は登録済みです / an organisation {0} already exists")]
+    Exists(String),
+    #[error("組織「{0}」はありません / no organisation {0}")]
+    NoSuchOrg(String),
+    #[error("「{0}」は送信しない種類の組織です（送信できるのは健診機関と医療機関） / {0} does not send files")]
+    NotASender(String),
+    #[error("「{0}」は受信しない種類の組織です（受信できるのは保険者・代行機関・医療機関） / {0} does not receive files")]
+    NotAReceiver(String),
+    #[error("送信元と送信先は別の組織にしてください / a route needs two different organisations")]
+    SameOrg,
+    #[error("{from} から {to} への経路は登録済みです。変換の有無を変えるには経路を変更してください / a route from {from} to {to} already exists; change its mode instead")]
+    RouteExists { from: String, to: String },
+    #[error("{from} から {to} への経路はありません / no route from {from} to {to}")]
+    NoRoute { from: String, to: String },
+    #[error("委託は保険者（insurer）から代行機関（agent）へ設定します / delegation is from an insurer to an agent")]
+    Delegation,
+    #[error("ログインID「{0}」は使われています / the login {0} is taken")]
+    LoginTaken(String),
+}
+
+/// Why a notification setting or a webhook endpoint was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotificationProblem {
+    #[error(
+        "メールアドレスとして読めません（例: tanaka@example.jp） / not an e-mail address: {0}"
+    )]
+    Email(String),
+    #[error("通知の種類「{0}」はありません / unknown notification topic {0:?}")]
+    Topic(String),
+    #[error("通知の種類を 1 つ以上選んでください / choose at least one topic")]
+    NoTopic,
+    #[error("送信先 URL を使えません: {0} / the endpoint URL cannot be used: {0}")]
+    Url(String),
+    #[error("送信先は 1 組織 {0} 件までです / at most {0} endpoints per organisation")]
+    TooManyEndpoints(usize),
 }
 
 /// Why an age recipient was refused.

@@ -30,10 +30,12 @@ pub mod audit;
 pub mod caller;
 pub mod certificates;
 pub mod deliveries;
+pub mod directory;
 mod error;
 pub mod health;
 pub mod ledger;
 pub mod maps;
+pub mod notifications;
 pub mod operations;
 pub mod receivers;
 pub mod relay;
@@ -44,4 +46,6 @@ pub mod submissions;
 pub mod views;
 
 pub use caller::{Caller, Principal};
-pub use error::{AccountProblem, Error, RecipientProblem, Refusal};
+pub use error::{
+    AccountProblem, DirectoryProblem, Error, NotificationProblem, RecipientProblem, Refusal,
+};

@@ -185,6 +185,13 @@ pub async fn authenticate(
     if !password_ok || !second_factor_ok || !active || locked {
         if !locked {
             throttle.record_failure(&state.config.throttle_policy(), now);
+            // This failure locked the account: the person and their admins are told.
+            if let Err(lock) = throttle.check(now) {
+                if lock.kind == kenshin_auth::LockKind::Lockout {
+                    super::notifications::account_locked(&state, user.id, user.org_id, lock.until)
+                        .await;
+                }
+            }
         }
         record_source_failure(&state);
         state

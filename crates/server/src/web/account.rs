@@ -17,6 +17,7 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub struct AccountQuery {
     changed: Option<u64>,
+    notify: Option<String>,
 }
 
 /// `GET /account`
@@ -26,9 +27,27 @@ pub async fn page(
     Query(query): Query<AccountQuery>,
 ) -> Response {
     let flash = query.changed.map(|ended| (ended, "account.changed"));
-    account_page(&state, &person, StatusCode::OK, flash, None, Vec::new())
-        .render()
-        .await
+    let mut page = account_page(&state, &person, StatusCode::OK, flash, None, Vec::new());
+    page.notify_saved = query.notify.is_some();
+    page.render().await
+}
+
+/// The account page with a refused notification setting's reason.
+pub(super) async fn page_with_notice_error(
+    state: &AppState,
+    web: &WebPerson,
+    problem: String,
+) -> Response {
+    let mut page = account_page(
+        state,
+        web,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        None,
+        Vec::new(),
+    );
+    page.notify_error = Some(problem);
+    page.render().await
 }
 
 /// The account page as one answer builds it.
@@ -43,6 +62,10 @@ struct AccountPage<'a> {
     codes: Option<Vec<String>>,
     /// The code given to make new recovery codes was not right.
     codes_error: bool,
+    /// The notification settings were just saved.
+    notify_saved: bool,
+    /// Why the notification settings were refused.
+    notify_error: Option<String>,
 }
 
 fn account_page<'a>(
@@ -62,6 +85,8 @@ fn account_page<'a>(
         problems,
         codes: None,
         codes_error: false,
+        notify_saved: false,
+        notify_error: None,
     }
 }
 
@@ -84,6 +109,11 @@ impl AccountPage<'_> {
         context["problems"] = self.problems.into();
         context["recovery_codes"] = self.codes.into();
         context["codes_error"] = self.codes_error.into();
+        if let Err(err) = super::notifications::account_context(state, web, &mut context).await {
+            return super::api_error_page(state, web, err);
+        }
+        context["notify_saved"] = self.notify_saved.into();
+        context["notify_error"] = self.notify_error.into();
         html(state, self.status, "account.html", web.lang, context)
     }
 }

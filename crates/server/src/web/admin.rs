@@ -343,6 +343,8 @@ pub async fn organisation(
         "formats" => "org.formats_saved",
         "recipient_added" => "org.recipient_saved",
         "recipient_removed" => "org.recipient_removed",
+        "webhook_removed" => "notify.webhook_removed",
+        "webhook_test" => "notify.webhook_test_queued",
         _ => "org.required_off",
     });
     organisation_page(&state, &person, StatusCode::OK, flash, None).await
@@ -354,6 +356,19 @@ async fn organisation_page(
     status: StatusCode,
     flash: Option<&str>,
     error: Option<&str>,
+) -> Response {
+    organisation_page_with(state, person, status, flash, error, serde_json::Map::new()).await
+}
+
+/// The organisation page with `extra` in its context (a new webhook secret, shown once; the
+/// value a refused form carried).
+pub(super) async fn organisation_page_with(
+    state: &AppState,
+    person: &WebPerson,
+    status: StatusCode,
+    flash: Option<&str>,
+    error: Option<&str>,
+    extra: serde_json::Map<String, Value>,
 ) -> Response {
     let result = async {
         let own = crate::service::operations::own_organisation(state, &person.caller).await?;
@@ -406,6 +421,10 @@ async fn organisation_page(
             context["flash"] = json!({"kind": "ok", "key": key});
         }
         context["error"] = error.into();
+        super::notifications::organisation_context(state, person, &mut context).await?;
+        for (key, value) in extra {
+            context[key] = value;
+        }
         Ok(html(state, status, "organisation.html", person.lang, context))
     }
     .await;

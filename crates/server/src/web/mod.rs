@@ -12,7 +12,9 @@
 mod account;
 mod admin;
 mod certs;
+mod directory;
 pub(crate) mod maps;
+mod notifications;
 mod pages;
 mod reports;
 mod setup;
@@ -165,6 +167,12 @@ pub fn routes() -> PageTable {
         )
         .page(
             POST,
+            "/account/notifications",
+            "account_update",
+            notifications::save_account,
+        )
+        .page(
+            POST,
             "/account/recovery-codes",
             "recovery_codes_renew",
             account::recovery_codes,
@@ -176,6 +184,12 @@ pub fn routes() -> PageTable {
             admin::certificate_policy,
         )
         .page(POST, "/organisation/formats", "org_update", admin::formats)
+        .page(
+            POST,
+            "/organisation/webhooks",
+            "org_update",
+            notifications::webhooks,
+        )
         .page(
             POST,
             "/organisation/recipients",
@@ -191,6 +205,14 @@ pub fn routes() -> PageTable {
             certs::revoke,
         )
         .page(GET, "/ops", "ops_console", pages::ops)
+        .page(POST, "/ops/orgs", "org_create", directory::create_org)
+        .page(POST, "/ops/routes", "route_change", directory::routes)
+        .page(
+            POST,
+            "/ops/delegations",
+            "org_delegate",
+            directory::delegate,
+        )
         .page(GET, "/ledger", "ledger_read", pages::ledger)
         .page(GET, "/lang/{code}", "page_asset", set_language)
         .page(GET, "/static/{file}", "page_asset", static_file)

@@ -496,7 +496,38 @@ pub async fn ledger(State(state): State<AppState>, person: WebPerson) -> Respons
 }
 
 /// `GET /ops`: the operator console — metadata only, never content.
-pub async fn ops(State(state): State<AppState>, person: WebPerson) -> Response {
+#[derive(Deserialize)]
+pub struct OpsQuery {
+    done: Option<String>,
+}
+
+pub async fn ops(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Query(query): Query<OpsQuery>,
+) -> Response {
+    let mut extra = serde_json::Map::new();
+    if let Some(done) = query.done.as_deref() {
+        let key = match done {
+            "route_created" => "ops.route_created",
+            "route_updated" => "ops.route_updated",
+            "route_deleted" => "ops.route_deleted",
+            _ => "ops.delegated",
+        };
+        extra.insert("flash".into(), json!({"kind": "ok", "key": key}));
+    }
+    ops_page(&state, &person, StatusCode::OK, extra).await
+}
+
+/// The operator console with `extra` in its context (a new organisation and its admin's
+/// one-time password, shown once; a refused change's reason).
+pub(super) async fn ops_page(
+    state: &AppState,
+    person: &WebPerson,
+    status: StatusCode,
+    extra: serde_json::Map<String, Value>,
+) -> Response {
+    let (state, person) = (state.clone(), person);
     let operator = person.caller.org.kind == kenshin_core::OrgKind::Operator;
     if !operator || !person.may(Resource::Usage, Action::Read) {
         return person.forbidden(&state);
@@ -544,8 +575,28 @@ pub async fn ops(State(state): State<AppState>, person: WebPerson) -> Response {
         context["health"] = serde_json::to_value(&health).unwrap_or_default();
         context["queue_depth"] = console.queue_depth.into();
         context["ledger_size"] = console.ledger_size.into();
-        Ok(html(&state, StatusCode::OK, "ops.html", person.lang, context))
+        context["may_manage"] = (person.may(Resource::Org, Action::Create)
+            && person.may(Resource::Route, Action::Create))
+        .into();
+        context["kinds"] = json!(["institution", "insurer", "agent", "clinic"]);
+        let code_of = |kinds: &[kenshin_core::OrgKind]| -> Vec<Value> {
+            console
+                .orgs
+                .iter()
+                .filter(|o| kinds.contains(&o.kind))
+                .map(|o| json!({"code": o.code.to_string(), "name": o.name}))
+                .collect()
+        };
+        use kenshin_core::OrgKind::*;
+        context["senders"] = code_of(&[Institution, Clinic]).into();
+        context["receivers"] = code_of(&[Insurer, Agent, Clinic]).into();
+        context["insurers"] = code_of(&[Insurer]).into();
+        context["agents"] = code_of(&[Agent]).into();
+        for (key, value) in extra {
+            context[key] = value;
+        }
+        Ok(html(&state, status, "ops.html", person.lang, context))
     }
     .await;
-    page_or_error(&state, &person, result)
+    page_or_error(&state, person, result)
 }

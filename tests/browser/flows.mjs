@@ -419,7 +419,7 @@ try {
   // --- A receiving organisation's admin: formats and the key deliveries are sealed to ------
   step('a receiver admin chooses formats and registers an age key');
   const radmin = await newPage('ja-JP', certsOf(accounts.receiverAdmin));
-  await firstLogin(radmin, accounts.receiverAdmin);
+  const radminLogin = await firstLogin(radmin, accounts.receiverAdmin);
   await radmin.goto(url + '/organisation');
   await radmin.waitForSelector('[data-testid=formats]');
   const orgText = await radmin.textContent('main');
@@ -444,13 +444,81 @@ try {
   await radmin.click('[data-testid=add-recipient] button[type=submit]');
   await radmin.waitForSelector('[data-testid=org-error]');
   assert.ok((await radmin.textContent('[data-testid=org-error]')).includes('秘密鍵'));
+  // A webhook endpoint for their own systems: an http:// address is refused with the value,
+  // an https:// one is added and its signing secret shown once.
+  await radmin.fill('[data-testid=add-webhook] input[name=url]', 'http://hooks.midori.example/kenshin');
+  await radmin.check('[data-testid=add-webhook] input[value="delivery.arrived"]');
+  await radmin.click('[data-testid=add-webhook] button[type=submit]');
+  await radmin.waitForSelector('[data-testid=webhook-error]');
+  assert.ok((await radmin.textContent('[data-testid=webhook-error]')).includes('http://hooks.midori.example/kenshin'), 'the refused URL is shown');
+  await radmin.fill('[data-testid=add-webhook] input[name=url]', 'https://hooks.midori.example/kenshin');
+  await radmin.check('[data-testid=add-webhook] input[value="delivery.arrived"]');
+  await radmin.check('[data-testid=add-webhook] input[value="delivery.expiring"]');
+  await radmin.click('[data-testid=add-webhook] button[type=submit]');
+  await radmin.waitForSelector('[data-testid=webhook-secret]');
+  assert.match(await radmin.textContent('[data-testid=webhook-secret]'), /whsec_[A-Za-z0-9+/=]{40,}/);
+  assert.ok((await radmin.textContent('[data-testid=webhooks]')).includes('ファイルの到着'));
+  await shot(radmin, 'organisation-webhook.png');
+  await radmin.goto(url + '/organisation');
+  assert.doesNotMatch(await radmin.textContent('main'), /whsec_[A-Za-z0-9+/=]{40,}/, 'the secret is shown once');
+
   // Their own account: reached from their name in the header.
   await radmin.click('[data-testid=who]');
   await radmin.waitForURL(/\/account$/);
   assert.ok((await radmin.textContent('[data-testid=previous-login]')).includes('最初のログイン'));
   assert.equal(await radmin.locator('[data-testid=password] input[name=code]').count(), 1, 'a code is asked for');
   await shot(radmin, 'account.png');
+
+  // They change their own password: the current one and a code of the next step (the first
+  // login used this step's), then every other session of theirs ends.
+  const changedPassword = 'Kaede-Sora*Ume-4417';
+  await radmin.fill('[data-testid=password] input[name=current]', accounts.receiverAdmin.newPassword);
+  await radmin.fill('[data-testid=password] input[name=new]', changedPassword);
+  await radmin.fill('[data-testid=password] input[name=again]', changedPassword);
+  await radmin.fill('[data-testid=password] input[name=code]', totp(radminLogin.secret, Date.now() + 30000));
+  await radmin.click('[data-testid=password] button[type=submit]');
+  await radmin.waitForURL(/\/account\?changed=/);
+  assert.ok((await radmin.textContent('main')).includes('パスワードを変更しました'), 'the change is confirmed');
+
+  // A passkey as the second factor: registered with the current password on a platform
+  // authenticator (Chromium's virtual one), then used to log in instead of the code.
+  step('a person registers a passkey and logs in with it');
+  const webauthn = await radmin.context().newCDPSession(radmin);
+  await webauthn.send('WebAuthn.enable');
+  await webauthn.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+  });
+  await radmin.fill('[data-testid=add-passkey] input[name=label]', '情報システム課のPC');
+  await radmin.fill('[data-testid=add-passkey] input[name=password]', 'not-the-password');
+  await radmin.click('[data-testid=add-passkey] button[type=submit]');
+  await radmin.waitForSelector('[data-testid=passkey-error]');
+  const wrongPassword = await radmin.textContent('[data-testid=passkey-error]');
+  assert.ok(wrongPassword.includes('パスワードが正しくありません'), 'a wrong password registers nothing: ' + wrongPassword);
+  assert.ok((await radmin.textContent('[data-testid=passkeys]')).includes('登録したパスキーはありません'));
+  await radmin.fill('[data-testid=add-passkey] input[name=label]', '情報システム課のPC');
+  await radmin.fill('[data-testid=add-passkey] input[name=password]', changedPassword);
+  await radmin.click('[data-testid=add-passkey] button[type=submit]');
+  await radmin.waitForURL(/passkey=added/);
+  assert.ok((await radmin.textContent('[data-testid=passkeys]')).includes('情報システム課のPC'));
+  assert.ok((await radmin.textContent('[data-testid=passkeys]')).includes('未使用'));
+  await shot(radmin, 'account-passkey.png');
+  await radmin.click('header form[action="/logout"] button');
+  await radmin.waitForURL(/\/login/);
+  await radmin.fill('#login', accounts.receiverAdmin.login);
+  await radmin.click('#passkey-login');
+  await radmin.waitForSelector('[data-testid=passkey-error]:not([hidden])');
+  assert.ok((await radmin.textContent('[data-testid=passkey-error]')).includes('パスワード'), 'the password is still asked for');
+  await shot(radmin, 'login-passkey.png');
+  await radmin.fill('#password', changedPassword);
+  await radmin.click('#passkey-login');
+  await radmin.waitForURL(url + '/');
+  await radmin.goto(url + '/account');
+  assert.ok(!(await radmin.textContent('[data-testid=passkeys]')).includes('未使用'), 'its last use is shown');
   await axeScan(radmin, ['/organisation', '/account'], certsOf(accounts.receiverAdmin));
+  radmin.once('dialog', (d) => d.accept());
+  await radmin.click('[data-testid=passkeys] button[type=submit]');
+  await radmin.waitForURL(/passkey=removed/);
+  assert.ok((await radmin.textContent('[data-testid=passkeys]')).includes('登録したパスキーはありません'));
 
   // --- The operator: usage, but no way to content --------------------------------------
   step('the operator sees usage and health, never content');
@@ -477,6 +545,43 @@ try {
   assert.ok(['稼働中', '一部に問題あり'].includes((await ops.textContent('[data-testid=health-status]')).trim()), 'the health status in Japanese');
   await shot(ops, 'ops.png');
   await axeScan(ops, ['/ops'], certsOf(accounts.ops));
+
+  // The operator registers an insurer with its first admin, gives it a converting route from
+  // the institution, and deletes the route again.
+  step('the operator creates an organisation, its admin and a convert route, and deletes a route');
+  await ops.fill('[data-testid=create-org] input[name=code]', 'ins-web-new');
+  await ops.selectOption('[data-testid=create-org] select[name=kind]', 'insurer');
+  await ops.fill('[data-testid=create-org] input[name=name]', 'さくら市国民健康保険');
+  await ops.fill('[data-testid=create-org] input[name=insurer_numbers]', '06999977');
+  await ops.fill('[data-testid=create-org] input[name=admin_login]', 'sakura-city.admin');
+  await ops.fill('[data-testid=create-org] input[name=admin_name]', '保険 太郎');
+  await ops.click('[data-testid=create-org] button[type=submit]');
+  await ops.waitForSelector('[data-testid=org-created]');
+  assert.ok((await ops.textContent('[data-testid=org-created]')).includes('さくら市国民健康保険'));
+  assert.equal((await ops.textContent('[data-testid=admin-login]')).trim(), 'sakura-city.admin');
+  assert.ok((await ops.textContent('[data-testid=admin-password]')).trim().length >= 12, 'a one-time password is shown');
+  assert.ok((await ops.textContent('[data-testid=orgs]')).includes('ins-web-new'));
+  await shot(ops, 'ops-org-created.png');
+  // The same code again: refused, the code named.
+  await ops.fill('[data-testid=create-org] input[name=code]', 'ins-web-new');
+  await ops.fill('[data-testid=create-org] input[name=name]', '重複');
+  await ops.fill('[data-testid=create-org] input[name=insurer_numbers]', '');
+  await ops.fill('[data-testid=create-org] input[name=admin_login]', '');
+  await ops.click('[data-testid=create-org] button[type=submit]');
+  await ops.waitForSelector('[data-testid=directory-error]');
+  assert.ok((await ops.textContent('[data-testid=directory-error]')).includes('ins-web-new'));
+  await ops.selectOption('[data-testid=create-route] select[name=from]', accounts.sender.org);
+  await ops.selectOption('[data-testid=create-route] select[name=to]', 'ins-web-new');
+  await ops.selectOption('[data-testid=create-route] select[name=mode]', 'convert');
+  await ops.click('[data-testid=create-route] button[type=submit]');
+  await ops.waitForURL(/done=route_created/);
+  const newRoute = ops.locator('[data-testid=ops-routes] tr', { hasText: 'ins-web-new' });
+  assert.ok((await newRoute.textContent()).includes('標準様式に変換'), 'the new route converts');
+  await shot(ops, 'ops-routes.png');
+  ops.once('dialog', (d) => d.accept());
+  await newRoute.locator('form[data-confirm] button').click();
+  await ops.waitForURL(/done=route_deleted/);
+  assert.equal(await ops.locator('[data-testid=ops-routes] tr', { hasText: 'ins-web-new' }).count(), 0, 'the route is gone');
   for (const target of [deliveryUrl, receiptUrl, deliveryUrl.replace('/deliveries/', '/api/v1/deliveries/') + '/content']) {
     const response = await ops.goto(target);
     assert.ok(!(await ops.content()).includes(marker), 'no content at ' + target);

@@ -304,6 +304,10 @@ impl From<Refusal> for ApiError {
                 crate::service::DirectoryProblem::NoSuchOrg(_)
                 | crate::service::DirectoryProblem::NoRoute { .. },
             ) => (S::NOT_FOUND, C::NotFound, refusal.to_string()),
+            Refusal::PasskeysOff => (S::CONFLICT, C::InvalidState, refusal.to_string()),
+            Refusal::TooManyPasskeys(_) | Refusal::PasskeyLabel | Refusal::PasskeyCeremony => {
+                (S::BAD_REQUEST, C::InvalidRequest, refusal.to_string())
+            }
             Refusal::Directory(_) => {
                 (S::BAD_REQUEST, C::InvalidRequest, refusal.to_string())
             }

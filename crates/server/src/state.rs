@@ -36,6 +36,10 @@ pub struct AppState {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// E-mail and webhook senders (`notifier.rs`), used by the notification jobs only.
     pub notifier: Arc<crate::notifier::Notifier>,
+    /// The WebAuthn relying party for passkeys (`None`: the relay's address is no domain).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Passkey ceremonies in progress (per node, five minutes each).
+    pub ceremonies: Arc<std::sync::Mutex<crate::service::passkeys::Ceremonies>>,
 }
 
 impl AppState {
@@ -52,8 +56,11 @@ impl AppState {
         let access = access::AccessLog::start(db.clone());
         let server_key = Arc::new(load_server_key(&data_dir.server_secret_path())?);
         let notifier = Arc::new(crate::notifier::Notifier::from_config(&config, data_dir)?);
+        let webauthn = crate::service::passkeys::relying_party(&notifier.base_url);
         Ok(AppState {
             notifier,
+            webauthn,
+            ceremonies: Arc::default(),
             server_key,
             pending_totp: Arc::default(),
             pages: Arc::new(kenshin_ui::Pages::new()),

@@ -24,6 +24,7 @@ mod notify;
 mod objects;
 mod orgs;
 mod outputs;
+mod passkeys;
 mod people;
 mod provision;
 mod receivers;
@@ -53,6 +54,7 @@ pub use notify::{
 pub use objects::{NewObject, ObjectRecord, SealedContent, ShredList};
 pub use orgs::{NewOrg, Org, Route};
 pub use outputs::ConvertedOutput;
+pub use passkeys::PasskeyRecord;
 pub use people::{NewUser, SessionRecord, UserRecord};
 pub use provision::{create_postgres_database, prepare_postgres_restore};
 pub use receivers::{ReceiverSettings, RecipientRecord};

@@ -194,4 +194,104 @@
       }
     });
   });
+
+})();
+
+// Passkeys, on the login and account pages (a script of their own: the upload part above
+// ends early on pages without an upload form).
+(function () {
+  // Passkeys (WebAuthn): the server's options hold binary fields as base64url; the browser's
+  // answer goes back the same way, in a hidden field of the form it belongs to.
+  function fromB64u(text) {
+    var s = text.replace(/-/g, '+').replace(/_/g, '/');
+    while (s.length % 4) { s += '='; }
+    var bin = atob(s);
+    var bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    return bytes.buffer;
+  }
+  function toB64u(buffer) {
+    if (!buffer) { return null; }
+    var bytes = new Uint8Array(buffer);
+    var s = '';
+    for (var i = 0; i < bytes.length; i++) { s += String.fromCharCode(bytes[i]); }
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+  function showError(element, text) {
+    if (element) { element.textContent = text; element.hidden = false; }
+  }
+
+  var passkeyLogin = document.getElementById('passkey-login');
+  if (passkeyLogin && window.PublicKeyCredential) {
+    passkeyLogin.addEventListener('click', function () {
+      var form = passkeyLogin.form;
+      var error = document.getElementById('passkey-error');
+      if (error) { error.hidden = true; }
+      if (!form.login.value || !form.password.value) { showError(error, passkeyLogin.dataset.need); return; }
+      fetch('/login/passkey', {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ _csrf: form._csrf.value, login: form.login.value })
+      }).then(function (response) {
+        if (!response.ok) { throw new Error('options'); }
+        return response.json();
+      }).then(function (answer) {
+        var options = answer.options.publicKey;
+        options.challenge = fromB64u(options.challenge);
+        (options.allowCredentials || []).forEach(function (c) { c.id = fromB64u(c.id); });
+        return navigator.credentials.get({ publicKey: options }).then(function (credential) {
+          var r = credential.response;
+          form.passkey.value = JSON.stringify({
+            id: credential.id, rawId: toB64u(credential.rawId), type: credential.type,
+            response: {
+              authenticatorData: toB64u(r.authenticatorData), clientDataJSON: toB64u(r.clientDataJSON),
+              signature: toB64u(r.signature), userHandle: toB64u(r.userHandle)
+            },
+            extensions: credential.getClientExtensionResults()
+          });
+          form.passkey_ceremony.value = answer.ceremony;
+          form.submit();
+        });
+      }).catch(function () { showError(error, passkeyLogin.dataset.failed); });
+    });
+  }
+
+  var passkeyRegister = document.getElementById('passkey-register');
+  if (passkeyRegister) {
+    passkeyRegister.addEventListener('submit', function (event) {
+      if (passkeyRegister.credential.value) { return; }
+      event.preventDefault();
+      var error = document.getElementById('passkey-register-error');
+      if (error) { error.hidden = true; }
+      if (!window.PublicKeyCredential) { showError(error, passkeyRegister.dataset.failed); return; }
+      fetch('/account/passkeys/options', {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'x-csrf-token': passkeyRegister._csrf.value }
+      }).then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) { throw { server: body.error }; }
+          return body;
+        });
+      }).then(function (answer) {
+        var options = answer.publicKey;
+        options.challenge = fromB64u(options.challenge);
+        options.user.id = fromB64u(options.user.id);
+        (options.excludeCredentials || []).forEach(function (c) { c.id = fromB64u(c.id); });
+        return navigator.credentials.create({ publicKey: options });
+      }).then(function (credential) {
+        var r = credential.response;
+        passkeyRegister.credential.value = JSON.stringify({
+          id: credential.id, rawId: toB64u(credential.rawId), type: credential.type,
+          response: {
+            attestationObject: toB64u(r.attestationObject), clientDataJSON: toB64u(r.clientDataJSON),
+            transports: r.getTransports ? r.getTransports() : undefined
+          },
+          extensions: credential.getClientExtensionResults()
+        });
+        passkeyRegister.submit();
+      }).catch(function (e) {
+        showError(error, (e && e.server) ? e.server : passkeyRegister.dataset.failed);
+      });
+    });
+  }
 })();

@@ -312,7 +312,11 @@ pub async fn apply_change(
             }
         }
         AccountChange::Enable => db.set_user_disabled(user_id, false, now).await.map(drop)?,
-        AccountChange::ResetTotp => db.set_totp(user_id, None, None).await?,
+        // The second factor is reset as a whole: a lost phone may hold a passkey too.
+        AccountChange::ResetTotp => {
+            db.set_totp(user_id, None, None).await?;
+            db.remove_passkeys_of(user_id).await?;
+        }
     }
     Ok(applied)
 }

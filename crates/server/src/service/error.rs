@@ -154,6 +154,19 @@ pub enum Refusal {
     /// A notification setting or webhook endpoint that cannot be used.
     #[error("{0}")]
     BadNotification(NotificationProblem),
+    /// Passkeys cannot be used on this relay (its address is not a domain name).
+    #[error("この中継サービスではパスキーを使えません（アドレスがドメイン名ではありません） / passkeys are off on this relay (its address is not a domain name)")]
+    PasskeysOff,
+    /// A person has as many passkeys as allowed.
+    #[error("パスキーは 1 人 {0} 個までです。使っていないものを削除してください / at most {0} passkeys per person")]
+    TooManyPasskeys(usize),
+    /// A passkey's name is empty or too long.
+    #[error("パスキーの名前は 1〜100 文字で入力してください（例: 事務所のPC） / a passkey's name is 1 to 100 characters")]
+    PasskeyLabel,
+    /// The browser's answer does not belong to a registration begun in this session, or the
+    /// authenticator's answer does not verify.
+    #[error("パスキーの登録を確認できませんでした。もう一度「パスキーを登録」からやり直してください / the passkey registration could not be verified; start again")]
+    PasskeyCeremony,
     /// An organisation, route or delegation the operator asked for that cannot be.
     #[error("{0}")]
     Directory(DirectoryProblem),

@@ -37,6 +37,7 @@ pub mod ledger;
 pub mod maps;
 pub mod notifications;
 pub mod operations;
+pub mod passkeys;
 pub mod receivers;
 pub mod relay;
 pub mod reports;

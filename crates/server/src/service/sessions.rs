@@ -38,6 +38,23 @@ fn unwrap_totp(state: &AppState, user: &UserRecord) -> Option<TotpSecret> {
     TotpSecret::from_bytes(&key.expose_secret()[..kenshin_auth::TOTP_SECRET_LEN]).ok()
 }
 
+/// Whether `password` is the person's current password (argon2id, off the async threads).
+pub async fn password_matches(user: &UserRecord, password: &str) -> Result<bool, Error> {
+    let _permit = hashing()
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("session"))?;
+    let (password, hash) = (password.to_owned(), user.password_hash.clone());
+    tokio::task::spawn_blocking(move || kenshin_auth::verify_password(&password, &hash).is_ok())
+        .await
+        .map_err(|_| Error::Internal("session"))
+}
+
+/// Records a person's own action on their account in the access log.
+pub async fn log_person(state: &AppState, user: &UserRecord, action: &str, outcome: &str) {
+    log(state, Some(user), action, outcome, None).await
+}
+
 async fn log(
     state: &AppState,
     user: Option<&UserRecord>,
@@ -94,6 +111,30 @@ pub async fn authenticate(
     login: &str,
     password: &str,
     code: Option<&str>,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<(UserRecord, SessionToken, SessionId), Error> {
+    authenticate_with(state, login, password, SecondFactor::Code(code), peer).await
+}
+
+/// What proves the second factor at login.
+#[derive(Clone, Copy, Debug)]
+pub enum SecondFactor<'a> {
+    /// A TOTP code or a recovery code (`None` only for a first login, before enrolment).
+    Code(Option<&'a str>),
+    /// A passkey's answer (`PublicKeyCredential` JSON) to ceremony `ceremony`'s challenge
+    /// (`passkeys::begin_login`).
+    Passkey {
+        ceremony: &'a str,
+        credential: &'a str,
+    },
+}
+
+/// [`authenticate`] with either second factor.
+pub async fn authenticate_with(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    second: SecondFactor<'_>,
     peer: Option<std::net::SocketAddr>,
 ) -> Result<(UserRecord, SessionToken, SessionId), Error> {
     let state = state.clone();
@@ -168,15 +209,25 @@ pub async fn authenticate(
     // The second factor is tried only for an attempt that may succeed: a locked or disabled
     // account's attempt must not spend a recovery code or a TOTP step.
     let second_factor_ok = match (password_ok && active && !locked, unwrap_totp(&state, &user)) {
-        (true, Some(secret)) => match code {
-            Some(code) => {
+        (true, Some(_)) if matches!(second, SecondFactor::Passkey { .. }) => {
+            let SecondFactor::Passkey {
+                ceremony,
+                credential,
+            } = second
+            else {
+                unreachable!()
+            };
+            super::passkeys::verify_login(&state, &user, ceremony, credential).await?
+        }
+        (true, Some(secret)) => match second {
+            SecondFactor::Code(Some(code)) => {
                 match kenshin_auth::verify_totp(&secret, code, now, user.totp_last_step) {
                     Ok(step) => state.db.advance_totp_step(user.id, step).await?,
                     // Not a current TOTP code: perhaps one of the one-time recovery codes.
                     Err(_) => use_recovery_code(&state, &user, code).await?,
                 }
             }
-            None => false,
+            _ => false,
         },
         // Not enrolled yet: the session may only enrol (first login).
         (true, None) => true,

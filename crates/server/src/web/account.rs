@@ -18,6 +18,7 @@ use crate::state::AppState;
 pub struct AccountQuery {
     changed: Option<u64>,
     notify: Option<String>,
+    passkey: Option<String>,
 }
 
 /// `GET /account`
@@ -29,6 +30,30 @@ pub async fn page(
     let flash = query.changed.map(|ended| (ended, "account.changed"));
     let mut page = account_page(&state, &person, StatusCode::OK, flash, None, Vec::new());
     page.notify_saved = query.notify.is_some();
+    page.passkey_done = match query.passkey.as_deref() {
+        Some("added") => Some("account.passkey_added"),
+        Some("removed") => Some("account.passkey_removed"),
+        _ => None,
+    };
+    page.render().await
+}
+
+/// The account page with why a passkey was not registered (a refusal's words, or a text key).
+pub(super) async fn page_with_passkey_error(
+    state: &AppState,
+    web: &WebPerson,
+    text: Option<String>,
+    key: Option<&'static str>,
+) -> Response {
+    let mut page = account_page(
+        state,
+        web,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        None,
+        Vec::new(),
+    );
+    page.passkey_error = text.or_else(|| key.map(|k| kenshin_ui::text(web.lang, k).to_owned()));
     page.render().await
 }
 
@@ -66,6 +91,10 @@ struct AccountPage<'a> {
     notify_saved: bool,
     /// Why the notification settings were refused.
     notify_error: Option<String>,
+    /// A passkey was just added or removed (a text key).
+    passkey_done: Option<&'a str>,
+    /// Why a passkey was not registered.
+    passkey_error: Option<String>,
 }
 
 fn account_page<'a>(
@@ -87,6 +116,8 @@ fn account_page<'a>(
         codes_error: false,
         notify_saved: false,
         notify_error: None,
+        passkey_done: None,
+        passkey_error: None,
     }
 }
 
@@ -112,6 +143,30 @@ impl AccountPage<'_> {
         if let Err(err) = super::notifications::account_context(state, web, &mut context).await {
             return super::api_error_page(state, web, err);
         }
+        context["passkeys_enabled"] = crate::service::passkeys::enabled(state).into();
+        match crate::service::passkeys::list(state, &web.person()).await {
+            Ok(passkeys) => {
+                context["passkeys"] = passkeys
+                    .iter()
+                    .map(|p| {
+                        let at = |t: time::OffsetDateTime| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .unwrap_or_default()
+                        };
+                        json!({
+                            "id": p.id,
+                            "label": p.label,
+                            "created_at": at(p.created_at),
+                            "last_used_at": p.last_used_at.map(at),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            Err(err) => return super::api_error_page(state, web, err),
+        }
+        context["passkey_done"] = self.passkey_done.into();
+        context["passkey_error"] = self.passkey_error.into();
         context["notify_saved"] = self.notify_saved.into();
         context["notify_error"] = self.notify_error.into();
         html(state, self.status, "account.html", web.lang, context)

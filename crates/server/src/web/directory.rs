@@ -30,12 +30,7 @@ fn words(err: &Error, lang: Lang) -> Option<String> {
         Error::Account(problem) => problem.to_string(),
         _ => return None,
     };
-    let mut halves = text.splitn(2, " / ");
-    let ja = halves.next().unwrap_or_default().to_owned();
-    Some(match (lang, halves.next()) {
-        (Lang::En, Some(en)) => en.to_owned(),
-        _ => ja,
-    })
+    Some(super::notifications::in_language(&text, lang))
 }
 
 /// The console again, with the reason a change was refused.

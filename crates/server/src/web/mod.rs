@@ -16,6 +16,7 @@ mod directory;
 pub(crate) mod maps;
 mod notifications;
 mod pages;
+mod passkeys;
 mod reports;
 mod setup;
 
@@ -44,6 +45,12 @@ pub fn routes() -> PageTable {
         .page(GET, "/", "page_view", pages::home)
         .page(GET, "/login", "page_view", setup::login_page)
         .page(POST, "/login", "login_form", setup::login)
+        .page(
+            POST,
+            "/login/passkey",
+            "login_form",
+            passkeys::login_options,
+        )
         .page(POST, "/logout", "logout", setup::logout)
         .page(GET, "/setup", "page_view", setup::setup_page)
         .page(POST, "/setup/totp", "totp_enrol", setup::setup_totp)
@@ -164,6 +171,19 @@ pub fn routes() -> PageTable {
             "/account/password",
             "password_change",
             account::change_password,
+        )
+        .page(
+            POST,
+            "/account/passkeys/options",
+            "passkey_add",
+            passkeys::registration_options,
+        )
+        .page(POST, "/account/passkeys", "passkey_add", passkeys::register)
+        .page(
+            POST,
+            "/account/passkeys/remove",
+            "passkey_remove",
+            passkeys::remove,
         )
         .page(
             POST,

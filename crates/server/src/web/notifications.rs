@@ -92,7 +92,11 @@ pub async fn save_account(
 
 /// A refusal's words in the page language (the service's text is both, `ja / en`).
 fn problem_text(problem: &crate::service::NotificationProblem, lang: Lang) -> String {
-    let text = problem.to_string();
+    in_language(&problem.to_string(), lang)
+}
+
+/// The half of a `日本語 / English` text in the page language.
+pub(super) fn in_language(text: &str, lang: Lang) -> String {
     let mut halves = text.splitn(2, " / ");
     let ja = halves.next().unwrap_or_default().to_owned();
     let en = halves

@@ -20,7 +20,7 @@ use crate::tls::PeerInfo;
 
 /// The login form's double-submit token: a random value in a cookie and in the form, so a
 /// form posted from another site (which cannot read the cookie) is refused.
-const LOGIN_COOKIE: &str = "kr_login";
+pub(super) const LOGIN_COOKIE: &str = "kr_login";
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -47,6 +47,7 @@ fn login_form(
         "error": error,
         "flash": flash.map(|(kind, key)| json!({"kind": kind, "key": key})),
         "login_value": login_value,
+        "passkeys_enabled": crate::service::passkeys::enabled(state),
     });
     // Everyone needs their own certificate here, and this connection has none: say so
     // before the person types a password that will not get them in.
@@ -94,6 +95,12 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     code: String,
+    /// A passkey's answer instead of a code (filled in by the page's script), and the
+    /// ceremony it answers.
+    #[serde(default)]
+    passkey: String,
+    #[serde(default)]
+    passkey_ceremony: String,
 }
 
 /// `POST /login`: the same checks and answers as `POST /auth/login`.
@@ -119,11 +126,19 @@ pub async fn login(
         );
     }
     let code = form.code.trim();
-    match people::authenticate(
+    let second = if form.passkey.is_empty() {
+        people::SecondFactor::Code((!code.is_empty()).then_some(code))
+    } else {
+        people::SecondFactor::Passkey {
+            ceremony: &form.passkey_ceremony,
+            credential: &form.passkey,
+        }
+    };
+    match people::authenticate_with(
         &state,
         form.login.trim(),
         &form.password,
-        (!code.is_empty()).then_some(code),
+        second,
         peer.as_ref().map(|p| p.addr),
     )
     .await

@@ -1,5 +1,8 @@
-//! `kenshin-relay demo`: a complete relay on this machine, with three demo organisations,
-//! their routes and client certificates, and a synthetic sample file.
+//! `kenshin-relay demo`: a complete relay on this machine — demo organisations (two
+//! institutions, an insurer, a clinic and the operator), pass-through routes and a converting
+//! one with its map, people with their own client certificates (the operator's too), synthetic
+//! sample files, and a mail sink: the notices people chose are written as `.eml` files into
+//! `DATA/demo/mail/`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,7 +36,7 @@ struct DemoOrg {
 }
 
 /// Fictional organisations; the insurer number is a made-up value.
-const ORGS: [DemoOrg; 3] = [
+const ORGS: [DemoOrg; 5] = [
     DemoOrg {
         code: "demo-institution",
         kind: OrgKind::Institution,
@@ -52,20 +55,69 @@ const ORGS: [DemoOrg; 3] = [
         name: "ひまわりクリニック (demo)",
         insurer_numbers: &[],
     },
+    DemoOrg {
+        code: "demo-converter",
+        kind: OrgKind::Institution,
+        name: "あおば健診プラザ (demo)",
+        insurer_numbers: &[],
+    },
+    DemoOrg {
+        code: "demo-operator",
+        kind: OrgKind::Operator,
+        name: "健診リレー運用センター (demo)",
+        insurer_numbers: &[],
+    },
 ];
 
-const ROUTES: [(&str, &str); 3] = [
-    ("demo-institution", "demo-insurer"),
-    ("demo-institution", "demo-clinic"),
-    ("demo-clinic", "demo-insurer"),
+/// Routes: the first three pass files through as they are; the converting institution's
+/// files are converted with its map and split by 保険者番号.
+const ROUTES: [(&str, &str, RouteMode); 4] = [
+    ("demo-institution", "demo-insurer", RouteMode::PassThrough),
+    ("demo-institution", "demo-clinic", RouteMode::PassThrough),
+    ("demo-clinic", "demo-insurer", RouteMode::PassThrough),
+    ("demo-converter", "demo-insurer", RouteMode::Convert),
 ];
 
 /// People of the demo organisations: (organisation, login, name, role).
-const PEOPLE: [(&str, &str, &str, &str); 3] = [
+const PEOPLE: [(&str, &str, &str, &str); 5] = [
     ("demo-institution", "demo.sender", "佐藤 花子", "sender"),
     ("demo-institution", "demo.admin", "鈴木 一郎", "admin"),
     ("demo-insurer", "demo.receiver", "高橋 健", "receiver"),
+    ("demo-converter", "demo.converter", "伊藤 真理", "sender"),
+    ("demo-operator", "demo.ops", "中村 運用", "ops_admin"),
 ];
+
+/// Who is told of what, by e-mail into the demo's mail sink: the insurer's receiver of
+/// arrivals and reminders, the senders of their files' fate (their roles' defaults).
+const MAIL: [(&str, &str); 4] = [
+    ("demo.receiver", "demo.receiver@insurer.demo.invalid"),
+    ("demo.sender", "demo.sender@institution.demo.invalid"),
+    ("demo.admin", "demo.admin@institution.demo.invalid"),
+    ("demo.converter", "demo.converter@converter.demo.invalid"),
+];
+
+/// The converting institution's map: its export's columns placed on the standard items.
+const DEMO_MAP: &str = "kind,source,item,from,to,options,note
+setting,,,id,demo-converter-main,,
+setting,,,version,1,,
+setting,,,profile,mhlw-tokutei-4ki,,
+setting,,,name,あおば健診プラザ 健診システムの出力,,
+setting,,,institution_number,1399999901,,
+column,受診券整理番号,header.受診券整理番号,,,,
+column,保険者番号,header.保険者番号,,,,
+column,カナ氏名,header.カナ氏名,,,,
+column,生年月日,header.生年月日,,,,
+column,性別,header.性別,,,,
+column,健診実施日,header.健診実施日,,,,
+column,身長,9N001000000000001,,,,
+column,体重,9N006000000000001,,,,
+column,腹囲,9N016160100000001,,,,
+column,収縮期血圧,9A751000000000001,,,,
+column,拡張期血圧,9A761000000000001,,,,
+column,HbA1c,3D046000001906202,,,,
+column,尿糖,1A020000000190111,,,,
+column,尿蛋白,1A010000000190111,,,,
+";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     crate::init_logging("text");
@@ -82,7 +134,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     prepare(&data).await?;
     let mut config = Config::load(&data)?;
     config.listen = listen;
+    // The demo's mail sink, unless the data directory's configuration names a mail server.
+    if config.smtp_host.is_empty() && config.mail_dir.is_empty() {
+        config.mail_dir = "demo/mail".into();
+        config.smtp_from = "健診リレー demo <noreply@relay.demo.invalid>".into();
+    }
     let signals = kenshin_server::Signals::install()?;
+    if config.public_url.is_empty() {
+        config.public_url = format!("https://localhost:{}", args.port);
+    }
     let server = RunningServer::start(&data, config).await?;
     println!("{}", instructions(&data, server.addr.port()));
     signals.wait().await;
@@ -113,12 +173,13 @@ async fn prepare(data: &DataDir) -> anyhow::Result<()> {
             Err(err) => return Err(err.into()),
         }
         let dir = demo.join(org.code);
-        if !dir.join("cert.pem").exists() {
+        // The operator's staff use their own certificates; it runs no batch jobs.
+        if org.kind != OrgKind::Operator && !dir.join("cert.pem").exists() {
             crate::admin::issue_cert(&db, &ca, &code, "demo batch job", &dir, 825, None).await?;
         }
     }
     let routes = db.list_routes().await?;
-    for (from, to) in ROUTES {
+    for (from, to, mode) in ROUTES {
         if routes
             .iter()
             .any(|r| r.sender.as_str() == from && r.receiver.as_str() == to)
@@ -128,10 +189,22 @@ async fn prepare(data: &DataDir) -> anyhow::Result<()> {
         db.create_route(
             &from.parse()?,
             &to.parse()?,
-            RouteMode::PassThrough,
+            mode,
             OffsetDateTime::now_utc(),
         )
         .await?;
+    }
+    let converter = db.org_by_code("demo-converter").await?;
+    if db.list_maps(converter.id).await?.is_empty() {
+        kenshin_server::service::maps::store_map_in(
+            &db,
+            converter.id,
+            DEMO_MAP.as_bytes(),
+            true,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("the demo map: {e}"))?;
     }
     // People for the web UI: one account each, initial passwords in a file only the owner
     // can read (the person changes it, and enrols TOTP, at first login).
@@ -176,12 +249,45 @@ async fn prepare(data: &DataDir) -> anyhow::Result<()> {
         )
         .await?;
     }
+    for (login, address) in MAIL {
+        let Some(user) = db.user_by_login(login).await? else {
+            continue;
+        };
+        let current = db.person_notifications(user.org_id, user.id).await?;
+        if current.email.is_none() {
+            let settings = kenshin_store::PersonNotifications {
+                email: Some(address.into()),
+                language: "ja".into(),
+                topics: None,
+            };
+            db.set_person_notifications(user.org_id, user.id, &settings, OffsetDateTime::now_utc())
+                .await?;
+        }
+    }
+    let mail = demo.join("mail");
+    if !mail.exists() {
+        private_dir(&mail)?;
+    }
     let sample = demo.join("sample-results.csv");
     if !sample.exists() {
         write_public(&sample, sample_csv().as_bytes())?;
     }
+    let convert = demo.join("sample-convert.csv");
+    if !convert.exists() {
+        write_public(&convert, sample_convert_csv().as_bytes())?;
+    }
     db.close().await;
     Ok(())
+}
+
+/// The converting institution's export: the sample's people, one whose 保険者番号 no
+/// organisation receives yet (held until a route takes it), and one without a birth date
+/// (returned to the sender).
+fn sample_convert_csv() -> String {
+    let mut csv = sample_csv();
+    csv.push_str("90000000011,06999909,キムラ サトシ,1966-07-07,1,2026-04-20,168.2,64.0,82.5,128,80,5.6,-,-\r\n");
+    csv.push_str("90000000012,06999901,モリ アヤ,,2,2026-04-21,158.9,51.3,71.0,110,66,5.3,-,-\r\n");
+    csv
 }
 
 /// A small synthetic checkup export (fictional people, fake numbers), in the style of an
@@ -248,7 +354,12 @@ fn instructions(data: &DataDir, port: u16) -> String {
     let _ = writeln!(
         text,
         "Routes / 経路: {}",
-        ROUTES.map(|(a, b)| format!("{a} → {b}")).join(", ")
+        ROUTES
+            .map(|(a, b, mode)| match mode {
+                RouteMode::Convert => format!("{a} → {b} (変換 / convert)"),
+                _ => format!("{a} → {b}"),
+            })
+            .join(", ")
     );
     let _ = writeln!(text);
     let _ = writeln!(text, "Web UI / ブラウザ: {server}/");
@@ -325,6 +436,49 @@ fn instructions(data: &DataDir, port: u16) -> String {
         "  {curl_ins} -X POST {server}/api/v1/deliveries/<DELIVERY_ID>/confirm"
     );
     let _ = writeln!(text, "  curl --cacert {root}/demo/ca.pem {server}/health");
+    let _ = writeln!(text);
+    let conv = format!(
+        "--cert {root}/demo/demo-converter/cert.pem --key {root}/demo/demo-converter/key.pem"
+    );
+    let _ = writeln!(
+        text,
+        "Conversion / 変換 (demo-converter → its map → standard formats, split by 保険者番号):"
+    );
+    let _ = writeln!(
+        text,
+        "  $KR client {conv} send {root}/demo/sample-convert.csv"
+    );
+    let _ = writeln!(
+        text,
+        "  # 6 records go to demo-insurer; 1 is held (保険者番号 06999909: nobody receives it yet), 1 returned (no 生年月日)"
+    );
+    let _ = writeln!(text, "  $KR client {conv} report <SUBMISSION_ID>");
+    let _ = writeln!(text, "  $KR client {conv} held <SUBMISSION_ID>");
+    let _ = writeln!(
+        text,
+        "  # an insurer for 06999909 and a converting route: the held record is delivered at once"
+    );
+    let _ = writeln!(
+        text,
+        "  $KR admin --data-dir {root} org create --code demo-insurer-2 --kind insurer --name あおぞら健保 --insurer-number 06999909"
+    );
+    let _ = writeln!(
+        text,
+        "  $KR admin --data-dir {root} route create --from demo-converter --to demo-insurer-2 --mode convert"
+    );
+    let _ = writeln!(text);
+    let _ = writeln!(
+        text,
+        "Operator console / 運用コンソール: {server}/ops  (login demo.ops with its certificate {root}/demo/people/demo.ops/client.p12)"
+    );
+    let _ = writeln!(
+        text,
+        "Notifications / 通知: the e-mails people chose are written to {root}/demo/mail/*.eml (open them with any mail program);"
+    );
+    let _ = writeln!(
+        text,
+        "  each person chooses on /account, an organisation's admin adds webhooks on /organisation"
+    );
     let _ = writeln!(text);
     let _ = write!(text, "Ctrl-C で停止 / press Ctrl-C to stop.");
     text

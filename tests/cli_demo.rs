@@ -82,7 +82,7 @@ fn demo_then_the_printed_client_commands() {
     // People for the web UI, with their initial passwords readable by the owner only.
     let passwords = demo_dir.join("initial-passwords.txt");
     let listed = std::fs::read_to_string(&passwords).unwrap();
-    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert_eq!(listed.lines().count(), 5, "{listed}");
     assert!(listed.lines().all(|l| l.split(' ').count() == 2));
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(
@@ -97,7 +97,13 @@ fn demo_then_the_printed_client_commands() {
         config.contains("people_require_certificate = true"),
         "{config}"
     );
-    for login in ["demo.sender", "demo.admin", "demo.receiver"] {
+    for login in [
+        "demo.sender",
+        "demo.admin",
+        "demo.receiver",
+        "demo.converter",
+        "demo.ops",
+    ] {
         let person = demo_dir.join("people").join(login);
         for file in ["client.p12", "client.p12.password", "cert.pem", "key.pem"] {
             assert!(person.join(file).exists(), "{login}: {file}");
@@ -165,6 +171,78 @@ fn demo_then_the_printed_client_commands() {
     assert!(ok);
     assert_eq!(sent["items"][0]["deliveries"][0]["state"], "confirmed");
 
+    // Conversion, as printed: the converting institution sends its export without a
+    // receiver; six records reach the insurer, one is held for a 保険者番号 nobody receives
+    // yet, one is returned for lack of a birth date.
+    let converter = demo_dir.join("demo-converter");
+    let export = demo_dir.join("sample-convert.csv");
+    assert!(printed.contains("sample-convert.csv") && printed.contains("--mode convert"));
+    let (ok, receipt) = run_json(
+        &["send", export.to_str().unwrap()],
+        &converter,
+        &server,
+        &ca,
+    );
+    assert!(ok, "{receipt}");
+    let submission = receipt["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let report = loop {
+        let (ok, report) = run_json(&["report", &submission], &converter, &server, &ca);
+        if ok {
+            break report;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{report}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(report["records_in"], 8, "{report}");
+    assert_eq!(report["records_out"], 6, "{report}");
+    let (ok, held) = run_json(&["held", &submission], &converter, &server, &ca);
+    assert!(ok, "{held}");
+    // The printed operator commands: an insurer for 06999909 and a converting route; the held
+    // record is delivered at once.
+    for needle in [
+        "org create --code demo-insurer-2",
+        "route create --from demo-converter",
+    ] {
+        let line = printed
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} is not printed:\n{printed}"));
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let out = kr().args(&words).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if needle.starts_with("route") {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("released 1"));
+        }
+    }
+    // The operator console's person has their own certificate (printed with the URL).
+    assert!(printed.contains("/ops") && printed.contains("demo.ops"));
+
+    // Notifications: the receiver's arrival e-mails are in the demo's mail sink.
+    assert!(printed.contains("demo/mail"), "{printed}");
+    let mail = demo_dir.join("mail");
+    let started = Instant::now();
+    loop {
+        let to_receiver = std::fs::read_dir(&mail)
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+            .filter(|text| text.contains("demo.receiver@insurer.demo.invalid"))
+            .count();
+        // The pass-through file and the converted output.
+        if to_receiver >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "arrival e-mails: {to_receiver}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     // The operator's view of the same data directory.
     let orgs = kr()
         .args(["admin", "--json", "--data-dir"])
@@ -174,7 +252,7 @@ fn demo_then_the_printed_client_commands() {
         .unwrap();
     assert!(orgs.status.success());
     let orgs: serde_json::Value = serde_json::from_slice(&orgs.stdout).unwrap();
-    assert_eq!(orgs.as_array().unwrap().len(), 3);
+    assert_eq!(orgs.as_array().unwrap().len(), 6);
 
     unsafe {
         libc::kill(demo.id() as i32, libc::SIGTERM);

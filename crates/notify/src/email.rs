@@ -7,7 +7,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use time::{OffsetDateTime, UtcOffset};
 use zeroize::Zeroizing;
 
@@ -179,7 +179,17 @@ pub fn compose(topic: Topic, notice: &Notice, language: Language, settings_url: 
         "Insurer number",
         notice.insurer_number.clone(),
     );
-    detail("大きさ", "Size", notice.size.map(|n| format!("{n} bytes")));
+    detail(
+        "大きさ",
+        "Size",
+        notice.size.map(|n| {
+            if ja {
+                format!("{n} バイト")
+            } else {
+                format!("{n} bytes")
+            }
+        }),
+    );
     detail(
         "証明書のシリアル番号",
         "Certificate serial",
@@ -281,11 +291,19 @@ fn is_local(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Sends e-mails through one mail server.
+/// Sends e-mails through one mail server, or writes them as files into a directory.
 #[derive(Clone)]
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: lettre::message::Mailbox,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Each message as `<uuid>.eml` (a demo's mail sink, or a directory another system
+    /// picks mail up from).
+    Files(AsyncFileTransport<Tokio1Executor>),
 }
 
 impl Mailer {
@@ -329,7 +347,24 @@ impl Mailer {
             builder = builder.credentials(Credentials::new(username.clone(), password));
         }
         Ok(Mailer {
-            transport: builder.build(),
+            transport: Transport::Smtp(builder.build()),
+            from,
+        })
+    }
+
+    /// A mailer that writes each message into `dir` as an `.eml` file instead of sending it.
+    pub fn to_directory(dir: &std::path::Path, from: &str) -> Result<Mailer, SendError> {
+        let from = from
+            .parse()
+            .map_err(|e| SendError::Setting(format!("the sender address: {e}")))?;
+        if !dir.is_dir() {
+            return Err(SendError::Setting(format!(
+                "mail_dir {} is not a directory",
+                dir.display()
+            )));
+        }
+        Ok(Mailer {
+            transport: Transport::Files(AsyncFileTransport::new(dir)),
             from,
         })
     }
@@ -347,11 +382,18 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(email.body.clone())
             .map_err(|e| SendError::Setting(format!("cannot build the message: {e}")))?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(err) if err.is_permanent() => Err(SendError::Rejected(smtp_error(&err))),
-            Err(err) if err.is_transient() => Err(SendError::Refused(smtp_error(&err))),
-            Err(err) => Err(SendError::Unreachable(smtp_error(&err))),
+        match &self.transport {
+            Transport::Smtp(smtp) => match smtp.send(message).await {
+                Ok(_) => Ok(()),
+                Err(err) if err.is_permanent() => Err(SendError::Rejected(smtp_error(&err))),
+                Err(err) if err.is_transient() => Err(SendError::Refused(smtp_error(&err))),
+                Err(err) => Err(SendError::Unreachable(smtp_error(&err))),
+            },
+            Transport::Files(files) => files
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| SendError::Unreachable(format!("cannot write the message: {e}"))),
         }
     }
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// Names of the settings, which are also the environment overrides' names after the prefix
 /// (other `KENSHIN_RELAY_*` variables belong to the CLI).
-const SETTINGS: [&str; 46] = [
+const SETTINGS: [&str; 47] = [
     "blob_url",
     "ledger_origin",
     "listen",
@@ -68,6 +68,7 @@ const SETTINGS: [&str; 46] = [
     "smtp_password_file",
     "smtp_from",
     "smtp_ca_file",
+    "mail_dir",
     "reminder_days",
     "webhook_ca_file",
     "webhook_allow_private",
@@ -226,6 +227,9 @@ pub struct Config {
     pub smtp_from: String,
     /// Extra trust anchors (PEM) for the mail server's certificate (a private CA).
     pub smtp_ca_file: String,
+    /// Instead of a mail server: write each e-mail as an `.eml` file into this directory
+    /// (relative to the data directory; a demo's mail sink, or mail another system picks up).
+    pub mail_dir: String,
     /// Days before an unconfirmed delivery is destroyed on which its receiver is reminded.
     pub reminder_days: Vec<u32>,
     /// Extra trust anchors (PEM) for webhook endpoints' certificates.
@@ -284,6 +288,7 @@ impl Default for Config {
             smtp_password_file: String::new(),
             smtp_from: String::new(),
             smtp_ca_file: String::new(),
+            mail_dir: String::new(),
             reminder_days: vec![7, 1],
             webhook_ca_file: String::new(),
             webhook_allow_private: false,
@@ -458,8 +463,12 @@ impl Config {
         kenshin_notify::email::Security::parse(&self.smtp_security)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         anyhow::ensure!(
-            self.smtp_host.is_empty() || !self.smtp_from.is_empty(),
-            "smtp_from (the sender address) is required when smtp_host is set"
+            (self.smtp_host.is_empty() && self.mail_dir.is_empty()) || !self.smtp_from.is_empty(),
+            "smtp_from (the sender address) is required when smtp_host or mail_dir is set"
+        );
+        anyhow::ensure!(
+            self.smtp_host.is_empty() || self.mail_dir.is_empty(),
+            "set smtp_host (send by SMTP) or mail_dir (write e-mails to files), not both"
         );
         anyhow::ensure!(
             self.reminder_days.len() <= 10

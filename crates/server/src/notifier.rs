@@ -1,5 +1,5 @@
-//! The relay's two ways of telling: e-mail through the configured mail server (none when
-//! `smtp_host` is empty) and webhooks, built once from the configuration so a wrong setting
+//! The relay's two ways of telling: e-mail through the configured mail server (or into
+//! `mail_dir` as files; none when neither is set) and webhooks, built once from the configuration so a wrong setting
 //! stops the start instead of every send.
 
 use std::sync::Arc;
@@ -26,7 +26,13 @@ fn read(data: &DataDir, setting: &str, path: &str) -> anyhow::Result<Vec<u8>> {
 
 impl Notifier {
     pub fn from_config(config: &Config, data: &DataDir) -> anyhow::Result<Notifier> {
-        let mailer = if config.smtp_host.is_empty() {
+        let mailer = if !config.mail_dir.is_empty() {
+            let dir = data.root().join(&config.mail_dir);
+            Some(Arc::new(
+                Mailer::to_directory(&dir, &config.smtp_from)
+                    .map_err(|e| anyhow::anyhow!("mail_dir: {e}"))?,
+            ))
+        } else if config.smtp_host.is_empty() {
             None
         } else {
             let password = if config.smtp_password_file.is_empty() {

@@ -138,7 +138,7 @@ pub struct NotificationView {
     pub attempts: Vec<AttemptView>,
 }
 
-#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecentQuery {
     /// At most this many, newest first (1–200, default 50).
@@ -250,7 +250,8 @@ pub async fn test_endpoint(
 }
 
 /// `GET /api/v1/org/notifications`: the latest notifications with every attempt.
-#[utoipa::path(get, path = "/api/v1/org/notifications", tag = "organisation", extensions(("x-access-action" = json!("org_view"))), params(RecentQuery),
+#[utoipa::path(get, path = "/api/v1/org/notifications", tag = "organisation", extensions(("x-access-action" = json!("org_view"))),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "at most this many, newest first (default 50)")),
     responses((status = 200, body = Vec<NotificationView>),
               (status = 400, description = "A malformed query", body = ErrorBody),
               (status = 401, description = "No client certificate or session", body = ErrorBody), (status = 403, description = "The role may not", body = ErrorBody)))]
@@ -259,7 +260,7 @@ pub async fn recent(
     caller: Caller,
     ApiQuery(query): ApiQuery<RecentQuery>,
 ) -> Result<Json<Vec<NotificationView>>, ApiError> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = super::check_range("limit", query.limit.unwrap_or(50), 1, 200)?;
     let views = notifications::recent(&state, &caller, limit).await?;
     Ok(Json(
         views

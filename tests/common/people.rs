@@ -32,9 +32,17 @@ impl Person {
     }
 
     pub async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send_json(Method::PUT, path, body).await
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
         let response = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
             .header("x-csrf-token", &self.csrf)
             .json(&body)

@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::conversion::{self, CONVERTER, MAP};
-use crate::common::people::{person, Person};
+use crate::common::people::person;
 use crate::common::*;
 
 const SMTP_USER: &str = "relay-mailer";
@@ -94,20 +94,6 @@ fn json_lines(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-async fn put_json(person: &Person, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = person
-        .http
-        .put(format!("{}{path}", person.base))
-        .header("cookie", &person.cookie)
-        .header("x-csrf-token", &person.csrf)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Runs the queue until no notification is waiting: a refused attempt waits for its backoff
@@ -227,19 +213,17 @@ async fn every_event_reaches_who_chose_it_once_signed_retried_and_without_person
     // defaults (all topics), the converting sender everything; the insurer's admin adds a
     // webhook endpoint for every topic.
     let receiver = person(&relay, &db, INSURER, "uketori", "receiver").await;
-    let (status, mine) = put_json(
-        &receiver,
-        "/api/v1/account/notifications",
-        json!({"email": "uketori@insurer.example.jp", "language": "en",
+    let (status, mine) = receiver
+        .put_json(
+            "/api/v1/account/notifications",
+            json!({"email": "uketori@insurer.example.jp", "language": "en",
                "topics": ["delivery.arrived", "delivery.expiring", "delivery.expired"]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{mine}");
     assert_eq!(mine["email_enabled"], true);
     let admin = person(&relay, &db, INSTITUTION, "kanri", "admin").await;
-    let (status, mine) = put_json(
-        &admin,
-        "/api/v1/account/notifications",
+    let (status, mine) = admin.put_json("/api/v1/account/notifications",
         json!({"email": "kanri@sakura.example.jp", "language": "ja",
                "topics": ["delivery.downloaded", "delivery.confirmed", "delivery.expired", "certificate.expiring"]}),
     )
@@ -250,20 +234,20 @@ async fn every_event_reaches_who_chose_it_once_signed_retried_and_without_person
         .iter()
         .map(|t| t.as_str())
         .collect();
-    let (status, _) = put_json(
-        &sender,
-        "/api/v1/account/notifications",
-        json!({"email": "soushin@convert.example.jp", "topics": all}),
-    )
-    .await;
+    let (status, _) = sender
+        .put_json(
+            "/api/v1/account/notifications",
+            json!({"email": "soushin@convert.example.jp", "topics": all}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     // A bad address is refused with the value and a Japanese reason.
-    let (status, refused) = put_json(
-        &sender,
-        "/api/v1/account/notifications",
-        json!({"email": "soushin at convert", "topics": []}),
-    )
-    .await;
+    let (status, refused) = sender
+        .put_json(
+            "/api/v1/account/notifications",
+            json!({"email": "soushin at convert", "topics": []}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(refused.to_string().contains("メールアドレス"), "{refused}");
     let insurer_admin = person(&relay, &db, INSURER, "hoken-kanri", "admin").await;

@@ -45,23 +45,15 @@ pub(super) async fn page_with_passkey_error(
     text: Option<String>,
     key: Option<&'static str>,
 ) -> Response {
-    let mut page = account_page(
-        state,
-        web,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        None,
-        None,
-        Vec::new(),
-    );
-    page.passkey_error = text.or_else(|| key.map(|k| kenshin_ui::text(web.lang, k).to_owned()));
-    page.render().await
+    let text = text.or_else(|| key.map(|k| kenshin_ui::text(web.lang, k).to_owned()));
+    refused_page(state, web, |page| page.passkey_error = text).await
 }
 
-/// The account page with a refused notification setting's reason.
-pub(super) async fn page_with_notice_error(
+/// The account page answering a refused form (422), as `refused` marks it.
+async fn refused_page(
     state: &AppState,
     web: &WebPerson,
-    problem: String,
+    refused: impl FnOnce(&mut AccountPage<'_>),
 ) -> Response {
     let mut page = account_page(
         state,
@@ -71,8 +63,17 @@ pub(super) async fn page_with_notice_error(
         None,
         Vec::new(),
     );
-    page.notify_error = Some(problem);
+    refused(&mut page);
     page.render().await
+}
+
+/// The account page with a refused notification setting's reason.
+pub(super) async fn page_with_notice_error(
+    state: &AppState,
+    web: &WebPerson,
+    problem: String,
+) -> Response {
+    refused_page(state, web, |page| page.notify_error = Some(problem)).await
 }
 
 /// The account page as one answer builds it.

@@ -50,6 +50,24 @@ pub(super) async fn account_context(
     Ok(())
 }
 
+/// A form field's first value ("" when absent): forms with repeated fields (one `topic` per
+/// ticked box) are read as pairs.
+fn first<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Every value of a repeated form field.
+fn every(fields: &[(String, String)], name: &str) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
 /// `POST /account/notifications`: the person's address, language and topics (`topic` once per
 /// chosen topic).
 pub async fn save_account(
@@ -57,21 +75,11 @@ pub async fn save_account(
     web: WebPerson,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let field = |name: &str| first(&fields, name);
     if !web.csrf_ok(&state, field("_csrf")) {
         return web.csrf_refused(&state);
     }
-    let topics: Vec<String> = fields
-        .iter()
-        .filter(|(k, _)| k == "topic")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let topics = every(&fields, "topic");
     match notifications::set_my_settings(
         &state,
         &web.caller,
@@ -169,13 +177,7 @@ pub async fn webhooks(
     person: WebPerson,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let field = |name: &str| first(&fields, name);
     if let Some(refused) = person.refuse_post(&state, field("_csrf"), Resource::Org, Action::Update)
     {
         return refused;
@@ -192,11 +194,7 @@ pub async fn webhooks(
             Err(err) => super::api_error_page(&state, &person, err),
         };
     }
-    let topics: Vec<String> = fields
-        .iter()
-        .filter(|(k, _)| k == "topic")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let topics = every(&fields, "topic");
     match notifications::add_endpoint(&state, &person.caller, field("url"), &topics).await {
         Ok((endpoint, secret)) => {
             let mut extra = serde_json::Map::new();

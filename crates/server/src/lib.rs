@@ -32,6 +32,7 @@ pub mod keys;
 pub mod ledger;
 pub mod metrics;
 pub mod notifier;
+pub mod receiving;
 pub mod request;
 pub mod retention;
 pub mod router;
@@ -41,6 +42,7 @@ pub mod state;
 pub mod tls;
 pub mod vault;
 pub mod web;
+pub mod webauthn;
 pub mod worker;
 
 pub use config::{Config, DataDir};

@@ -39,7 +39,7 @@ pub struct AppState {
     /// The WebAuthn relying party for passkeys (`None`: the relay's address is no domain).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// Passkey ceremonies in progress (per node, five minutes each).
-    pub ceremonies: Arc<std::sync::Mutex<crate::service::passkeys::Ceremonies>>,
+    pub ceremonies: Arc<std::sync::Mutex<crate::webauthn::Ceremonies>>,
 }
 
 impl AppState {
@@ -56,7 +56,7 @@ impl AppState {
         let access = access::AccessLog::start(db.clone());
         let server_key = Arc::new(load_server_key(&data_dir.server_secret_path())?);
         let notifier = Arc::new(crate::notifier::Notifier::from_config(&config, data_dir)?);
-        let webauthn = crate::service::passkeys::relying_party(&notifier.base_url);
+        let webauthn = crate::webauthn::relying_party(&notifier.base_url);
         Ok(AppState {
             notifier,
             webauthn,

@@ -72,7 +72,7 @@ impl BackgroundJob for ConvertSubmission {
 /// The formats a receiver chose, those that may refuse a record first: a record one of them
 /// cannot hold is returned to the sender before any format delivered it.
 fn output_formats(receiver: &kenshin_store::Receiver) -> (Vec<OutputFormat>, OutputFormat) {
-    let chosen = crate::service::receivers::formats(&receiver.settings.formats);
+    let chosen = crate::receiving::formats(&receiver.settings.formats);
     let first = chosen[0];
     let mut order = chosen;
     order.sort_by_key(|f| !f.may_refuse());
@@ -307,7 +307,7 @@ async fn convert(state: &AppState, job: Job, job_id: &str) -> anyhow::Result<()>
     // than deliver unsealed.
     let mut sealing = HashMap::new();
     for receiver in receivers.values() {
-        if let Some(recipients) = crate::service::receivers::sealing(&receiver.settings.recipients)
+        if let Some(recipients) = crate::receiving::sealing(&receiver.settings.recipients)
             .map_err(|e| anyhow::anyhow!("{e}"))?
         {
             sealing.insert(receiver.org_id, recipients);

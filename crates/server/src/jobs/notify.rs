@@ -10,13 +10,14 @@
 //! file (`kenshin_notify::Notice` has no field for it).
 
 use kenshin_core::EventKind;
+use kenshin_crypto::WrappedKey;
+use kenshin_notify::webhook::Secret;
 use kenshin_notify::{Counts, Language, Notice, NoticeOrg, Payload, SendError, Topic};
-use kenshin_store::{ClaimedJob, NewNotification, NotificationRecord, StoreError};
+use kenshin_store::{ClaimedJob, NewNotification, NotificationRecord, StoreError, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{new_job, BackgroundJob, JobError};
-use crate::service::notifications::{people_to_tell, unwrap_secret};
 use crate::state::AppState;
 
 /// One matter to tell people about.
@@ -449,4 +450,70 @@ async fn send(state: &AppState, record: &NotificationRecord) -> Result<String, S
     } else {
         Err(SendError::Setting("a malformed target".into()))
     }
+}
+
+/// The topics a role is told about until the person chooses.
+pub fn default_topics(role: &str) -> Vec<Topic> {
+    use Topic::*;
+    match role {
+        "admin" => Topic::CHOOSABLE.to_vec(),
+        "sender" => vec![
+            ConversionFinished,
+            ConversionFailed,
+            DeliveryConfirmed,
+            DeliveryExpired,
+        ],
+        "receiver" => vec![DeliveryArrived, DeliveryExpiring, DeliveryExpired],
+        "ops_admin" => vec![CertificateExpiring, AccountLocked],
+        _ => Vec::new(),
+    }
+}
+
+/// Where a notice of `topic` for organisation `org_id` goes: its people who chose it (or
+/// whose role has it by default) and have an address, its endpoints that chose it, and
+/// `person` (the one it is about, for a locked account) whatever they chose.
+pub async fn people_to_tell(
+    state: &AppState,
+    org_id: i64,
+    topic: Topic,
+    person: Option<i64>,
+) -> Result<Vec<Target>, StoreError> {
+    let mut targets = Vec::new();
+    if state.notifier.mailer.is_some() {
+        for recipient in state.db.mail_recipients(org_id, state.now()).await? {
+            let topics = recipient
+                .topics
+                .as_deref()
+                .and_then(|t| Topic::parse_list(t).ok())
+                .unwrap_or_else(|| default_topics(&recipient.role));
+            let about_them = person == Some(recipient.user_id) && topic == Topic::AccountLocked;
+            if topics.contains(&topic) || about_them {
+                targets.push(Target::Person(recipient.user_id));
+            }
+        }
+    }
+    for endpoint in state.db.webhook_endpoints(org_id).await? {
+        if Topic::parse_list(&endpoint.topics).is_ok_and(|t| t.contains(&topic)) {
+            targets.push(Target::Endpoint(endpoint.id));
+        }
+    }
+    Ok(targets)
+}
+
+/// What an endpoint's wrapped secret is bound to.
+pub fn secret_context(id: &str) -> Vec<u8> {
+    format!("webhook:{id}").into_bytes()
+}
+
+/// The signing secret of a stored endpoint.
+pub fn unwrap_secret(state: &AppState, endpoint: &WebhookEndpoint) -> Result<Secret, String> {
+    let key = state
+        .vault
+        .keys()
+        .unwrap(
+            &WrappedKey::from_bytes(endpoint.secret.clone()),
+            &secret_context(&endpoint.id),
+        )
+        .map_err(|e| e.to_string())?;
+    Secret::from_bytes(key.expose_secret()).map_err(|e| e.to_string())
 }

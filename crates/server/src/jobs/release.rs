@@ -55,8 +55,8 @@ impl BackgroundJob for ReleaseHeld {
             return Ok(());
         }
         let settings = state.db.receiver_settings(self.receiver_org_id).await?;
-        let formats = crate::service::receivers::formats(&settings.formats);
-        let sealing = crate::service::receivers::sealing(&settings.recipients)
+        let formats = crate::receiving::formats(&settings.formats);
+        let sealing = crate::receiving::sealing(&settings.recipients)
             .map_err(|e| JobError::Retry(anyhow::anyhow!("{e}")))?;
         let object = state.db.object(batch.object_id).await?;
         let sender = state.db.org_by_id(batch.sender_org_id).await?;

@@ -4,40 +4,24 @@
 //! reminders and expiring certificates. Sending itself is the jobs' (`jobs::notify`).
 
 use kenshin_auth::{Action, Resource};
-use kenshin_crypto::{DataKey, WrappedKey};
+use kenshin_crypto::DataKey;
 use kenshin_notify::webhook::Secret;
 use kenshin_notify::{Language, Notice, NoticeOrg, Payload, Topic};
 use kenshin_store::{
-    NotificationAttempt, NotificationRecord, PersonNotifications, StoreError, WebhookEndpoint,
+    NotificationAttempt, NotificationRecord, PersonNotifications, WebhookEndpoint,
 };
 use time::OffsetDateTime;
 
 use super::{Caller, Error, NotificationProblem, Refusal};
 use crate::jobs::new_job;
-use crate::jobs::notify::{notification, Notify, Target};
+pub use crate::jobs::notify::default_topics;
+use crate::jobs::notify::{notification, secret_context, Notify, Target};
 use crate::state::AppState;
 
 /// Endpoints an organisation may have.
 pub const MAX_ENDPOINTS: usize = 10;
 /// A certificate's holders are warned this many days before it expires (once each).
 pub const CERTIFICATE_WARNING_DAYS: [u32; 2] = [30, 7];
-
-/// The topics a role is told about until the person chooses.
-pub fn default_topics(role: &str) -> Vec<Topic> {
-    use Topic::*;
-    match role {
-        "admin" => Topic::CHOOSABLE.to_vec(),
-        "sender" => vec![
-            ConversionFinished,
-            ConversionFailed,
-            DeliveryConfirmed,
-            DeliveryExpired,
-        ],
-        "receiver" => vec![DeliveryArrived, DeliveryExpiring, DeliveryExpired],
-        "ops_admin" => vec![CertificateExpiring, AccountLocked],
-        _ => Vec::new(),
-    }
-}
 
 fn problem(p: NotificationProblem) -> Error {
     Refusal::BadNotification(p).into()
@@ -138,37 +122,6 @@ pub async fn set_my_settings(
     Ok(settings_view(state, &user.role, settings))
 }
 
-/// Where a notice of `topic` for organisation `org_id` goes: its people who chose it (or
-/// whose role has it by default) and have an address, its endpoints that chose it, and
-/// `person` (the one it is about, for a locked account) whatever they chose.
-pub async fn people_to_tell(
-    state: &AppState,
-    org_id: i64,
-    topic: Topic,
-    person: Option<i64>,
-) -> Result<Vec<Target>, StoreError> {
-    let mut targets = Vec::new();
-    if state.notifier.mailer.is_some() {
-        for recipient in state.db.mail_recipients(org_id, state.now()).await? {
-            let topics = recipient
-                .topics
-                .as_deref()
-                .and_then(|t| Topic::parse_list(t).ok())
-                .unwrap_or_else(|| default_topics(&recipient.role));
-            let about_them = person == Some(recipient.user_id) && topic == Topic::AccountLocked;
-            if topics.contains(&topic) || about_them {
-                targets.push(Target::Person(recipient.user_id));
-            }
-        }
-    }
-    for endpoint in state.db.webhook_endpoints(org_id).await? {
-        if Topic::parse_list(&endpoint.topics).is_ok_and(|t| t.contains(&topic)) {
-            targets.push(Target::Endpoint(endpoint.id));
-        }
-    }
-    Ok(targets)
-}
-
 /// An endpoint as its organisation's admin sees it (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointView {
@@ -189,23 +142,6 @@ impl From<WebhookEndpoint> for EndpointView {
             created_by: e.created_by,
         }
     }
-}
-
-fn secret_context(id: &str) -> Vec<u8> {
-    format!("webhook:{id}").into_bytes()
-}
-
-/// The signing secret of a stored endpoint.
-pub fn unwrap_secret(state: &AppState, endpoint: &WebhookEndpoint) -> Result<Secret, String> {
-    let key = state
-        .vault
-        .keys()
-        .unwrap(
-            &WrappedKey::from_bytes(endpoint.secret.clone()),
-            &secret_context(&endpoint.id),
-        )
-        .map_err(|e| e.to_string())?;
-    Secret::from_bytes(key.expose_secret()).map_err(|e| e.to_string())
 }
 
 /// The caller's organisation's endpoints.

@@ -7,104 +7,20 @@
 //! options are answered for any login id — for one without passkeys with a credential id that
 //! does not exist, derived from the login id, so the answer does not tell who has passkeys.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use kenshin_store::{PasskeyRecord, UserRecord};
-use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
-};
+use webauthn_rs::prelude::{Passkey, RegisterPublicKeyCredential, Url, Uuid, Webauthn};
 
 use super::sessions::Person;
 use super::{Error, Refusal};
 use crate::state::AppState;
+use crate::webauthn::{random32, stored, Ceremony};
 
-/// How long a ceremony's challenge stays valid.
-const CEREMONY_LIFETIME: Duration = Duration::from_secs(300);
-/// Ceremonies kept at most (login options are asked before authentication: bounded memory).
-const MAX_CEREMONIES: usize = 10_000;
 /// Passkeys a person may register.
 pub const MAX_PASSKEYS: usize = 10;
-
-/// The relying party: the host of `public_url` (or the first server name), any port. `None`
-/// when that host cannot be a WebAuthn relying party (an IP address): passkeys are then off.
-pub fn relying_party(base_url: &str) -> Option<Arc<Webauthn>> {
-    let origin = Url::parse(base_url).ok()?;
-    let rp_id = origin.domain()?.to_owned();
-    let built = WebauthnBuilder::new(&rp_id, &origin).and_then(|b| {
-        b.rp_name("健診リレー Kenshin Relay")
-            .allow_any_port(true)
-            .build()
-    });
-    match built {
-        Ok(webauthn) => Some(Arc::new(webauthn)),
-        Err(err) => {
-            tracing::warn!(error = %err, %base_url, "passkeys are off: this address cannot be a WebAuthn relying party");
-            None
-        }
-    }
-}
-
-enum Ceremony {
-    Registration {
-        user_id: i64,
-        state: PasskeyRegistration,
-    },
-    Login {
-        user_id: Option<i64>,
-        state: Option<PasskeyAuthentication>,
-    },
-}
-
-/// Ceremonies in progress.
-pub struct Ceremonies {
-    open: HashMap<String, (Instant, Ceremony)>,
-    /// Keys the decoy credential ids of logins without passkeys.
-    decoy_salt: [u8; 32],
-}
-
-impl Default for Ceremonies {
-    fn default() -> Ceremonies {
-        Ceremonies {
-            open: HashMap::new(),
-            decoy_salt: random32(),
-        }
-    }
-}
-
-fn random32() -> [u8; 32] {
-    let key = kenshin_crypto::DataKey::generate().expect("the system's random source works");
-    *key.expose_secret()
-}
-
-impl Ceremonies {
-    fn put(&mut self, key: String, ceremony: Ceremony) {
-        let now = Instant::now();
-        self.open
-            .retain(|_, (at, _)| now.duration_since(*at) < CEREMONY_LIFETIME);
-        if self.open.len() >= MAX_CEREMONIES {
-            // Full of unfinished login attempts: the oldest make room.
-            if let Some(oldest) = self
-                .open
-                .iter()
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(k, _)| k.clone())
-            {
-                self.open.remove(&oldest);
-            }
-        }
-        self.open.insert(key, (now, ceremony));
-    }
-
-    fn take(&mut self, key: &str) -> Option<Ceremony> {
-        let (at, ceremony) = self.open.remove(key)?;
-        (at.elapsed() < CEREMONY_LIFETIME).then_some(ceremony)
-    }
-}
 
 fn webauthn(state: &AppState) -> Result<&Arc<Webauthn>, Error> {
     state
@@ -152,10 +68,6 @@ pub async fn list(state: &AppState, person: &Person) -> Result<Vec<PasskeyView>,
         .into_iter()
         .map(Into::into)
         .collect())
-}
-
-fn stored(record: &PasskeyRecord) -> Option<Passkey> {
-    serde_json::from_str(&record.credential).ok()
 }
 
 /// Starts registering a passkey for the person: the options for `navigator.credentials.create`.
@@ -279,7 +191,7 @@ pub async fn begin_login(
             .ceremonies
             .lock()
             .map_err(|_| Error::Internal("ceremonies"))?
-            .decoy_salt;
+            .decoy_salt();
         let fake = kenshin_crypto::sha256(&[&salt[..], login.trim().as_bytes()].concat());
         let options = serde_json::json!({
             "publicKey": {
@@ -322,53 +234,4 @@ fn webauthn_rp_id(state: &AppState) -> String {
         .ok()
         .and_then(|u| u.domain().map(str::to_owned))
         .unwrap_or_default()
-}
-
-/// Whether `credential` (a `PublicKeyCredential` JSON) is a valid signature by one of `user`'s
-/// passkeys over ceremony `ceremony_id`'s challenge; the passkey's counter is stored. Called by
-/// the login after the password was checked.
-pub async fn verify_login(
-    state: &AppState,
-    user: &UserRecord,
-    ceremony_id: &str,
-    credential: &str,
-) -> Result<bool, Error> {
-    let Some(webauthn) = state.webauthn.as_ref() else {
-        return Ok(false);
-    };
-    let ceremony = state
-        .ceremonies
-        .lock()
-        .map_err(|_| Error::Internal("ceremonies"))?
-        .take(&format!("login:{ceremony_id}"));
-    let Some(Ceremony::Login {
-        user_id: Some(user_id),
-        state: Some(authentication),
-    }) = ceremony
-    else {
-        return Ok(false);
-    };
-    if user_id != user.id {
-        return Ok(false);
-    }
-    let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(credential) else {
-        return Ok(false);
-    };
-    let Ok(result) = webauthn.finish_passkey_authentication(&answer, &authentication) else {
-        return Ok(false);
-    };
-    for record in state.db.passkeys_of(user.id).await? {
-        if let Some(mut passkey) = stored(&record) {
-            if passkey.update_credential(&result).is_some() {
-                let json =
-                    serde_json::to_string(&passkey).map_err(|_| Error::Internal("passkey"))?;
-                state
-                    .db
-                    .passkey_used(&record.id, &json, state.now())
-                    .await?;
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
 }

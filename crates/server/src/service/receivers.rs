@@ -36,24 +36,11 @@ pub async fn recipients_of(
 
 /// The recipients of stored settings, parsed (see [`recipients_of`]).
 pub fn sealing(recipients: &[String]) -> Result<Option<Arc<Recipients>>, Error> {
-    if recipients.is_empty() {
-        return Ok(None);
-    }
-    Recipients::parse(recipients)
-        .map(|r| Some(Arc::new(r)))
+    crate::receiving::sealing(recipients)
         .map_err(|_| Error::Internal("a stored age recipient no longer parses"))
 }
 
-/// The formats of stored settings; unknown codes (written by a newer version) are skipped,
-/// and the standard CSV stands in when none is left.
-pub fn formats(stored: &[String]) -> Vec<OutputFormat> {
-    let known: Vec<OutputFormat> = stored.iter().filter_map(|c| c.parse().ok()).collect();
-    if known.is_empty() {
-        vec![OutputFormat::StdCsv]
-    } else {
-        known
-    }
-}
+pub use crate::receiving::formats;
 
 /// The caller's organisation's receiving settings.
 pub async fn outputs(state: &AppState, caller: &Caller) -> Result<ReceiverOutputs, Error> {

@@ -217,7 +217,16 @@ pub async fn authenticate_with(
             else {
                 unreachable!()
             };
-            super::passkeys::verify_login(&state, &user, ceremony, credential).await?
+            crate::webauthn::verify_login(
+                state.webauthn.as_deref(),
+                &state.ceremonies,
+                &state.db,
+                &user,
+                ceremony,
+                credential,
+                now,
+            )
+            .await?
         }
         (true, Some(secret)) => match second {
             SecondFactor::Code(Some(code)) => {

@@ -276,3 +276,37 @@ pub async fn change_password(
         Err(err) => super::api_error_page(&state, &web, err),
     }
 }
+
+/// `POST /account/notifications`: the person's address, language and topics (`topic` once per
+/// chosen topic).
+pub async fn save_notifications(
+    State(state): State<AppState>,
+    web: WebPerson,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| super::notifications::first(&fields, name);
+    if !web.csrf_ok(&state, field("_csrf")) {
+        return web.csrf_refused(&state);
+    }
+    let topics = super::notifications::every(&fields, "topic");
+    match crate::service::notifications::set_my_settings(
+        &state,
+        &web.caller,
+        field("email"),
+        kenshin_notify::Language::from_code(field("language")),
+        &topics,
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/account?notify=saved#notifications").into_response(),
+        Err(crate::service::Error::Refused(Refusal::BadNotification(problem))) => {
+            page_with_notice_error(
+                &state,
+                &web,
+                super::notifications::problem_text(&problem, web.lang),
+            )
+            .await
+        }
+        Err(err) => super::api_error_page(&state, &web, err),
+    }
+}

@@ -581,3 +581,73 @@ pub async fn certificate_policy(
     let done = if require { "required" } else { "optional" };
     Redirect::to(&format!("/organisation?done={done}")).into_response()
 }
+
+/// `POST /organisation/webhooks`: add (`url`, `topic`…), test (`test`: an id) or remove
+/// (`remove`: an id) an endpoint.
+pub async fn webhooks(
+    State(state): State<AppState>,
+    person: WebPerson,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| super::notifications::first(&fields, name);
+    if let Some(refused) = person.refuse_post(&state, field("_csrf"), Resource::Org, Action::Update)
+    {
+        return refused;
+    }
+    if !field("remove").is_empty() {
+        return match crate::service::notifications::remove_endpoint(
+            &state,
+            &person.caller,
+            field("remove"),
+        )
+        .await
+        {
+            Ok(()) => Redirect::to("/organisation?done=webhook_removed#webhooks").into_response(),
+            Err(err) => super::api_error_page(&state, &person, err),
+        };
+    }
+    if !field("test").is_empty() {
+        return match crate::service::notifications::test_endpoint(
+            &state,
+            &person.caller,
+            field("test"),
+        )
+        .await
+        {
+            Ok(_) => Redirect::to("/organisation?done=webhook_test#webhooks").into_response(),
+            Err(err) => super::api_error_page(&state, &person, err),
+        };
+    }
+    let topics = super::notifications::every(&fields, "topic");
+    match crate::service::notifications::add_endpoint(&state, &person.caller, field("url"), &topics)
+        .await
+    {
+        Ok((endpoint, secret)) => {
+            let mut extra = serde_json::Map::new();
+            // The secret is shown on this answer only.
+            extra.insert(
+                "new_webhook".into(),
+                json!({"url": endpoint.url, "secret": secret.expose_text().as_str()}),
+            );
+            organisation_page_with(
+                &state,
+                &person,
+                StatusCode::CREATED,
+                Some("notify.webhook_added"),
+                None,
+                extra,
+            )
+            .await
+        }
+        Err(crate::service::Error::Refused(Refusal::BadNotification(problem))) => {
+            let mut extra = serde_json::Map::new();
+            extra.insert(
+                "webhook_problem".into(),
+                json!({"text": super::notifications::problem_text(&problem, person.lang), "url": field("url")}),
+            );
+            organisation_page_with(&state, &person, StatusCode::BAD_REQUEST, None, None, extra)
+                .await
+        }
+        Err(err) => super::api_error_page(&state, &person, err),
+    }
+}

@@ -189,7 +189,7 @@ pub fn routes() -> PageTable {
             POST,
             "/account/notifications",
             "account_update",
-            notifications::save_account,
+            account::save_notifications,
         )
         .page(
             POST,
@@ -208,7 +208,7 @@ pub fn routes() -> PageTable {
             POST,
             "/organisation/webhooks",
             "org_update",
-            notifications::webhooks,
+            admin::webhooks,
         )
         .page(
             POST,

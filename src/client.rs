@@ -172,10 +172,11 @@ enum LedgerCommand {
     /// checkpoint this client saw (rollback and fork detection), and the inclusion of every
     /// entry about your organisation's files.
     Verify {
-        /// Pin this verifier key (text or file); default: the key remembered in --state, or
-        /// the server's key on first use.
-        #[arg(long)]
-        key: Option<String>,
+        /// Pin this verifier key (text or file, e.g. the `ledger.pub` of `GET /ledger/key`);
+        /// default: the key remembered in --state, or the server's key on first use. (`--key`
+        /// is the client's own private key.)
+        #[arg(long = "verifier-key", value_name = "KEY")]
+        verifier_key: Option<String>,
         /// Where the last accepted checkpoint and the pinned key are kept.
         #[arg(long, default_value = ".kenshin-relay-ledger.json")]
         state: PathBuf,
@@ -815,8 +816,11 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
             let view = client.activate_map(&map_id, &version).await?;
             emit(json, &view, || map_line(&view));
         }
-        ClientCommand::Ledger(LedgerCommand::Verify { key, state }) => {
-            let key = match key {
+        ClientCommand::Ledger(LedgerCommand::Verify {
+            verifier_key,
+            state,
+        }) => {
+            let key = match verifier_key {
                 Some(k) if std::path::Path::new(&k).exists() => {
                     Some(std::fs::read_to_string(&k).with_context(|| format!("cannot read {k}"))?)
                 }
@@ -825,29 +829,44 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<u8> {
             let verified = crate::ledger::verify(&client, &state, key.as_deref()).await?;
             emit(json, &verified, || {
                 format!(
-                    "台帳を検証しました / ledger verified: {} entries signed by {}{}; {} entries about your files are included",
-                    verified.size,
-                    verified.origin,
-                    verified
+                    "台帳を検証しました: {size} 件の記録に {origin} の署名があり、{before}、自組織のファイルの記録 {n} 件がすべて含まれています。\n\
+                     ledger verified: {size} entries signed by {origin}{before_en}; the {n} entries about your files are included",
+                    size = verified.size,
+                    origin = verified.origin,
+                    before = verified
+                        .previous_size
+                        .map(|p| format!("前回確認した {p} 件と矛盾しません"))
+                        .unwrap_or_else(|| "初回の確認のため鍵を記録しました".into()),
+                    before_en = verified
                         .previous_size
                         .map(|p| format!(", consistent with the {p} you saw before"))
                         .unwrap_or_else(|| " (first check: key pinned)".into()),
-                    verified.entries_verified
+                    n = verified.entries_verified
                 )
             });
         }
         ClientCommand::Ledger(LedgerCommand::Show { submission }) => {
             let (size, entries) = crate::ledger::show(&client, &submission, None).await?;
             emit(json, &entries, || {
-                let mut lines = vec![format!("checkpoint: {size} entries (signature verified)")];
+                let mut lines = vec![format!(
+                    "チェックポイント: {size} 件（署名を確認済み） / checkpoint: {size} entries (signature verified)"
+                )];
                 for e in &entries {
+                    // The entry's own text numbers its event (`seq`, from 1); the log's
+                    // entries count from 0: both are named, so neither reads as off by one.
+                    let seq = e
+                        .entry
+                        .lines()
+                        .find_map(|l| l.strip_prefix("seq "))
+                        .unwrap_or("?");
                     lines.push(format!(
-                        "{} #{}\n    {}",
+                        "{} 台帳の記録 {} / log entry {} (イベント番号 / event seq {seq})\n    {}",
                         if e.included {
-                            "✓ 検証済み"
+                            "✓ 検証済み / verified"
                         } else {
                             "… 未確定 (not yet in a checkpoint)"
                         },
+                        e.index,
                         e.index,
                         e.entry.trim_end().replace('\n', "\n    ")
                     ));

@@ -67,13 +67,13 @@ pub async fn verify(
     };
     anyhow::ensure!(
         served_key == key,
-        "the server's ledger key {served_key} is not the pinned key {key}"
+        "サーバーの台帳の鍵が記録済みの鍵と違います / the server's ledger key {served_key} is not the pinned key {key}"
     );
     let verifier = Verifier::from_text(&key).context("the ledger key is malformed")?;
     let origin = verifier.name().to_owned();
     let note = client.ledger_checkpoint().await?;
     let opened = kenshin_ledger::open_checkpoint(&note, &verifier, &origin)
-        .context("the checkpoint's signature does not verify with the pinned key")?;
+        .context("チェックポイントの署名を記録済みの鍵で確認できません / the checkpoint's signature does not verify with the pinned key")?;
     let checkpoint: Checkpoint = opened;
     let mut previous_size = None;
     if let Some(old_note) = previous.as_ref().and_then(|s| s.checkpoint.as_deref()) {
@@ -81,14 +81,17 @@ pub async fn verify(
             .context("the remembered checkpoint does not verify")?;
         anyhow::ensure!(
             checkpoint.size >= old.size,
-            "ROLLBACK: the ledger now has {} entries but this client saw {} before",
+            "巻き戻し: 台帳の記録は {} 件ですが、以前 {} 件を確認しています / ROLLBACK: the ledger now has {} entries but this client saw {} before",
+            checkpoint.size,
+            old.size,
             checkpoint.size,
             old.size
         );
         if checkpoint.size == old.size {
             anyhow::ensure!(
                 checkpoint.root == old.root,
-                "FORK: two checkpoints of size {} with different roots",
+                "分岐: 同じ {} 件で根が異なる 2 つのチェックポイントがあります / FORK: two checkpoints of size {} with different roots",
+                old.size,
                 old.size
             );
         } else if old.size > 0 {
@@ -101,7 +104,7 @@ pub async fn verify(
                 &decode_hashes(&proof.hashes)?,
             )
             .map_err(|e| {
-                anyhow::anyhow!("FORK: the new checkpoint does not extend the old one: {e}")
+                anyhow::anyhow!("分岐: 新しいチェックポイントが前回確認したものを延長していません（別の台帳を見せられている疑い） / FORK: the new checkpoint does not extend the old one: {e}")
             })?;
         }
         previous_size = Some(old.size);
@@ -126,7 +129,13 @@ pub async fn verify(
                 &decode_hashes(&proof.hashes)?,
                 &checkpoint.root,
             )
-            .map_err(|e| anyhow::anyhow!("entry {} is not in the signed tree: {e}", entry.index))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "台帳の記録 {} が署名された木に含まれていません（改ざんの疑い） / entry {} is not in the signed tree: {e}",
+                    entry.index,
+                    entry.index
+                )
+            })?;
             verified += 1;
         }
     }
@@ -208,9 +217,15 @@ pub fn verify_receipt_file(
     let verifier = Verifier::from_text(key.trim()).context("the ledger key is malformed")?;
     let text = std::fs::read_to_string(receipt)
         .with_context(|| format!("cannot read {}", receipt.display()))?;
+    // What shells and editors add is not part of the receipt: `jq -r` a newline at the end,
+    // Windows tools CRLF line ends.
+    let text = format!("{}\n", text.replace("\r\n", "\n").trim_end_matches('\n'));
     let origin = verifier.name().to_owned();
-    kenshin_ledger::verify_receipt(&text, &verifier, &origin)
-        .map_err(|e| anyhow::anyhow!("the receipt does NOT verify: {e}"))
+    kenshin_ledger::verify_receipt(&text, &verifier, &origin).map_err(|e| {
+        anyhow::anyhow!(
+            "受領証を検証できません（台帳の記録と一致しません） / the receipt does NOT verify: {e}"
+        )
+    })
 }
 
 #[derive(clap::Args, Debug)]

@@ -288,3 +288,151 @@ async fn the_audit_finds_an_edited_entry_and_the_server_refuses_to_start() {
         .unwrap();
     assert!(err.to_string().contains("audit"), "{err}");
 }
+
+/// The commands the README's ledger section and the `/ledger` page print, run as written
+/// (their placeholders filled in): the key fetched with curl, the upload receipt cut out with
+/// `jq -r` (and its trailing newline), the receipt verified offline, the party's verification
+/// with `--verifier-key`, and a file's history. (Several threads: the commands run as child
+/// processes that the test waits for while the relay answers them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_commands_of_the_readme_and_the_page_run_as_written() {
+    for tool in ["curl", "jq"] {
+        let found = std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{tool} is required by this test"
+            );
+            eprintln!("skipped: {tool} is not installed");
+            return;
+        }
+    }
+    let relay = Relay::start().await;
+    let db = relay.db().await;
+    let dir = relay.dir.path();
+    let bin = env!("CARGO_BIN_EXE_kenshin-relay");
+    let certs = relay.cert_dir(INSTITUTION);
+    let ca = relay.data.ca_cert_path();
+    let client_args = format!(
+        "--server {} --ca {} --cert {} --key {}",
+        relay.url(),
+        ca.display(),
+        certs.join("cert.pem").display(),
+        certs.join("key.pem").display()
+    );
+    let sample = dir.join("file.csv");
+    std::fs::write(&sample, sample_export(3, "L")).unwrap();
+    let run = |line: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(dir)
+            .env("KENSHIN_RELAY_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{line}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    // The README's block, line by line.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("### The transparency ledger").unwrap()..];
+    let block = &section[section.find("```sh").unwrap() + 5..];
+    let block = &block[..block.find("```").unwrap()];
+    let mut submission = String::new();
+    for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("kenshin-relay admin") {
+            continue; // the operator's audit: tests/suite/ledger.rs's audit test
+        }
+        let command = line
+            .split("  #")
+            .next()
+            .unwrap()
+            .replace("$KR", bin)
+            .replace("client ...", &format!("client {client_args}"))
+            .replace("--cacert $D/ca.pem", &format!("--cacert {}", ca.display()))
+            .replace("https://localhost:8443", &relay.url())
+            .replace("demo-insurer", INSURER)
+            .replace("SUBMISSION_ID", &submission);
+        if command.contains("ledger show") && submission.is_empty() {
+            panic!("no submission id before {line}");
+        }
+        let printed = run(&command);
+        if command.contains("send file.csv") {
+            // The receipt went to the file; the same command without jq gives the id.
+            let receipt = std::fs::read_to_string(dir.join("upload.receipt")).unwrap();
+            assert!(
+                receipt.ends_with("\n\n") || receipt.ends_with('\n'),
+                "jq -r adds a newline"
+            );
+            submission = db
+                .list_submissions(
+                    db.org_by_code(INSTITUTION).await.unwrap().id,
+                    &Default::default(),
+                )
+                .await
+                .unwrap()
+                .0
+                .first()
+                .map(|s| s.id.to_string())
+                .unwrap();
+        }
+        if command.contains("verify-receipt") {
+            assert!(
+                printed.contains("\"verified\": true") || printed.contains("verified"),
+                "{printed}"
+            );
+        }
+        if command.contains("ledger show") {
+            assert!(
+                printed.contains("台帳の記録 0 / log entry 0 (イベント番号 / event seq 1)"),
+                "{printed}"
+            );
+        }
+    }
+
+    // The /ledger page's three commands, as a person of the party sees them.
+    let person = crate::common::people::person(&relay, &db, INSTITUTION, "daicho", "admin").await;
+    let (status, page) = person.call(reqwest::Method::GET, "/ledger").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    std::fs::remove_file(dir.join("ledger.pub")).unwrap();
+    std::fs::remove_file(dir.join(".kenshin-relay-ledger.json")).ok();
+    for id in ["key-command", "verify-command", "show-command"] {
+        let start = page
+            .find(&format!("data-testid=\"{id}\">"))
+            .unwrap_or_else(|| panic!("{id}"));
+        let text = &page[start..];
+        let text = &text[text.find('>').unwrap() + 1..text.find("</pre>").unwrap()];
+        let command = text
+            .replace("&gt;", ">")
+            .replace("kenshin-relay client", &format!("{bin} client"))
+            .replace("--server https://…", &format!("--server {}", relay.url()))
+            .replace("https://…", &relay.url())
+            .replace("--ca ca.pem", &format!("--ca {}", ca.display()))
+            .replace("--cacert ca.pem", &format!("--cacert {}", ca.display()))
+            .replace(
+                "--cert cert.pem",
+                &format!("--cert {}", certs.join("cert.pem").display()),
+            )
+            .replace(
+                "--key key.pem",
+                &format!("--key {}", certs.join("key.pem").display()),
+            )
+            .replace("SUBMISSION_ID", &submission);
+        let printed = run(&command);
+        if id == "verify-command" {
+            assert!(printed.contains("台帳を検証しました"), "{printed}");
+            assert!(printed.contains("ledger verified"), "{printed}");
+        }
+    }
+    db.close().await;
+}

@@ -608,5 +608,23 @@ async fn every_event_reaches_who_chose_it_once_signed_retried_and_without_person
         mails.len(),
         "each e-mail accepted exactly once"
     );
+    // Past the access log's retention, settled notifications and their attempts go.
+    let removed = relay
+        .state()
+        .db
+        .expire_notifications(relay.state().now() + time::Duration::days(1))
+        .await
+        .unwrap();
+    assert!(removed as usize >= emails_sent, "{removed}");
+    assert!(db
+        .notifications_of(insurer_org.id, None, 500)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(db
+        .notification_attempts(insurer_org.id, &retried.id)
+        .await
+        .unwrap()
+        .is_empty());
     db.close().await;
 }

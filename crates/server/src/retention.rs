@@ -43,6 +43,15 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
                 Ok(count) => tracing::info!(count, "reminders and certificate warnings queued"),
                 Err(err) => tracing::warn!(error = %err, "reminders not queued; will retry"),
             }
+            // Who was told what is kept as long as the access log that records the sends.
+            let kept = time::Duration::days(i64::from(state.config.access_log_retention_days));
+            match state.db.expire_notifications(now - kept).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "notifications past retention removed"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "notifications past retention not removed; will retry")
+                }
+            }
             let reports = relay::expire_reports_due(&state, now).await;
             record(
                 &state,

@@ -522,4 +522,25 @@ impl Database {
             .find(|e| e.seq == seq)
             .ok_or(StoreError::NotFound)
     }
+
+    /// Removes notifications made before `before` that are settled (sent or failed), with
+    /// their attempts; returns how many.
+    pub async fn expire_notifications(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        sqlx::query(
+            "DELETE FROM notification_attempts WHERE notification_id IN \
+             (SELECT id FROM notifications WHERE created_at < $1 AND state <> 'pending')",
+        )
+        .bind(to_ms(before))
+        .execute(&mut *tx)
+        .await?;
+        let removed =
+            sqlx::query("DELETE FROM notifications WHERE created_at < $1 AND state <> 'pending'")
+                .bind(to_ms(before))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(removed)
+    }
 }

@@ -127,10 +127,79 @@ pub(super) async fn organisation_context(
                 "state": n.record.state,
                 "created_at": rfc3339(n.record.created_at),
                 "attempts": n.attempts.len(),
-                "detail": last.map(|a| a.detail.clone()),
+                "detail": last.map(|a| answer_words(&a.detail, person.lang)),
             })
         })
         .collect::<Vec<_>>()
         .into();
     Ok(())
+}
+
+/// What the other side answered, in the page language; the technical part as it was given.
+fn answer_words(detail: &str, lang: Lang) -> String {
+    let ja = lang != Lang::En;
+    let (said, rest) = if let Some(rest) = detail.strip_prefix("refused: ") {
+        (
+            if ja {
+                "受け付けられませんでした"
+            } else {
+                "Refused"
+            },
+            rest,
+        )
+    } else if let Some(rest) = detail.strip_prefix("rejected: ") {
+        (
+            if ja {
+                "拒否されました（再送しません）"
+            } else {
+                "Rejected (not sent again)"
+            },
+            rest,
+        )
+    } else if let Some(rest) = detail.strip_prefix("unreachable: ") {
+        (
+            if ja {
+                "接続できませんでした"
+            } else {
+                "Could not connect"
+            },
+            rest,
+        )
+    } else if let Some(rest) = detail.strip_prefix("not allowed: ") {
+        (
+            if ja {
+                "この送信先には送れません"
+            } else {
+                "Not allowed"
+            },
+            rest,
+        )
+    } else if let Some(rest) = detail.strip_prefix("setting: ") {
+        (
+            if ja {
+                "中継サービスの設定の問題です（運用者へ）"
+            } else {
+                "A setting of the relay (tell the operator)"
+            },
+            rest,
+        )
+    } else if detail == "accepted by the mail server" {
+        return if ja {
+            "メールサーバーが受け付けました".into()
+        } else {
+            "Accepted by the mail server".into()
+        };
+    } else if detail.starts_with("HTTP 2") {
+        (
+            if ja {
+                "受け付けられました"
+            } else {
+                "Received"
+            },
+            detail,
+        )
+    } else {
+        return detail.to_owned();
+    };
+    format!("{said}（{rest}）")
 }

@@ -65,8 +65,8 @@ GRANT SELECT, INSERT, UPDATE ON webhook_endpoints TO kenshin_app;
 ALTER TABLE notifications ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON notifications TO kenshin_app
     USING (kenshin_is_system() OR org_id = kenshin_org_id());
-GRANT SELECT, INSERT, UPDATE ON notifications TO kenshin_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON notifications TO kenshin_app;
 ALTER TABLE notification_attempts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON notification_attempts TO kenshin_app
     USING (kenshin_is_system() OR org_id = kenshin_org_id());
-GRANT SELECT, INSERT, UPDATE ON notification_attempts TO kenshin_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON notification_attempts TO kenshin_app;

@@ -109,7 +109,12 @@ async fn drain(
     for _ in 0..workers {
         running.push(RunningWorker::start(data, config.clone()).await.unwrap());
     }
-    while db.queue_depth().await.unwrap() > 0 {
+    while db
+        .queue_depth(kenshin_server::jobs::FILE_KINDS)
+        .await
+        .unwrap()
+        > 0
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();

@@ -9,13 +9,16 @@ import argparse
 import email
 import email.policy
 import json
+import logging
 import os
 import ssl
 import sys
 import warnings
 
-# aiosmtpd's own use of its deprecated Session.login_data is not the test's concern.
+# aiosmtpd's own use of its deprecated Session.login_data is not the test's concern (it says
+# so as a warning and in its log).
 warnings.simplefilter("ignore")
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword

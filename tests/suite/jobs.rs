@@ -29,7 +29,12 @@ async fn a_job_that_cannot_run_is_a_dead_letter_with_its_reason_for_the_operator
         )
         .await
         .unwrap());
-    assert_eq!(db.queue_depth().await.unwrap(), 1);
+    assert_eq!(
+        db.queue_depth(kenshin_server::jobs::FILE_KINDS)
+            .await
+            .unwrap(),
+        1
+    );
     let worker = RunningWorker::start(&data, config).await.unwrap();
     let started = std::time::Instant::now();
     let dead = loop {
@@ -44,7 +49,13 @@ async fn a_job_that_cannot_run_is_a_dead_letter_with_its_reason_for_the_operator
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     worker.shutdown().await.unwrap();
-    assert_eq!(db.queue_depth().await.unwrap(), 0, "nothing left to run");
+    assert_eq!(
+        db.queue_depth(kenshin_server::jobs::FILE_KINDS)
+            .await
+            .unwrap(),
+        0,
+        "nothing left to run"
+    );
     assert_eq!(
         db.dead_job_count().await.unwrap(),
         1,

@@ -42,6 +42,7 @@ pub struct Metrics {
     jobs: Family<OutcomeLabels, Counter>,
     job_seconds: Histogram,
     queue_depth: Gauge,
+    notice_queue_depth: Gauge,
     jobs_dead: Gauge,
     ledger_entries: Gauge,
     storage_free_bytes: Gauge<u64, AtomicU64>,
@@ -97,8 +98,14 @@ impl Metrics {
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
-            "Background jobs queued or running",
+            "Conversions and releases of held records queued or running",
             queue_depth.clone(),
+        );
+        let notice_queue_depth = Gauge::default();
+        registry.register(
+            "notice_queue_depth",
+            "Notifications to prepare or send, queued or running",
+            notice_queue_depth.clone(),
         );
         let jobs_dead = Gauge::default();
         registry.register(
@@ -160,6 +167,7 @@ impl Metrics {
             jobs,
             job_seconds,
             queue_depth,
+            notice_queue_depth,
             jobs_dead,
             ledger_entries,
             storage_free_bytes,
@@ -226,8 +234,11 @@ impl Metrics {
         db: &kenshin_store::Database,
         blobs: &kenshin_store::BlobStore,
     ) -> String {
-        if let Ok(depth) = db.queue_depth().await {
+        if let Ok(depth) = db.queue_depth(crate::jobs::FILE_KINDS).await {
             self.queue_depth.set(depth as i64);
+        }
+        if let Ok(depth) = db.queue_depth(crate::jobs::NOTICE_KINDS).await {
+            self.notice_queue_depth.set(depth as i64);
         }
         if let Ok(dead) = db.dead_job_count().await {
             self.jobs_dead.set(dead as i64);

@@ -328,14 +328,25 @@ impl Database {
             .rows_affected())
     }
 
-    /// Jobs queued or running.
-    pub async fn queue_depth(&self) -> Result<u64, StoreError> {
+    /// Jobs of `kinds` queued or running.
+    pub async fn queue_depth(&self, kinds: &[&str]) -> Result<u64, StoreError> {
+        if kinds.is_empty() {
+            return Ok(0);
+        }
+        let list = (0..kinds.len())
+            .map(|i| format!("${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT COUNT(*) FROM background_jobs WHERE state IN ('queued', 'running') \
+             AND kind IN ({list})"
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
         let mut rx = self.read_transaction(Scope::System).await?;
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM background_jobs WHERE state IN ('queued', 'running')",
-        )
-        .fetch_one(&mut *rx)
-        .await?;
+        let n = query.fetch_one(&mut *rx).await?;
         Ok(n.max(0) as u64)
     }
 

@@ -43,7 +43,7 @@ async fn the_conversion_is_enqueued_with_the_submission_once_and_claimed_by_its_
     let dir = tempfile::tempdir().unwrap();
     let db = open(&dir).await;
     let id = queued_submission(&db).await;
-    assert_eq!(db.queue_depth().await.unwrap(), 1);
+    assert_eq!(db.queue_depth(CONVERT).await.unwrap(), 1);
     let now = OffsetDateTime::now_utc();
     let org = db.org_by_code("inst").await.unwrap();
     // At most one job of a kind per subject.
@@ -51,7 +51,7 @@ async fn the_conversion_is_enqueued_with_the_submission_once_and_claimed_by_its_
         .enqueue_job(&conversion_of(id, org.id), now)
         .await
         .unwrap());
-    assert_eq!(db.queue_depth().await.unwrap(), 1);
+    assert_eq!(db.queue_depth(CONVERT).await.unwrap(), 1);
     // A worker that runs other kinds does not take it.
     assert!(db
         .claim_job(&["notify"], now, Duration::minutes(5), "w")
@@ -124,7 +124,7 @@ async fn a_job_whose_worker_died_is_claimed_again_after_its_lease_and_buried_whe
         .await
         .unwrap()
         .is_none());
-    assert_eq!(db.queue_depth().await.unwrap(), 0);
+    assert_eq!(db.queue_depth(CONVERT).await.unwrap(), 0);
     // The dead letter stays for operators, with its reason.
     let open = db.open_jobs(10).await.unwrap();
     assert_eq!(open.len(), 1);
@@ -176,9 +176,9 @@ async fn a_failed_attempt_is_retried_no_earlier_than_its_backoff() {
     assert_eq!(again.attempt, 2);
     // A stale worker (attempt 1) can no longer finish or retry what attempt 2 holds.
     db.complete_job(&job.id, 1, now).await.unwrap();
-    assert_eq!(db.queue_depth().await.unwrap(), 1);
+    assert_eq!(db.queue_depth(CONVERT).await.unwrap(), 1);
     db.complete_job(&again.id, 2, now).await.unwrap();
-    assert_eq!(db.queue_depth().await.unwrap(), 0);
+    assert_eq!(db.queue_depth(CONVERT).await.unwrap(), 0);
     assert!(db.open_jobs(10).await.unwrap().is_empty());
 }
 
@@ -212,7 +212,7 @@ async fn a_job_handed_back_is_taken_at_once_and_the_attempt_does_not_count() {
     // Handing back a job that is not running changes nothing.
     assert!(db.release_job(&first.id, now).await.unwrap());
     assert!(!db.release_job(&first.id, now).await.unwrap());
-    assert_eq!(db.queue_depth().await.unwrap(), 1);
+    assert_eq!(db.queue_depth(CONVERT).await.unwrap(), 1);
 }
 
 /// After a restore, an object whose blob was lost is forgotten like a destroyed one.

@@ -176,7 +176,7 @@ fn context() -> serde_json::Value {
         "may_manage": true, "kinds": ["institution", "insurer", "agent", "clinic"],
         "senders": [{"code": "inst-1", "name": "<s>"}], "receivers": [{"code": "ins-1", "name": "<r>"}],
         "insurers": [{"code": "ins-1", "name": "<r>"}], "agents": [{"code": "agent-1", "name": "<a>"}],
-        "directory_error": "<e>",
+        "directory_error": "<e>", "notice_queue_depth": 0,
         "passkeys_enabled": true, "passkey_done": "account.passkey_added", "passkey_error": "<p>",
         "passkeys": [{"id": "abc", "label": "<l>", "created_at": "2026-11-21T01:00:00Z", "last_used_at": null}],
         "created": {"code": "ins-2", "name": "<n>", "admin": {"login": "a<b>", "password": "p<w>"}}

@@ -18,7 +18,10 @@ pub struct Console {
     /// Every sending institution's map versions (publication state and digest only).
     pub maps: Vec<(Org, MapRecord)>,
     pub health: Health,
+    /// Conversions and releases waiting or running.
     pub queue_depth: u64,
+    /// Notifications waiting to be prepared or sent.
+    pub notice_queue_depth: u64,
     pub ledger_size: u64,
 }
 
@@ -45,7 +48,8 @@ pub async fn console(state: &AppState, caller: &Caller) -> Result<Console, Error
         maps,
         orgs,
         health: super::health::report(state).await,
-        queue_depth: state.db.queue_depth().await?,
+        queue_depth: state.db.queue_depth(crate::jobs::FILE_KINDS).await?,
+        notice_queue_depth: state.db.queue_depth(crate::jobs::NOTICE_KINDS).await?,
         ledger_size: state.db.ledger_size().await?,
     })
 }

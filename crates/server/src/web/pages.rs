@@ -574,6 +574,7 @@ pub(super) async fn ops_page(
         context["alerts"] = health.alerts.clone().into();
         context["health"] = serde_json::to_value(&health).unwrap_or_default();
         context["queue_depth"] = console.queue_depth.into();
+        context["notice_queue_depth"] = console.notice_queue_depth.into();
         context["ledger_size"] = console.ledger_size.into();
         context["may_manage"] = (person.may(Resource::Org, Action::Create)
             && person.may(Resource::Route, Action::Create))

@@ -385,9 +385,11 @@ impl Mailer {
         match &self.transport {
             Transport::Smtp(smtp) => match smtp.send(message).await {
                 Ok(_) => Ok(()),
-                Err(err) if err.is_permanent() => Err(SendError::Rejected(smtp_error(&err))),
-                Err(err) if err.is_transient() => Err(SendError::Refused(smtp_error(&err))),
-                Err(err) => Err(SendError::Unreachable(smtp_error(&err))),
+                Err(err) if err.is_permanent() => {
+                    Err(SendError::Rejected(crate::error_chain(&err)))
+                }
+                Err(err) if err.is_transient() => Err(SendError::Refused(crate::error_chain(&err))),
+                Err(err) => Err(SendError::Unreachable(crate::error_chain(&err))),
             },
             Transport::Files(files) => files
                 .send(message)
@@ -396,17 +398,6 @@ impl Mailer {
                 .map_err(|e| SendError::Unreachable(format!("cannot write the message: {e}"))),
         }
     }
-}
-
-fn smtp_error(err: &lettre::transport::smtp::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -71,3 +71,15 @@ pub(crate) fn extra_roots(
     }
     Ok(roots)
 }
+
+/// An error with its causes, `outer: inner: …`, as the attempt's record keeps it.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -246,7 +246,7 @@ impl WebhookSender {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| SendError::Unreachable(error_chain(&e)))?;
+            .map_err(|e| SendError::Unreachable(crate::error_chain(&e)))?;
         let status = answer.status();
         if status.is_success() {
             Ok(status.as_u16())
@@ -273,17 +273,6 @@ impl WebhookSender {
         }
         Ok(first)
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

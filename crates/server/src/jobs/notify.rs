@@ -9,7 +9,7 @@
 //! organisation names, counts, states, times and a link, never personal data or anything of a
 //! file (`kenshin_notify::Notice` has no field for it).
 
-use kenshin_core::EventKind;
+use kenshin_core::{DeliveryState, EventKind};
 use kenshin_crypto::WrappedKey;
 use kenshin_notify::webhook::Secret;
 use kenshin_notify::{Counts, Language, Notice, NoticeOrg, Payload, SendError, Topic};
@@ -27,8 +27,12 @@ pub enum Notify {
     /// A ledger event (its sequence number): arrivals, conversions, held and rejected
     /// records, downloads, receipts, expiries. The store enqueues these.
     Event(i64),
-    /// An unconfirmed delivery is destroyed within `days` days.
-    Reminder { delivery: String, days: u32 },
+    /// An unconfirmed delivery to organisation `receiver` is destroyed within `days` days.
+    Reminder {
+        delivery: String,
+        receiver: i64,
+        days: u32,
+    },
     /// A certificate expires within `days` days (30, then 7).
     CertificateExpiring { serial: String, days: u32 },
     /// A person's account was locked until `until` (Unix milliseconds).
@@ -41,7 +45,7 @@ impl BackgroundJob for Notify {
     fn subject(&self) -> Option<String> {
         Some(match self {
             Notify::Event(seq) => format!("event:{seq}"),
-            Notify::Reminder { delivery, days } => format!("reminder:{delivery}:{days}"),
+            Notify::Reminder { delivery, days, .. } => format!("reminder:{delivery}:{days}"),
             Notify::CertificateExpiring { serial, days } => format!("certificate:{serial}:{days}"),
             Notify::AccountLocked { user_id, until_ms } => format!("locked:{user_id}:{until_ms}"),
         })
@@ -117,6 +121,11 @@ pub fn notification(
         payload: payload.to_owned(),
         job,
     }
+}
+
+/// Whole days left until `at` (at least one: a reminder is never about "0 days").
+fn days_until(at: OffsetDateTime, now: OffsetDateTime) -> u32 {
+    ((at - now).whole_hours().max(0) as u32).div_ceil(24).max(1)
 }
 
 /// One organisation told one thing (and, for a locked account, the person it is about).
@@ -223,20 +232,15 @@ impl Notify {
                 };
                 Ok(told.into_iter().flatten().collect())
             }
-            Notify::Reminder { delivery, days } => {
-                let Some(expiring) = state
-                    .db
-                    .deliveries_expiring_by(state.now() + time::Duration::days(i64::from(*days)))
-                    .await?
-                    .into_iter()
-                    .find(|d| &d.id == delivery)
-                else {
+            Notify::Reminder {
+                delivery, receiver, ..
+            } => {
+                let id = delivery.parse().map_err(|_| StoreError::NotFound)?;
+                let d = state.db.delivery(*receiver, id).await?;
+                if !matches!(d.state, DeliveryState::Ready | DeliveryState::Downloaded) {
                     // Confirmed (or destroyed) meanwhile: no reminder is due.
                     return Ok(Vec::new());
-                };
-                let id = delivery.parse().map_err(|_| StoreError::NotFound)?;
-                let d = state.db.delivery(expiring.receiver_org_id, id).await?;
-                let left = (d.expires_at - state.now()).whole_hours().max(0) as u32;
+                }
                 Ok(vec![Told {
                     org_id: d.receiver_org_id,
                     topic: Topic::DeliveryExpiring,
@@ -255,7 +259,7 @@ impl Notify {
                         insurer_number: d.insurer_number.clone(),
                         size: Some(d.sealed_content.map_or(d.size, |c| c.size)),
                         expires_at: Some(d.expires_at),
-                        days_left: Some(left.div_ceil(24).max(1)),
+                        days_left: Some(days_until(d.expires_at, state.now())),
                         url: link(format!("/deliveries/{}", d.id)),
                         ..Notice::default()
                     },
@@ -278,11 +282,7 @@ impl Notify {
                         }),
                         certificate_serial: Some(cert.serial),
                         person_id: cert.user_id,
-                        days_left: Some(
-                            ((cert.not_after - state.now()).whole_hours().max(0) as u32)
-                                .div_ceil(24)
-                                .max(1),
-                        ),
+                        days_left: Some(days_until(cert.not_after, state.now())),
                         expires_at: Some(cert.not_after),
                         url: link("/certificates".into()),
                         ..Notice::default()

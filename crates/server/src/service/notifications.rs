@@ -307,6 +307,7 @@ pub async fn remind_due(state: &AppState, now: OffsetDateTime) -> Result<usize, 
             ) {
                 let job = Notify::Reminder {
                     delivery: delivery.id,
+                    receiver: delivery.receiver_org_id,
                     days,
                 };
                 jobs.push(new_job(&job, Some(delivery.receiver_org_id)));

@@ -228,16 +228,18 @@ impl Metrics {
             .inc();
     }
 
-    /// The exposition text, with the gauges read now.
+    /// The exposition text, with the gauges read now; `lanes` are the job kinds of the
+    /// worker's two lanes (files, notices), counted apart.
     pub async fn render(
         &self,
         db: &kenshin_store::Database,
         blobs: &kenshin_store::BlobStore,
+        lanes: [&[&str]; 2],
     ) -> String {
-        if let Ok(depth) = db.queue_depth(crate::jobs::FILE_KINDS).await {
+        if let Ok(depth) = db.queue_depth(lanes[0]).await {
             self.queue_depth.set(depth as i64);
         }
-        if let Ok(depth) = db.queue_depth(crate::jobs::NOTICE_KINDS).await {
+        if let Ok(depth) = db.queue_depth(lanes[1]).await {
             self.notice_queue_depth.set(depth as i64);
         }
         if let Ok(dead) = db.dead_job_count().await {

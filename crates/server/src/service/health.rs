@@ -66,5 +66,9 @@ pub async fn report(state: &AppState) -> Health {
 /// The Prometheus metrics (OpenMetrics text): counters of this node, and gauges read now from
 /// the database and the blob store.
 pub async fn metrics(state: &AppState) -> String {
-    state.metrics.render(&state.db, state.vault.blobs()).await
+    let lanes = [crate::jobs::FILE_KINDS, crate::jobs::NOTICE_KINDS];
+    state
+        .metrics
+        .render(&state.db, state.vault.blobs(), lanes)
+        .await
 }
